@@ -1,0 +1,21 @@
+"""Errors that reach the user as one line: what went wrong, with which file, and the fix."""
+
+
+class MaskbenchError(Exception):
+    """Base of all user-facing errors; the CLI prints ``str(err)`` on one line and goes on."""
+
+
+class ImageError(MaskbenchError):
+    """An input image that cannot be decoded or is unsupported."""
+
+
+class CheckpointError(MaskbenchError):
+    """A checkpoint that is missing, corrupt, tampered with, unsafe, or of another model."""
+
+
+class DownloadError(MaskbenchError):
+    """A checkpoint download that failed (offline, HTTP error, hash mismatch)."""
+
+
+class UnknownModelError(MaskbenchError):
+    """A model name that is not in the zoo."""

@@ -1,0 +1,91 @@
+"""Build a zoo model with its weights: official download, a local checkpoint, or random.
+
+One string names a model (``get_spec``), one string names its weights:
+- ``"official"``: the zoo's checkpoint, downloaded once into the cache and hash-checked;
+- ``"random"``: deterministic random weights calibrated on real frames (see
+  :mod:`maskbench.models.random_init`), for benchmarking where no weights can be had;
+- a path: a local MMDetection ``.pth`` (loaded without executing pickled code).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import torch
+
+from ..zoo import ModelSpec, get_spec
+from .mask_rcnn import MaskRCNN
+from .random_init import calibrate_, randomize_
+from .roi_heads import DetectionConfig
+
+RANDOM = "random"
+OFFICIAL = "official"
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    model: MaskRCNN
+    spec: ModelSpec
+    weights: str  # "official (<file>)", "checkpoint <path>" or "random (seed N, calibrated)"
+
+
+def build_model(spec: ModelSpec, detection_config: DetectionConfig = DetectionConfig()) -> MaskRCNN:
+    """The architecture only, with PyTorch's default initialisation."""
+    return MaskRCNN(spec.build_backbone(), spec.heads, detection_config=detection_config).eval()
+
+
+def create_model(
+    name: str,
+    weights: str = RANDOM,
+    *,
+    calibration_images: torch.Tensor | None = None,
+    calibration_shapes: list[tuple[int, int]] | None = None,
+    seed: int = 0,
+    fixed_count: bool | None = None,
+    progress: bool = True,
+) -> LoadedModel:
+    """``fixed_count`` (default: on for random weights) keeps exactly 100 detections per image."""
+    spec = get_spec(name)
+    fixed = (weights == RANDOM) if fixed_count is None else fixed_count
+    model = build_model(spec, replace(DetectionConfig(), fixed_count=fixed))
+    if weights == RANDOM:
+        randomize_(model, seed)
+        if calibration_images is None:
+            calibration_images, calibration_shapes = default_calibration_batch(spec)
+        calibrate_(model, calibration_images, calibration_shapes)
+        return LoadedModel(model, spec, f"random (seed {seed}, calibrated, untrained: detections are meaningless)")
+    from .. import weights as weights_io
+
+    if weights == OFFICIAL:
+        path = weights_io.download_checkpoint(spec.weights.url, spec.weights.sha256_prefix, progress=progress)
+        described = f"official ({path.name})"
+    else:
+        path = Path(weights)
+        described = f"checkpoint {path}"
+    load_checkpoint_into(model, path, spec.name)
+    return LoadedModel(model, spec, described)
+
+
+def load_checkpoint_into(model: MaskRCNN, path: Path, model_name: str) -> None:
+    from .. import weights as weights_io
+
+    state = weights_io.load_state_dict(path)
+    expected = model.state_dict()
+    weights_io.check_state_dict(expected, state, model_name, path)
+    # Older checkpoints may lack ``num_batches_tracked`` (unused at inference).
+    for key, value in expected.items():
+        state.setdefault(key, value)
+    model.load_state_dict(state, strict=True)
+
+
+def default_calibration_batch(spec: ModelSpec) -> tuple[torch.Tensor, list[tuple[int, int]]]:
+    """The embedded front-camera frame at the study's 1344x800: the frame random weights are
+    calibrated on when the caller has no frames of its own."""
+    from ..data.images import load_image
+    from ..data.sources import embedded_nuscenes, find_images
+    from ..preprocess import preprocess
+
+    ref = find_images(embedded_nuscenes(), cameras=["CAM_FRONT"])[0]
+    tensor, meta = preprocess(load_image(ref.path), mean=spec.pixel_mean, std=spec.pixel_std)
+    return tensor, [meta.img_shape]

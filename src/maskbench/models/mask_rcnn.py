@@ -1,0 +1,128 @@
+"""Mask R-CNN with FPN, inference only, computing what MMDetection 3.x computes.
+
+The forward pass stops at the 28x28 mask probabilities of each detection, in resized-image
+pixels: rescaling to the original image and pasting masks happen in
+:mod:`maskbench.postprocess`, outside the network, so every runtime (eager, ONNX, TensorRT)
+shares the same graph boundary and the same post-processing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from .anchors import AnchorGenerator
+from .fpn import FPN
+from .roi_heads import BBoxHead, DetectionConfig, MaskHead, RoIExtractor, select_detections
+from .rpn import ProposalConfig, RPNHead, select_proposals
+
+
+@dataclass
+class RawDetections:
+    """One image's detections before post-processing (resized-image pixels)."""
+
+    boxes: torch.Tensor  # (D, 4)
+    scores: torch.Tensor  # (D,)
+    labels: torch.Tensor  # (D,) 0..79
+    mask_probs: torch.Tensor  # (D, 28, 28) sigmoid of the label's mask logits
+
+
+class RoIHead(nn.Module):
+    """Container so parameter names read ``roi_head.bbox_head.*`` / ``roi_head.mask_head.*``."""
+
+    def __init__(self, bbox_head: BBoxHead, mask_head: MaskHead) -> None:
+        super().__init__()
+        self.bbox_head = bbox_head
+        self.mask_head = mask_head
+        self.bbox_roi_extractor = RoIExtractor(output_size=7)
+        self.mask_roi_extractor = RoIExtractor(output_size=14)
+
+
+@dataclass(frozen=True)
+class HeadOptions:
+    """What differs between zoo models after the backbone."""
+
+    bbox_head_convs: int = 0  # 4 for ResNeSt's Shared4Conv1FCBBoxHead
+    bbox_head_fcs: int = 2  # 1 for Shared4Conv1FCBBoxHead
+    head_norm: bool = False  # BatchNorm in the RoI heads' convs (ResNeSt)
+    num_classes: int = 80
+
+
+class MaskRCNN(nn.Module):
+    def __init__(
+        self,
+        backbone: nn.Module,
+        heads: HeadOptions = HeadOptions(),
+        proposal_config: ProposalConfig = ProposalConfig(),
+        detection_config: DetectionConfig = DetectionConfig(),
+    ) -> None:
+        super().__init__()
+        self.backbone = backbone
+        self.neck = FPN(backbone.out_channels, 256, num_outs=5)
+        self.anchor_generator = AnchorGenerator()
+        self.rpn_head = RPNHead(256, self.anchor_generator.num_anchors_per_location)
+        self.roi_head = RoIHead(
+            BBoxHead(heads.num_classes, heads.bbox_head_convs, heads.bbox_head_fcs, heads.head_norm),
+            MaskHead(heads.num_classes, 4, heads.head_norm),
+        )
+        self.proposal_config = proposal_config
+        self.detection_config = detection_config
+
+    # The stages are separate methods so benchmarks can time them one by one.
+    def extract_features(self, images: torch.Tensor) -> list[torch.Tensor]:
+        return self.neck(self.backbone(images))
+
+    def propose(self, features: Sequence[torch.Tensor], img_shapes: Sequence[tuple[int, int]]) -> list[torch.Tensor]:
+        objectness, deltas = self.rpn_head(features)
+        anchors = self.anchor_generator.grid_anchors([f.shape[-2:] for f in features], features[0].device)
+        return [
+            select_proposals([o[i] for o in objectness], [d[i] for d in deltas], anchors, img_shapes[i],
+                             self.proposal_config)[0]
+            for i in range(len(img_shapes))
+        ]
+
+    def detect_boxes(self, features, proposals, img_shapes):
+        rois = _to_rois(proposals)
+        if rois.shape[0] == 0:
+            empty = rois.new_zeros((0, 4))
+            return [(empty, rois.new_zeros(0), rois.new_zeros(0, dtype=torch.long)) for _ in proposals]
+        cls_logits, box_deltas = self.roi_head.bbox_head(self.roi_head.bbox_roi_extractor(features, rois))
+        results, start = [], 0
+        for props, shape in zip(proposals, img_shapes):
+            end = start + props.shape[0]
+            results.append(select_detections(cls_logits[start:end], box_deltas[start:end], props, shape,
+                                             self.detection_config))
+            start = end
+        return results
+
+    def predict_masks(self, features, detections) -> list[RawDetections]:
+        rois = _to_rois([boxes for boxes, _, _ in detections])
+        if rois.shape[0] == 0:
+            return [RawDetections(b, s, l, b.new_zeros((0, 28, 28))) for b, s, l in detections]
+        logits = self.roi_head.mask_head(self.roi_head.mask_roi_extractor(features, rois))
+        labels = torch.cat([labels for _, _, labels in detections])
+        probs = logits[torch.arange(labels.shape[0], device=labels.device), labels].sigmoid()
+        results, start = [], 0
+        for boxes, scores, labels in detections:
+            end = start + boxes.shape[0]
+            results.append(RawDetections(boxes, scores, labels, probs[start:end]))
+            start = end
+        return results
+
+    @torch.inference_mode()
+    def forward(self, images: torch.Tensor, img_shapes: Sequence[tuple[int, int]]) -> list[RawDetections]:
+        """``images``: normalised, padded (B, 3, H, W); ``img_shapes``: each image's resized (h, w)."""
+        features = self.extract_features(images)
+        proposals = self.propose(features, img_shapes)
+        detections = self.detect_boxes(features[:4], proposals, img_shapes)
+        return self.predict_masks(features[:4], detections)
+
+
+def _to_rois(boxes_per_image: Sequence[torch.Tensor]) -> torch.Tensor:
+    """(K, 5) RoIs: batch index then box, as RoIAlign wants."""
+    return torch.cat(
+        [torch.cat([b.new_full((b.shape[0], 1), float(i)), b], dim=1) for i, b in enumerate(boxes_per_image)]
+    )

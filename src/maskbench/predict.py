@@ -1,0 +1,129 @@
+"""Run a zoo model over images and write COCO-format results plus overlay PNGs.
+
+A bad image (corrupt, truncated, not an image, too large) is reported for that file and the
+others are still processed; whatever was predicted before an interruption is still written.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from .data.images import load_image
+from .data.sources import ImageRef, find_images
+from .detections import Detections
+from .errors import ImageError
+from .models.factory import RANDOM, LoadedModel, create_model
+from .postprocess import to_detections
+from .preprocess import ImageMeta, ResizeMode, preprocess
+from .report.coco_results import ImageRecord, detections_to_coco, write_predictions
+from .report.overlay import draw_overlay, save_png
+
+
+@dataclass
+class Predictor:
+    """A loaded model plus the preprocessing it is run with."""
+
+    loaded: LoadedModel
+    mode: ResizeMode = ResizeMode.STRETCH
+    size: tuple[int, int] | None = None
+
+    def prepare(self, image: np.ndarray) -> tuple[torch.Tensor, ImageMeta]:
+        spec = self.loaded.spec
+        return preprocess(image, self.mode, self.size, spec.pixel_mean, spec.pixel_std)
+
+    def __call__(self, image: np.ndarray) -> Detections:
+        tensor, meta = self.prepare(image)
+        raw = self.loaded.model(tensor, [meta.img_shape])[0]
+        return to_detections(raw, meta, self.loaded.model.detection_config.mask_thr_binary)
+
+
+def load_predictor(model: str, weights: str, mode: ResizeMode, size: tuple[int, int] | None,
+                   calibration_image: np.ndarray | None = None, seed: int = 0) -> Predictor:
+    """Random weights are calibrated on ``calibration_image`` (the user's own frame) when given."""
+    calibration = {}
+    if weights == RANDOM and calibration_image is not None:
+        from .zoo import get_spec
+
+        spec = get_spec(model)
+        tensor, meta = preprocess(calibration_image, mode, size, spec.pixel_mean, spec.pixel_std)
+        calibration = {"calibration_images": tensor, "calibration_shapes": [meta.img_shape]}
+    return Predictor(create_model(model, weights, seed=seed, **calibration), mode, size)
+
+
+@dataclass
+class PredictSummary:
+    out_dir: Path
+    weights: str
+    processed: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+def run_predict(
+    model: str,
+    weights: str,
+    images: Path,
+    out_dir: Path,
+    cameras: Sequence[str] | None = None,
+    mode: ResizeMode = ResizeMode.STRETCH,
+    size: tuple[int, int] | None = None,
+    overlays: bool = True,
+    draw_threshold: float = 0.3,
+    seed: int = 0,
+) -> PredictSummary:
+    refs = find_images(images, cameras)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    first_image = _first_readable(refs)
+    predictor = load_predictor(model, weights, mode, size, first_image, seed)
+    summary = PredictSummary(out_dir, predictor.loaded.weights)
+    records: list[ImageRecord] = []
+    results: list[dict] = []
+    info = {"model": predictor.loaded.spec.name, "weights": predictor.loaded.weights,
+            "preprocessing": f"{ResizeMode(mode).value} {size or 'default'}"}
+    try:
+        for image_id, ref in enumerate(tqdm(refs, desc=f"predict {predictor.loaded.spec.alias}", unit="img"), 1):
+            record, entries = _predict_one(predictor, ref, image_id, out_dir, overlays, draw_threshold)
+            records.append(record)
+            results.extend(entries)
+            if record.error:
+                summary.errors.append(record.error)
+                print(f"skipped: {record.error}", file=sys.stderr)
+            else:
+                summary.processed += 1
+    finally:  # an interruption keeps what was already predicted
+        write_predictions(out_dir, records, results, info)
+    return summary
+
+
+def _first_readable(refs: Sequence[ImageRef]) -> np.ndarray | None:
+    for ref in refs:
+        try:
+            return load_image(ref.path)
+        except ImageError:
+            continue
+    return None
+
+
+def _predict_one(predictor: Predictor, ref: ImageRef, image_id: int, out_dir: Path, overlays: bool,
+                 draw_threshold: float) -> tuple[ImageRecord, list[dict]]:
+    try:
+        image = load_image(ref.path)
+    except ImageError as err:
+        return ImageRecord(image_id, str(ref.path), 0, 0, ref.camera, error=str(err)), []
+    height, width = image.shape[:2]
+    try:
+        dets = predictor(image)
+    except (RuntimeError, ValueError) as err:  # keep going with the other images
+        message = f"{ref.path}: model failed on this image ({err}); report it with the image attached"
+        return ImageRecord(image_id, str(ref.path), width, height, ref.camera, error=message), []
+    if overlays:
+        name = f"{image_id:04d}_{ref.camera + '_' if ref.camera else ''}{ref.path.stem}.png"
+        title = f"{predictor.loaded.spec.name} | weights: {predictor.loaded.weights}"
+        save_png(out_dir / "overlays" / name, draw_overlay(image, dets, score_threshold=draw_threshold, title=title))
+    return ImageRecord(image_id, str(ref.path), width, height, ref.camera), detections_to_coco(dets, image_id)

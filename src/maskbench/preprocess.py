@@ -1,0 +1,77 @@
+"""Resize, normalise and pad an image the way MMDetection's test pipeline does.
+
+Two modes, both from the study's world:
+- ``keep_ratio``: MMDetection's default (``Resize(scale=(1333, 800), keep_ratio=True)``): the
+  largest size fitting 1333 on the long edge and 800 on the short one, then zero-padding (after
+  normalisation) to a multiple of 32.
+- ``stretch``: a fixed input such as 1344x800, ignoring the aspect ratio, as a static
+  TensorRT/MMDeploy build does (the study's setting).
+Resizing uses OpenCV's bilinear filter on uint8, exactly as mmcv does, so the network sees the
+same pixels as in MMDetection.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import Enum
+
+import cv2
+import numpy as np
+import torch
+
+KEEP_RATIO_SCALE = (1333, 800)
+STUDY_INPUT_SIZE = (1344, 800)  # width, height
+PAD_DIVISOR = 32
+
+
+class ResizeMode(str, Enum):
+    KEEP_RATIO = "keep_ratio"
+    STRETCH = "stretch"
+
+
+@dataclass(frozen=True)
+class ImageMeta:
+    """Shapes are (height, width); ``scale_factor`` is (w_scale, h_scale) = resized / original."""
+
+    ori_shape: tuple[int, int]
+    img_shape: tuple[int, int]
+    pad_shape: tuple[int, int]
+    scale_factor: tuple[float, float]
+
+
+def resized_size(height: int, width: int, mode: ResizeMode, size: tuple[int, int]) -> tuple[int, int]:
+    """(new_w, new_h). ``size`` is (w, h) for stretch, (long, short) edge limits for keep_ratio."""
+    if mode == ResizeMode.STRETCH:
+        return size
+    long_edge, short_edge = max(size), min(size)
+    scale = min(long_edge / max(height, width), short_edge / min(height, width))
+    return int(width * float(scale) + 0.5), int(height * float(scale) + 0.5)
+
+
+def preprocess(
+    image: np.ndarray,
+    mode: ResizeMode = ResizeMode.STRETCH,
+    size: tuple[int, int] | None = None,
+    mean: Sequence[float] = (123.675, 116.28, 103.53),
+    std: Sequence[float] = (58.395, 57.12, 57.375),
+) -> tuple[torch.Tensor, ImageMeta]:
+    """RGB uint8 HxWx3 -> normalised (1, 3, H', W') float32 tensor padded to /32, and its meta."""
+    mode = ResizeMode(mode)
+    size = size or (STUDY_INPUT_SIZE if mode == ResizeMode.STRETCH else KEEP_RATIO_SCALE)
+    height, width = image.shape[:2]
+    new_w, new_h = resized_size(height, width, mode, size)
+    resized = cv2.resize(image, (new_w, new_h), interpolation=cv2.INTER_LINEAR)
+    tensor = torch.from_numpy(resized).permute(2, 0, 1).float()
+    tensor = (tensor - torch.tensor(mean).view(3, 1, 1)) / torch.tensor(std).view(3, 1, 1)
+    pad_h = -new_h % PAD_DIVISOR
+    pad_w = -new_w % PAD_DIVISOR
+    if pad_h or pad_w:
+        tensor = torch.nn.functional.pad(tensor, (0, pad_w, 0, pad_h), value=0.0)
+    meta = ImageMeta(
+        ori_shape=(height, width),
+        img_shape=(new_h, new_w),
+        pad_shape=(new_h + pad_h, new_w + pad_w),
+        scale_factor=(new_w / width, new_h / height),
+    )
+    return tensor.unsqueeze(0).contiguous(), meta

@@ -1,0 +1,41 @@
+"""Human-readable views of the zoo table (terminal and Markdown), generated, never hand-written."""
+
+from __future__ import annotations
+
+from .zoo import MODELS, ModelSpec
+
+COLUMNS = ("alias", "model (MMDetection config)", "backbone", "schedule", "box AP", "mask AP", "params (M)", "study")
+
+
+def _row(spec: ModelSpec) -> tuple[str, ...]:
+    w = spec.weights
+    return (spec.alias, spec.name, spec.backbone, w.schedule, f"{w.box_ap:.1f}", f"{w.mask_ap:.1f}",
+            f"{spec.num_params / 1e6:.1f}", "yes" if spec.in_study else "")
+
+
+def markdown_table() -> str:
+    lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+    lines += ["| " + " | ".join(_row(spec)) + " |" for spec in MODELS]
+    return "\n".join(lines)
+
+
+def text_table() -> str:
+    rows = [COLUMNS] + [_row(spec) for spec in MODELS]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(COLUMNS))]
+    return "\n".join("  ".join(cell.ljust(width) for cell, width in zip(r, widths)).rstrip() for r in rows)
+
+
+def describe(spec: ModelSpec) -> str:
+    w = spec.weights
+    return "\n".join([
+        f"{spec.name}  (alias: {spec.alias})",
+        f"  backbone:     {spec.backbone} + FPN, Mask R-CNN, COCO 80 classes",
+        f"  training:     {w.schedule} schedule; {w.recipe}",
+        f"  COCO val2017: box AP {w.box_ap:.1f}, mask AP {w.mask_ap:.1f} (published by MMDetection)",
+        f"  parameters:   {spec.num_params:,}",
+        f"  checkpoint:   {w.url}",
+        f"  sha256:       {w.sha256_prefix}...",
+        f"  config:       {spec.config_url}",
+        f"  licence:      {w.licence}",
+        f"  in the study: {'yes' if spec.in_study else 'no'}",
+    ])
