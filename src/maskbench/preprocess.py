@@ -46,7 +46,9 @@ def resized_size(height: int, width: int, mode: ResizeMode, size: tuple[int, int
         return size
     long_edge, short_edge = max(size), min(size)
     scale = min(long_edge / max(height, width), short_edge / min(height, width))
-    return int(width * float(scale) + 0.5), int(height * float(scale) + 0.5)
+    # MMDetection 3.x truncates here ("don't need 0.5 offset"), unlike mmcv's own rescale_size:
+    # 1600x900 becomes 1333x749, not 1333x750.
+    return int(width * float(scale)), int(height * float(scale))
 
 
 def preprocess(

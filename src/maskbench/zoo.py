@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
+from importlib import import_module
 
 from torch import nn
 
@@ -59,34 +61,24 @@ class ModelSpec:
         return f"{MMDET_CONFIGS}/{self.config_path}"
 
 
-def _resnet50():
-    from .models.backbones.resnet import build_resnet50
-    return build_resnet50()
+@lru_cache(maxsize=None)
+def _backbone(module: str, builder: str) -> Callable[[], nn.Module]:
+    """A builder imported on first use, so listing the zoo does not import every backbone.
+    Cached: models sharing an architecture share the very same builder object."""
+
+    def build() -> nn.Module:
+        return getattr(import_module(f"{__package__}.models.backbones.{module}"), builder)()
+
+    build.__qualname__ = builder
+    return build
 
 
-def _resnet101():
-    from .models.backbones.resnet import build_resnet101
-    return build_resnet101()
-
-
-def _resnext101():
-    from .models.backbones.resnet import build_resnext101_32x4d
-    return build_resnext101_32x4d()
-
-
-def _resnest101():
-    from .models.backbones.resnet import build_resnest101
-    return build_resnest101()
-
-
-def _swin_tiny():
-    from .models.backbones.swin import build_swin_tiny
-    return build_swin_tiny()
-
-
-def _convnext_tiny():
-    from .models.backbones.convnext import build_convnext_tiny
-    return build_convnext_tiny()
+_resnet50 = _backbone("resnet", "build_resnet50")
+_resnet101 = _backbone("resnet", "build_resnet101")
+_resnext101 = _backbone("resnet", "build_resnext101_32x4d")
+_resnest101 = _backbone("resnet", "build_resnest101")
+_swin_tiny = _backbone("swin", "build_swin_tiny")
+_convnext_tiny = _backbone("convnext", "build_convnext_tiny")
 
 
 _ONE_X = "single-scale training, SGD"

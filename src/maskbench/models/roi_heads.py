@@ -15,7 +15,9 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torchvision.ops import batched_nms, roi_align
+from torchvision.ops import roi_align
+
+from .nms import batched_nms
 
 from .box_coder import decode_deltas
 

@@ -13,10 +13,10 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torchvision.ops import batched_nms
 
 from .anchors import AnchorGenerator
 from .box_coder import decode_deltas
+from .nms import batched_nms
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,73 @@
+"""How closely two sets of detections of the same image agree.
+
+Used to prove parity with MMDetection and, later, that a converted runtime keeps the answers.
+Detections are matched greedily in the reference's score order: same class, best box IoU
+(at least ``min_box_iou``). Random-weight networks are chaotic (tiny numeric differences swap
+detections at the top-100 cut), so the result reports how many matched and, over the matched
+pairs, the worst box and score differences and the mask IoU both per detection and weighted by
+area (a few flipped pixels on a tiny mask should not dominate).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from .detections import Detections
+
+
+@dataclass(frozen=True)
+class Agreement:
+    reference_count: int
+    candidate_count: int
+    matched: int
+    max_box_diff: float  # pixels, over matched pairs
+    max_score_diff: float
+    min_mask_iou: float
+    mean_mask_iou: float
+    area_weighted_mask_iou: float  # sum of intersections / sum of unions
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """(len(a), len(b)) IoU of corner boxes."""
+    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
+    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+    lt = np.maximum(a[:, None, :2], b[None, :, :2])
+    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
+    inter = np.clip(rb - lt, 0, None).prod(axis=2)
+    return inter / np.maximum(area_a[:, None] + area_b[None, :] - inter, 1e-12)
+
+
+def match_detections(reference: Detections, candidate: Detections, min_box_iou: float = 0.5) -> list[tuple[int, int]]:
+    """Pairs (reference index, candidate index)."""
+    if len(reference) == 0 or len(candidate) == 0:
+        return []
+    iou = box_iou(reference.boxes.astype(np.float64), candidate.boxes.astype(np.float64))
+    iou[reference.labels[:, None] != candidate.labels[None, :]] = -1
+    pairs, taken = [], np.zeros(len(candidate), dtype=bool)
+    for i in np.argsort(-reference.scores, kind="stable"):
+        row = np.where(taken, -1, iou[i])
+        j = int(np.argmax(row))
+        if row[j] >= min_box_iou:
+            taken[j] = True
+            pairs.append((int(i), j))
+    return pairs
+
+
+def compare_detections(reference: Detections, candidate: Detections, min_box_iou: float = 0.5) -> Agreement:
+    pairs = match_detections(reference, candidate, min_box_iou)
+    if not pairs:
+        return Agreement(len(reference), len(candidate), 0, float("nan"), float("nan"), 0.0, 0.0, 0.0)
+    ref_idx, cand_idx = (np.array(v) for v in zip(*pairs))
+    box_diff = np.abs(reference.boxes[ref_idx].astype(np.float64) - candidate.boxes[cand_idx]).max()
+    score_diff = np.abs(reference.scores[ref_idx].astype(np.float64) - candidate.scores[cand_idx]).max()
+    inter = np.array([np.logical_and(reference.masks[i], candidate.masks[j]).sum() for i, j in pairs], dtype=np.float64)
+    union = np.array([np.logical_or(reference.masks[i], candidate.masks[j]).sum() for i, j in pairs], dtype=np.float64)
+    per_pair = np.where(union > 0, inter / np.maximum(union, 1), 1.0)  # two empty masks agree
+    weighted = float(inter.sum() / union.sum()) if union.sum() > 0 else 1.0
+    return Agreement(len(reference), len(candidate), len(pairs), float(box_diff), float(score_diff),
+                     float(per_pair.min()), float(per_pair.mean()), weighted)

@@ -1,0 +1,42 @@
+import numpy as np
+
+from maskbench.compare import box_iou, compare_detections, match_detections
+from maskbench.detections import Detections
+
+
+def _dets(boxes, scores, labels, size=(20, 30)):
+    boxes = np.array(boxes, dtype=np.float32)
+    masks = np.zeros((len(boxes), *size), dtype=bool)
+    for k, (x1, y1, x2, y2) in enumerate(boxes.astype(int)):
+        masks[k, y1:y2, x1:x2] = True
+    return Detections(boxes, np.array(scores, np.float32), np.array(labels, np.int64), masks)
+
+
+def test_box_iou_hand_values():
+    iou = box_iou(np.array([[0, 0, 10, 10.]]), np.array([[5, 0, 15, 10.], [20, 20, 30, 30.]]))
+    np.testing.assert_allclose(iou, [[50 / 150, 0.0]])
+
+
+def test_identical_detections_agree_perfectly():
+    a = _dets([[0, 0, 10, 10], [5, 5, 20, 15]], [0.9, 0.8], [1, 2])
+    agreement = compare_detections(a, a)
+    assert agreement.matched == 2 and agreement.max_box_diff == 0 and agreement.area_weighted_mask_iou == 1
+
+
+def test_matching_needs_same_class_and_reports_differences():
+    ref = _dets([[0, 0, 10, 10], [5, 5, 20, 15]], [0.9, 0.8], [1, 2])
+    cand = _dets([[0, 0, 10, 12], [5, 5, 20, 15]], [0.88, 0.8], [1, 3])
+    agreement = compare_detections(ref, cand)
+    assert match_detections(ref, cand) == [(0, 0)]
+    assert agreement.matched == 1
+    assert agreement.max_box_diff == 2 and abs(agreement.max_score_diff - 0.02) < 1e-6
+    assert abs(agreement.min_mask_iou - 100 / 120) < 1e-9
+
+
+def test_area_weighting_discounts_tiny_masks():
+    ref = _dets([[0, 0, 20, 20], [25, 0, 26, 1]], [0.9, 0.8], [1, 1], size=(20, 30))
+    cand = _dets([[0, 0, 20, 20], [25, 0, 26, 1]], [0.9, 0.8], [1, 1], size=(20, 30))
+    cand.masks[1, 0, 25] = False  # the 1-pixel mask is lost entirely
+    agreement = compare_detections(ref, cand)
+    assert agreement.min_mask_iou == 0.0
+    assert agreement.area_weighted_mask_iou == 400 / 401
