@@ -40,3 +40,10 @@ def test_area_weighting_discounts_tiny_masks():
     agreement = compare_detections(ref, cand)
     assert agreement.min_mask_iou == 0.0
     assert agreement.area_weighted_mask_iou == 400 / 401
+
+
+def test_identical_zero_area_boxes_match():
+    ref = _dets([[0, 3, 0, 16], [2, 2, 8, 8]], [0.9, 0.8], [4, 4])
+    agreement = compare_detections(ref, ref)
+    assert agreement.matched == 2
+    assert box_iou(np.array([[0, 3, 0, 16.]]), np.array([[0, 4, 0, 16.]]))[0, 0] == 0

@@ -1,11 +1,11 @@
 """preprocess against MMDetection 3.3's test pipeline and ``DetDataPreprocessor``.
 
 Re-derived from MMDetection 3.3.0:
-- ``Resize(scale=(1333, 800), keep_ratio=True)`` calls mmdet's *own* ``imrescale``
-  (mmdet/datasets/transforms/transforms.py): ``scale_factor = min(1333 / long, 800 / short)``
-  and the new size is ``_fixed_scale_size``: ``int(w * sf), int(h * sf)`` -- truncation, its
-  comment says "don't need o.5 offset" (mmcv's ``imrescale`` would add 0.5 and round);
-  the image is resized with ``cv2.resize(..., INTER_LINEAR)``;
+- ``Resize(scale=(1333, 800), keep_ratio=True)``: mmdet's ``Resize`` subclasses mmcv's and keeps
+  its ``_resize_img``, i.e. ``mmcv.imrescale``: ``scale_factor = min(1333 / long, 800 / short)``
+  and the new size is ``int(w * sf + 0.5), int(h * sf + 0.5)`` -- rounding. (mmdet's own
+  truncating ``imrescale``/``_fixed_scale_size`` in the same file serves only ``FixScaleResize``;
+  MMDetection 3.3 run on a 1600x900 frame gives img_shape (750, 1333).) The image is resized with ``cv2.resize(..., INTER_LINEAR)``;
   ``scale_factor = (new_w / w, new_h / h)``, ``img_shape = (new_h, new_w)``.
 - ``keep_ratio=False`` (a fixed 1344x800 input): ``mmcv.imresize(img, (1344, 800))``,
   ``scale_factor = (1344 / w, 800 / h)``.
@@ -27,9 +27,9 @@ STD = (58.395, 57.12, 57.375)
 
 
 def _mmdet33_keep_ratio_size(w: int, h: int, scale=(1333, 800)) -> tuple[int, int]:
-    """mmdet 3.3 ``rescale_size`` + ``_fixed_scale_size`` (no +0.5)."""
+    """mmcv ``rescale_size`` as mmdet 3.3's ``Resize`` uses it (rounds with +0.5)."""
     scale_factor = min(max(scale) / max(h, w), min(scale) / min(h, w))
-    return int(w * float(scale_factor)), int(h * float(scale_factor))
+    return int(w * float(scale_factor) + 0.5), int(h * float(scale_factor) + 0.5)
 
 
 def _mmdet_normalise_and_pad(resized_bgr: np.ndarray) -> torch.Tensor:
@@ -94,7 +94,7 @@ def test_keep_ratio_padding_is_zero_after_normalisation():
     assert torch.equal(tensor, expected)
 
 
-def test_keep_ratio_where_truncation_and_rounding_agree():
+def test_keep_ratio_exact_scale():
     # 2666 x 1000: sf = min(1333 / 2666, 800 / 1000) = 0.5 exactly -> 1333 x 500
     img = _random_image(1000, 2666, seed=3)
     assert _mmdet33_keep_ratio_size(2666, 1000) == (1333, 500)
@@ -109,7 +109,7 @@ def test_keep_ratio_where_truncation_and_rounding_agree():
 def test_keep_ratio_1600x900_pad_shape(nuscenes_like):
     _, meta = preprocess(nuscenes_like, ResizeMode.KEEP_RATIO)
     assert meta.ori_shape == (900, 1600)
-    assert meta.pad_shape == (768, 1344)  # 749 and 750 both pad to 768
+    assert meta.pad_shape == (768, 1344)
     assert meta.img_shape[1] == 1333
 
 
@@ -123,12 +123,12 @@ def test_keep_ratio_pixels_equal_cv2_resize_at_own_size(nuscenes_like):
 
 
 def test_keep_ratio_1600x900_matches_mmdet33(nuscenes_like):
-    assert _mmdet33_keep_ratio_size(1600, 900) == (1333, 749)  # 900 * 0.833125 = 749.8125
+    assert _mmdet33_keep_ratio_size(1600, 900) == (1333, 750)  # 900 * 0.833125 = 749.8125
     tensor, meta = preprocess(nuscenes_like, ResizeMode.KEEP_RATIO)
-    assert meta.img_shape == (749, 1333)
-    assert meta.scale_factor == (1333 / 1600, 749 / 900)
+    assert meta.img_shape == (750, 1333)
+    assert meta.scale_factor == (1333 / 1600, 750 / 900)
     expected = _mmdet_normalise_and_pad(
-        cv2.resize(nuscenes_like[..., ::-1], (1333, 749), interpolation=cv2.INTER_LINEAR))
+        cv2.resize(nuscenes_like[..., ::-1], (1333, 750), interpolation=cv2.INTER_LINEAR))
     assert torch.equal(tensor, expected)
 
 
@@ -138,8 +138,8 @@ def test_resized_size_matches_mmdet33(wh):
     assert resized_size(h, w, ResizeMode.KEEP_RATIO, (1333, 800)) == _mmdet33_keep_ratio_size(w, h)
 
 
-@pytest.mark.parametrize("wh", [(2666, 1000), (1333, 800), (800, 1333), (666, 400)])
-def test_resized_size_where_both_rules_agree(wh):
+@pytest.mark.parametrize("wh", [(640, 425), (2666, 1000), (1333, 800), (800, 1333), (666, 400)])
+def test_resized_size_more_sizes(wh):
     w, h = wh
     assert resized_size(h, w, ResizeMode.KEEP_RATIO, (1333, 800)) == _mmdet33_keep_ratio_size(w, h)
 

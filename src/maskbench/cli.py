@@ -46,6 +46,12 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--draw-threshold", type=float, default=0.3, help="score below which overlays skip")
     predict.add_argument("--no-overlays", action="store_true")
     predict.add_argument("--seed", type=int, default=0, help="seed of random weights")
+    predict.add_argument("--runtime", default=None, help="torch, onnxruntime or openvino (default: eager on the CPU)")
+    predict.add_argument("--threads", type=int, default=None, help="ONNX Runtime/OpenVINO threads (default: torch's)")
+
+    from .runtimes.cli import add_commands  # export, check-conversion
+
+    add_commands(sub, _size, _cameras)
     return parser
 
 
@@ -56,6 +62,8 @@ def main(argv: list[str] | None = None) -> int:
             return _zoo(args)
         if args.command == "predict":
             return _predict(args)
+        if hasattr(args, "run"):  # commands added by add_commands
+            return args.run(args)
     except MaskbenchError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -81,7 +89,7 @@ def _predict(args) -> int:
     summary = run_predict(
         args.model, args.weights, args.images or embedded_nuscenes(), args.out, cameras=args.cameras,
         mode=mode, size=args.input_size, overlays=not args.no_overlays, draw_threshold=args.draw_threshold,
-        seed=args.seed,
+        seed=args.seed, runtime=args.runtime, threads=args.threads,
     )
     print(f"{summary.processed} image(s) predicted, {len(summary.errors)} skipped; weights: {summary.weights}")
     print(f"results: {summary.out_dir / 'results.json'} (COCO format), images: {summary.out_dir / 'images.json'}")

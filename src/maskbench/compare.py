@@ -39,7 +39,10 @@ def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     lt = np.maximum(a[:, None, :2], b[None, :, :2])
     rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
     inter = np.clip(rb - lt, 0, None).prod(axis=2)
-    return inter / np.maximum(area_a[:, None] + area_b[None, :] - inter, 1e-12)
+    union = area_a[:, None] + area_b[None, :] - inter
+    # Degenerate (zero-area) boxes, e.g. clipped at the image border: equal ones are the same box.
+    identical = np.all(a[:, None, :] == b[None, :, :], axis=2)
+    return np.where(union > 0, inter / np.maximum(union, 1e-12), identical.astype(np.float64))
 
 
 def match_detections(reference: Detections, candidate: Detections, min_box_iou: float = 0.5) -> list[tuple[int, int]]:

@@ -33,6 +33,7 @@ class Predictor:
     loaded: LoadedModel
     mode: ResizeMode = ResizeMode.STRETCH
     size: tuple[int, int] | None = None
+    runtime: object | None = None  # a maskbench.runtimes.Runtime; None: the eager model
 
     def prepare(self, image: np.ndarray) -> tuple[torch.Tensor, ImageMeta]:
         spec = self.loaded.spec
@@ -40,7 +41,10 @@ class Predictor:
 
     def __call__(self, image: np.ndarray) -> Detections:
         tensor, meta = self.prepare(image)
-        raw = self.loaded.model(tensor, [meta.img_shape])[0]
+        if self.runtime is not None:
+            raw = self.runtime(tensor, meta.img_shape)
+        else:
+            raw = self.loaded.model(tensor, [meta.img_shape])[0]
         return to_detections(raw, meta, self.loaded.model.detection_config.mask_thr_binary)
 
 
@@ -76,16 +80,25 @@ def run_predict(
     overlays: bool = True,
     draw_threshold: float = 0.3,
     seed: int = 0,
+    runtime: str | None = None,
+    threads: int | None = None,
 ) -> PredictSummary:
+    if runtime is not None:
+        from .runtimes.base import get_runtime, require_runtime
+
+        require_runtime(runtime)  # a missing package is reported before the model is loaded
     refs = find_images(images, cameras)
     out_dir.mkdir(parents=True, exist_ok=True)
     first_image = _first_readable(refs)
     predictor = load_predictor(model, weights, mode, size, first_image, seed)
+    if runtime is not None:
+        predictor.runtime = get_runtime(runtime, predictor.loaded, mode=mode, threads=threads)
     summary = PredictSummary(out_dir, predictor.loaded.weights)
     records: list[ImageRecord] = []
     results: list[dict] = []
     info = {"model": predictor.loaded.spec.name, "weights": predictor.loaded.weights,
-            "preprocessing": f"{ResizeMode(mode).value} {size or 'default'}"}
+            "preprocessing": f"{ResizeMode(mode).value} {size or 'default'}",
+            "runtime": predictor.runtime.describe() if predictor.runtime is not None else "torch (eager, cpu)"}
     try:
         for image_id, ref in enumerate(tqdm(refs, desc=f"predict {predictor.loaded.spec.alias}", unit="img"), 1):
             record, entries = _predict_one(predictor, ref, image_id, out_dir, overlays, draw_threshold)

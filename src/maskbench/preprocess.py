@@ -46,9 +46,10 @@ def resized_size(height: int, width: int, mode: ResizeMode, size: tuple[int, int
         return size
     long_edge, short_edge = max(size), min(size)
     scale = min(long_edge / max(height, width), short_edge / min(height, width))
-    # MMDetection 3.x truncates here ("don't need 0.5 offset"), unlike mmcv's own rescale_size:
-    # 1600x900 becomes 1333x749, not 1333x750.
-    return int(width * float(scale)), int(height * float(scale))
+    # mmdet's Resize inherits mmcv's _resize_img, i.e. mmcv.imrescale, which rounds: 1600x900
+    # becomes 1333x750 (measured with MMDetection 3.3 itself). The truncating mmdet.imrescale
+    # beside it serves only FixScaleResize.
+    return int(width * float(scale) + 0.5), int(height * float(scale) + 0.5)
 
 
 def preprocess(

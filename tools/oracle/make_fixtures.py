@@ -5,7 +5,7 @@ Run in the oracle environment (tools/oracle/setup.sh), from the repository root:
     PYTHONPATH=src ../oracle-venv/bin/python tools/oracle/make_fixtures.py [--models r50 ...]
 
 For each zoo model: maskbench builds its deterministic random weights (seed = the model's index
-in the zoo, BatchNorm and head outputs calibrated on the embedded CAM_FRONT frame), saves them as
+in the zoo, BatchNorm and head outputs calibrated on the parity frames themselves), saves them as
 an MMDetection checkpoint, MMDetection 3.3 builds the model from its official config and loads
 that checkpoint, and MMDetection's own ``inference_detector`` runs on the parity frames in both
 preprocessing modes. Saved per model (small, committed): boxes, scores, labels, 28x28 mask
@@ -19,6 +19,7 @@ import argparse
 import base64
 import gzip
 import json
+import sys
 import tempfile
 from pathlib import Path
 
@@ -27,27 +28,8 @@ import torch
 
 REPO = Path(__file__).resolve().parents[2]
 FIXTURES = REPO / "tests" / "parity" / "fixtures"
-FRAMES = {
-    "nuscenes_front_right": None,  # filled from the embedded frames
-    "coco_184324": REPO / "tests" / "parity" / "data" / "000000184324.jpg",
-}
 PROBS_KEPT = 20
 MODES = {"stretch": dict(scale=(1344, 800), keep_ratio=False), "keep_ratio": dict(scale=(1333, 800), keep_ratio=True)}
-
-
-def frames() -> dict[str, Path]:
-    from maskbench.data.sources import embedded_nuscenes, find_images
-
-    paths = dict(FRAMES)
-    paths["nuscenes_front_right"] = find_images(embedded_nuscenes(), cameras=["CAM_FRONT_RIGHT"])[0].path
-    return paths
-
-
-def weights_fingerprint(state_dict: dict[str, torch.Tensor]) -> dict[str, float]:
-    """A few sums that tell 'the weights differ' apart from 'the computation differs'."""
-    parts = {"all": [k for k, v in state_dict.items() if v.is_floating_point()]}
-    parts["heads"] = [k for k in parts["all"] if k.startswith(("rpn_head.", "roi_head."))]
-    return {name: float(sum(state_dict[k].double().abs().sum() for k in keys)) for name, keys in parts.items()}
 
 
 def mmdet_model(spec, checkpoint: Path, mode: str):
@@ -104,7 +86,8 @@ def run_mmdet(model, image_path: Path) -> dict:
 
 def main() -> None:
     from maskbench.data.coco_classes import COCO_CLASSES
-    from maskbench.models.factory import create_model
+    sys.path.insert(0, str(REPO / "tests"))
+    from parity.parity import FRAMES, frame_path, parity_model, weights_fingerprint
     from maskbench.zoo import MODELS
 
     parser = argparse.ArgumentParser()
@@ -117,7 +100,7 @@ def main() -> None:
     for seed, spec in enumerate(MODELS):
         if spec.alias not in args.models:
             continue
-        loaded = create_model(spec.name, "random", seed=seed, fixed_count=False)
+        loaded = parity_model(spec.alias, seed)
         state = loaded.model.state_dict()
         record = {"model": spec.name, "seed": seed, "weights_fingerprint": weights_fingerprint(state),
                   "versions": {"torch": torch.__version__, "mmcv": mmcv.__version__, "mmdet": mmdet.__version__},
@@ -127,8 +110,8 @@ def main() -> None:
             torch.save({"meta": {"CLASSES": COCO_CLASSES}, "state_dict": state}, checkpoint)
             for mode in MODES:
                 model = mmdet_model(spec, checkpoint, mode)
-                for frame, path in frames().items():
-                    record["runs"][f"{frame}/{mode}"] = run_mmdet(model, path)
+                for frame in FRAMES:
+                    record["runs"][f"{frame}/{mode}"] = run_mmdet(model, frame_path(frame))
                     print(spec.alias, frame, mode, len(record["runs"][f"{frame}/{mode}"]["scores"]), flush=True)
         with gzip.open(FIXTURES / f"{spec.alias}.json.gz", "wt") as f:
             json.dump(record, f)

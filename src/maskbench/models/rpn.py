@@ -14,7 +14,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .anchors import AnchorGenerator
 from .box_coder import decode_deltas
 from .nms import batched_nms
 

@@ -1,0 +1,95 @@
+"""``maskbench export`` and ``maskbench check-conversion`` (added to the main parser by
+:func:`add_commands`, so ``maskbench/cli.py`` only gains two lines)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..preprocess import ResizeMode
+
+
+def add_commands(sub, size_type, cameras_type) -> None:
+    export = sub.add_parser("export", help="export a model to ONNX (and OpenVINO IR) for a runtime")
+    export.add_argument("--model", required=True, help="zoo name or alias (see `maskbench zoo`)")
+    export.add_argument("--weights", default="random", help="'official', 'random' (calibrated) or a .pth path")
+    export.add_argument("--runtime", choices=("onnx", "onnxruntime", "openvino"), default="onnx",
+                        help="onnx: the ONNX file; onnxruntime: also run it there once; openvino: also "
+                             "convert it to OpenVINO IR (.xml/.bin) and run it once")
+    export.add_argument("--input-size", type=size_type, default=None,
+                        help="stretch size WxH (default 1344x800) or keep-ratio limits (default 1333x800)")
+    export.add_argument("--keep-ratio", action="store_true",
+                        help="keep-ratio graph: img_shape is a second input; the input is static at the padded "
+                             "size of the first image (1344x768 for 1600x900 frames)")
+    export.add_argument("--images", type=Path, default=None,
+                        help="frames that calibrate random weights and size a keep-ratio graph "
+                             "(default: the embedded nuScenes frames)")
+    export.add_argument("--out", type=Path, required=True, help="folder the files are written to")
+    export.add_argument("--seed", type=int, default=0, help="seed of random weights")
+    export.set_defaults(run=export_command)
+
+    check = sub.add_parser("check-conversion", help="compare a runtime with eager PyTorch on the same frames")
+    check.add_argument("--model", required=True, help="zoo name or alias")
+    check.add_argument("--runtime", required=True, help="runtime(s), comma-separated, e.g. onnxruntime,openvino")
+    check.add_argument("--weights", default="random",
+                       help="'official', 'random' (calibrated on the checked frames) or a .pth path")
+    check.add_argument("--images", type=Path, default=None, help="image file or folder (default: embedded frames)")
+    check.add_argument("--cameras", type=cameras_type, default=None, help="nuScenes cameras (default: all)")
+    check.add_argument("--input-size", type=size_type, default=None, help="as for predict")
+    check.add_argument("--keep-ratio", action="store_true", help="keep-ratio resize (img_shape as graph input)")
+    check.add_argument("--threads", type=int, default=None, help="runtime threads (default: torch's)")
+    check.add_argument("--repeats", type=int, default=1, help="timed runs per frame (the best is reported)")
+    check.add_argument("--out", type=Path, default=None,
+                       help="JSON file (default: out/check-conversion/MODEL_RUNTIMES.json)")
+    check.set_defaults(run=check_conversion_command)
+
+
+def _mode(args) -> ResizeMode:
+    return ResizeMode.KEEP_RATIO if args.keep_ratio else ResizeMode.STRETCH
+
+
+def export_command(args) -> int:
+    from ..predict import load_predictor
+    from .base import get_runtime, require_package
+    from .conversion_check import load_frames
+    from .onnx_export import ExportTarget, export_onnx
+
+    mode = _mode(args)
+    frames = load_frames(args.images)[:1]
+    # The same model `maskbench predict` builds (random weights: calibrated on the first frame).
+    predictor = load_predictor(args.model, args.weights, mode, args.input_size, frames[0].image, args.seed)
+    loaded = predictor.loaded
+    tensor, meta = predictor.prepare(frames[0].image)
+    target = ExportTarget.for_input(tensor, meta.img_shape, mode)
+    path = export_onnx(loaded, target, cache_dir=args.out)
+    height, width = target.input_hw
+    print(f"ONNX ({mode.value}, input 1x3x{height}x{width}"
+          f"{'' if target.img_shape is not None else ' + img_shape [h, w]'}): {path}")
+    if args.runtime == "openvino":
+        ov = require_package("openvino", "openvino")
+        xml = path.with_suffix(".xml")
+        ov.save_model(ov.Core().read_model(str(path)), str(xml), compress_to_fp16=False)
+        print(f"OpenVINO IR (fp32): {xml} (+ {xml.with_suffix('.bin').name})")
+    if args.runtime in ("onnxruntime", "openvino"):
+        runtime = get_runtime(args.runtime, loaded, mode=mode, cache_dir=args.out)
+        raw = runtime(tensor, meta.img_shape)
+        print(f"{runtime.describe()}: ran on {frames[0].name}, {raw.scores.shape[0]} detections")
+    print(f"weights: {loaded.weights}")
+    return 0
+
+
+def check_conversion_command(args) -> int:
+    from ..zoo import get_spec
+    from .conversion_check import environment_info, format_table, run_check, write_json
+
+    names = [n.strip() for n in args.runtime.split(",") if n.strip()]
+    rows = run_check(args.model, names, weights=args.weights, images=args.images, cameras=args.cameras,
+                     mode=_mode(args), size=args.input_size, threads=args.threads, repeats=args.repeats)
+    print(format_table(rows))
+    out = args.out or Path("out/check-conversion") / f"{get_spec(args.model).alias}_{'_'.join(names)}.json"
+    info = {**environment_info(args.threads), "model": args.model, "weights": args.weights,
+            "mode": _mode(args).value, "input_size": args.input_size}
+    print(f"written: {write_json(rows, out, info)}")
+    disagreeing = [r for r in rows if not r.agrees]
+    if disagreeing:
+        print(f"{len(disagreeing)} of {len(rows)} frame(s) disagree (see the table)")
+    return 0 if not disagreeing else 1

@@ -1,0 +1,70 @@
+"""Common part of the runtimes that run the exported ONNX graph (ONNX Runtime, OpenVINO).
+
+A graph is specialised for a static input size (see :mod:`.onnx_export`); the runtime exports
+(or takes from the cache) and compiles one graph per input size it meets, on first use.
+"""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..models.factory import LoadedModel
+from ..models.mask_rcnn import RawDetections
+from ..preprocess import ResizeMode
+from .base import Runtime
+from .onnx_export import ExportTarget, export_onnx
+from .torch_ import _check_batch
+
+
+class ExportedGraphRuntime(Runtime):
+    precision = "fp32"
+    device = "cpu"
+
+    def __init__(self, loaded: LoadedModel, mode: ResizeMode = ResizeMode.STRETCH, threads: int | None = None,
+                 cache_dir: Path | None = None) -> None:
+        self.loaded = loaded
+        self.mode = ResizeMode(mode)
+        self.threads = int(threads) if threads else torch.get_num_threads()
+        self.cache_dir = cache_dir
+        self._compiled: dict[ExportTarget, object] = {}
+        self.onnx_paths: dict[ExportTarget, Path] = {}
+
+    def describe(self) -> str:
+        return f"{self.name} ({self.precision}, {self.device}, {self.threads} threads)"
+
+    def prepare(self, images: torch.Tensor, img_shape: tuple[int, int]) -> None:
+        self._get(ExportTarget.for_input(images, img_shape, self.mode))
+
+    def _get(self, target: ExportTarget):
+        if target not in self._compiled:
+            path = export_onnx(self.loaded, target, cache_dir=self.cache_dir)
+            self.onnx_paths[target] = path
+            self._compiled[target] = self._compile(path)
+        return self._compiled[target]
+
+    def __call__(self, images: torch.Tensor, img_shape: tuple[int, int]) -> RawDetections:
+        _check_batch(images)
+        target = ExportTarget.for_input(images, img_shape, self.mode)
+        compiled = self._get(target)
+        feeds = {"images": np.ascontiguousarray(images.detach().cpu().numpy(), dtype=np.float32)}
+        if target.img_shape is None:
+            feeds["img_shape"] = np.asarray([int(img_shape[0]), int(img_shape[1])], dtype=np.int64)
+        boxes, scores, labels, mask_probs = self._run(compiled, feeds)
+        return RawDetections(
+            boxes=torch.from_numpy(np.array(boxes, dtype=np.float32, copy=True)),
+            scores=torch.from_numpy(np.array(scores, dtype=np.float32, copy=True)),
+            labels=torch.from_numpy(np.array(labels, dtype=np.int64, copy=True)),
+            mask_probs=torch.from_numpy(np.array(mask_probs, dtype=np.float32, copy=True)),
+        )
+
+    @abstractmethod
+    def _compile(self, path: Path):
+        """Load the ONNX file into this runtime."""
+
+    @abstractmethod
+    def _run(self, compiled, feeds: dict[str, np.ndarray]) -> tuple[np.ndarray, ...]:
+        """Outputs in the order boxes, scores, labels, mask_probs."""

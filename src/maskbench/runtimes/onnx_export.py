@@ -1,0 +1,327 @@
+"""Export a zoo model to standard ONNX, cached on disk and checked before it is trusted.
+
+The graph is :class:`~maskbench.runtimes.graph.DetectorGraph`: one normalised, padded image in;
+``boxes`` (D, 4) in resized-image pixels, ``scores`` (D,), ``labels`` (D,) int64 and
+``mask_probs`` (D, 28, 28) out, D <= 100 (exactly 100 with ``fixed_count``). Mask pasting stays
+outside, in :mod:`maskbench.postprocess`, as for eager.
+
+The TorchScript exporter is used (``dynamo=False``, opset 17): the dynamo exporter fails on the
+data-dependent shapes of NMS. Only standard ``ai.onnx`` operators come out (``RoiAlign`` with
+``half_pixel``, ``NonMaxSuppression``, ``TopK``, ``NonZero``...), so any ONNX runtime can run it.
+
+Two variants, both with a static input size (TensorRT/MMDeploy style):
+- stretch (default 1344x800): the resized shape equals the input size and is baked in; one
+  input ``images`` (1, 3, H, W);
+- keep-ratio: the resized shape differs per image, so it is a second input ``img_shape``
+  (int64 ``[h, w]``); ``images`` is static at the padded size, e.g. 1600x900 frames resized to
+  1333x750 are padded to 1344x768, so the graph takes (1, 3, 768, 1344). A frame of another
+  aspect ratio pads to another size and needs its own export (runtimes do that on demand).
+
+Cache: an exported file is named after its key, and the key (model name, a hash of the
+weights, input size, mode, opset, torch/torchvision versions, the graph's own version and the
+detection settings) is also stored in the file's ``metadata_props``. A file whose stored key
+does not match, or that does not load, is exported again, never trusted.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import tempfile
+import warnings
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+
+from ..errors import MaskbenchError
+from ..models.factory import LoadedModel
+from ..preprocess import ResizeMode
+
+OPSET = 17
+GRAPH_VERSION = 1  # bump when DetectorGraph or the export settings change what a file computes
+INPUT_NAMES_STRETCH = ["images"]
+INPUT_NAMES_KEEP_RATIO = ["images", "img_shape"]
+OUTPUT_NAMES = ["boxes", "scores", "labels", "mask_probs"]
+KEY_PROP = "maskbench.export_key"
+STANDARD_DOMAINS = ("", "ai.onnx")
+
+
+class ExportError(MaskbenchError):
+    """A model that could not be exported, or an exported file that cannot be used."""
+
+
+@dataclass(frozen=True)
+class ExportTarget:
+    """What an exported graph is specialised for.
+
+    ``input_hw``: the (padded) input tensor's (H, W); ``img_shape``: the resized (h, w) baked in
+    (stretch) or ``None`` when it is a graph input (keep-ratio).
+    """
+
+    input_hw: tuple[int, int]
+    img_shape: tuple[int, int] | None
+
+    @property
+    def mode(self) -> ResizeMode:
+        return ResizeMode.STRETCH if self.img_shape is not None else ResizeMode.KEEP_RATIO
+
+    @property
+    def input_names(self) -> list[str]:
+        return INPUT_NAMES_STRETCH if self.img_shape is not None else INPUT_NAMES_KEEP_RATIO
+
+    @classmethod
+    def for_input(cls, images: torch.Tensor, img_shape: tuple[int, int], mode: ResizeMode) -> ExportTarget:
+        input_hw = (int(images.shape[-2]), int(images.shape[-1]))
+        if ResizeMode(mode) == ResizeMode.STRETCH:
+            return cls(input_hw, (int(img_shape[0]), int(img_shape[1])))
+        return cls(input_hw, None)
+
+
+def export_cache_dir() -> Path:
+    """``$MASKBENCH_CACHE/onnx``, else ``$XDG_CACHE_HOME/maskbench/onnx``, else ``~/.cache/maskbench/onnx``."""
+    explicit = os.environ.get("MASKBENCH_CACHE")
+    if explicit:
+        return Path(explicit).expanduser() / "onnx"
+    xdg_cache = os.environ.get("XDG_CACHE_HOME")
+    if xdg_cache:
+        return Path(xdg_cache).expanduser() / "maskbench" / "onnx"
+    return Path.home() / ".cache" / "maskbench" / "onnx"
+
+
+def weights_hash(model: torch.nn.Module) -> str:
+    """sha256 of the state_dict (names, dtypes, shapes and values): the weights' identity."""
+    digest = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        tensor = tensor.detach().cpu().contiguous().reshape(-1)
+        digest.update(f"{name}|{tensor.dtype}|{tuple(tensor.shape)}|".encode())
+        digest.update(tensor.view(torch.uint8).numpy().tobytes() if tensor.numel() else b"")
+    return digest.hexdigest()
+
+
+def export_key(loaded: LoadedModel, target: ExportTarget, opset: int = OPSET) -> dict:
+    """Everything an exported file depends on."""
+    import torchvision
+
+    model = loaded.model
+    return {
+        "model": loaded.spec.name,
+        "weights_sha256": weights_hash(model),
+        "input_hw": list(target.input_hw),
+        "img_shape": list(target.img_shape) if target.img_shape is not None else "input",
+        "mode": target.mode.value,
+        "opset": opset,
+        "torch": torch.__version__,
+        "torchvision": torchvision.__version__,
+        "graph_version": GRAPH_VERSION,
+        "detection_config": asdict(model.detection_config),
+        "proposal_config": asdict(model.proposal_config),
+    }
+
+
+def key_digest(key: dict) -> str:
+    return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()
+
+
+def onnx_file_name(loaded: LoadedModel, target: ExportTarget, key: dict) -> str:
+    height, width = target.input_hw
+    return f"{loaded.spec.alias}_{target.mode.value}_{width}x{height}_{key_digest(key)[:16]}.onnx"
+
+
+def stored_key(path: Path) -> dict | None:
+    """The export key inside ``path``'s metadata, or ``None`` if unreadable or absent."""
+    try:
+        import onnx
+
+        proto = onnx.load(str(path), load_external_data=False)
+    except Exception:  # noqa: BLE001 - a truncated or foreign file is simply not trusted
+        return None
+    for prop in proto.metadata_props:
+        if prop.key == KEY_PROP:
+            try:
+                return json.loads(prop.value)
+            except json.JSONDecodeError:
+                return None
+    return None
+
+
+def export_onnx(
+    loaded: LoadedModel,
+    target: ExportTarget,
+    cache_dir: Path | None = None,
+    opset: int = OPSET,
+    force: bool = False,
+) -> Path:
+    """The ONNX file of ``loaded`` for ``target``: from the cache when its key matches, else
+    exported now (atomically: a crash never leaves a half-written file under the final name)."""
+    _require("onnx")
+    key = export_key(loaded, target, opset)
+    cache_dir = Path(cache_dir) if cache_dir is not None else export_cache_dir()
+    path = cache_dir / onnx_file_name(loaded, target, key)
+    if not force and path.is_file() and stored_key(path) == key:
+        return path
+    try:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise ExportError(f"cannot create the export cache {cache_dir} ({err}); set MASKBENCH_CACHE "
+                          "to a writable folder") from None
+    fd, tmp_name = tempfile.mkstemp(prefix=path.stem + ".", suffix=".tmp", dir=cache_dir)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        _trace_to_onnx(loaded, target, tmp, opset)
+        _write_metadata(tmp, key)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def _trace_to_onnx(loaded: LoadedModel, target: ExportTarget, path: Path, opset: int) -> None:
+    from .graph import DetectorGraph
+
+    model = loaded.model.eval()
+    graph = DetectorGraph(model, target.img_shape).eval()
+    height, width = target.input_hw
+    images = _example_input(loaded, target)
+    args: tuple = (images,)
+    if target.img_shape is None:
+        args = (images, torch.tensor(_example_img_shape(target), dtype=torch.int64))
+    dynamic_axes = {name: {0: "detections"} for name in OUTPUT_NAMES}
+    with torch.no_grad(), warnings.catch_warnings(), _nms_sorted_by_score(opset), _traceable_rpn_nms():
+        # The tracer warns about every Python value it freezes; those left in the graph depend
+        # on the static input size only (see runtimes/graph.py).
+        warnings.simplefilter("ignore")
+        try:
+            torch.onnx.export(
+                graph, args, str(path), dynamo=False, opset_version=opset,
+                input_names=target.input_names, output_names=OUTPUT_NAMES, dynamic_axes=dynamic_axes,
+                do_constant_folding=True,
+            )
+        except Exception as err:  # noqa: BLE001 - shown as one line with the model and size
+            message = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            raise ExportError(f"ONNX export of {loaded.spec.name} at {width}x{height} failed: {message}") from err
+
+
+@contextlib.contextmanager
+def _traceable_rpn_nms():
+    """While exporting, the RPN's ``batched_nms`` is :func:`graph.shifted_nms`.
+
+    ``models.nms.batched_nms`` reproduces MMCV's kernel for eager parity: its tie order comes
+    from an unstable sort and above 10,000 boxes it loops over classes, so it has size-dependent
+    Python branches and Python-sized tensors that a trace would freeze. Without tied scores both
+    keep the same boxes in the same order (tests compare eager and exported detectors); with
+    ties, eager follows torch's unstable sort and no ONNX graph can (see the report in
+    runtimes/conversion_check.py on why checked frames must not saturate).
+    """
+    from ..models import rpn
+    from .graph import shifted_nms
+
+    if not hasattr(rpn, "batched_nms"):
+        raise ExportError("maskbench.models.rpn no longer calls batched_nms; update runtimes/onnx_export.py")
+    original = rpn.batched_nms
+    rpn.batched_nms = shifted_nms
+    try:
+        yield
+    finally:
+        rpn.batched_nms = original
+
+
+@contextlib.contextmanager
+def _nms_sorted_by_score(opset: int):
+    """While exporting, lower ``torchvision.ops.nms`` to ``NonMaxSuppression`` followed by a
+    descending sort of the kept indices by score.
+
+    The model relies on NMS returning its kept boxes by descending score (the RPN keeps the
+    first 1000, the box head the first 100), as torchvision does. ONNX does not define the
+    order of ``NonMaxSuppression``'s output, and OpenVINO does not give it by score (measured:
+    the RPN then kept another set of 1000 proposals). ``TopK`` over all kept indices restores
+    it; its ties go to the lower position, i.e. NMS's own order, so where NMS already sorts
+    (ONNX Runtime) nothing changes. Registered for this opset only and removed afterwards, so
+    torchvision's own lowering is untouched outside maskbench's export.
+    """
+    from torch.onnx import register_custom_op_symbolic, unregister_custom_op_symbolic
+    from torch.onnx.symbolic_helper import parse_args
+    from torchvision.ops._register_onnx_ops import symbolic_multi_label_nms
+
+    @parse_args("v", "v", "f")
+    def nms_sorted(g, boxes, scores, iou_threshold):
+        kept = symbolic_multi_label_nms(g, boxes, scores, iou_threshold)
+        kept_scores = g.op("Gather", scores, kept, axis_i=0)
+        _, order = g.op("TopK", kept_scores, g.op("Shape", kept), axis_i=0, largest_i=1, sorted_i=1, outputs=2)
+        return g.op("Gather", kept, order, axis_i=0)
+
+    register_custom_op_symbolic("torchvision::nms", nms_sorted, opset)
+    try:
+        yield
+    finally:
+        unregister_custom_op_symbolic("torchvision::nms", opset)
+
+
+def _example_img_shape(target: ExportTarget) -> tuple[int, int]:
+    return target.img_shape if target.img_shape is not None else target.input_hw
+
+
+def _example_input(loaded: LoadedModel, target: ExportTarget) -> torch.Tensor:
+    """A real frame at the target size: tracing runs the model once, and a real frame gives
+    proposals and detections on every path (random noise could leave parts unexercised)."""
+    import cv2
+
+    from ..data.images import load_image
+    from ..data.sources import embedded_nuscenes, find_images
+
+    height, width = _example_img_shape(target)
+    frame = load_image(find_images(embedded_nuscenes(), cameras=["CAM_FRONT"])[0].path)
+    resized = cv2.resize(frame, (width, height), interpolation=cv2.INTER_LINEAR)
+    tensor = torch.from_numpy(resized).permute(2, 0, 1).float()
+    spec = loaded.spec
+    tensor = (tensor - torch.tensor(spec.pixel_mean).view(3, 1, 1)) / torch.tensor(spec.pixel_std).view(3, 1, 1)
+    pad_h, pad_w = target.input_hw[0] - height, target.input_hw[1] - width
+    tensor = torch.nn.functional.pad(tensor, (0, pad_w, 0, pad_h), value=0.0)
+    return tensor.unsqueeze(0).contiguous()
+
+
+def _write_metadata(path: Path, key: dict) -> None:
+    import onnx
+
+    proto = onnx.load(str(path))
+    del proto.metadata_props[:]
+    for name, value in (
+        (KEY_PROP, json.dumps(key, sort_keys=True)),
+        ("maskbench.outputs", "boxes (D,4) resized-image px; scores (D,); labels (D,) 0..79; mask_probs (D,28,28)"),
+        ("maskbench.inputs", "images (1,3,H,W) normalised, zero-padded" + (
+            "; img_shape int64 [h, w] of the resized image" if key["img_shape"] == "input" else "")),
+    ):
+        prop = proto.metadata_props.add()
+        prop.key, prop.value = name, value
+    proto.producer_name = "maskbench"
+    onnx.save(proto, str(path))
+
+
+def nonstandard_ops(path: Path) -> list[str]:
+    """``domain::op_type`` of every node outside the standard ONNX domain (should be empty)."""
+    import onnx
+
+    proto = onnx.load(str(path), load_external_data=False)
+    found = set()
+
+    def visit(graph):
+        for node in graph.node:
+            if node.domain not in STANDARD_DOMAINS:
+                found.add(f"{node.domain}::{node.op_type}")
+            for attr in node.attribute:
+                if attr.g is not None and attr.g.node:
+                    visit(attr.g)
+                for sub in attr.graphs:
+                    visit(sub)
+
+    visit(proto.graph)
+    return sorted(found)
+
+
+def _require(package: str) -> None:
+    from .base import require_package
+
+    require_package(package)
