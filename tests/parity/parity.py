@@ -17,9 +17,9 @@ from maskbench.compare import Agreement, compare_detections
 from maskbench.data.images import load_image
 from maskbench.data.sources import embedded_nuscenes, find_images
 from maskbench.detections import Detections
-from maskbench.models.factory import create_model
+from maskbench.models.factory import calibration_batch, create_model
 from maskbench.predict import Predictor
-from maskbench.preprocess import ResizeMode, preprocess
+from maskbench.preprocess import ResizeMode
 from maskbench.zoo import get_spec
 from maskbench.postprocess import to_detections
 
@@ -80,11 +80,9 @@ def parity_model(alias: str, seed: int):
     (stable sort) -- a property of random weights, not a difference in the computation.
     """
     spec = get_spec(alias)
-    batch = [preprocess(load_image(frame_path(f)), ResizeMode.STRETCH, None, spec.pixel_mean, spec.pixel_std)
-             for f in FRAMES]
-    images = torch.cat([tensor for tensor, _ in batch])
+    images, shapes = calibration_batch(spec, [load_image(frame_path(f)) for f in FRAMES])
     return create_model(spec.name, "random", seed=seed, fixed_count=False, progress=False,
-                        calibration_images=images, calibration_shapes=[meta.img_shape for _, meta in batch])
+                        calibration_images=images, calibration_shapes=shapes)
 
 
 def run_parity(alias: str) -> tuple[dict, list[RunResult]]:

@@ -79,13 +79,20 @@ def load_checkpoint_into(model: MaskRCNN, path: Path, model_name: str) -> None:
     model.load_state_dict(state, strict=True)
 
 
+def calibration_batch(spec: ModelSpec, images, size: tuple[int, int] | None = None
+                      ) -> tuple[torch.Tensor, list[tuple[int, int]]]:
+    """RGB frames stretched to one input size (default 1344x800), as one calibration batch."""
+    from ..preprocess import ResizeMode, preprocess
+
+    batch = [preprocess(image, ResizeMode.STRETCH, size, spec.pixel_mean, spec.pixel_std) for image in images]
+    return torch.cat([tensor for tensor, _ in batch]), [meta.img_shape for _, meta in batch]
+
+
 def default_calibration_batch(spec: ModelSpec) -> tuple[torch.Tensor, list[tuple[int, int]]]:
     """The embedded front-camera frame at the study's 1344x800: the frame random weights are
     calibrated on when the caller has no frames of its own."""
     from ..data.images import load_image
     from ..data.sources import embedded_nuscenes, find_images
-    from ..preprocess import preprocess
 
     ref = find_images(embedded_nuscenes(), cameras=["CAM_FRONT"])[0]
-    tensor, meta = preprocess(load_image(ref.path), mean=spec.pixel_mean, std=spec.pixel_std)
-    return tensor, [meta.img_shape]
+    return calibration_batch(spec, [load_image(ref.path)])

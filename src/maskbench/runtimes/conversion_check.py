@@ -26,7 +26,7 @@ import torch
 
 from ..compare import compare_detections, match_detections
 from ..detections import Detections
-from ..models.factory import RANDOM, LoadedModel, create_model
+from ..models.factory import RANDOM, LoadedModel, calibration_batch, create_model
 from ..postprocess import to_detections
 from ..preprocess import ResizeMode, preprocess
 from .base import Runtime, get_runtime
@@ -105,10 +105,8 @@ def calibrated_random_model(model: str, frames: Sequence[Frame], mode: ResizeMod
     spec = get_spec(model)
     _, meta = preprocess(frames[0].image, mode, size, spec.pixel_mean, spec.pixel_std)
     height, width = meta.pad_shape
-    batch = [preprocess(f.image, ResizeMode.STRETCH, (width, height), spec.pixel_mean, spec.pixel_std)[0]
-             for f in frames[:MAX_CALIBRATION_FRAMES]]
-    return create_model(model, RANDOM, calibration_images=torch.cat(batch),
-                        calibration_shapes=[(height, width)] * len(batch), seed=seed)
+    images, shapes = calibration_batch(spec, [f.image for f in frames[:MAX_CALIBRATION_FRAMES]], (width, height))
+    return create_model(model, RANDOM, calibration_images=images, calibration_shapes=shapes, seed=seed)
 
 
 def check_conversion(
