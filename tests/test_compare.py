@@ -1,6 +1,6 @@
 import numpy as np
 
-from maskbench.compare import box_iou, compare_detections, match_detections
+from maskbench.compare import agreement_of, box_iou, compare_detections, match_detections, pair_differences
 from maskbench.detections import Detections
 
 
@@ -47,3 +47,18 @@ def test_identical_zero_area_boxes_match():
     agreement = compare_detections(ref, ref)
     assert agreement.matched == 2
     assert box_iou(np.array([[0, 3, 0, 16.]]), np.array([[0, 4, 0, 16.]]))[0, 0] == 0
+
+
+def test_pair_differences_are_what_the_agreement_summarises():
+    ref = _dets([[0, 0, 10, 10], [5, 5, 20, 15], [0, 0, 4, 4]], [0.9, 0.8, 0.7], [1, 2, 3])
+    cand = _dets([[0, 0, 10, 12], [5, 5, 20, 15]], [0.88, 0.8], [1, 2])
+    diffs = pair_differences(ref, cand)
+    assert diffs.pairs == [(0, 0), (1, 1)]
+    np.testing.assert_allclose(diffs.box_diff, [2.0, 0.0])
+    np.testing.assert_allclose(diffs.score_diff, [0.02, 0.0], atol=1e-6)
+    np.testing.assert_allclose(diffs.mask_iou, [100 / 120, 1.0])
+    agreement = compare_detections(ref, cand)
+    assert agreement == agreement_of(diffs, 3, 2)
+    assert (agreement.matched, agreement.max_box_diff, agreement.min_mask_iou) == (2, 2.0, diffs.mask_iou.min())
+    assert pair_differences(ref, _dets(np.zeros((0, 4)), [], [])).pairs == []
+    assert compare_detections(ref, _dets(np.zeros((0, 4)), [], [])).matched == 0

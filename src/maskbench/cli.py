@@ -46,12 +46,26 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--draw-threshold", type=float, default=0.3, help="score below which overlays skip")
     predict.add_argument("--no-overlays", action="store_true")
     predict.add_argument("--seed", type=int, default=0, help="seed of random weights")
-    predict.add_argument("--runtime", default=None, help="torch, onnxruntime or openvino (default: eager on the CPU)")
+    predict.add_argument("--runtime", default=None,
+                         help="torch, torch-compile, onnxruntime, onnxruntime-cuda, openvino or tensorrt "
+                              "(default: eager on the CPU); see `maskbench runtimes`")
     predict.add_argument("--threads", type=int, default=None, help="ONNX Runtime/OpenVINO threads (default: torch's)")
+    predict.add_argument("--precision", choices=("fp32", "fp16", "bf16"), default="fp32",
+                         help="what the network computes in, where the runtime supports it (without --runtime: "
+                              "the torch runtime); outputs and post-processing stay fp32")
 
     from .runtimes.cli import add_commands  # export, check-conversion
 
     add_commands(sub, _size, _cameras)
+    from .report.cli import add_commands as add_report_commands  # report, recommend
+
+    add_report_commands(sub)
+    from .evaluation.cli import add_commands as add_evaluation_commands  # evaluate
+
+    add_evaluation_commands(sub, _size)
+    from .benchmark.cli import add_commands as add_benchmark_commands
+
+    add_benchmark_commands(sub, _size, _cameras)
     return parser
 
 
@@ -89,7 +103,7 @@ def _predict(args) -> int:
     summary = run_predict(
         args.model, args.weights, args.images or embedded_nuscenes(), args.out, cameras=args.cameras,
         mode=mode, size=args.input_size, overlays=not args.no_overlays, draw_threshold=args.draw_threshold,
-        seed=args.seed, runtime=args.runtime, threads=args.threads,
+        seed=args.seed, runtime=args.runtime, threads=args.threads, precision=args.precision,
     )
     print(f"{summary.processed} image(s) predicted, {len(summary.errors)} skipped; weights: {summary.weights}")
     print(f"results: {summary.out_dir / 'results.json'} (COCO format), images: {summary.out_dir / 'images.json'}")

@@ -61,16 +61,44 @@ def match_detections(reference: Detections, candidate: Detections, min_box_iou: 
     return pairs
 
 
-def compare_detections(reference: Detections, candidate: Detections, min_box_iou: float = 0.5) -> Agreement:
+@dataclass(frozen=True)
+class PairDifferences:
+    """Per matched pair (as :func:`match_detections` pairs them): how far apart the two are."""
+
+    pairs: list[tuple[int, int]]  # (reference index, candidate index)
+    box_diff: np.ndarray  # (P,) largest coordinate difference, pixels
+    score_diff: np.ndarray  # (P,)
+    mask_intersection: np.ndarray  # (P,) pixels
+    mask_union: np.ndarray  # (P,) pixels
+
+    @property
+    def mask_iou(self) -> np.ndarray:
+        """(P,) mask IoU per pair; two empty masks agree (1.0)."""
+        return np.where(self.mask_union > 0, self.mask_intersection / np.maximum(self.mask_union, 1), 1.0)
+
+
+def pair_differences(reference: Detections, candidate: Detections, min_box_iou: float = 0.5) -> PairDifferences:
     pairs = match_detections(reference, candidate, min_box_iou)
-    if not pairs:
-        return Agreement(len(reference), len(candidate), 0, float("nan"), float("nan"), 0.0, 0.0, 0.0)
-    ref_idx, cand_idx = (np.array(v) for v in zip(*pairs))
-    box_diff = np.abs(reference.boxes[ref_idx].astype(np.float64) - candidate.boxes[cand_idx]).max()
-    score_diff = np.abs(reference.scores[ref_idx].astype(np.float64) - candidate.scores[cand_idx]).max()
+    ref_idx = np.array([i for i, _ in pairs], dtype=np.int64)
+    cand_idx = np.array([j for _, j in pairs], dtype=np.int64)
+    box_diff = np.abs(reference.boxes[ref_idx].astype(np.float64) - candidate.boxes[cand_idx]).reshape(-1, 4).max(
+        axis=1, initial=0.0)
+    score_diff = np.abs(reference.scores[ref_idx].astype(np.float64) - candidate.scores[cand_idx])
     inter = np.array([np.logical_and(reference.masks[i], candidate.masks[j]).sum() for i, j in pairs], dtype=np.float64)
     union = np.array([np.logical_or(reference.masks[i], candidate.masks[j]).sum() for i, j in pairs], dtype=np.float64)
-    per_pair = np.where(union > 0, inter / np.maximum(union, 1), 1.0)  # two empty masks agree
-    weighted = float(inter.sum() / union.sum()) if union.sum() > 0 else 1.0
-    return Agreement(len(reference), len(candidate), len(pairs), float(box_diff), float(score_diff),
-                     float(per_pair.min()), float(per_pair.mean()), weighted)
+    return PairDifferences(pairs, box_diff, score_diff, inter, union)
+
+
+def agreement_of(differences: PairDifferences, reference_count: int, candidate_count: int) -> Agreement:
+    """The summary of :func:`pair_differences` (worst pair, mean and area-weighted mask IoU)."""
+    d = differences
+    if not d.pairs:
+        return Agreement(reference_count, candidate_count, 0, float("nan"), float("nan"), 0.0, 0.0, 0.0)
+    iou = d.mask_iou
+    weighted = float(d.mask_intersection.sum() / d.mask_union.sum()) if d.mask_union.sum() > 0 else 1.0
+    return Agreement(reference_count, candidate_count, len(d.pairs), float(d.box_diff.max()), float(d.score_diff.max()),
+                     float(iou.min()), float(iou.mean()), weighted)
+
+
+def compare_detections(reference: Detections, candidate: Detections, min_box_iou: float = 0.5) -> Agreement:
+    return agreement_of(pair_differences(reference, candidate, min_box_iou), len(reference), len(candidate))

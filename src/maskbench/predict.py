@@ -82,17 +82,24 @@ def run_predict(
     seed: int = 0,
     runtime: str | None = None,
     threads: int | None = None,
+    precision: str = "fp32",
 ) -> PredictSummary:
+    """``runtime``: a name from ``maskbench.runtimes.RUNTIMES`` (None: the eager model on the CPU,
+    or, with a ``precision`` other than fp32, the ``torch`` runtime); ``precision``: fp32, fp16
+    or bf16 where the runtime supports it (``maskbench runtimes``)."""
+    if runtime is None and precision != "fp32":
+        runtime = "torch"
     if runtime is not None:
         from .runtimes.base import get_runtime, require_runtime
 
-        require_runtime(runtime)  # a missing package is reported before the model is loaded
+        # A missing package or an unsupported precision is reported before the model is loaded.
+        require_runtime(runtime, precision)
     refs = find_images(images, cameras)
     out_dir.mkdir(parents=True, exist_ok=True)
     first_image = _first_readable(refs)
     predictor = load_predictor(model, weights, mode, size, first_image, seed)
     if runtime is not None:
-        predictor.runtime = get_runtime(runtime, predictor.loaded, mode=mode, threads=threads)
+        predictor.runtime = get_runtime(runtime, predictor.loaded, mode=mode, threads=threads, precision=precision)
     summary = PredictSummary(out_dir, predictor.loaded.weights)
     records: list[ImageRecord] = []
     results: list[dict] = []

@@ -78,6 +78,12 @@ def embedded_nuscenes() -> Path:
     return path
 
 
+def is_nuscenes_folder(path: Path | str) -> bool:
+    """A folder laid out like nuScenes (``CAM_*`` folders in it or in its ``samples/``)."""
+    path = Path(path)
+    return path.is_dir() and _nuscenes_camera_root(path) is not None
+
+
 def _nuscenes_camera_root(folder: Path) -> Path | None:
     """The folder holding the ``CAM_*`` folders: ``folder`` or ``folder/samples``; else None."""
     for candidate in (folder, folder / "samples"):

@@ -1,5 +1,5 @@
-"""``maskbench export`` and ``maskbench check-conversion`` (added to the main parser by
-:func:`add_commands`, so ``maskbench/cli.py`` only gains two lines)."""
+"""``maskbench export``, ``maskbench check-conversion`` and ``maskbench runtimes`` (added to the
+main parser by :func:`add_commands`, so ``maskbench/cli.py`` only gains two lines)."""
 
 from __future__ import annotations
 
@@ -7,14 +7,21 @@ from pathlib import Path
 
 from ..preprocess import ResizeMode
 
+PRECISIONS = ("fp32", "fp16", "bf16")
+EXPORT_RUNTIMES = ("onnx", "onnxruntime", "onnxruntime-cuda", "openvino", "tensorrt")
+
 
 def add_commands(sub, size_type, cameras_type) -> None:
-    export = sub.add_parser("export", help="export a model to ONNX (and OpenVINO IR) for a runtime")
+    export = sub.add_parser("export", help="export a model to ONNX (and OpenVINO IR, TensorRT engine) for a runtime")
     export.add_argument("--model", required=True, help="zoo name or alias (see `maskbench zoo`)")
     export.add_argument("--weights", default="random", help="'official', 'random' (calibrated) or a .pth path")
-    export.add_argument("--runtime", choices=("onnx", "onnxruntime", "openvino"), default="onnx",
-                        help="onnx: the ONNX file; onnxruntime: also run it there once; openvino: also "
-                             "convert it to OpenVINO IR (.xml/.bin) and run it once")
+    export.add_argument("--runtime", choices=EXPORT_RUNTIMES, default="onnx",
+                        help="onnx: the ONNX file; onnxruntime(-cuda): also run it there once; openvino: also "
+                             "convert it to OpenVINO IR (.xml/.bin) and run it once; tensorrt: also build the "
+                             "engine (cached next to the ONNX file) and run it once")
+    export.add_argument("--precision", choices=PRECISIONS, default="fp32",
+                        help="what the runtime computes in (the ONNX file itself is always fp32); "
+                             "see `maskbench runtimes`")
     export.add_argument("--input-size", type=size_type, default=None,
                         help="stretch size WxH (default 1344x800) or keep-ratio limits (default 1333x800)")
     export.add_argument("--keep-ratio", action="store_true",
@@ -38,9 +45,15 @@ def add_commands(sub, size_type, cameras_type) -> None:
     check.add_argument("--keep-ratio", action="store_true", help="keep-ratio resize (img_shape as graph input)")
     check.add_argument("--threads", type=int, default=None, help="runtime threads (default: torch's)")
     check.add_argument("--repeats", type=int, default=1, help="timed runs per frame (the best is reported)")
+    check.add_argument("--precision", choices=PRECISIONS, default="fp32",
+                       help="precision of the runtime(s) checked (the reference is eager fp32); fp16/bf16 "
+                            "are judged with a looser tolerance")
     check.add_argument("--out", type=Path, default=None,
                        help="JSON file (default: out/check-conversion/MODEL_RUNTIMES.json)")
     check.set_defaults(run=check_conversion_command)
+
+    listing = sub.add_parser("runtimes", help="list the runtimes: available here?, precisions, how to install")
+    listing.set_defaults(run=runtimes_command)
 
 
 def _mode(args) -> ResizeMode:
@@ -48,12 +61,18 @@ def _mode(args) -> ResizeMode:
 
 
 def export_command(args) -> int:
+    from ..errors import MaskbenchError
     from ..predict import load_predictor
-    from .base import get_runtime, require_package
+    from .base import get_runtime, require_package, require_runtime
     from .conversion_check import load_frames
     from .onnx_export import ExportTarget, export_onnx
 
     mode = _mode(args)
+    if args.runtime == "onnx" and args.precision != "fp32":
+        raise MaskbenchError(f"the ONNX file is always fp32; --precision {args.precision} applies to a runtime: "
+                             "add --runtime openvino (bf16) or --runtime tensorrt (fp16)")
+    if args.runtime != "onnx":  # unknown precision, missing package or GPU: refused before any model work
+        require_runtime(args.runtime, args.precision)
     frames = load_frames(args.images)[:1]
     # The same model `maskbench predict` builds (random weights: calibrated on the first frame).
     predictor = load_predictor(args.model, args.weights, mode, args.input_size, frames[0].image, args.seed)
@@ -69,8 +88,11 @@ def export_command(args) -> int:
         xml = path.with_suffix(".xml")
         ov.save_model(ov.Core().read_model(str(path)), str(xml), compress_to_fp16=False)
         print(f"OpenVINO IR (fp32): {xml} (+ {xml.with_suffix('.bin').name})")
-    if args.runtime in ("onnxruntime", "openvino"):
-        runtime = get_runtime(args.runtime, loaded, mode=mode, cache_dir=args.out)
+    if args.runtime != "onnx":
+        runtime = get_runtime(args.runtime, loaded, mode=mode, cache_dir=args.out, precision=args.precision)
+        runtime.prepare(tensor, meta.img_shape)
+        for engine in getattr(runtime, "engine_paths", {}).values():
+            print(f"TensorRT engine ({args.precision}): {engine} (+ {engine.name}.json, its key)")
         raw = runtime(tensor, meta.img_shape)
         print(f"{runtime.describe()}: ran on {frames[0].name}, {raw.scores.shape[0]} detections")
     print(f"weights: {loaded.weights}")
@@ -83,13 +105,39 @@ def check_conversion_command(args) -> int:
 
     names = [n.strip() for n in args.runtime.split(",") if n.strip()]
     rows = run_check(args.model, names, weights=args.weights, images=args.images, cameras=args.cameras,
-                     mode=_mode(args), size=args.input_size, threads=args.threads, repeats=args.repeats)
+                     mode=_mode(args), size=args.input_size, threads=args.threads, repeats=args.repeats,
+                     precision=args.precision)
     print(format_table(rows))
-    out = args.out or Path("out/check-conversion") / f"{get_spec(args.model).alias}_{'_'.join(names)}.json"
+    suffix = "" if args.precision == "fp32" else f"_{args.precision}"
+    out = args.out or Path("out/check-conversion") / f"{get_spec(args.model).alias}_{'_'.join(names)}{suffix}.json"
     info = {**environment_info(args.threads), "model": args.model, "weights": args.weights,
-            "mode": _mode(args).value, "input_size": args.input_size}
+            "mode": _mode(args).value, "input_size": args.input_size, "precision": args.precision}
     print(f"written: {write_json(rows, out, info)}")
     disagreeing = [r for r in rows if not r.agrees]
+    for row in disagreeing:
+        print(row.verdict())
+    if args.precision != "fp32" and args.weights == "random":
+        print(f"note: random weights amplify rounding about 100x (see runtimes/conversion_check.py), so "
+              f"{args.precision} changes most of their detections; judge {args.precision} with --weights official")
     if disagreeing:
         print(f"{len(disagreeing)} of {len(rows)} frame(s) disagree (see the table)")
     return 0 if not disagreeing else 1
+
+
+def runtimes_command(args) -> int:
+    from .base import RUNTIMES, UNTESTED_TENSORRT, runtime_problem
+
+    problems = {name: runtime_problem(name) for name in RUNTIMES}
+    rows = [("runtime", "here", "precisions (devices)", "install")]
+    rows += [(name, "yes" if problems[name] is None else "no", info.precisions_text(), info.install)
+             for name, info in RUNTIMES.items()]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
+    for name, problem in problems.items():
+        if problem:
+            print(f"{name}: not available here: {problem}")
+    for name, info in RUNTIMES.items():
+        if not info.tested_here:
+            print(f"{name}: {UNTESTED_TENSORRT}")
+    return 0

@@ -1,7 +1,10 @@
-"""Common part of the runtimes that run the exported ONNX graph (ONNX Runtime, OpenVINO).
+"""Common part of the runtimes that run the exported ONNX graph (ONNX Runtime on CPU or CUDA,
+OpenVINO, TensorRT).
 
 A graph is specialised for a static input size (see :mod:`.onnx_export`); the runtime exports
-(or takes from the cache) and compiles one graph per input size it meets, on first use.
+(or takes from the cache) and compiles one graph per input size it meets, on first use. The
+ONNX file is always fp32: a reduced precision is the runtime's own setting when it compiles the
+graph (OpenVINO's precision hint, TensorRT's FP16 flag), so all precisions share one export.
 """
 
 from __future__ import annotations
@@ -21,12 +24,11 @@ from .torch_ import _check_batch
 
 
 class ExportedGraphRuntime(Runtime):
-    precision = "fp32"
-    device = "cpu"
-
     def __init__(self, loaded: LoadedModel, mode: ResizeMode = ResizeMode.STRETCH, threads: int | None = None,
-                 cache_dir: Path | None = None) -> None:
+                 cache_dir: Path | None = None, precision: str = "fp32", device: str = "cpu") -> None:
         self.loaded = loaded
+        self.precision = precision
+        self.device = device
         self.mode = ResizeMode(mode)
         self.threads = int(threads) if threads else torch.get_num_threads()
         self.cache_dir = cache_dir

@@ -1,12 +1,14 @@
-"""ONNX Runtime on the CPU (``CPUExecutionProvider``), fp32, on the exported graph."""
+"""ONNX Runtime on the exported graph, fp32: on the CPU (``CPUExecutionProvider``) or on an
+NVIDIA GPU (``CUDAExecutionProvider``, package ``onnxruntime-gpu``), the same ONNX file."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import numpy as np
+import torch
 
-from .base import require_package
+from .base import RuntimeNotInstalled, require_package
 from .exported import ExportedGraphRuntime
 from .onnx_export import OUTPUT_NAMES
 
@@ -15,7 +17,9 @@ class OnnxRuntimeRuntime(ExportedGraphRuntime):
     """``threads``: intra-op threads (default ``torch.get_num_threads()``); one inter-op thread."""
 
     name = "onnxruntime"
-    providers = ("CPUExecutionProvider",)  # a CUDA/TensorRT provider variant goes here later
+
+    def providers(self) -> list:
+        return ["CPUExecutionProvider"]
 
     def _compile(self, path: Path):
         ort = require_package("onnxruntime", self.name)
@@ -24,7 +28,36 @@ class OnnxRuntimeRuntime(ExportedGraphRuntime):
         options.inter_op_num_threads = 1
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         options.log_severity_level = 3  # errors only: no warnings per unused initialiser
-        return ort.InferenceSession(str(path), sess_options=options, providers=list(self.providers))
+        session = ort.InferenceSession(str(path), sess_options=options, providers=self.providers())
+        self._check_session(session)
+        return session
+
+    def _check_session(self, session) -> None:
+        """Nothing to check on the CPU."""
 
     def _run(self, compiled, feeds: dict[str, np.ndarray]) -> tuple[np.ndarray, ...]:
         return tuple(compiled.run(OUTPUT_NAMES, feeds))
+
+
+class OnnxRuntimeCudaRuntime(OnnxRuntimeRuntime):
+    """``CUDAExecutionProvider`` first; ONNX Runtime places the few nodes it has no CUDA kernel
+    for on the CPU provider (and copies between them). Inputs and outputs go through host
+    memory, as for the CPU runtimes, so the latency includes those copies."""
+
+    name = "onnxruntime-cuda"
+
+    def describe(self) -> str:
+        return f"{self.name} ({self.precision}, {self.device})"
+
+    def providers(self) -> list:
+        index = torch.device(self.device).index or 0
+        return [("CUDAExecutionProvider", {"device_id": index}), "CPUExecutionProvider"]
+
+    def _check_session(self, session) -> None:
+        # ONNX Runtime falls back to the CPU silently when the CUDA provider fails to load
+        # (missing CUDA/cuDNN libraries): refuse that rather than time the CPU under this name.
+        if "CUDAExecutionProvider" not in session.get_providers():
+            raise RuntimeNotInstalled(
+                "runtime 'onnxruntime-cuda': ONNX Runtime could not load its CUDA provider (it uses: "
+                f"{', '.join(session.get_providers())}); check that the CUDA and cuDNN versions match "
+                "onnxruntime-gpu's (https://onnxruntime.ai/docs/execution-providers/CUDA-ExecutionProvider.html)")

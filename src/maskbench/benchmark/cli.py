@@ -1,0 +1,93 @@
+"""``maskbench benchmark``: plan the jobs from the command line, run them, write the report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..preprocess import ResizeMode
+
+DEFAULT_OUT = Path("out/benchmark")
+
+
+def _list(text: str) -> list[str]:
+    return [item.strip() for item in text.split(",") if item.strip()]
+
+
+def add_commands(sub, size_type, cameras_type) -> None:
+    bench = sub.add_parser(
+        "benchmark", help="time models x runtimes (each in its own process) and write the report",
+        description="Defaults: the study's five models, the best runtime installed here, the embedded nuScenes "
+                    "frames of the front/left/right cameras, static 1344x800, calibrated random weights.")
+    bench.add_argument("--models", type=_list, default=None,
+                       help="comma-separated zoo names/aliases (default: the study's five; 'all': every zoo model)")
+    bench.add_argument("--runtimes", type=_list, default=None,
+                       help="comma-separated runtimes (default: the best one installed here; see `maskbench zoo`)")
+    bench.add_argument("--precision", type=_list, default=["fp32"], help="comma-separated: fp32,fp16,bf16")
+    bench.add_argument("--weights", default="random",
+                       help="'random' (calibrated on the benchmark frames), 'official' or a .pth path")
+    bench.add_argument("--images", type=Path, default=None,
+                       help="image file, folder or nuScenes folder (default: the embedded nuScenes frames)")
+    bench.add_argument("--cameras", type=cameras_type, default=None,
+                       help="nuScenes cameras (default for nuScenes folders: CAM_FRONT,CAM_FRONT_LEFT,CAM_FRONT_RIGHT)")
+    bench.add_argument("--input-size", type=size_type, default=None,
+                       help="stretch size WxH (default 1344x800) or keep-ratio limits (default 1333x800)")
+    bench.add_argument("--keep-ratio", action="store_true", help="MMDetection's keep-ratio resize + pad")
+    bench.add_argument("--device", default=None, help="cpu or cuda:0 (default: the runtime's choice)")
+    bench.add_argument("--threads", type=int, default=None, help="CPU threads of every runtime (default: all)")
+    bench.add_argument("--warmup", type=int, default=2, help="untimed calls after the cold first one")
+    bench.add_argument("--repeat", type=int, default=3, help="timed passes over all frames")
+    bench.add_argument("--stages", action="store_true",
+                       help="also time the network's stages (backbone+FPN, RPN, box head, mask head; torch runtimes)")
+    bench.add_argument("--coco", type=Path, default=None,
+                       help="COCO annotation file: also measure box/mask AP of each model x runtime x precision")
+    bench.add_argument("--coco-images", type=Path, default=None, help="image folder of --coco (default: beside it)")
+    bench.add_argument("--coco-max-images", type=int, default=None, help="score only the first N images")
+    bench.add_argument("--seed", type=int, default=0, help="seed of random weights")
+    bench.add_argument("--timeout", type=float, default=3600.0, help="seconds one model x runtime may take")
+    bench.add_argument("--no-resume", action="store_true", help="measure again jobs already in results.jsonl")
+    bench.add_argument("--pair", type=_list, default=None,
+                       help="two models for the side-by-side overlays (default: convnext-t,r101 as in the study)")
+    bench.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    bench.set_defaults(run=benchmark_command)
+
+
+def benchmark_command(args) -> int:
+    from .plan import default_runtimes, plan_jobs, resolve_models
+    from .runner import run_benchmark
+
+    models = resolve_models(args.models)
+    runtimes = args.runtimes or default_runtimes()
+    jobs = plan_jobs(
+        models, runtimes, args.precision, images=args.images, cameras=args.cameras,
+        mode=ResizeMode.KEEP_RATIO if args.keep_ratio else ResizeMode.STRETCH, input_size=args.input_size,
+        weights=args.weights, seed=args.seed, device=args.device, threads=args.threads, warmup=args.warmup,
+        repeat=args.repeat, stages=args.stages, coco=args.coco, coco_images=args.coco_images,
+        coco_max_images=args.coco_max_images,
+    )
+    print(f"benchmark: {len(models)} model(s) x {len(runtimes)} runtime(s) x {len(args.precision)} precision(s) "
+          f"on {len(jobs[0].images)} frame(s); results: {args.out / 'results.jsonl'}")
+    summary = run_benchmark(jobs, args.out, timeout_s=args.timeout, resume=not args.no_resume,
+                            on_record=_print_record)
+    if summary.resumed:
+        print(f"resumed: {len(summary.resumed)} job(s) already measured in {summary.results_file}")
+    records = summary.records
+    _write_report(records, args)
+    return 0 if any(r.ok for r in records) else 1
+
+
+def _print_record(record) -> None:
+    if record.ok:
+        stats = record.latency()
+        print(f"  {record.alias:<11} {record.runtime} {record.precision}: {stats.mean_ms:.0f} ms mean "
+              f"(p95 {stats.p95_ms:.0f}), steady RSS {record.steady_rss_mb:.0f} MiB", flush=True)
+    else:
+        print(f"  {record.alias or record.job.get('model')} {record.runtime} {record.precision}: "
+              f"{record.status}: {record.error}", flush=True)
+
+
+def _write_report(records, args) -> None:
+    from ..report.benchmark_report import write_report
+
+    pair = tuple(args.pair) if args.pair else ("convnext-t", "r101")
+    files = write_report(records, args.out, overlay_pair=pair)
+    print(f"report: {getattr(files, 'html', args.out / 'report.html')}")

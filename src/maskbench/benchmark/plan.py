@@ -1,0 +1,96 @@
+"""From the command line's choices to the list of :class:`~.records.BenchmarkJob` s."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from ..data.sources import STUDY_CAMERAS, embedded_nuscenes, find_images, is_nuscenes_folder
+from ..errors import MaskbenchError
+from ..preprocess import ResizeMode
+from ..zoo import MODELS, get_spec
+from .records import BenchmarkJob
+
+# Fastest first: the runtime `benchmark` picks when none is named.
+PREFERRED_GPU = ("tensorrt", "torch-compile", "onnxruntime-cuda", "torch")
+PREFERRED_CPU = ("openvino", "onnxruntime", "torch")
+
+
+def resolve_models(names: Sequence[str] | None) -> list[str]:
+    """Zoo names for the given names/aliases; default the study's five, ``all`` every model."""
+    if not names:
+        return [spec.name for spec in MODELS if spec.in_study]
+    if [n.lower() for n in names] == ["all"]:
+        return [spec.name for spec in MODELS]
+    return [get_spec(name).name for name in names]  # an unknown name: one line listing the zoo
+
+
+def default_runtimes() -> list[str]:
+    """The best runtime installed here: a GPU one when CUDA works, else the fastest CPU one."""
+    import torch
+
+    from ..runtimes.base import available_runtimes
+
+    installed = available_runtimes()
+    order = PREFERRED_GPU if torch.cuda.is_available() else PREFERRED_CPU
+    return [next(name for name in order if name in installed)]
+
+
+def plan_jobs(
+    models: Sequence[str],
+    runtimes: Sequence[str],
+    precisions: Sequence[str],
+    *,
+    images: Path | None = None,
+    cameras: Sequence[str] | None = None,
+    mode: ResizeMode = ResizeMode.STRETCH,
+    input_size: tuple[int, int] | None = None,
+    weights: str = "random",
+    seed: int = 0,
+    device: str | None = None,
+    threads: int | None = None,
+    warmup: int = 2,
+    repeat: int = 3,
+    stages: bool = False,
+    coco: Path | None = None,
+    coco_images: Path | None = None,
+    coco_max_images: int | None = None,
+) -> list[BenchmarkJob]:
+    """One job per model x runtime x precision, all on the same frames."""
+    from ..runtimes.base import RUNTIMES
+
+    unknown = [name for name in runtimes if name not in RUNTIMES]
+    if unknown:
+        raise MaskbenchError(f"unknown runtime(s) {', '.join(unknown)}; choose from: {', '.join(RUNTIMES)}")
+    if warmup < 0 or repeat < 1:
+        raise MaskbenchError(f"--warmup must be >= 0 and --repeat >= 1 (got {warmup}, {repeat})")
+    source = Path(images) if images is not None else embedded_nuscenes()
+    if cameras is None and is_nuscenes_folder(source):
+        cameras = list(STUDY_CAMERAS)
+    refs = find_images(source, cameras)
+    paths = tuple(str(ref.path.resolve()) for ref in refs)
+    cams = tuple(ref.camera for ref in refs)
+    coco_fields = _coco_fields(coco, coco_images, coco_max_images)
+    weights = weights if weights in ("random", "official") else str(Path(weights).resolve())
+    return [
+        BenchmarkJob(model=model, runtime=runtime, precision=precision, weights=weights, seed=seed,
+                     mode=ResizeMode(mode).value, input_size=tuple(input_size) if input_size else None,
+                     device=device, threads=threads, warmup=warmup, repeat=repeat, images=paths, cameras=cams,
+                     stages=stages, **coco_fields)
+        for model in models for runtime in runtimes for precision in precisions
+    ]
+
+
+def _coco_fields(coco: Path | None, images: Path | None, max_images: int | None) -> dict:
+    """Checked now, so a wrong path fails before an hour of timing, not after."""
+    if coco is None:
+        return {}
+    coco = Path(coco)
+    if not coco.is_file():
+        raise MaskbenchError(f"{coco}: no such COCO annotation file; check --coco")
+    if images is None:  # COCO's layout: annotations/instances_X.json beside X/
+        stem = coco.stem.split("_", 1)[-1]
+        images = coco.parent.parent / stem
+    if not Path(images).is_dir():
+        raise MaskbenchError(f"{images}: no such image folder for {coco.name}; give it with --coco-images")
+    return {"coco": str(coco.resolve()), "coco_images": str(Path(images).resolve()), "coco_max_images": max_images}

@@ -1,0 +1,193 @@
+"""What one benchmark measurement is, and the JSONL file that keeps them.
+
+A :class:`BenchmarkJob` names everything that defines a measurement (model, weights, runtime,
+precision, preprocessing, frames, threads, repetitions); its :meth:`~BenchmarkJob.key` is a
+stable id, so rerunning the same command finds the jobs already measured and resumes.
+A :class:`BenchmarkRecord` is the outcome: ``status`` ``"ok"`` with the measurements, or a
+failure status with a one-line reason (the process crashed, ran out of memory, timed out...).
+
+Records are appended to ``results.jsonl`` one line at a time as they are measured (flushed
+and fsynced), so killing the run loses nothing finished; the newest record of a key wins.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+from ..errors import MaskbenchError
+from .stats import LatencyStats
+
+SCHEMA_VERSION = 1
+RESULTS_FILE = "results.jsonl"
+
+OK = "ok"
+FAILED = "failed"  # the worker caught an error and reported it
+CRASHED = "crashed"  # the worker process died (signal, OOM kill, hard crash)
+TIMEOUT = "timeout"
+STATUSES = (OK, FAILED, CRASHED, TIMEOUT)
+# The network's stages, in order (``BenchmarkRecord.stages``; JSON stores them sorted by name).
+STAGES = ("backbone+fpn", "rpn", "box_head", "mask_head")
+
+
+@dataclass(frozen=True)
+class BenchmarkJob:
+    model: str  # zoo name (resolved from an alias)
+    runtime: str
+    precision: str = "fp32"
+    weights: str = "random"
+    seed: int = 0
+    mode: str = "stretch"  # a preprocess.ResizeMode value
+    input_size: tuple[int, int] | None = None  # (w, h); None: the mode's default
+    device: str | None = None
+    threads: int | None = None
+    warmup: int = 2  # untimed calls after the cold one
+    repeat: int = 3  # timed passes over all frames
+    images: tuple[str, ...] = ()
+    cameras: tuple[str | None, ...] = ()  # nuScenes camera of each image, None elsewhere
+    stages: bool = False  # also time the network's stages (torch runtimes only)
+    coco: str | None = None  # COCO annotation file: also measure box/mask AP (after timing)
+    coco_images: str | None = None  # the folder its file names are relative to
+    coco_max_images: int | None = None
+
+    def key(self) -> str:
+        """Readable and stable: ``model/runtime/precision/mode/size#hash-of-everything``."""
+        digest = hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:10]
+        size = "x".join(map(str, self.input_size)) if self.input_size else "default"
+        return f"{self.model}/{self.runtime}/{self.precision}/{self.mode}/{size}#{digest}"
+
+    def slug(self) -> str:
+        """The key as a file name."""
+        return self.key().replace("/", "_").replace("#", "_")
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data["images"] = list(self.images)
+        data["cameras"] = list(self.cameras)
+        data["input_size"] = list(self.input_size) if self.input_size else None
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict) -> BenchmarkJob:
+        data = dict(data)
+        data["images"] = tuple(data.get("images", ()))
+        data["cameras"] = tuple(data.get("cameras", ()))
+        if data.get("input_size"):
+            data["input_size"] = tuple(data["input_size"])
+        return cls(**{f.name: data[f.name] for f in fields(cls) if f.name in data})
+
+
+@dataclass
+class BenchmarkRecord:
+    """One job's outcome. Latencies are per image, in milliseconds.
+
+    ``end_to_end`` is the study's number: the API call from the decoded image to
+    original-size masks (preprocess + inference + postprocess); ``decode`` (reading the file)
+    is reported on its own. ``first_call_ms`` is the cold first call after ``prepare``
+    (export/compile, timed as ``prepare_s``), excluded from the statistics like the warm-up.
+    """
+
+    key: str
+    job: dict
+    status: str
+    error: str | None = None
+    # the model, from the zoo (so reports never copy numbers by hand)
+    model: str = ""
+    alias: str = ""
+    backbone: str = ""
+    schedule: str = ""
+    recipe: str = ""
+    in_study: bool = False
+    zoo_box_ap: float | None = None
+    zoo_mask_ap: float | None = None
+    params: int | None = None
+    # how it ran
+    weights: str = ""  # description, e.g. "random (seed 0, calibrated, untrained...)"
+    weights_kind: str = ""  # random / official / checkpoint
+    runtime: str = ""
+    runtime_description: str = ""
+    precision: str = ""
+    device: str = ""
+    threads: int | None = None
+    mode: str = ""
+    input_hw: list[int] | None = None  # the (padded) tensor the network saw, first frame
+    images: int = 0
+    # measurements
+    setup_s: float | None = None  # model build + weights (+ calibration for random weights)
+    prepare_s: float | None = None  # export / compile on first use
+    first_call_ms: float | None = None
+    end_to_end: dict | None = None  # LatencyStats.to_dict()
+    decode: dict | None = None
+    preprocess: dict | None = None
+    inference: dict | None = None
+    postprocess: dict | None = None
+    stages: dict[str, dict] = field(default_factory=dict)  # network stage -> LatencyStats dict
+    peak_rss_mb: float | None = None  # the whole process (includes export/compile)
+    steady_rss_mb: float | None = None  # peak while timing (reset after prepare where Linux allows)
+    gpu_memory_mb: float | None = None  # NVML: this process's GPU memory
+    torch_cuda_peak_mb: float | None = None
+    artifact_mb: float | None = None  # exported file / engine size on disk (torch: parameters)
+    detections_per_image: float | None = None
+    detections_file: str | None = None  # relative to the output folder
+    measured_box_ap: float | None = None  # COCO AP in percent (like the zoo's), with --coco
+    measured_mask_ap: float | None = None
+    measured_on: str | None = None  # "<annotations> (<N> images)"
+    environment: dict = field(default_factory=dict)
+    started_at: str = ""
+    wall_s: float | None = None
+    schema: int = SCHEMA_VERSION
+
+    @property
+    def ok(self) -> bool:
+        return self.status == OK
+
+    def latency(self, part: str = "end_to_end") -> LatencyStats | None:
+        data = self.stages.get(part) if part not in ("end_to_end", "decode", "preprocess", "inference",
+                                                    "postprocess") else getattr(self, part)
+        return LatencyStats.from_dict(data) if data else None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> BenchmarkRecord:
+        return cls(**{f.name: data[f.name] for f in fields(cls) if f.name in data})
+
+
+def append_record(path: Path, record: BenchmarkRecord) -> None:
+    """One JSON line, flushed to disk before returning (a kill right after loses nothing)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a", encoding="utf-8") as handle:
+        handle.write(json.dumps(record.to_dict(), sort_keys=True) + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def read_records(path: Path) -> list[BenchmarkRecord]:
+    """Every record in the file, in order. A torn last line (a kill mid-write) is skipped; any
+    other unreadable line is an error naming the file and line."""
+    if not Path(path).exists():
+        return []
+    records = []
+    lines = Path(path).read_text(encoding="utf-8").splitlines()
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            records.append(BenchmarkRecord.from_dict(json.loads(line)))
+        except (json.JSONDecodeError, TypeError) as err:
+            if number == len(lines):
+                continue  # torn last line: the job is simply measured again
+            raise MaskbenchError(f"{path}:{number}: not a benchmark record ({err}); delete that line or the file") from None
+    return records
+
+
+def latest_records(records: list[BenchmarkRecord]) -> list[BenchmarkRecord]:
+    """The newest record of each key, in first-seen order."""
+    latest: dict[str, BenchmarkRecord] = {}
+    for record in records:
+        latest[record.key] = record
+    return list(latest.values())

@@ -1,0 +1,166 @@
+"""Run benchmark jobs one process each; record crashes and timeouts; resume an interrupted run.
+
+Each job runs in ``python -m maskbench.benchmark.worker`` (see :mod:`.worker`). The runner
+appends each job's record to ``results.jsonl`` as soon as it is known, so a run killed at any
+point loses only the job in progress; run the same command again and the jobs whose newest
+record is ``ok`` are skipped (``resume``), the others measured again.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tqdm import tqdm
+
+from ..report.coco_results import write_json_atomic
+from .records import (
+    CRASHED,
+    OK,
+    RESULTS_FILE,
+    TIMEOUT,
+    BenchmarkJob,
+    BenchmarkRecord,
+    append_record,
+    latest_records,
+    read_records,
+)
+from ..zoo import get_spec
+from .worker import base_record
+
+WORKER_COMMAND = (sys.executable, "-m", "maskbench.benchmark.worker")
+DEFAULT_TIMEOUT_S = 3600.0
+POLL_S = 1.0
+
+
+@dataclass
+class RunSummary:
+    results_file: Path
+    measured: list[BenchmarkRecord] = field(default_factory=list)  # this run's records
+    resumed: list[BenchmarkRecord] = field(default_factory=list)  # ok records found from a previous run
+
+    @property
+    def records(self) -> list[BenchmarkRecord]:
+        """Every job's newest record (this run's and the resumed ones)."""
+        return latest_records(read_records(self.results_file))
+
+
+def run_benchmark(
+    jobs: Sequence[BenchmarkJob],
+    out_dir: Path,
+    *,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+    resume: bool = True,
+    worker_command: Sequence[str] = WORKER_COMMAND,
+    progress: bool = True,
+    on_record: Callable[[BenchmarkRecord], None] | None = None,
+) -> RunSummary:
+    """Measure ``jobs`` in order, each in its own process, appending to ``out_dir/results.jsonl``."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    summary = RunSummary(out_dir / RESULTS_FILE)
+    done = {r.key: r for r in latest_records(read_records(summary.results_file)) if r.status == OK} if resume else {}
+    bar = tqdm(jobs, desc="benchmark", unit="job", disable=not progress)
+    for job in bar:
+        key = job.key()
+        if key in done:
+            summary.resumed.append(done[key])
+            continue
+        name = f"{get_alias(job.model)} {job.runtime} {job.precision}"
+        bar.set_postfix_str(name)
+        record = run_in_subprocess(job, out_dir, timeout_s=timeout_s, worker_command=worker_command,
+                                   on_output=lambda line, name=name: bar.set_postfix_str(f"{name}: {line}"))
+        append_record(summary.results_file, record)
+        summary.measured.append(record)
+        if on_record is not None:
+            on_record(record)
+    return summary
+
+
+def run_in_subprocess(job: BenchmarkJob, out_dir: Path, *, timeout_s: float,
+                      worker_command: Sequence[str] = WORKER_COMMAND,
+                      on_output: Callable[[str], None] | None = None) -> BenchmarkRecord:
+    """One job in a fresh process. The worker writes its record; if it dies first, the record
+    says how (signal, exit code, timeout) with the last line it printed. ``on_output`` gets the
+    worker's latest output line while it runs (the progress bar shows it)."""
+    slug = job.slug()
+    job_file = write_json_atomic(out_dir / "jobs" / f"{slug}.json", job.to_dict())
+    record_file = out_dir / "jobs" / f"{slug}.record.json"
+    log_file = out_dir / "logs" / f"{slug}.log"
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    record_file.unlink(missing_ok=True)
+    with open(log_file, "w", encoding="utf-8") as log:
+        process = subprocess.Popen([*worker_command, str(job_file), str(record_file), str(out_dir)],
+                                   stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            returncode = _wait(process, timeout_s, log_file, on_output)
+        except subprocess.TimeoutExpired:
+            _kill_group(process)
+            return _failure(job, TIMEOUT, f"no result after {timeout_s:.0f} s; the worker was stopped "
+                                          f"(raise --timeout, or see {log_file})")
+        except BaseException:  # Ctrl-C: stop the worker too; finished records are already on disk
+            _kill_group(process)
+            raise
+    if returncode == 0 and record_file.exists():
+        return BenchmarkRecord.from_dict(json.loads(record_file.read_text(encoding="utf-8")))
+    return _failure(job, CRASHED, f"{_describe_exit(returncode)}; last output: {_last_line(log_file)} "
+                                  f"(full log: {log_file})")
+
+
+def get_alias(model: str) -> str:
+    try:
+        return get_spec(model).alias
+    except Exception:  # noqa: BLE001 - the worker reports unknown models
+        return model
+
+
+def _wait(process: subprocess.Popen, timeout_s: float, log_file: Path,
+          on_output: Callable[[str], None] | None) -> int:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            return process.wait(timeout=min(POLL_S, max(0.01, deadline - time.monotonic())))
+        except subprocess.TimeoutExpired:
+            if time.monotonic() >= deadline:
+                raise
+            if on_output is not None:
+                on_output(_last_line(log_file)[:60])
+
+
+def _failure(job: BenchmarkJob, status: str, reason: str) -> BenchmarkRecord:
+    record = base_record(job)
+    record.status, record.error = status, reason
+    return record
+
+
+def _describe_exit(returncode: int) -> str:
+    if returncode < 0:
+        name = signal.Signals(-returncode).name
+        if name == "SIGKILL":
+            return "the worker was killed (SIGKILL: out of memory, or killed by hand)"
+        return f"the worker died of {name}"
+    return f"the worker exited with code {returncode} without a result"
+
+
+def _last_line(path: Path) -> str:
+    try:
+        lines = [line.strip() for line in path.read_text(encoding="utf-8", errors="replace").splitlines()]
+    except OSError:
+        return "(no log)"
+    lines = [line for line in lines if line]
+    return lines[-1][:300] if lines else "(nothing)"
+
+
+def _kill_group(process: subprocess.Popen) -> None:
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    process.wait()

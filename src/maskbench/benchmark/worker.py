@@ -1,0 +1,267 @@
+"""Measure one :class:`~.records.BenchmarkJob` in this process and write its record.
+
+Run as ``python -m maskbench.benchmark.worker JOB.json RECORD.json OUT_DIR`` by the runner,
+one process per job, so that a crash, an out-of-memory kill or a runtime that corrupts the
+process loses that job only. What is timed, per frame (the study's definition: the API call
+from a decoded image to original-size masks):
+
+``preprocess`` (resize, normalise, pad) -> ``inference`` (the runtime, synchronised on a GPU)
+-> ``postprocess`` (rescale boxes, paste masks), ``end_to_end`` = their sum; ``decode``
+(reading the file) on its own. Before timing: model setup, the runtime's ``prepare``
+(export/compile, ``prepare_s``), one cold call (``first_call_ms``) and ``warmup`` calls.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from ..data.images import load_image
+from ..errors import ImageError, MaskbenchError
+from ..models.factory import OFFICIAL, RANDOM, calibration_batch, create_model
+from ..postprocess import to_detections
+from ..predict import Predictor
+from ..preprocess import ResizeMode
+from ..report.coco_results import detections_to_coco, write_json_atomic
+from ..zoo import get_spec
+from . import memory
+from .environment import describe_environment
+from .records import FAILED, OK, STAGES, BenchmarkJob, BenchmarkRecord
+from .stats import LatencyStats
+
+MAX_CALIBRATION_FRAMES = 8
+
+
+def synchronize(device: str) -> None:
+    """Wait for queued GPU work, so a timer stopped afterwards measures it."""
+    if device.startswith("cuda"):
+        torch.cuda.synchronize(device)
+
+
+def base_record(job: BenchmarkJob) -> BenchmarkRecord:
+    """The record's description of the model and run, filled before anything can fail."""
+    record = BenchmarkRecord(key=job.key(), job=job.to_dict(), status=FAILED, runtime=job.runtime,
+                             precision=job.precision, mode=job.mode, threads=job.threads,
+                             started_at=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))
+    try:
+        spec = get_spec(job.model)
+    except MaskbenchError:
+        return record
+    record.model, record.alias, record.backbone = spec.name, spec.alias, spec.backbone
+    record.schedule, record.recipe, record.in_study = spec.weights.schedule, spec.weights.recipe, spec.in_study
+    record.zoo_box_ap, record.zoo_mask_ap, record.params = spec.weights.box_ap, spec.weights.mask_ap, spec.num_params
+    record.weights_kind = job.weights if job.weights in (RANDOM, OFFICIAL) else "checkpoint"
+    return record
+
+
+def run_job(job: BenchmarkJob, out_dir: Path) -> BenchmarkRecord:
+    """Measure ``job``; failures become a ``failed`` record with a one-line reason."""
+    started = time.perf_counter()
+    record = base_record(job)
+    try:
+        _measure(job, out_dir, record)
+        record.status = OK
+    except MaskbenchError as err:
+        record.error = str(err)
+    except MemoryError:
+        record.error = "out of memory; use fewer threads, a smaller --input-size, or a machine with more memory"
+    except Exception as err:  # noqa: BLE001 - any runtime failure is this job's result, not the run's end
+        record.error = f"{type(err).__name__}: {' '.join(str(err).split())[:500]}"
+    record.wall_s = time.perf_counter() - started
+    return record
+
+
+def _measure(job: BenchmarkJob, out_dir: Path, record: BenchmarkRecord) -> None:
+    from ..runtimes.base import get_runtime, require_runtime
+
+    if job.threads:
+        torch.set_num_threads(job.threads)
+    require_runtime(job.runtime)  # a missing package is reported before any model work
+    _say("reading frames")
+    frames, decode_s = _decode_frames(job)
+    mode = ResizeMode(job.mode)
+
+    _say("building the model" + (" (calibrating random weights)" if job.weights == RANDOM else ""))
+    t0 = time.perf_counter()
+    spec = get_spec(job.model)
+    calibration = {}
+    if job.weights == RANDOM:  # calibrated on the benchmark's own frames (see random_init)
+        images, shapes = calibration_batch(spec, [image for _, _, image in frames[:MAX_CALIBRATION_FRAMES]],
+                                           job.input_size if mode is ResizeMode.STRETCH else None)
+        calibration = {"calibration_images": images, "calibration_shapes": shapes}
+    loaded = create_model(job.model, job.weights, seed=job.seed, progress=False, **calibration)
+    record.setup_s = time.perf_counter() - t0
+    record.weights = loaded.weights
+
+    runtime = get_runtime(job.runtime, loaded, mode=mode, device=job.device, threads=job.threads,
+                          precision=job.precision)
+    record.runtime_description = runtime.describe()
+    record.device = runtime.device
+    record.threads = getattr(runtime, "threads", None) or torch.get_num_threads()
+    predictor = Predictor(loaded, mode, job.input_size, runtime)
+
+    _say("preparing the runtime (export/compile)")
+    t0 = time.perf_counter()
+    prepared = set()
+    for _, _, image in frames:  # keep-ratio frames of other shapes need graphs of their own
+        tensor, meta = predictor.prepare(image)
+        if tuple(tensor.shape) not in prepared:
+            prepared.add(tuple(tensor.shape))
+            runtime.prepare(tensor, meta.img_shape)
+            record.input_hw = record.input_hw or list(tensor.shape[-2:])
+    record.prepare_s = time.perf_counter() - t0
+
+    record.first_call_ms = _timed_call(predictor, frames[0][2], runtime.device)[0] * 1000.0
+    record.peak_rss_mb = memory.peak_rss_mb()  # setup + export/compile + the cold call
+    memory.reset_peak_rss()
+    for index in range(job.warmup):
+        _timed_call(predictor, frames[index % len(frames)][2], runtime.device)
+
+    parts = {"preprocess": [], "inference": [], "postprocess": [], "end_to_end": []}
+    last = {}
+    total_calls = max(1, job.repeat) * len(frames)
+    for round_ in range(max(1, job.repeat)):
+        for index, (_, _, image) in enumerate(frames):
+            _say(f"timing {round_ * len(frames) + index + 1}/{total_calls}")
+            total, pre, infer, post, dets = _timed_call(predictor, image, runtime.device)
+            for name, value in zip(("end_to_end", "preprocess", "inference", "postprocess"), (total, pre, infer, post)):
+                parts[name].append(value)
+            last[index] = dets
+    for name, values in parts.items():
+        setattr(record, name, LatencyStats.from_seconds(values).to_dict())
+    record.decode = LatencyStats.from_seconds(decode_s).to_dict()
+    if job.stages:
+        _say("timing the stages")
+        record.stages = _stage_timings(predictor, frames, job.repeat, runtime)
+
+    if job.coco:
+        _measure_ap(job, predictor, record)
+    record.steady_rss_mb = memory.peak_rss_mb()  # the whole-process peak where the reset is not allowed
+    record.peak_rss_mb = max(record.peak_rss_mb, record.steady_rss_mb)
+    record.gpu_memory_mb = memory.gpu_process_memory_mb(torch.device(runtime.device).index or 0) \
+        if runtime.device.startswith("cuda") else None
+    record.torch_cuda_peak_mb = memory.torch_cuda_peak_mb(runtime.device)
+    record.artifact_mb = _artifact_mb(runtime, loaded.model)
+    record.images = len(frames)
+    record.detections_per_image = sum(len(d) for d in last.values()) / len(last)
+    record.detections_file = _save_detections(out_dir, job, frames, last)
+    record.environment = describe_environment(runtime.device)
+
+
+def _measure_ap(job: BenchmarkJob, predictor: Predictor, record: BenchmarkRecord) -> None:
+    """Box and mask AP of this very model x runtime x precision on the user's COCO data."""
+    from ..evaluation.run import evaluate_predictor
+
+    _say("measuring AP on " + Path(job.coco).name)
+    result = evaluate_predictor(predictor, Path(job.coco), Path(job.coco_images), max_images=job.coco_max_images,
+                                progress=False)
+    metrics = result.metrics
+    record.measured_box_ap = 100.0 * metrics.box.ap if metrics.box else None
+    record.measured_mask_ap = 100.0 * metrics.mask.ap if metrics.mask else None
+    record.measured_on = f"{job.coco} ({result.images_scored} images scored, {len(result.failures)} failed)"
+
+
+def _say(message: str) -> None:
+    """A progress line: the runner shows the latest one beside its progress bar."""
+    print(message, flush=True)
+
+
+def _decode_frames(job: BenchmarkJob) -> tuple[list[tuple[str, str | None, object]], list[float]]:
+    """Read every frame once (timed: ``decode``); unreadable files are reported and skipped."""
+    frames, decode_s = [], []
+    cameras = list(job.cameras) + [None] * (len(job.images) - len(job.cameras))
+    for path, camera in zip(job.images, cameras):
+        t0 = time.perf_counter()
+        try:
+            image = load_image(path)
+        except ImageError as err:
+            print(f"skipped: {err}", file=sys.stderr)
+            continue
+        decode_s.append(time.perf_counter() - t0)
+        frames.append((path, camera, image))
+    if not frames:
+        raise MaskbenchError(f"none of the {len(job.images)} benchmark image(s) could be read; check --images")
+    return frames, decode_s
+
+
+def _timed_call(predictor: Predictor, image, device: str):
+    """One end-to-end call split into its three parts (seconds), and its detections."""
+    t0 = time.perf_counter()
+    tensor, meta = predictor.prepare(image)
+    t1 = time.perf_counter()
+    raw = predictor.runtime(tensor, meta.img_shape)
+    synchronize(device)
+    t2 = time.perf_counter()
+    dets = to_detections(raw, meta, predictor.loaded.model.detection_config.mask_thr_binary)
+    t3 = time.perf_counter()
+    return t3 - t0, t1 - t0, t2 - t1, t3 - t2, dets
+
+
+@torch.inference_mode()
+def _stage_timings(predictor: Predictor, frames, repeat: int, runtime) -> dict[str, dict]:
+    """The network's stages one by one (runtimes that run the eager model: ``runtime.model``).
+    Graph runtimes (ONNX Runtime, OpenVINO, TensorRT) run the network as one call: none."""
+    model = getattr(runtime, "model", None)
+    if model is None or not hasattr(model, "extract_features"):
+        return {}
+    device = runtime.device
+    dtype = next(model.parameters()).dtype
+    timings = {name: [] for name in STAGES}
+    for _ in range(max(1, repeat)):
+        for _, _, image in frames:
+            tensor, meta = predictor.prepare(image)
+            images, shapes = tensor.to(device, dtype), [meta.img_shape]
+            marks = [time.perf_counter()]
+            features = model.extract_features(images)
+            synchronize(device)
+            marks.append(time.perf_counter())
+            proposals = model.propose(features, shapes)
+            synchronize(device)
+            marks.append(time.perf_counter())
+            detections = model.detect_boxes(features[:4], proposals, shapes)
+            synchronize(device)
+            marks.append(time.perf_counter())
+            model.predict_masks(features[:4], detections)
+            synchronize(device)
+            marks.append(time.perf_counter())
+            for name, start, end in zip(STAGES, marks, marks[1:]):
+                timings[name].append(end - start)
+    return {name: LatencyStats.from_seconds(values).to_dict() for name, values in timings.items()}
+
+
+def _artifact_mb(runtime, model) -> float | None:
+    """Size on disk of what the runtime loads (ONNX file, engine); eager: the fp32 parameters."""
+    paths = list(getattr(runtime, "onnx_paths", {}).values()) + list(getattr(runtime, "engine_paths", {}).values())
+    if paths:
+        return memory.file_size_mb(paths)
+    return sum(p.numel() * p.element_size() for p in model.parameters()) / (1024.0 * 1024.0)
+
+
+def _save_detections(out_dir: Path, job: BenchmarkJob, frames, last) -> str:
+    """The last timed pass's detections (COCO results with RLE masks), for the overlays."""
+    relative = Path("detections") / f"{job.slug()}.json"
+    payload = {"frames": []}
+    for index, (path, camera, image) in enumerate(frames):
+        payload["frames"].append({"path": str(path), "camera": camera, "width": int(image.shape[1]),
+                                  "height": int(image.shape[0]),
+                                  "results": detections_to_coco(last[index], index + 1)})
+    write_json_atomic(out_dir / relative, payload)
+    return str(relative)
+
+
+def main(argv: list[str] | None = None) -> int:
+    job_path, record_path, out_dir = (argv if argv is not None else sys.argv[1:])[:3]
+    job = BenchmarkJob.from_dict(json.loads(Path(job_path).read_text(encoding="utf-8")))
+    record = run_job(job, Path(out_dir))
+    record.peak_rss_mb = memory.peak_rss_mb() if record.peak_rss_mb is None else record.peak_rss_mb
+    write_json_atomic(record_path, record.to_dict())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

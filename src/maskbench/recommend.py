@@ -1,0 +1,236 @@
+"""Pick a model under a budget: the most accurate record that fits, and why.
+
+Rule: among the ok records that fit every budget given, the highest AP wins (the measured AP
+when the benchmark evaluated it, else the zoo's published one; the sentence says which); on a
+tie, the lower mean end-to-end latency. Budgets:
+
+- latency: the end-to-end mean per image (the study's number), in ms;
+- GPU memory: the process's GPU memory (NVML, else torch's CUDA peak). A CPU record uses none
+  and fits; a GPU record without a measurement does not (unknown is not "small");
+- host memory: the steady RSS while timing (export/compile happen once, ahead of time), else
+  the whole-process peak.
+
+Fidelity floors (issue 9): ``min_mask_iou`` and ``max_ap_drop`` apply to records that carry
+``mean_mask_iou`` / ``ap_drop`` attributes (a converted runtime's agreement with eager
+PyTorch); a record without them is not filtered, and the sentence says the floor was unchecked.
+Memory sizes are MiB; "GB" and "GiB" both mean 1024 MiB, as GPU cards are sold ("6 GB").
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from maskbench.benchmark.records import BenchmarkRecord
+from maskbench.report.pareto import METRICS, check_metric, mean_latency_ms, metric_value, pareto_front, point_label
+
+_MEMORY_UNITS = {"b": 1 / 1024**2, "kb": 1 / 1024, "kib": 1 / 1024, "k": 1 / 1024, "mb": 1.0, "mib": 1.0,
+                 "m": 1.0, "gb": 1024.0, "gib": 1024.0, "g": 1024.0, "tb": 1024.0**2, "tib": 1024.0**2}
+_TIME_UNITS = {"us": 1e-3, "µs": 1e-3, "ms": 1.0, "s": 1000.0, "sec": 1000.0, "min": 60_000.0}
+_QUANTITY = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*([a-zµ]+)\s*$", re.IGNORECASE)
+
+
+def _parse(text: str, units: dict[str, float], kind: str, example: str) -> float:
+    match = _QUANTITY.match(str(text))
+    unit = match.group(2).lower() if match else None
+    if not match or unit not in units:
+        raise ValueError(f"'{text}' is not a {kind}; write a number and a unit ({', '.join(units)}), e.g. {example}")
+    return float(match.group(1)) * units[unit]
+
+
+def parse_memory_mb(text: str) -> float:
+    """``"6GB"``, ``"6 GiB"``, ``"512MB"`` -> MiB."""
+    return _parse(text, _MEMORY_UNITS, "memory size", "6GB or 512MB")
+
+
+def parse_latency_ms(text: str) -> float:
+    """``"120ms"``, ``"1.2s"`` -> milliseconds."""
+    return _parse(text, _TIME_UNITS, "latency", "120ms or 1.2s")
+
+
+def format_mb(mb: float) -> str:
+    return f"{mb / 1024:.3g} GiB" if mb >= 1024 else f"{mb:.0f} MiB"
+
+
+def gpu_memory_mb(record: BenchmarkRecord) -> float | None:
+    """GPU memory the record used: 0 on the CPU, None when a GPU run was not measured."""
+    measured = record.gpu_memory_mb if record.gpu_memory_mb is not None else record.torch_cuda_peak_mb
+    if measured is not None:
+        return measured
+    return 0.0 if not str(record.device).startswith("cuda") else None
+
+
+def host_memory_mb(record: BenchmarkRecord) -> float | None:
+    return record.steady_rss_mb if record.steady_rss_mb is not None else record.peak_rss_mb
+
+
+@dataclass
+class Recommendation:
+    metric: str
+    front: list[BenchmarkRecord]  # Pareto front, fastest first
+    fitting: list[BenchmarkRecord]  # within every budget, best first
+    rejected: list[tuple[BenchmarkRecord, str]]  # (record, why it does not fit)
+    pick: BenchmarkRecord | None
+    reason: str  # the human sentence
+    budget: str  # the budget in words, "" when none was given
+    notes: list[str] = field(default_factory=list)
+
+    def describe(self) -> str:
+        """Several lines for the terminal: front, what fits, the pick and why."""
+        lines = [f"metric: {METRICS[self.metric]}" + (f"; budget: {self.budget}" if self.budget else "; no budget")]
+        lines.append("Pareto front (latency vs AP), fastest first:")
+        lines += [f"  {_summary(r, self.metric)}" for r in self.front] or ["  (no ok record with latency and AP)"]
+        lines.append(f"fits the budget ({len(self.fitting)}):")
+        lines += [f"  {_summary(r, self.metric)}" for r in self.fitting] or ["  none"]
+        if self.rejected:
+            lines.append("over budget:")
+            lines += [f"  {point_label(r)}: {why}" for r, why in self.rejected]
+        lines += self.notes
+        lines.append(("pick: " if self.pick else "no pick: ") + self.reason)
+        return "\n".join(lines)
+
+
+def _ap_text(record: BenchmarkRecord, metric: str) -> str:
+    value, source = metric_value(record, metric)
+    return f"{METRICS[metric]} {value:.1f} ({source})"
+
+
+def _summary(record: BenchmarkRecord, metric: str) -> str:
+    return f"{point_label(record)}: {_ap_text(record, metric)}, {mean_latency_ms(record):.0f} ms mean"
+
+
+def _budget_words(max_gpu_memory_mb, max_memory_mb, max_latency_ms, min_mask_iou, max_ap_drop) -> str:
+    words = []
+    if max_gpu_memory_mb is not None:
+        words.append(f"GPU memory <= {format_mb(max_gpu_memory_mb)}")
+    if max_memory_mb is not None:
+        words.append(f"host memory <= {format_mb(max_memory_mb)}")
+    if max_latency_ms is not None:
+        words.append(f"latency <= {max_latency_ms:g} ms")
+    if min_mask_iou is not None:
+        words.append(f"mean mask IoU >= {min_mask_iou:g}")
+    if max_ap_drop is not None:
+        words.append(f"AP drop <= {max_ap_drop:g}")
+    return ", ".join(words)
+
+
+def _why_not(record: BenchmarkRecord, max_gpu_memory_mb, max_memory_mb, max_latency_ms, min_mask_iou,
+             max_ap_drop) -> list[str]:
+    """Every budget the record breaks, in words; empty when it fits."""
+    why = []
+    latency = mean_latency_ms(record)
+    if max_latency_ms is not None and latency > max_latency_ms:
+        why.append(f"latency {latency:.0f} ms > {max_latency_ms:g} ms")
+    if max_gpu_memory_mb is not None:
+        gpu = gpu_memory_mb(record)
+        if gpu is None:
+            why.append("GPU memory not measured")
+        elif gpu > max_gpu_memory_mb:
+            why.append(f"GPU memory {format_mb(gpu)} > {format_mb(max_gpu_memory_mb)}")
+    if max_memory_mb is not None:
+        host = host_memory_mb(record)
+        if host is None:
+            why.append("host memory not measured")
+        elif host > max_memory_mb:
+            why.append(f"host memory {format_mb(host)} > {format_mb(max_memory_mb)}")
+    iou, drop = getattr(record, "mean_mask_iou", None), getattr(record, "ap_drop", None)
+    if min_mask_iou is not None and iou is not None and iou < min_mask_iou:
+        why.append(f"mean mask IoU {iou:.3f} < {min_mask_iou:g}")
+    if max_ap_drop is not None and drop is not None and drop > max_ap_drop:
+        why.append(f"AP drop {drop:.2f} > {max_ap_drop:g}")
+    return why
+
+
+def recommend(
+    records: Sequence[BenchmarkRecord],
+    *,
+    max_gpu_memory_mb: float | None = None,
+    max_memory_mb: float | None = None,
+    max_latency_ms: float | None = None,
+    metric: str = "mask_ap",
+    min_mask_iou: float | None = None,
+    max_ap_drop: float | None = None,
+) -> Recommendation:
+    """The Pareto front, the records within budget and the pick (see the module's rule)."""
+    check_metric(metric)
+    limits = (max_gpu_memory_mb, max_memory_mb, max_latency_ms, min_mask_iou, max_ap_drop)
+    budget = _budget_words(*limits)
+    candidates = [r for r in records if r.ok and mean_latency_ms(r) is not None]
+    notes = []
+    unranked = [r for r in candidates if metric_value(r, metric)[0] is None]
+    if unranked:
+        notes.append(f"no {METRICS[metric]} for {', '.join(point_label(r) for r in unranked)}: not ranked")
+    candidates = [r for r in candidates if r not in unranked]
+    if min_mask_iou is not None or max_ap_drop is not None:
+        unchecked = [r for r in candidates if (min_mask_iou is not None and getattr(r, "mean_mask_iou", None) is None)
+                     or (max_ap_drop is not None and getattr(r, "ap_drop", None) is None)]
+        if unchecked:
+            notes.append(f"fidelity floor not checked for {len(unchecked)} record(s) without a conversion check")
+    fitting, rejected = [], []
+    for record in candidates:
+        why = _why_not(record, *limits)
+        if why:
+            rejected.append((record, "; ".join(why)))
+        else:
+            fitting.append(record)
+    fitting.sort(key=lambda r: (-metric_value(r, metric)[0], mean_latency_ms(r)))
+    front = pareto_front(candidates, metric)
+    pick = fitting[0] if fitting else None
+    reason = (_why_pick(pick, fitting, rejected, metric, budget, max_gpu_memory_mb is not None) if pick
+              else _why_nothing(candidates, metric, budget, records, max_gpu_memory_mb, max_memory_mb))
+    return Recommendation(metric, front, fitting, rejected, pick, reason, budget, notes)
+
+
+def _memory_words(record: BenchmarkRecord, gpu_asked: bool) -> str:
+    gpu, host = gpu_memory_mb(record), host_memory_mb(record)
+    words = []
+    if str(record.device).startswith("cuda"):
+        words.append(f"GPU memory {format_mb(gpu)}" if gpu is not None else "GPU memory not measured")
+    elif gpu_asked:
+        words.append("on the CPU (no GPU memory)")
+    if host is not None:
+        words.append(f"host memory {format_mb(host)}")
+    return ", ".join(words)
+
+
+def _why_pick(pick, fitting, rejected, metric, budget, gpu_asked) -> str:
+    ap, source = metric_value(pick, metric)
+    source_words = "measured" if source == "measured" else "zoo, published for the official weights"
+    sentence = (f"{pick.backbone or pick.alias} on {pick.runtime} {pick.precision}: {METRICS[metric]} {ap:.1f} "
+                f"({source_words}), {mean_latency_ms(pick):.0f} ms mean")
+    memory = _memory_words(pick, gpu_asked)
+    sentence += f", {memory}" if memory else ""
+    sentence += f", fits {budget}" if budget else " (no budget given: the most accurate)"
+    faster = [r for r in fitting if mean_latency_ms(r) < mean_latency_ms(pick)]
+    if faster:
+        fastest = min(faster, key=mean_latency_ms)
+        sentence += (f"; the faster {point_label(fastest)} ({mean_latency_ms(fastest):.0f} ms) is below it in "
+                     f"{METRICS[metric]} ({metric_value(fastest, metric)[0]:.1f})")
+    better = [(r, why) for r, why in rejected if metric_value(r, metric)[0] > ap]
+    if better:
+        best, why = max(better, key=lambda item: metric_value(item[0], metric)[0])
+        sentence += f"; the more accurate {point_label(best)} ({metric_value(best, metric)[0]:.1f}) is over budget: {why}"
+    return sentence + "."
+
+
+def _why_nothing(candidates, metric, budget, records, max_gpu_memory_mb, max_memory_mb) -> str:
+    if not candidates:
+        failed = sum(1 for r in records if not r.ok)
+        return (f"no ok record with a latency and a {METRICS[metric]} to choose from "
+                f"({len(records)} record(s), {failed} failed); run maskbench benchmark first.")
+    fastest = min(candidates, key=mean_latency_ms)
+    sentence = (f"nothing fits {budget}. The fastest is {point_label(fastest)} at "
+                f"{mean_latency_ms(fastest):.0f} ms mean, {_ap_text(fastest, metric)}")
+    on_gpu = [(r, gpu_memory_mb(r)) for r in candidates if str(r.device).startswith("cuda")]
+    measured = [(r, mb) for r, mb in on_gpu if mb is not None]
+    if max_gpu_memory_mb is not None and measured:
+        smallest, mb = min(measured, key=lambda item: item[1])
+        sentence += f"; the smallest on the GPU is {point_label(smallest)} with {format_mb(mb)}"
+    elif max_gpu_memory_mb is not None and not on_gpu:
+        sentence += "; every record ran on the CPU (no GPU memory used): benchmark a GPU runtime to use the GPU"
+    host = [(r, host_memory_mb(r)) for r in candidates if host_memory_mb(r) is not None]
+    if max_memory_mb is not None and host:
+        smallest, mb = min(host, key=lambda item: item[1])
+        sentence += f"; the smallest in host memory is {point_label(smallest)} with {format_mb(mb)}"
+    return sentence + "."

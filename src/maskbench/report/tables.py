@@ -1,0 +1,212 @@
+"""The report's tables and notes, as plain data rendered to Markdown or HTML.
+
+Every number comes from the records (which got their AP, schedule and parameter count from
+the zoo), never from this module: a table cannot disagree with the measurements it shows.
+Memory is in MiB (what the worker measures), latency in milliseconds per image.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from maskbench.benchmark.records import STAGES as STAGE_ORDER  # the network's order
+from maskbench.benchmark.records import BenchmarkRecord
+
+MISSING = "–"
+_NUMBER = re.compile(r"^[–\-+]?[\d,]*\.?\d*$")
+RANDOM_WEIGHTS_WARNING = (
+    "random weights: AP columns are the zoo's published numbers for the official weights, not measured; "
+    "overlays show untrained detections and are meaningless as quality"
+)
+
+
+@dataclass
+class Table:
+    headers: list[str]
+    rows: list[list[str]]
+
+    def to_markdown(self) -> str:
+        def line(cells: Sequence[str]) -> str:
+            return "| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |"
+
+        return "\n".join([line(self.headers), line(["---"] * len(self.headers)), *map(line, self.rows)])
+
+    def to_html(self) -> str:
+        head = "".join(f"<th>{html.escape(h)}</th>" for h in self.headers)
+        def cell(text: str) -> str:  # numbers right-aligned, words left
+            return f"<td class='num'>{html.escape(text)}</td>" if _NUMBER.match(text) else f"<td>{html.escape(text)}</td>"
+
+        body = "".join("<tr>" + "".join(cell(c) for c in row) + "</tr>" for row in self.rows)
+        return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def fmt(value: float | int | None, digits: int = 1) -> str:
+    return MISSING if value is None else f"{value:,.{digits}f}"
+
+
+def _mean(record: BenchmarkRecord, part: str) -> float | None:
+    stats = record.latency(part)
+    return stats.mean_ms if stats else None
+
+
+def _stat(part: str, field: str) -> Callable[[BenchmarkRecord], str]:
+    def cell(record: BenchmarkRecord) -> str:
+        stats = record.latency(part)
+        return fmt(getattr(stats, field) if stats else None)
+
+    return cell
+
+
+def _images_per_s(record: BenchmarkRecord) -> str:
+    stats = record.latency()
+    return fmt(stats.images_per_s if stats else None, 2)
+
+
+def _gpu_mb(record: BenchmarkRecord) -> float | None:
+    return record.gpu_memory_mb if record.gpu_memory_mb is not None else record.torch_cuda_peak_mb
+
+
+def name_of(record: BenchmarkRecord) -> str:
+    return record.alias or record.model or str(record.job.get("model", "?"))
+
+
+def results_table(records: Sequence[BenchmarkRecord]) -> Table:
+    """The study's table, one row per ok record; measured-AP and GPU columns only when some
+    record has them (a CPU-only run has no empty GPU column)."""
+    ok = [r for r in records if r.ok]
+    columns: list[tuple[str, Callable[[BenchmarkRecord], str]]] = [
+        ("Model", name_of),
+        ("Backbone", lambda r: r.backbone or MISSING),
+        ("Schedule", lambda r: r.schedule or MISSING),
+        ("Runtime", lambda r: r.runtime),
+        ("Precision", lambda r: r.precision),
+        ("Box AP (zoo)", lambda r: fmt(r.zoo_box_ap)),
+        ("Mask AP (zoo)", lambda r: fmt(r.zoo_mask_ap)),
+    ]
+    if any(r.measured_box_ap is not None or r.measured_mask_ap is not None for r in ok):
+        columns += [("Box AP (measured)", lambda r: fmt(r.measured_box_ap)),
+                    ("Mask AP (measured)", lambda r: fmt(r.measured_mask_ap))]
+    columns += [
+        ("Mean ms", _stat("end_to_end", "mean_ms")),
+        ("p50 ms", _stat("end_to_end", "p50_ms")),
+        ("p95 ms", _stat("end_to_end", "p95_ms")),
+        ("Images/s", _images_per_s),
+        ("Preprocess ms", _stat("preprocess", "mean_ms")),
+        ("Inference ms", _stat("inference", "mean_ms")),
+        ("Postprocess ms", _stat("postprocess", "mean_ms")),
+        ("Steady RSS MiB", lambda r: fmt(r.steady_rss_mb, 0)),
+    ]
+    if any(_gpu_mb(r) is not None for r in ok):
+        columns.append(("GPU MiB", lambda r: fmt(_gpu_mb(r), 0)))
+    columns += [
+        ("Artifact MiB", lambda r: fmt(r.artifact_mb, 0)),
+        ("Params (M)", lambda r: fmt(r.params / 1e6 if r.params is not None else None)),
+    ]
+    return Table([name for name, _ in columns], [[cell(r) for _, cell in columns] for r in ok])
+
+
+def stage_table(records: Sequence[BenchmarkRecord]) -> Table | None:
+    """Mean ms of each network stage, for the records that timed them (eager runtimes)."""
+    timed = [r for r in records if r.ok and r.stages]
+    if not timed:
+        return None
+    stages: list[str] = []
+    for record in timed:
+        stages += [name for name in record.stages if name not in stages]
+    stages.sort(key=lambda name: STAGE_ORDER.index(name) if name in STAGE_ORDER else len(STAGE_ORDER))
+    rows = [[name_of(r), r.runtime, r.precision, *(fmt(_mean(r, s)) for s in stages), fmt(_mean(r, "inference"))]
+            for r in timed]
+    return Table(["Model", "Runtime", "Precision", *(f"{s} ms" for s in stages), "Inference ms (whole)"], rows)
+
+
+def startup_table(records: Sequence[BenchmarkRecord]) -> Table | None:
+    """What the statistics leave out: building the model, export/compile, the cold first call."""
+    ok = [r for r in records if r.ok]
+    if not ok:
+        return None
+    rows = [[name_of(r), r.runtime, r.precision, fmt(r.setup_s, 2), fmt(r.prepare_s, 2), fmt(r.first_call_ms),
+             fmt(_mean(r, "decode")), fmt(r.peak_rss_mb, 0)] for r in ok]
+    return Table(["Model", "Runtime", "Precision", "Setup s", "Prepare s", "Cold first call ms", "Decode ms",
+                  "Peak RSS MiB"], rows)
+
+
+def failure_lines(records: Sequence[BenchmarkRecord]) -> list[str]:
+    """One line per record that did not finish: what, how, why (first line of the error)."""
+    lines = []
+    for record in records:
+        if record.ok:
+            continue
+        reason = (record.error or "no reason recorded").strip().splitlines()
+        runtime = record.runtime or record.job.get("runtime", "?")
+        precision = record.precision or record.job.get("precision", "?")
+        lines.append(f"{name_of(record)} / {runtime} / {precision}: {record.status}: {reason[0] if reason else ''}")
+    return lines
+
+
+def _distinct(values) -> str:
+    seen = []
+    for value in values:
+        if value not in (None, "", [], {}) and value not in seen:
+            seen.append(value)
+    return " / ".join(str(v) for v in seen) or MISSING
+
+
+def setup_notes(records: Sequence[BenchmarkRecord]) -> list[str]:
+    """What a reader needs before trusting the table: weights, preprocessing, machine,
+    libraries, repetitions and which rows were trained differently."""
+    ok = [r for r in records if r.ok] or list(records)
+    notes = []
+    if any(r.weights_kind == "random" for r in records):
+        notes.append(RANDOM_WEIGHTS_WARNING)
+    notes.append(f"weights: {_distinct(r.weights or r.weights_kind for r in ok)}")
+    sizes = _distinct(_size(r) for r in ok)
+    notes.append(f"preprocessing: {_distinct(r.mode for r in ok)}; network input (HxW, padded): {sizes}")
+    notes.append(f"device: {_distinct(r.device for r in ok)}; threads: {_distinct(r.threads for r in ok)}")
+    machine = _distinct(r.environment.get("cpu") for r in ok)
+    gpu = _distinct(r.environment.get("gpu") for r in ok)
+    notes.append(f"machine: {machine}" + (f"; GPU: {gpu}" if gpu != MISSING else "")
+                 + f"; usable CPUs: {_distinct(r.environment.get('usable_cpus') for r in ok)}")
+    notes.append(f"libraries: {library_versions(ok)}")
+    timed = _distinct(r.latency().count for r in ok if r.latency())
+    notes.append(f"repetitions: {_distinct(r.job.get('warmup') for r in ok)} warm-up call(s) after the cold first "
+                 f"call (both excluded), {_distinct(r.job.get('repeat') for r in ok)} timed pass(es) over "
+                 f"{_distinct(r.images for r in ok)} frame(s) = {timed} timed call(s) per row; "
+                 "cold first call and prepare (export/compile) time in the start-up table")
+    notes.append(schedule_note(ok))
+    return notes
+
+
+def _size(record: BenchmarkRecord) -> str | None:
+    return "x".join(map(str, record.input_hw)) if record.input_hw else None
+
+
+def library_versions(records: Sequence[BenchmarkRecord]) -> str:
+    """``name version`` of every package any record names (several versions joined by /)."""
+    versions: dict[str, list[str]] = {}
+    for record in records:
+        packages = dict(record.environment.get("packages") or {})
+        packages.setdefault("python", record.environment.get("python"))
+        for name, version in packages.items():
+            if version and version not in versions.setdefault(name, []):
+                versions[name].append(str(version))
+    return ", ".join(f"{name} {' / '.join(v)}" for name, v in versions.items() if v) or MISSING
+
+
+def schedule_note(records: Sequence[BenchmarkRecord]) -> str:
+    """Which models were trained longer or otherwise: AP gaps are not all the backbone's."""
+    by_training: dict[tuple[str, str], list[str]] = {}
+    for record in records:
+        names = by_training.setdefault((record.schedule, record.recipe), [])
+        if name_of(record) not in names:
+            names.append(name_of(record))
+    if not by_training:
+        return "training: no model measured"
+    if len(by_training) == 1:
+        schedule, recipe = next(iter(by_training))
+        return f"training: every model {schedule} ({recipe}), so AP differences are the architectures'"
+    groups = "; ".join(f"{', '.join(names)}: {schedule or '?'} ({recipe or '?'})"
+                       for (schedule, recipe), names in by_training.items())
+    return f"training differs between zoo rows, so AP gaps are not only the backbones': {groups}"

@@ -1,0 +1,84 @@
+"""`maskbench benchmark` end to end on small inputs: records, report, a kill mid-run and the resume."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from maskbench.benchmark.records import OK, read_records
+from maskbench.cli import main
+from maskbench.data.sources import embedded_nuscenes, find_images
+
+
+def _args(out, frame):
+    return ["benchmark", "--models", "r50,convnext-t", "--runtimes", "torch", "--input-size", "256x160",
+            "--warmup", "0", "--repeat", "2", "--stages", "--images", str(frame), "--out", str(out)]
+
+
+def _wait_for_lines(path, count, process, timeout_s=600):
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if path.exists() and len(path.read_text().splitlines()) >= count:
+            return
+        if process.poll() is not None:
+            pytest.fail(f"benchmark ended early: {process.stdout.read()}")
+        time.sleep(0.2)
+    pytest.fail("no record within the timeout")
+
+
+def test_killed_run_loses_nothing_and_the_rerun_resumes(tmp_path, capsys):
+    frame = find_images(embedded_nuscenes(), ["CAM_FRONT"])[0].path
+    out = tmp_path / "bench"
+    process = subprocess.Popen([sys.executable, "-m", "maskbench.cli", *_args(out, frame)], stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    try:
+        _wait_for_lines(out / "results.jsonl", 1, process)
+    finally:
+        os.killpg(process.pid, signal.SIGKILL)  # the runner and the worker measuring the second model
+        process.wait()
+    (first,) = read_records(out / "results.jsonl")
+    assert first.status == OK and first.alias == "r50"
+
+    assert main(_args(out, frame)) == 0
+    printed = capsys.readouterr().out
+    assert "resumed: 1 job(s)" in printed
+    records = read_records(out / "results.jsonl")
+    assert [(r.alias, r.status) for r in records] == [("r50", OK), ("convnext-t", OK)]  # r50 not measured again
+
+    for record in records:
+        assert "random" in record.weights and record.weights_kind == "random"
+        assert record.images == 1 and record.input_hw == [160, 256] and record.detections_per_image == 100
+        parts = sum(getattr(record, part)["mean_ms"] for part in ("preprocess", "inference", "postprocess"))
+        assert record.end_to_end["mean_ms"] == pytest.approx(parts, rel=1e-6)
+        assert record.end_to_end["count"] == 2 and record.first_call_ms > 0 and record.decode["count"] == 1
+        assert set(record.stages) == {"backbone+fpn", "rpn", "box_head", "mask_head"}
+        assert record.steady_rss_mb > 100 and record.peak_rss_mb >= record.steady_rss_mb
+        assert record.environment["packages"]["torch"] and record.device == "cpu"
+        detections = json.loads((out / record.detections_file).read_text())
+        assert len(detections["frames"]) == 1 and len(detections["frames"][0]["results"]) == 100
+    for name in ("report.md", "report.html", "results.csv", "pareto.png"):
+        assert (out / name).is_file(), name
+
+
+def test_unknown_model_or_runtime_is_one_line_before_any_work(tmp_path, capsys):
+    assert main(["benchmark", "--models", "r52", "--out", str(tmp_path)]) == 2
+    assert "unknown model 'r52'" in capsys.readouterr().err
+    assert main(["benchmark", "--models", "r50", "--runtimes", "tensorflow", "--out", str(tmp_path)]) == 2
+    assert "unknown runtime(s) tensorflow" in capsys.readouterr().err
+    assert not (tmp_path / "results.jsonl").exists()
+
+
+def test_a_runtime_that_is_not_installed_is_recorded_and_the_rest_go_on(tmp_path, monkeypatch):
+    """The worker reports the missing package with its pip command; the run itself succeeds."""
+    from maskbench.benchmark.records import BenchmarkJob
+    from maskbench.benchmark.worker import run_job
+
+    frame = find_images(embedded_nuscenes(), ["CAM_FRONT"])[0].path
+    monkeypatch.setitem(sys.modules, "openvino", None)  # as if not installed
+    record = run_job(BenchmarkJob(model="r50", runtime="openvino", images=(str(frame),)), tmp_path)
+    assert record.status == "failed" and "pip install" in record.error and "openvino" in record.error
+    assert record.alias == "r50"

@@ -1,0 +1,125 @@
+"""recommend: budgets in words, the pick and its sentence, and the command."""
+
+from __future__ import annotations
+
+import pytest
+from synthetic_bench import make_record
+
+from maskbench.cli import main
+from maskbench.recommend import parse_latency_ms, parse_memory_mb, recommend
+
+
+@pytest.mark.parametrize("text, mb", [("6GB", 6144.0), ("6 GiB", 6144.0), ("512MB", 512.0), ("1.5g", 1536.0),
+                                      ("2048 MiB", 2048.0)])
+def test_memory_budgets(text, mb):
+    assert parse_memory_mb(text) == mb
+
+
+@pytest.mark.parametrize("text, ms", [("120ms", 120.0), ("1.2s", 1200.0), ("1.2 s", 1200.0), ("500us", 0.5)])
+def test_latency_budgets(text, ms):
+    assert parse_latency_ms(text) == pytest.approx(ms)
+
+
+@pytest.mark.parametrize("parse, text", [(parse_memory_mb, "6"), (parse_memory_mb, "lots"), (parse_memory_mb, "6XB"),
+                                         (parse_memory_mb, "-1GB"), (parse_latency_ms, "fast"),
+                                         (parse_latency_ms, "120 GB")])
+def test_garbage_budgets_say_how_to_write_them(parse, text):
+    with pytest.raises(ValueError, match=f"'{text}' is not a .*e.g."):
+        parse(text)
+
+
+def _records():
+    """(latency ms, mask AP zoo): r50 300/34.7, r101 400/36.1, x101 450/37.5, convnext-t 480/41.7,
+    s101 900/40.2 (dominated by convnext-t); one failure."""
+    return [make_record("r50", mean_ms=300.0), make_record("r101", mean_ms=400.0), make_record("x101", mean_ms=450.0),
+            make_record("convnext-t", mean_ms=480.0), make_record("s101", mean_ms=900.0),
+            make_record("swin-t", status="crashed", error="killed")]
+
+
+def test_pick_is_the_most_accurate_within_budget():
+    records = _records()
+    result = recommend(records, max_latency_ms=460.0)
+    assert result.pick.alias == "x101"
+    assert [r.alias for r in result.fitting] == ["x101", "r101", "r50"]
+    assert {r.alias for r, _ in result.rejected} == {"convnext-t", "s101"}
+    assert [r.alias for r in result.front] == ["r50", "r101", "x101", "convnext-t"]
+    assert "ResNeXt-101" in result.reason and "37.5 (zoo" in result.reason and "450 ms" in result.reason
+    assert f"host memory {records[2].steady_rss_mb / 1024:.3g} GiB" in result.reason
+    assert "convnext-t onnxruntime/fp32 (41.7) is over budget: latency 480 ms > 460 ms" in result.reason
+    assert "the faster r50 onnxruntime/fp32 (300 ms)" in result.reason
+
+
+def test_no_budget_picks_the_best_and_ties_go_to_the_faster():
+    slow_twin = make_record("convnext-t", "torch", mean_ms=2000.0)
+    result = recommend(_records() + [slow_twin])
+    assert result.pick.alias == "convnext-t" and result.pick.runtime == "onnxruntime"
+    assert "no budget" in result.reason
+
+
+def test_measured_ap_is_preferred_and_named():
+    records = _records()
+    records[3].measured_mask_ap = 10.0  # convnext-t evaluated: far worse than published
+    result = recommend(records)
+    assert result.pick.alias == "s101"
+    assert "(measured)" not in result.reason and "zoo" in result.reason
+    assert "convnext-t onnxruntime/fp32: mask AP 10.0 (measured)" in result.describe()
+    box = recommend(records, metric="box_ap")  # no measured box AP: the zoo's, where convnext-t leads
+    assert box.pick.alias == "convnext-t" and "box AP" in box.reason
+
+
+def test_nothing_fits_says_what_would():
+    result = recommend(_records(), max_latency_ms=120.0, max_gpu_memory_mb=6144.0)
+    assert result.pick is None and result.fitting == []
+    assert "nothing fits GPU memory <= 6 GiB, latency <= 120 ms" in result.reason
+    assert "fastest is r50 onnxruntime/fp32 at 300 ms" in result.reason
+    assert "ran on the CPU" in result.reason
+
+
+def test_gpu_memory_budget():
+    small = make_record("r101", "tensorrt", mean_ms=90.0, device="cuda:0", gpu_memory_mb=3000.0)
+    big = make_record("convnext-t", "tensorrt", mean_ms=110.0, device="cuda:0", gpu_memory_mb=7000.0)
+    unknown = make_record("s101", "tensorrt", mean_ms=120.0, device="cuda:0")
+    cpu = make_record("r50", mean_ms=300.0)
+    result = recommend([small, big, unknown, cpu], max_gpu_memory_mb=parse_memory_mb("6GB"))
+    assert result.pick is small
+    reasons = dict((r.alias, why) for r, why in result.rejected)
+    assert "GPU memory 6.84 GiB > 6 GiB" in reasons["convnext-t"] and reasons["s101"] == "GPU memory not measured"
+    assert cpu in result.fitting  # the CPU uses no GPU memory
+    assert "GPU memory 2.93 GiB" in result.reason
+
+
+def test_host_memory_budget_uses_steady_rss():
+    records = _records()
+    limit = records[1].steady_rss_mb  # r101 fits exactly, slower ones use more
+    result = recommend(records, max_memory_mb=limit)
+    assert result.pick.alias == "r101"
+
+
+def test_fidelity_floor_applies_only_to_records_that_carry_it():
+    records = _records()
+    records[3].mean_mask_iou = 0.5  # convnext-t converted badly
+    result = recommend(records, min_mask_iou=0.9)
+    assert result.pick.alias == "s101"
+    assert any("not checked" in note for note in result.notes)
+    records[4].ap_drop = 3.0
+    assert recommend(records, min_mask_iou=0.9, max_ap_drop=1.0).pick.alias == "x101"
+
+
+def test_recommend_command(results_dir, capsys):
+    assert main(["recommend", "--results", str(results_dir), "--max-latency", "460ms"]) == 0
+    out = capsys.readouterr().out
+    assert "Pareto front" in out and "pick: ResNeXt-101" in out
+    assert main(["recommend", "--results", str(results_dir / "results.jsonl"), "--max-latency", "10ms"]) == 1
+    assert "nothing fits" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as exit_info:
+        main(["recommend", "--results", str(results_dir), "--max-gpu-memory", "six"])
+    assert exit_info.value.code == 2 and "'six' is not a memory size" in capsys.readouterr().err
+    assert main(["recommend", "--results", str(results_dir / "absent")]) == 2
+    assert "no such results file" in capsys.readouterr().err
+
+
+def test_report_command_renders_again(results_dir, tmp_path, capsys):
+    out = tmp_path / "again"
+    assert main(["report", "--results", str(results_dir), "--out", str(out), "--pair", "x101,s101"]) == 0
+    assert (out / "report.html").exists() and len(list((out / "overlays").glob("*.png"))) == 2
+    assert "left: ResNeXt-101" in (out / "report.md").read_text()
