@@ -8,6 +8,7 @@ from pathlib import Path
 
 from .errors import MaskbenchError
 from .preprocess import ResizeMode
+from .runtimes.cli import PRECISIONS
 
 
 def _size(text: str) -> tuple[int, int]:
@@ -50,7 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
                          help="torch, torch-compile, onnxruntime, onnxruntime-cuda, openvino or tensorrt "
                               "(default: eager on the CPU); see `maskbench runtimes`")
     predict.add_argument("--threads", type=int, default=None, help="ONNX Runtime/OpenVINO threads (default: torch's)")
-    predict.add_argument("--precision", choices=("fp32", "fp16", "bf16"), default="fp32",
+    predict.add_argument("--precision", choices=PRECISIONS, default="fp32",
                          help="what the network computes in, where the runtime supports it (without --runtime: "
                               "the torch runtime); outputs and post-processing stay fp32")
 

@@ -1,5 +1,6 @@
-"""Every zoo model builds with calibrated random weights and runs on a 1600x900 nuScenes frame
-in both preprocessing modes, producing exactly 100 detections with pasted masks."""
+"""Every zoo architecture builds with calibrated random weights and runs on a 1600x900 nuScenes
+frame, producing exactly 100 detections with pasted masks that look like a trained model's.
+(The keep-ratio mode runs for every model in tests/parity, against MMDetection's own outputs.)"""
 
 import numpy as np
 import pytest
@@ -14,20 +15,19 @@ ARCHITECTURES = {spec.build_backbone: spec for spec in MODELS}.values()
 
 
 @pytest.mark.parametrize("spec", ARCHITECTURES, ids=lambda s: s.alias)
-def test_model_runs_in_both_modes_with_fixed_count(spec, front_frame):
+def test_model_runs_with_fixed_count(spec, front_frame):
     tensor, meta = preprocess(front_frame, ResizeMode.STRETCH, mean=spec.pixel_mean, std=spec.pixel_std)
     loaded = create_model(spec.name, "random", calibration_images=tensor, calibration_shapes=[meta.img_shape])
-    for mode in (ResizeMode.STRETCH, ResizeMode.KEEP_RATIO):
-        dets = Predictor(loaded, mode)(front_frame)
-        assert len(dets) == 100, (spec.alias, mode)
-        assert dets.masks.shape == (100, 900, 1600)
-        assert np.all(np.isfinite(dets.boxes)) and np.all(np.isfinite(dets.scores))
-        assert np.all(dets.boxes[:, [0, 2]] <= 1600 + 1e-3) and np.all(dets.boxes[:, [1, 3]] <= 900 + 1e-3)
-        assert np.all(dets.boxes[:, :2] >= 0) and np.all(dets.boxes[:, 2:] >= dets.boxes[:, :2])
-        assert np.all(np.diff(dets.scores) <= 0), "sorted by score"
-        assert 0 < dets.scores.min() and dets.scores.max() <= 1
-        # Calibration makes the outputs look trained: many classes, partial masks.
-        assert len(set(dets.labels.tolist())) >= 10
-        filled = dets.masks.sum(axis=(1, 2)) / np.maximum(
-            (dets.boxes[:, 2] - dets.boxes[:, 0]) * (dets.boxes[:, 3] - dets.boxes[:, 1]), 1)
-        assert 0.05 < float(np.median(filled)) < 0.95
+    dets = Predictor(loaded, ResizeMode.STRETCH)(front_frame)
+    assert len(dets) == 100, spec.alias
+    assert dets.masks.shape == (100, 900, 1600)
+    assert np.all(np.isfinite(dets.boxes)) and np.all(np.isfinite(dets.scores))
+    assert np.all(dets.boxes[:, [0, 2]] <= 1600 + 1e-3) and np.all(dets.boxes[:, [1, 3]] <= 900 + 1e-3)
+    assert np.all(dets.boxes[:, :2] >= 0) and np.all(dets.boxes[:, 2:] >= dets.boxes[:, :2])
+    assert np.all(np.diff(dets.scores) <= 0), "sorted by score"
+    assert 0 < dets.scores.min() and dets.scores.max() <= 1
+    # Calibration makes the outputs look trained: many classes, partial masks.
+    assert len(set(dets.labels.tolist())) >= 10
+    filled = dets.masks.sum(axis=(1, 2)) / np.maximum(
+        (dets.boxes[:, 2] - dets.boxes[:, 0]) * (dets.boxes[:, 3] - dets.boxes[:, 1]), 1)
+    assert 0.05 < float(np.median(filled)) < 0.95

@@ -31,9 +31,9 @@ def test_precision_table():
     assert table == {
         "torch": {"fp32": ("cpu", "cuda"), "fp16": ("cuda",), "bf16": ("cpu",)},
         "torch-compile": {"fp32": ("cpu", "cuda"), "fp16": ("cuda",), "bf16": ("cpu",)},
-        "onnxruntime": {"fp32": ("cpu",)},
+        "onnxruntime": {"fp32": ("cpu",), "int8": ("cpu",)},
         "onnxruntime-cuda": {"fp32": ("cuda",)},
-        "openvino": {"fp32": ("cpu",), "bf16": ("cpu",)},
+        "openvino": {"fp32": ("cpu",), "bf16": ("cpu",), "int8": ("cpu",)},
         "tensorrt": {"fp32": ("cuda",), "fp16": ("cuda",)},
     }
 

@@ -22,7 +22,7 @@ def add_commands(sub, size_type, cameras_type) -> None:
                        help="comma-separated zoo names/aliases (default: the study's five; 'all': every zoo model)")
     bench.add_argument("--runtimes", type=_list, default=None,
                        help="comma-separated runtimes (default: the best one installed here; see `maskbench zoo`)")
-    bench.add_argument("--precision", type=_list, default=["fp32"], help="comma-separated: fp32,fp16,bf16")
+    bench.add_argument("--precision", type=_list, default=["fp32"], help="comma-separated: fp32,fp16,bf16,int8 (see `maskbench runtimes`)")
     bench.add_argument("--weights", default="random",
                        help="'random' (calibrated on the benchmark frames), 'official' or a .pth path")
     bench.add_argument("--images", type=Path, default=None,

@@ -38,6 +38,7 @@ from .worker import base_record
 WORKER_COMMAND = (sys.executable, "-m", "maskbench.benchmark.worker")
 DEFAULT_TIMEOUT_S = 3600.0
 POLL_S = 1.0
+NO_OUTPUT, NO_LOG = "(nothing)", "(no log)"
 
 
 @dataclass
@@ -130,8 +131,9 @@ def _wait(process: subprocess.Popen, timeout_s: float, log_file: Path,
         except subprocess.TimeoutExpired:
             if time.monotonic() >= deadline:
                 raise
-            if on_output is not None:
-                on_output(_last_line(log_file)[:60])
+            line = _last_line(log_file)
+            if on_output is not None and line not in (NO_OUTPUT, NO_LOG):
+                on_output(line[:60])
 
 
 def _failure(job: BenchmarkJob, status: str, reason: str) -> BenchmarkRecord:
@@ -153,9 +155,9 @@ def _last_line(path: Path) -> str:
     try:
         lines = [line.strip() for line in path.read_text(encoding="utf-8", errors="replace").splitlines()]
     except OSError:
-        return "(no log)"
+        return NO_LOG
     lines = [line for line in lines if line]
-    return lines[-1][:300] if lines else "(nothing)"
+    return lines[-1][:300] if lines else NO_OUTPUT
 
 
 def _kill_group(process: subprocess.Popen) -> None:

@@ -98,8 +98,11 @@ def _measure(job: BenchmarkJob, out_dir: Path, record: BenchmarkRecord) -> None:
     record.setup_s = time.perf_counter() - t0
     record.weights = loaded.weights
 
+    # int8 calibrates its quantisation on the benchmark's own frames too
+    calibration_frames = {"calibration_images": [image for _, _, image in frames[:MAX_CALIBRATION_FRAMES]]} \
+        if job.precision == "int8" else {}
     runtime = get_runtime(job.runtime, loaded, mode=mode, device=job.device, threads=job.threads,
-                          precision=job.precision)
+                          precision=job.precision, **calibration_frames)
     record.runtime_description = runtime.describe()
     record.device = runtime.device
     record.threads = getattr(runtime, "threads", None) or torch.get_num_threads()
@@ -236,7 +239,9 @@ def _stage_timings(predictor: Predictor, frames, repeat: int, runtime) -> dict[s
 
 def _artifact_mb(runtime, model) -> float | None:
     """Size on disk of what the runtime loads (ONNX file, engine); eager: the fp32 parameters."""
-    paths = list(getattr(runtime, "onnx_paths", {}).values()) + list(getattr(runtime, "engine_paths", {}).values())
+    quantized = [path for artifact in getattr(runtime, "quantized", {}).values() for path in artifact.files]
+    paths = quantized or (list(getattr(runtime, "onnx_paths", {}).values())
+                          + list(getattr(runtime, "engine_paths", {}).values()))
     if paths:
         return memory.file_size_mb(paths)
     return sum(p.numel() * p.element_size() for p in model.parameters()) / (1024.0 * 1024.0)

@@ -33,7 +33,7 @@ def add_commands(sub, size_type) -> None:
     evaluate.add_argument("--out", type=Path, default=Path("out/evaluate"))
     evaluate.add_argument("--runtime", default=None, help="torch, onnxruntime or openvino (default: eager on the CPU)")
     evaluate.add_argument("--precision", default="fp32",
-                          help="fp32 (default), fp16 or bf16 where the runtime supports it (`maskbench runtimes`)")
+                          help="fp32 (default), fp16, bf16 or int8 where the runtime supports it (`maskbench runtimes`)")
     evaluate.add_argument("--keep-ratio", action="store_true", help="keep-ratio resize (1333x800) + pad")
     evaluate.add_argument("--input-size", type=size_type, default=None,
                           help="stretch size WxH (default 1344x800) or keep-ratio limits (default 1333x800)")

@@ -29,7 +29,7 @@ from ..models.mask_rcnn import RawDetections
 from ..preprocess import ResizeMode
 
 EXTRA_INSTALL = "pip install 'maskbench[runtimes]'"
-PRECISIONS = ("fp32", "fp16", "bf16")
+PRECISIONS = ("fp32", "fp16", "bf16", "int8")
 CPU, CUDA = "cpu", "cuda"
 UNTESTED_TENSORRT = "untested: TensorRT was not available where maskbench was developed"
 
@@ -53,8 +53,8 @@ class UnsupportedDeviceError(MaskbenchError):
 class Runtime(ABC):
     """Runs one model on one image at a time.
 
-    ``name``: the registry name; ``precision``: ``"fp32"``, ``"fp16"`` or ``"bf16"`` (what the
-    network computes in; outputs are always float32); ``device``: ``"cpu"``, ``"cuda:0"``...
+    ``name``: the registry name; ``precision``: ``"fp32"``, ``"fp16"``, ``"bf16"`` or ``"int8"``
+    (what the network computes in; outputs are always float32); ``device``: ``"cpu"``, ``"cuda:0"``...
     """
 
     name: str = "?"
@@ -129,15 +129,16 @@ RUNTIMES: dict[str, RuntimeInfo] = {
         {"fp32": _BOTH, "fp16": (CUDA,), "bf16": (CPU,)}),
     "onnxruntime": RuntimeInfo(
         "onnxruntime", ("onnx", "onnxruntime"), f"{EXTRA_INSTALL}  (or: pip install onnx onnxruntime)",
-        "ONNX Runtime, CPUExecutionProvider, on the exported ONNX graph", {"fp32": (CPU,)}),
+        "ONNX Runtime, CPUExecutionProvider, on the exported ONNX graph (int8: static QDQ quantization)",
+        {"fp32": (CPU,), "int8": (CPU,)}),
     "onnxruntime-cuda": RuntimeInfo(
         "onnxruntime-cuda", ("onnx", "onnxruntime"), "pip install onnx onnxruntime-gpu",
         "ONNX Runtime, CUDAExecutionProvider, on the same exported ONNX graph", {"fp32": (CUDA,)},
         needs=_onnxruntime_cuda_problem),
     "openvino": RuntimeInfo(
         "openvino", ("onnx", "openvino"), f"{EXTRA_INSTALL}  (or: pip install onnx openvino)",
-        "OpenVINO on CPU (precision hint f32, or bf16 where the CPU has it), on the exported ONNX graph",
-        {"fp32": (CPU,), "bf16": (CPU,)}),
+        "OpenVINO on CPU (precision hint f32, or bf16 where the CPU has it; int8: NNCF post-training "
+        "quantization), on the exported ONNX graph", {"fp32": (CPU,), "bf16": (CPU,), "int8": (CPU,)}),
     "tensorrt": RuntimeInfo(
         "tensorrt", ("onnx", "tensorrt"), "pip install onnx tensorrt  (TensorRT 10, from NVIDIA's index)",
         f"native TensorRT engine built from the exported ONNX graph ({UNTESTED_TENSORRT})",
@@ -240,6 +241,14 @@ def require_runtime(name: str, precision: str = "fp32", device: str | None = Non
         from .openvino_ import require_native_bf16
 
         require_native_bf16()
+    if name == "openvino" and precision == "int8":
+        from .openvino_ import require_native_int8
+
+        require_native_int8()
+    if name == "onnxruntime" and precision == "int8":
+        from .onnxruntime_ import require_int8_instructions
+
+        require_int8_instructions()
     return info
 
 
@@ -252,6 +261,7 @@ def get_runtime(
     threads: int | None = None,
     precision: str = "fp32",
     cache_dir=None,
+    calibration_images=None,
 ) -> Runtime:
     """A runtime for ``loaded``.
 
@@ -259,8 +269,11 @@ def get_runtime(
     exported graph; keep-ratio: it is a graph input); ``device``: ``None`` = the runtime's GPU
     when it has one and CUDA is available, else the CPU; ``threads``: intra-op threads of ONNX
     Runtime / OpenVINO (default ``torch.get_num_threads()``); ``precision``: ``fp32`` (default),
-    ``fp16`` or ``bf16`` where :data:`RUNTIMES` lists it; ``cache_dir``: where exported files
-    and engines are cached (default :func:`~maskbench.runtimes.onnx_export.export_cache_dir`).
+    ``fp16``, ``bf16`` or ``int8`` where :data:`RUNTIMES` lists it; ``cache_dir``: where exported
+    files, engines and int8 artifacts are cached (default
+    :func:`~maskbench.runtimes.onnx_export.export_cache_dir`); ``calibration_images``: RGB uint8
+    frames (list of HxWx3 arrays) that int8 quantization measures activation ranges on, default
+    the embedded nuScenes frames; they are preprocessed exactly as the runtime's inputs.
     """
     require_runtime(name, precision, device)
     device = resolve_device(name, device)
@@ -273,7 +286,8 @@ def get_runtime(
         from .torch_compile import TorchCompileRuntime
 
         return TorchCompileRuntime(loaded, device=device, precision=precision)
-    graph_args = dict(mode=mode, threads=threads, cache_dir=cache_dir, precision=precision, device=device)
+    graph_args = dict(mode=mode, threads=threads, cache_dir=cache_dir, precision=precision, device=device,
+                      calibration_images=calibration_images)
     if name == "onnxruntime":
         from .onnxruntime_ import OnnxRuntimeRuntime
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ..preprocess import ResizeMode
 
-PRECISIONS = ("fp32", "fp16", "bf16")
+PRECISIONS = ("fp32", "fp16", "bf16", "int8")  # = base.PRECISIONS, without importing torch to parse
 EXPORT_RUNTIMES = ("onnx", "onnxruntime", "onnxruntime-cuda", "openvino", "tensorrt")
 
 
@@ -30,6 +30,9 @@ def add_commands(sub, size_type, cameras_type) -> None:
     export.add_argument("--images", type=Path, default=None,
                         help="frames that calibrate random weights and size a keep-ratio graph "
                              "(default: the embedded nuScenes frames)")
+    export.add_argument("--calibration-images", type=Path, default=None,
+                        help="int8: image file or folder the quantization measures activation ranges on "
+                             "(default: the embedded nuScenes frames)")
     export.add_argument("--out", type=Path, required=True, help="folder the files are written to")
     export.add_argument("--seed", type=int, default=0, help="seed of random weights")
     export.set_defaults(run=export_command)
@@ -46,8 +49,11 @@ def add_commands(sub, size_type, cameras_type) -> None:
     check.add_argument("--threads", type=int, default=None, help="runtime threads (default: torch's)")
     check.add_argument("--repeats", type=int, default=1, help="timed runs per frame (the best is reported)")
     check.add_argument("--precision", choices=PRECISIONS, default="fp32",
-                       help="precision of the runtime(s) checked (the reference is eager fp32); fp16/bf16 "
-                            "are judged with a looser tolerance")
+                       help="precision of the runtime(s) checked (the reference is eager fp32); fp16/bf16/int8 "
+                            "are judged with looser tolerances")
+    check.add_argument("--calibration-images", type=Path, default=None,
+                       help="int8: image file or folder the quantization measures activation ranges on "
+                            "(default: the embedded nuScenes frames)")
     check.add_argument("--out", type=Path, default=None,
                        help="JSON file (default: out/check-conversion/MODEL_RUNTIMES.json)")
     check.set_defaults(run=check_conversion_command)
@@ -60,6 +66,16 @@ def _mode(args) -> ResizeMode:
     return ResizeMode.KEEP_RATIO if args.keep_ratio else ResizeMode.STRETCH
 
 
+def _calibration_images(args):
+    """``--calibration-images`` as RGB frames (``None``: the runtime's default, the embedded
+    frames); read only for int8, the one precision that uses them."""
+    if args.precision != "int8" or args.calibration_images is None:
+        return None
+    from .conversion_check import load_frames
+
+    return [frame.image for frame in load_frames(args.calibration_images)]
+
+
 def export_command(args) -> int:
     from ..errors import MaskbenchError
     from ..predict import load_predictor
@@ -70,7 +86,7 @@ def export_command(args) -> int:
     mode = _mode(args)
     if args.runtime == "onnx" and args.precision != "fp32":
         raise MaskbenchError(f"the ONNX file is always fp32; --precision {args.precision} applies to a runtime: "
-                             "add --runtime openvino (bf16) or --runtime tensorrt (fp16)")
+                             "add --runtime openvino (bf16, int8), onnxruntime (int8) or tensorrt (fp16)")
     if args.runtime != "onnx":  # unknown precision, missing package or GPU: refused before any model work
         require_runtime(args.runtime, args.precision)
     frames = load_frames(args.images)[:1]
@@ -89,10 +105,15 @@ def export_command(args) -> int:
         ov.save_model(ov.Core().read_model(str(path)), str(xml), compress_to_fp16=False)
         print(f"OpenVINO IR (fp32): {xml} (+ {xml.with_suffix('.bin').name})")
     if args.runtime != "onnx":
-        runtime = get_runtime(args.runtime, loaded, mode=mode, cache_dir=args.out, precision=args.precision)
+        runtime = get_runtime(args.runtime, loaded, mode=mode, cache_dir=args.out, precision=args.precision,
+                              calibration_images=_calibration_images(args))
         runtime.prepare(tensor, meta.img_shape)
         for engine in getattr(runtime, "engine_paths", {}).values():
             print(f"TensorRT engine ({args.precision}): {engine} (+ {engine.name}.json, its key)")
+        for artifact in getattr(runtime, "quantized", {}).values():
+            state = "quantized now" if artifact.built else "from the cache"
+            print(f"int8 ({state}, {artifact.key['calibration_frames']} calibration frame(s)): "
+                  f"{', '.join(str(f) for f in artifact.files)} (+ .json, its key)")
         raw = runtime(tensor, meta.img_shape)
         print(f"{runtime.describe()}: ran on {frames[0].name}, {raw.scores.shape[0]} detections")
     print(f"weights: {loaded.weights}")
@@ -106,7 +127,7 @@ def check_conversion_command(args) -> int:
     names = [n.strip() for n in args.runtime.split(",") if n.strip()]
     rows = run_check(args.model, names, weights=args.weights, images=args.images, cameras=args.cameras,
                      mode=_mode(args), size=args.input_size, threads=args.threads, repeats=args.repeats,
-                     precision=args.precision)
+                     precision=args.precision, calibration_images=_calibration_images(args))
     print(format_table(rows))
     suffix = "" if args.precision == "fp32" else f"_{args.precision}"
     out = args.out or Path("out/check-conversion") / f"{get_spec(args.model).alias}_{'_'.join(names)}{suffix}.json"

@@ -5,11 +5,14 @@ A graph is specialised for a static input size (see :mod:`.onnx_export`); the ru
 (or takes from the cache) and compiles one graph per input size it meets, on first use. The
 ONNX file is always fp32: a reduced precision is the runtime's own setting when it compiles the
 graph (OpenVINO's precision hint, TensorRT's FP16 flag), so all precisions share one export.
+int8 is the exception that proves it: the fp32 file is quantized (:mod:`.quantize`) on
+calibration frames into an artifact cached beside it, and that artifact is what is compiled.
 """
 
 from __future__ import annotations
 
 from abc import abstractmethod
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -19,13 +22,19 @@ from ..models.factory import LoadedModel
 from ..models.mask_rcnn import RawDetections
 from ..preprocess import ResizeMode
 from .base import Runtime
+from .calibration import calibration_feeds, feeds_fingerprint
 from .onnx_export import ExportTarget, export_onnx
+from .quantize import QuantizedArtifact, Quantizer, quantized_artifact
 from .torch_ import _check_batch
 
 
 class ExportedGraphRuntime(Runtime):
+    """``calibration_images``: RGB uint8 frames int8 quantization measures activation ranges on
+    (``None``: the embedded nuScenes frames); ignored by the other precisions."""
+
     def __init__(self, loaded: LoadedModel, mode: ResizeMode = ResizeMode.STRETCH, threads: int | None = None,
-                 cache_dir: Path | None = None, precision: str = "fp32", device: str = "cpu") -> None:
+                 cache_dir: Path | None = None, precision: str = "fp32", device: str = "cpu",
+                 calibration_images: Sequence[np.ndarray] | None = None) -> None:
         self.loaded = loaded
         self.precision = precision
         self.device = device
@@ -34,6 +43,8 @@ class ExportedGraphRuntime(Runtime):
         self.cache_dir = cache_dir
         self._compiled: dict[ExportTarget, object] = {}
         self.onnx_paths: dict[ExportTarget, Path] = {}
+        self.calibration_images = calibration_images
+        self.quantized: dict[ExportTarget, QuantizedArtifact] = {}  # int8 only
 
     def describe(self) -> str:
         return f"{self.name} ({self.precision}, {self.device}, {self.threads} threads)"
@@ -45,6 +56,9 @@ class ExportedGraphRuntime(Runtime):
         if target not in self._compiled:
             path = export_onnx(self.loaded, target, cache_dir=self.cache_dir)
             self.onnx_paths[target] = path
+            if self.precision == "int8":
+                self.quantized[target] = self._quantize(path, target)
+                path = self.quantized[target].path
             self._compiled[target] = self._compile(path)
         return self._compiled[target]
 
@@ -62,6 +76,16 @@ class ExportedGraphRuntime(Runtime):
             labels=torch.from_numpy(np.array(labels, dtype=np.int64, copy=True)),
             mask_probs=torch.from_numpy(np.array(mask_probs, dtype=np.float32, copy=True)),
         )
+
+    def _quantize(self, path: Path, target: ExportTarget) -> QuantizedArtifact:
+        """The int8 artifact of ``path``, quantized on the calibration frames preprocessed for
+        ``target`` (from the cache when its key matches)."""
+        spec = self.loaded.spec
+        feeds = calibration_feeds(self.calibration_images, target, spec.pixel_mean, spec.pixel_std)
+        return quantized_artifact(self._quantizer(), path, feeds, feeds_fingerprint(feeds))
+
+    def _quantizer(self) -> Quantizer:
+        raise NotImplementedError(f"{self.name} has no int8 quantizer")
 
     @abstractmethod
     def _compile(self, path: Path):

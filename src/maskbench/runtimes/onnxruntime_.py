@@ -1,5 +1,10 @@
 """ONNX Runtime on the exported graph, fp32: on the CPU (``CPUExecutionProvider``) or on an
-NVIDIA GPU (``CUDAExecutionProvider``, package ``onnxruntime-gpu``), the same ONNX file."""
+NVIDIA GPU (``CUDAExecutionProvider``, package ``onnxruntime-gpu``), the same ONNX file.
+
+int8 (CPU): the graph statically quantized in QDQ format (:mod:`.quantize`), which ONNX Runtime
+fuses into ``QLinearConv``/``QGemm`` kernels; refused on a CPU without an int8 dot-product
+instruction (AVX2, VNNI, ARM SDOT), where MLAS would fall back to slow generic code.
+"""
 
 from __future__ import annotations
 
@@ -8,15 +13,39 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .base import RuntimeNotInstalled, require_package
+from .base import RuntimeNotInstalled, UnsupportedPrecisionError, require_package
+from .cpu_int8 import has_vnni, int8_instructions
 from .exported import ExportedGraphRuntime
 from .onnx_export import OUTPUT_NAMES
+
+
+def require_int8_instructions() -> list[str]:
+    """The CPU's int8 instructions (see :mod:`.cpu_int8`); raise when it has none."""
+    found = int8_instructions()
+    if not found:
+        raise UnsupportedPrecisionError(
+            "this CPU cannot run int8 natively (no AVX2, AVX-VNNI, AVX512-VNNI, AMX-INT8 or ARM dot product in its "
+            "CPU flags); use --precision fp32")
+    return found
 
 
 class OnnxRuntimeRuntime(ExportedGraphRuntime):
     """``threads``: intra-op threads (default ``torch.get_num_threads()``); one inter-op thread."""
 
     name = "onnxruntime"
+
+    def describe(self) -> str:
+        text = super().describe()
+        if self.precision != "int8":
+            return text
+        isa = int8_instructions()
+        weights = "" if has_vnni() else ", 7-bit weights (reduce_range)"
+        return f"{text[:-1]}, QDQ int8 on {', '.join(isa) or 'no int8 instructions'}{weights})"
+
+    def _quantizer(self):
+        from .quantize import onnxruntime_quantizer
+
+        return onnxruntime_quantizer(reduce_range=not has_vnni())
 
     def providers(self) -> list:
         return ["CPUExecutionProvider"]

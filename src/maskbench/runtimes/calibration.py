@@ -1,0 +1,73 @@
+"""Calibration frames for int8 post-training quantization, preprocessed as the runtime's inputs.
+
+Quantization measures the range of every quantized activation on these frames, so they must be
+what the graph will see: the same resize, normalisation and zero padding as ``preprocess``
+gives the runtime, at the exported graph's static input size. The default is the embedded
+nuScenes frames (six cameras), the frames the rest of maskbench checks and times on.
+
+The fingerprint (sha256 of the preprocessed tensors) is part of a quantized artifact's cache
+key: other frames, or the same frames at another size or normalisation, give other ranges.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+from ..errors import MaskbenchError
+from ..preprocess import ResizeMode, preprocess
+from .onnx_export import ExportTarget
+
+
+def default_calibration_images() -> list[np.ndarray]:
+    """The embedded nuScenes frames (RGB uint8), one per camera."""
+    from .conversion_check import load_frames
+
+    return [frame.image for frame in load_frames()]
+
+
+def calibration_feeds(images: Sequence[np.ndarray] | None, target: ExportTarget, pixel_mean: Sequence[float],
+                      pixel_std: Sequence[float]) -> list[dict[str, np.ndarray]]:
+    """One ONNX feed per frame (``images``, plus ``img_shape`` for a keep-ratio graph).
+
+    ``images``: RGB uint8 HxWx3 frames (``None``: :func:`default_calibration_images`). Stretch:
+    each frame resized to the baked-in ``img_shape``; keep-ratio: resized keeping its aspect
+    ratio to fit the graph's static input, then padded to it, its resized shape fed beside it.
+    """
+    images = default_calibration_images() if images is None else list(images)
+    if not images:
+        raise MaskbenchError("int8 quantization needs at least one calibration frame")
+    height, width = target.input_hw
+    feeds = []
+    for image in images:
+        if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+            raise MaskbenchError(f"calibration frames must be RGB uint8 HxWx3 arrays, not {image.dtype} "
+                                 f"{tuple(image.shape)}")
+        resized_hw = target.img_shape if target.img_shape is not None else _fit(image.shape[:2], target.input_hw)
+        tensor, meta = preprocess(image, ResizeMode.STRETCH, (resized_hw[1], resized_hw[0]), pixel_mean, pixel_std)
+        pad_h, pad_w = height - tensor.shape[-2], width - tensor.shape[-1]
+        tensor = torch.nn.functional.pad(tensor[..., :height, :width], (0, max(pad_w, 0), 0, max(pad_h, 0)))
+        feed = {"images": np.ascontiguousarray(tensor.numpy(), dtype=np.float32)}
+        if target.img_shape is None:
+            feed["img_shape"] = np.asarray(meta.img_shape, dtype=np.int64)
+        feeds.append(feed)
+    return feeds
+
+
+def _fit(image_hw: tuple[int, int], box_hw: tuple[int, int]) -> tuple[int, int]:
+    scale = min(box_hw[0] / image_hw[0], box_hw[1] / image_hw[1])
+    return min(box_hw[0], int(image_hw[0] * scale + 0.5)), min(box_hw[1], int(image_hw[1] * scale + 0.5))
+
+
+def feeds_fingerprint(feeds: Sequence[dict[str, np.ndarray]]) -> str:
+    """sha256 of the feeds (names, shapes, values): the calibration set's identity."""
+    digest = hashlib.sha256()
+    for feed in feeds:
+        for name in sorted(feed):
+            array = np.ascontiguousarray(feed[name])
+            digest.update(f"{name}|{array.dtype}|{array.shape}|".encode())
+            digest.update(array.tobytes())
+    return digest.hexdigest()
