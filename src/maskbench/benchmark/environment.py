@@ -55,6 +55,8 @@ def describe_environment(device: str = "cpu") -> dict:
         "logical_cpus": os.cpu_count(),
         "usable_cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
+        # other work on the machine inflates latencies: the report can say the run was contended
+        "load_average_1min": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
         "packages": package_versions(),
     }
     if device.startswith("cuda") and torch.cuda.is_available():
