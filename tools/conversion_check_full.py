@@ -67,7 +67,8 @@ def main(argv: list[str] | None = None) -> int:
     summary = _summary(all_rows)
     text = "\n\n".join([
         f"# Conversion check: eager PyTorch vs {', '.join(runtime_names)} at {width}x{height} (stretch)",
-        "Random weights calibrated on the checked frames; the six embedded nuScenes frames; fp32 on the CPU.",
+        f"Random weights calibrated on the checked frames; {len(frames)} embedded nuScenes frame(s) "
+        f"({', '.join(cameras) if cameras else 'all six cameras'}); fp32 on the CPU.",
         "Per model and runtime (worst frame; latency: median over frames, best of "
         f"{args.repeats} run(s) each, network only):",
         summary,
