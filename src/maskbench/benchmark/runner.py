@@ -68,6 +68,8 @@ def run_benchmark(
     out_dir.mkdir(parents=True, exist_ok=True)
     summary = RunSummary(out_dir / RESULTS_FILE)
     done = {r.key: r for r in latest_records(read_records(summary.results_file)) if r.status == OK} if resume else {}
+    # In a terminal the bar shows the worker's current step; in a log file only per-job lines.
+    interactive = sys.stderr.isatty()
     bar = tqdm(jobs, desc="benchmark", unit="job", disable=not progress)
     for job in bar:
         key = job.key()
@@ -77,7 +79,8 @@ def run_benchmark(
         name = f"{get_alias(job.model)} {job.runtime} {job.precision}"
         bar.set_postfix_str(name)
         record = run_in_subprocess(job, out_dir, timeout_s=timeout_s, worker_command=worker_command,
-                                   on_output=lambda line, name=name: bar.set_postfix_str(f"{name}: {line}"))
+                                   on_output=lambda line, name=name: bar.set_postfix_str(f"{name}: {line}",
+                                                                                         refresh=interactive))
         append_record(summary.results_file, record)
         summary.measured.append(record)
         if on_record is not None:
