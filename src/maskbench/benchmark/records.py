@@ -31,6 +31,8 @@ TIMEOUT = "timeout"
 STATUSES = (OK, FAILED, CRASHED, TIMEOUT)
 # The network's stages, in order (``BenchmarkRecord.stages``; JSON stores them sorted by name).
 STAGES = ("backbone+fpn", "rpn", "box_head", "mask_head")
+# The per-image timings every ok record has (fields of BenchmarkRecord).
+LATENCY_PARTS = ("end_to_end", "decode", "preprocess", "inference", "postprocess")
 
 
 @dataclass(frozen=True)
@@ -145,8 +147,8 @@ class BenchmarkRecord:
         return self.status == OK
 
     def latency(self, part: str = "end_to_end") -> LatencyStats | None:
-        data = self.stages.get(part) if part not in ("end_to_end", "decode", "preprocess", "inference",
-                                                    "postprocess") else getattr(self, part)
+        """A timed part (``LATENCY_PARTS``) or a network stage (``STAGES``); None if not measured."""
+        data = getattr(self, part) if part in LATENCY_PARTS else self.stages.get(part)
         return LatencyStats.from_dict(data) if data else None
 
     def to_dict(self) -> dict:

@@ -32,6 +32,7 @@ from .records import (
     latest_records,
     read_records,
 )
+from ..errors import UnknownModelError
 from ..zoo import get_spec
 from .worker import base_record
 
@@ -121,7 +122,7 @@ def run_in_subprocess(job: BenchmarkJob, out_dir: Path, *, timeout_s: float,
 def get_alias(model: str) -> str:
     try:
         return get_spec(model).alias
-    except Exception:  # noqa: BLE001 - the worker reports unknown models
+    except UnknownModelError:  # the worker reports it in the job's record
         return model
 
 
