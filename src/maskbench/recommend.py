@@ -10,9 +10,12 @@ tie, the lower mean end-to-end latency. Budgets:
 - host memory: the steady RSS while timing (export/compile happen once, ahead of time), else
   the whole-process peak.
 
-Fidelity floors (issue 9): ``min_mask_iou`` and ``max_ap_drop`` apply to records that carry
-``mean_mask_iou`` / ``ap_drop`` attributes (a converted runtime's agreement with eager
-PyTorch); a record without them is not filtered, and the sentence says the floor was unchecked.
+Fidelity floors: ``min_mask_iou`` and ``max_ap_drop`` apply to records that carry
+``mean_mask_iou`` / ``ap_drop`` (``benchmark --fidelity``: agreement with fp32 eager PyTorch;
+``ap_drop`` needs ``--coco`` too); a record without them is not filtered, and a note says the
+floor was unchecked for it. With a floor, the precisions and runtimes of one model that pass it
+count as equally accurate (the model's best AP among them), so the fastest of them is picked:
+the floor is the accuracy the user accepts to lose for speed.
 Memory sizes are MiB; "GB" and "GiB" both mean 1024 MiB, as GPU cards are sold ("6 GB").
 """
 
@@ -166,7 +169,9 @@ def recommend(
         unchecked = [r for r in candidates if (min_mask_iou is not None and getattr(r, "mean_mask_iou", None) is None)
                      or (max_ap_drop is not None and getattr(r, "ap_drop", None) is None)]
         if unchecked:
-            notes.append(f"fidelity floor not checked for {len(unchecked)} record(s) without a conversion check")
+            how = "benchmark --fidelity" + (" --coco" if max_ap_drop is not None else "")
+            notes.append(f"fidelity floor not checked for {', '.join(point_label(r) for r in unchecked)}: no "
+                         f"fidelity measurement in the record (measure it with {how})")
     fitting, rejected = [], []
     for record in candidates:
         why = _why_not(record, *limits)
@@ -174,12 +179,26 @@ def recommend(
             rejected.append((record, "; ".join(why)))
         else:
             fitting.append(record)
-    fitting.sort(key=lambda r: (-metric_value(r, metric)[0], mean_latency_ms(r)))
+    floor = min_mask_iou is not None or max_ap_drop is not None
+    rank = _floor_rank(fitting, metric) if floor else {id(r): metric_value(r, metric)[0] for r in fitting}
+    fitting.sort(key=lambda r: (-rank[id(r)], mean_latency_ms(r)))
     front = pareto_front(candidates, metric)
     pick = fitting[0] if fitting else None
     reason = (_why_pick(pick, fitting, rejected, metric, budget, max_gpu_memory_mb is not None) if pick
               else _why_nothing(candidates, metric, budget, records, max_gpu_memory_mb, max_memory_mb))
+    if pick is not None and floor and rank[id(pick)] > metric_value(pick, metric)[0]:
+        reason = (f"{reason[:-1]}; above the fidelity floor the precisions of {pick.alias or pick.model} count as "
+                  f"equally accurate (its best: {METRICS[metric]} {rank[id(pick)]:.1f}), and this is the fastest.")
     return Recommendation(metric, front, fitting, rejected, pick, reason, budget, notes)
+
+
+def _floor_rank(fitting: Sequence[BenchmarkRecord], metric: str) -> dict[int, float]:
+    """id(record) -> the best AP of its model among the records that pass the floor."""
+    best: dict[str, float] = {}
+    for record in fitting:
+        model = record.model or record.alias
+        best[model] = max(best.get(model, float("-inf")), metric_value(record, metric)[0])
+    return {id(r): best[r.model or r.alias] for r in fitting}
 
 
 def _memory_words(record: BenchmarkRecord, gpu_asked: bool) -> str:

@@ -24,7 +24,29 @@ from maskbench.zoo import get_spec
 from maskbench.postprocess import to_detections
 
 HERE = Path(__file__).resolve().parent
-FIXTURES = HERE / "fixtures"
+FIXTURE_SETS = HERE / "fixtures"  # one folder per instruction set the fixtures were made on
+
+
+def cpu_capability() -> str:
+    """What oneDNN/ATen dispatch to here (``AVX2``, ``AVX512``...): it decides the last bits of
+    every convolution, so MMDetection's outputs are reproduced bit for bit only on the same one."""
+    return torch.backends.cpu.get_cpu_capability()
+
+
+def fixture_dir() -> Path:
+    """The fixtures made on this machine's instruction set, else the first set there is."""
+    sets = sorted(p for p in FIXTURE_SETS.iterdir() if p.is_dir() and any(p.glob("*.json.gz")))
+    for path in sets:
+        if path.name == cpu_capability():
+            return path
+    return sets[0]
+
+
+def same_kernels() -> bool:
+    return fixture_dir().name == cpu_capability()
+
+
+FIXTURES = fixture_dir()
 PROBS_KEPT = 20
 
 

@@ -167,3 +167,25 @@ def test_report_without_ok_records_still_writes_every_file(tmp_path):
         assert path.exists()
     assert "no answer within 3600 s" in files.markdown.read_text()
     assert any("skipped" in note for note in files.notes)
+
+
+def test_fidelity_table_and_its_random_weights_sentence(tmp_path):
+    from maskbench.runtimes.fidelity import RANDOM_WEIGHTS_NOTE
+
+    records = [make_record("r50", "openvino", mean_ms=900.0, feature_cosine=0.99998, feature_rel_error=8.4e-5,
+                           fidelity_matched=100.0, fidelity_reference_count=100.0, mean_mask_iou=1.0,
+                           area_weighted_mask_iou=1.0, fidelity_note=RANDOM_WEIGHTS_NOTE),
+               make_record("r50", "openvino", precision="int8", mean_ms=450.0, feature_cosine=0.6555,
+                           feature_rel_error=0.868, fidelity_matched=4.0, fidelity_reference_count=100.0,
+                           mean_mask_iou=0.189, area_weighted_mask_iou=0.218, fidelity_note=RANDOM_WEIGHTS_NOTE,
+                           reference_mask_ap=34.7, ap_drop=2.25),
+               make_record("r101", "tensorrt", mean_ms=100.0,
+                           fidelity_note="no fidelity measurement: feature taps are not available for tensorrt")]
+    markdown = write_report(records, make_results_dir(tmp_path, records), overlay_pair=None).markdown.read_text()
+    section = markdown.split("## Fidelity against fp32 eager PyTorch", 1)[1].split("\n## ", 1)[0]
+    assert "| r50 | openvino | int8 | 0.6555 | 8.68e-01 | 4.0/100.0 | 0.189 | 0.218 | 34.7 | 2.25 |" in section
+    assert "| r50 | openvino | fp32 | 1.0000 | 8.40e-05 | 100.0/100.0 | 1.000 | 1.000 | – | – |" in section
+    assert RANDOM_WEIGHTS_NOTE in section and section.count(RANDOM_WEIGHTS_NOTE) == 1
+    assert "r101 / tensorrt / fp32: no fidelity measurement" in section
+    assert "Fidelity against fp32 eager PyTorch" in (tmp_path / "bench" / "report.html").read_text()
+    assert "## Fidelity" not in write_report(study_set(), tmp_path / "plain", overlay_pair=None).markdown.read_text()

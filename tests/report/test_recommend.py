@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from synthetic_bench import make_record
+from synthetic_bench import make_record, make_results_dir
 
 from maskbench.cli import main
 from maskbench.recommend import parse_latency_ms, parse_memory_mb, recommend
@@ -103,6 +103,48 @@ def test_fidelity_floor_applies_only_to_records_that_carry_it():
     assert any("not checked" in note for note in result.notes)
     records[4].ap_drop = 3.0
     assert recommend(records, min_mask_iou=0.9, max_ap_drop=1.0).pick.alias == "x101"
+
+
+def _precisions(measured: bool = False):
+    """r50 on openvino in three precisions (fp32 slowest), with fidelity; one torch record without."""
+    fields = [("fp32", 900.0, 1.0, 0.0, 34.7), ("bf16", 600.0, 0.96, 0.4, 34.3), ("int8", 400.0, 0.85, 2.5, 32.2)]
+    records = []
+    for precision, ms, iou, drop, ap in fields:
+        extra = {"measured_mask_ap": ap, "ap_drop": drop, "reference_mask_ap": 34.7} if measured else {}
+        records.append(make_record("r50", "openvino", precision=precision, mean_ms=ms, mean_mask_iou=iou,
+                                   feature_cosine=iou, **extra))
+    unchecked = make_record("r50", "torch", mean_ms=950.0)
+    if measured:
+        unchecked.measured_mask_ap = 34.7
+    return records + [unchecked]
+
+
+def test_a_fidelity_floor_picks_the_fastest_precision_above_it():
+    records = _precisions()  # zoo AP: every precision of r50 ties
+    assert recommend(records).pick.precision == "int8"  # no floor: the fastest of equal AP
+    result = recommend(records, min_mask_iou=0.9)
+    assert (result.pick.precision, result.pick.runtime) == ("bf16", "openvino")
+    assert any("r50 openvino/int8" in r and "mean mask IoU 0.850 < 0.9" in why
+               for r, why in [(f"{x.alias} {x.runtime}/{x.precision}", w) for x, w in result.rejected])
+    assert any("not checked for r50 torch/fp32" in note and "--fidelity" in note for note in result.notes)
+    assert recommend(records, min_mask_iou=0.99).pick.precision == "fp32"
+
+
+def test_with_measured_ap_the_floor_accepts_the_loss_it_allows():
+    records = _precisions(measured=True)
+    assert recommend(records).pick.precision == "fp32"  # no floor: the most accurate
+    result = recommend(records, max_ap_drop=1.0)
+    assert result.pick.precision == "bf16"  # 0.4 points lost for 1.5x: within the floor, the fastest
+    assert "count as equally accurate" in result.reason and "34.7" in result.reason
+    assert recommend(records, max_ap_drop=3.0).pick.precision == "int8"
+
+
+def test_recommend_command_takes_fidelity_floors(tmp_path, capsys):
+    folder = make_results_dir(tmp_path, _precisions())
+    assert main(["recommend", "--results", str(folder), "--min-mask-iou", "0.9"]) == 0
+    out = capsys.readouterr().out
+    assert "pick: ResNet-50 on openvino bf16" in out and "mean mask IoU >= 0.9" in out
+    assert main(["recommend", "--results", str(folder), "--min-mask-iou", "0.9", "--max-latency", "500ms"]) == 1
 
 
 def test_recommend_command(results_dir, capsys):

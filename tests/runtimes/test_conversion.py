@@ -69,9 +69,10 @@ def assert_agree(rows):
         assert row.agrees, where
 
 
-def _check(loaded, frames, cache_dir, mode=ResizeMode.STRETCH, size=SIZE, runtimes=RUNTIMES):
+def _check(loaded, frames, cache_dir, mode=ResizeMode.STRETCH, size=SIZE, runtimes=RUNTIMES, features=False):
+    """``features``: also compare the FPN outputs (a second compilation per runtime: r50 only)."""
     built = [get_runtime(name, loaded, mode=mode, cache_dir=cache_dir) for name in runtimes]
-    rows = check_conversion(loaded, built, frames, mode, size, warmup=False)
+    rows = check_conversion(loaded, built, frames, mode, size, warmup=False, features=features)
     for row in rows:
         print(f"{row.model} {row.runtime} {row.camera} {row.mode}: {row.matched}/{row.reference_count} matched, "
               f"{row.close_pairs} close, "
@@ -82,8 +83,10 @@ def _check(loaded, frames, cache_dir, mode=ResizeMode.STRETCH, size=SIZE, runtim
 
 def test_r50_agrees_and_exports_standard_ops_with_its_key(r50, cache_dir):
     loaded, frames = r50
-    rows, built = _check(loaded, frames, cache_dir)
+    rows, built = _check(loaded, frames, cache_dir, features=True)
     assert_agree(rows)
+    for row in rows:  # the FPN outputs through each runtime's feature tap
+        assert row.feature_cosine > 0.999 and row.feature_rel_error < 1e-3, (row.runtime, row.camera)
     (target, path), = built[0].onnx_paths.items()
     assert built[1].onnx_paths == {target: path}, "both runtimes run the same cached file"
     assert nonstandard_ops(path) == []

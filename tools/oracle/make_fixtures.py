@@ -27,7 +27,8 @@ import numpy as np
 import torch
 
 REPO = Path(__file__).resolve().parents[2]
-FIXTURES = REPO / "tests" / "parity" / "fixtures"
+# one set per instruction set (oneDNN's kernels decide the last bits of every convolution)
+FIXTURES = REPO / "tests" / "parity" / "fixtures" / torch.backends.cpu.get_cpu_capability()
 PROBS_KEPT = 20
 MODES = {"stretch": dict(scale=(1344, 800), keep_ratio=False), "keep_ratio": dict(scale=(1333, 800), keep_ratio=True)}
 
@@ -104,6 +105,8 @@ def main() -> None:
         state = loaded.model.state_dict()
         record = {"model": spec.name, "seed": seed, "weights_fingerprint": weights_fingerprint(state),
                   "versions": {"torch": torch.__version__, "mmcv": mmcv.__version__, "mmdet": mmdet.__version__},
+                  # oneDNN's kernels (and so the last bits of every convolution) follow the ISA
+                  "cpu_capability": torch.backends.cpu.get_cpu_capability(),
                   "runs": {}}
         with tempfile.TemporaryDirectory() as tmp:
             checkpoint = Path(tmp) / f"{spec.alias}.pth"

@@ -37,7 +37,11 @@ def add_commands(sub, size_type, cameras_type) -> None:
     bench.add_argument("--warmup", type=int, default=2, help="untimed calls after the cold first one")
     bench.add_argument("--repeat", type=int, default=3, help="timed passes over all frames")
     bench.add_argument("--stages", action="store_true",
-                       help="also time the network's stages (backbone+FPN, RPN, box head, mask head; torch runtimes)")
+                       help="also time the network's stages (backbone+FPN, RPN, box head, mask head): torch runtimes "
+                            "by calling them one by one, OpenVINO/ONNX Runtime from their per-node profilers")
+    bench.add_argument("--fidelity", action="store_true",
+                       help="also compare each runtime/precision with fp32 eager PyTorch on the same frames: FPN "
+                            "feature cosine and relative error, detections matched, mask IoU (with --coco: AP drop)")
     bench.add_argument("--coco", type=Path, default=None,
                        help="COCO annotation file: also measure box/mask AP of each model x runtime x precision")
     bench.add_argument("--coco-images", type=Path, default=None, help="image folder of --coco (default: beside it)")
@@ -62,7 +66,7 @@ def benchmark_command(args) -> int:
         mode=ResizeMode.KEEP_RATIO if args.keep_ratio else ResizeMode.STRETCH, input_size=args.input_size,
         weights=args.weights, seed=args.seed, device=args.device, threads=args.threads, warmup=args.warmup,
         repeat=args.repeat, stages=args.stages, coco=args.coco, coco_images=args.coco_images,
-        coco_max_images=args.coco_max_images,
+        coco_max_images=args.coco_max_images, fidelity=args.fidelity,
     )
     print(f"benchmark: {len(models)} model(s) x {len(runtimes)} runtime(s) x {len(args.precision)} precision(s) "
           f"on {len(jobs[0].images)} frame(s); results: {args.out / 'results.jsonl'}")
@@ -78,8 +82,10 @@ def benchmark_command(args) -> int:
 def _print_record(record) -> None:
     if record.ok:
         stats = record.latency()
+        fidelity = (f", FPN cosine {record.feature_cosine:.4f}, mean mask IoU {record.mean_mask_iou:.3f}"
+                    if record.feature_cosine is not None else "")
         print(f"  {record.alias:<11} {record.runtime} {record.precision}: {stats.mean_ms:.0f} ms mean "
-              f"(p95 {stats.p95_ms:.0f}), steady RSS {record.steady_rss_mb:.0f} MiB", flush=True)
+              f"(p95 {stats.p95_ms:.0f}), steady RSS {record.steady_rss_mb:.0f} MiB{fidelity}", flush=True)
     else:
         print(f"  {record.alias or record.job.get('model')} {record.runtime} {record.precision}: "
               f"{record.status}: {record.error}", flush=True)

@@ -39,6 +39,19 @@ def reset_peak_rss() -> bool:
         return False
 
 
+def release_free_memory() -> bool:
+    """Give memory that was freed back to the system (glibc's ``malloc_trim``), so that RSS
+    measured afterwards is what the process holds, not what its allocator kept for reuse
+    (e.g. the eager weights dropped once a graph runtime has compiled its own copy).
+    False where the C library has no ``malloc_trim`` (musl, macOS)."""
+    try:
+        import ctypes
+
+        return bool(ctypes.CDLL("libc.so.6").malloc_trim(0))
+    except (OSError, AttributeError):
+        return False
+
+
 def gpu_process_memory_mb(device_index: int = 0) -> float | None:
     """GPU memory used by this process according to NVML, or None (no NVML / no GPU)."""
     try:

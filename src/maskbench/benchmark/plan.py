@@ -55,6 +55,7 @@ def plan_jobs(
     coco: Path | None = None,
     coco_images: Path | None = None,
     coco_max_images: int | None = None,
+    fidelity: bool = False,
 ) -> list[BenchmarkJob]:
     """One job per model x runtime x precision, all on the same frames."""
     from ..runtimes.base import RUNTIMES
@@ -76,7 +77,7 @@ def plan_jobs(
         BenchmarkJob(model=model, runtime=runtime, precision=precision, weights=weights, seed=seed,
                      mode=ResizeMode(mode).value, input_size=tuple(input_size) if input_size else None,
                      device=device, threads=threads, warmup=warmup, repeat=repeat, images=paths, cameras=cams,
-                     stages=stages, **coco_fields)
+                     stages=stages, fidelity=bool(fidelity), **coco_fields)
         for model in models for runtime in runtimes for precision in precisions
     ]
 

@@ -33,6 +33,9 @@ STATUSES = (OK, FAILED, CRASHED, TIMEOUT)
 STAGES = ("backbone+fpn", "rpn", "box_head", "mask_head")
 # The per-image timings every ok record has (fields of BenchmarkRecord).
 LATENCY_PARTS = ("end_to_end", "decode", "preprocess", "inference", "postprocess")
+# BenchmarkJob fields added after results files existed, with their default: left out of the
+# key's hash at that default.
+KEY_DEFAULTS = {"fidelity": False}
 
 
 @dataclass(frozen=True)
@@ -54,10 +57,14 @@ class BenchmarkJob:
     coco: str | None = None  # COCO annotation file: also measure box/mask AP (after timing)
     coco_images: str | None = None  # the folder its file names are relative to
     coco_max_images: int | None = None
+    fidelity: bool = False  # also compare with fp32 eager PyTorch (features, detections; AP drop with coco)
 
     def key(self) -> str:
-        """Readable and stable: ``model/runtime/precision/mode/size#hash-of-everything``."""
-        digest = hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:10]
+        """Readable and stable: ``model/runtime/precision/mode/size#hash-of-everything``. Fields
+        added later (:data:`KEY_DEFAULTS`) enter the hash only when set, so the jobs of older
+        results files keep their keys (and resume)."""
+        data = {k: v for k, v in self.to_dict().items() if not (k in KEY_DEFAULTS and v == KEY_DEFAULTS[k])}
+        digest = hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:10]
         size = "x".join(map(str, self.input_size)) if self.input_size else "default"
         return f"{self.model}/{self.runtime}/{self.precision}/{self.mode}/{size}#{digest}"
 
@@ -137,6 +144,16 @@ class BenchmarkRecord:
     measured_box_ap: float | None = None  # COCO AP in percent (like the zoo's), with --coco
     measured_mask_ap: float | None = None
     measured_on: str | None = None  # "<annotations> (<N> images)"
+    # with --fidelity: against fp32 eager PyTorch on the same frames (runtimes/fidelity.py)
+    feature_cosine: float | None = None  # FPN P2..P6: lowest cosine over levels and frames
+    feature_rel_error: float | None = None  # highest ||runtime - eager|| / ||eager||
+    fidelity_matched: float | None = None  # detections matched to eager's, mean per frame
+    fidelity_reference_count: float | None = None  # eager's detections, mean per frame
+    mean_mask_iou: float | None = None  # over every matched pair (0 when none matched)
+    area_weighted_mask_iou: float | None = None  # sum of intersections / sum of unions
+    fidelity_note: str | None = None  # the random-weights sentence, or the reason there is no measurement
+    reference_mask_ap: float | None = None  # with --coco: fp32 eager's mask AP on the same data
+    ap_drop: float | None = None  # reference_mask_ap - measured_mask_ap (points)
     environment: dict = field(default_factory=dict)
     started_at: str = ""
     wall_s: float | None = None

@@ -9,11 +9,14 @@ from a decoded image to original-size masks):
 -> ``postprocess`` (rescale boxes, paste masks), ``end_to_end`` = their sum; ``decode``
 (reading the file) on its own. Before timing: model setup, the runtime's ``prepare``
 (export/compile, ``prepare_s``), one cold call (``first_call_ms``) and ``warmup`` calls.
+After timing, with ``fidelity``: the runtime against fp32 eager PyTorch on the same frames
+(FPN features, detections; with ``coco`` also eager's AP, for ``ap_drop``), not timed.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
+import gc
 import json
 import sys
 import time
@@ -121,6 +124,7 @@ def _measure(job: BenchmarkJob, out_dir: Path, record: BenchmarkRecord) -> None:
 
     record.first_call_ms = _timed_call(predictor, frames[0][2], runtime.device)[0] * 1000.0
     record.peak_rss_mb = memory.peak_rss_mb()  # setup + export/compile + the cold call
+    _drop_eager_weights(job, runtime, loaded)
     memory.reset_peak_rss()
     for index in range(job.warmup):
         _timed_call(predictor, frames[index % len(frames)][2], runtime.device)
@@ -138,14 +142,21 @@ def _measure(job: BenchmarkJob, out_dir: Path, record: BenchmarkRecord) -> None:
     for name, values in parts.items():
         setattr(record, name, LatencyStats.from_seconds(values).to_dict())
     record.decode = LatencyStats.from_seconds(decode_s).to_dict()
+    # Steady memory is read here: the stage profiler and the fidelity tap compile second copies
+    # of the graph, and AP measurement holds a dataset; none of that is the timed runtime's.
+    steady_rss_mb = memory.peak_rss_mb()  # the whole-process peak where the reset is not allowed
     if job.stages:
         _say("timing the stages")
         record.stages = _stage_timings(predictor, frames, job.repeat, runtime)
 
+    if job.fidelity:
+        _measure_fidelity(job, runtime, loaded, frames, record)
     if job.coco:
         _measure_ap(job, predictor, record)
-    record.steady_rss_mb = memory.peak_rss_mb()  # the whole-process peak where the reset is not allowed
-    record.peak_rss_mb = max(record.peak_rss_mb, record.steady_rss_mb)
+        if job.fidelity:
+            _measure_ap_drop(job, predictor, record)
+    record.steady_rss_mb = steady_rss_mb
+    record.peak_rss_mb = max(record.peak_rss_mb, steady_rss_mb)
     record.gpu_memory_mb = memory.gpu_process_memory_mb(torch.device(runtime.device).index or 0) \
         if runtime.device.startswith("cuda") else None
     record.torch_cuda_peak_mb = memory.torch_cuda_peak_mb(runtime.device)
@@ -154,6 +165,21 @@ def _measure(job: BenchmarkJob, out_dir: Path, record: BenchmarkRecord) -> None:
     record.detections_per_image = sum(len(d) for d in last.values()) / len(last)
     record.detections_file = _save_detections(out_dir, job, frames, last)
     record.environment = describe_environment(runtime.device)
+
+
+def _drop_eager_weights(job: BenchmarkJob, runtime, loaded) -> None:
+    """A graph runtime has compiled its own copy of the weights: the eager fp32 model is not
+    part of what is deployed, so free it (and return the freed memory to the system) before
+    the steady memory is measured. Kept when ``--fidelity`` compares against it, and when
+    ``--coco`` in keep-ratio mode will meet image sizes that need graphs of their own."""
+    from ..runtimes.exported import ExportedGraphRuntime
+
+    needed_later = job.fidelity or (job.coco and ResizeMode(job.mode) is not ResizeMode.STRETCH)
+    if needed_later or not isinstance(runtime, ExportedGraphRuntime):
+        return
+    loaded.model.to("meta")
+    gc.collect()
+    memory.release_free_memory()
 
 
 def _measure_ap(job: BenchmarkJob, predictor: Predictor, record: BenchmarkRecord) -> None:
@@ -167,6 +193,48 @@ def _measure_ap(job: BenchmarkJob, predictor: Predictor, record: BenchmarkRecord
     record.measured_box_ap = 100.0 * metrics.box.ap if metrics.box else None
     record.measured_mask_ap = 100.0 * metrics.mask.ap if metrics.mask else None
     record.measured_on = f"{job.coco} ({result.images_scored} images scored, {len(result.failures)} failed)"
+
+
+def _measure_fidelity(job: BenchmarkJob, runtime, loaded, frames, record: BenchmarkRecord) -> None:
+    """The runtime in its precision against fp32 eager PyTorch on the benchmark's frames (see
+    :mod:`maskbench.runtimes.fidelity`). A runtime without a feature tap (TensorRT) keeps its
+    timings; ``fidelity_note`` says why there is no measurement."""
+    from ..runtimes.features import FeatureTapUnavailable
+    from ..runtimes.fidelity import measure_fidelity
+
+    _say("comparing with fp32 eager PyTorch (fidelity)")
+    try:
+        fidelity = measure_fidelity(runtime, loaded, [image for _, _, image in frames], ResizeMode(job.mode),
+                                    job.input_size)
+    except FeatureTapUnavailable as err:
+        record.fidelity_note = f"no fidelity measurement: {err}"
+        return
+    record.feature_cosine, record.feature_rel_error = fidelity.min_cosine, fidelity.max_rel_error
+    record.fidelity_matched, record.fidelity_reference_count = fidelity.matched, fidelity.reference_count
+    record.mean_mask_iou, record.area_weighted_mask_iou = fidelity.mean_mask_iou, fidelity.area_weighted_mask_iou
+    record.fidelity_note = fidelity.note or None
+
+
+def _measure_ap_drop(job: BenchmarkJob, predictor: Predictor, record: BenchmarkRecord) -> None:
+    """fp32 eager PyTorch's mask AP on the same COCO data, and how much this record loses to it.
+    A torch fp32 record on the eager model's own device is that reference: measured once."""
+    from ..evaluation.run import evaluate_predictor
+
+    if record.measured_mask_ap is None:
+        return
+    loaded = predictor.loaded
+    model_device = str(next(loaded.model.parameters()).device)
+    if job.runtime == "torch" and job.precision == "fp32" and str(record.device) == model_device:
+        reference = record.measured_mask_ap
+    else:
+        _say("measuring fp32 eager PyTorch's AP (the reference of the AP drop)")
+        eager = Predictor(loaded, predictor.mode, predictor.size)  # runtime None: loaded.model itself
+        result = evaluate_predictor(eager, Path(job.coco), Path(job.coco_images), max_images=job.coco_max_images,
+                                    progress=False)
+        reference = 100.0 * result.metrics.mask.ap if result.metrics.mask else None
+    if reference is not None:
+        record.reference_mask_ap = reference
+        record.ap_drop = reference - record.measured_mask_ap
 
 
 def _say(message: str) -> None:
@@ -208,10 +276,22 @@ def _timed_call(predictor: Predictor, image, device: str):
 @torch.inference_mode()
 def _stage_timings(predictor: Predictor, frames, repeat: int, runtime) -> dict[str, dict]:
     """The network's stages one by one (runtimes that run the eager model: ``runtime.model``).
-    Graph runtimes (ONNX Runtime, OpenVINO, TensorRT) run the network as one call: none."""
+    Graph runtimes (OpenVINO, ONNX Runtime) run the network as one call: their stages come from
+    the runtime's per-node profiler on a profiling copy of the graph
+    (:func:`~maskbench.runtimes.graph_stages.graph_stage_timings`; plus ``other``, time no stage
+    could claim, and ``profiled_call``, the wall time of those calls); TensorRT: none."""
     model = getattr(runtime, "model", None)
     if model is None or not hasattr(model, "extract_features"):
-        return {}
+        from ..runtimes.exported import ExportedGraphRuntime
+
+        if not isinstance(runtime, ExportedGraphRuntime):
+            return {}
+        from ..runtimes.graph_stages import graph_stage_timings
+
+        prepared = [predictor.prepare(image) for _, _, image in frames]
+        timings = graph_stage_timings(runtime, [tensor for tensor, _ in prepared],
+                                      [meta.img_shape for _, meta in prepared], repeat)
+        return {name: LatencyStats.from_seconds(values).to_dict() for name, values in timings.items()}
     device = runtime.device
     dtype = next(model.parameters()).dtype
     timings = {name: [] for name in STAGES}

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from maskbench.benchmark.records import BenchmarkRecord, latest_records
 from maskbench.report import export, tables
-from maskbench.report.html_page import PageContent, render_page
+from maskbench.report.html_page import FIDELITY_HEADING, PageContent, render_page
 from maskbench.report.pareto import METRICS, ap_sources, pareto_figure, pareto_front, point_label, save_figure
 from maskbench.report.side_by_side import DEFAULT_PAIR, write_side_by_side
 
@@ -59,6 +59,8 @@ def write_report(
         results=tables.results_table(records),
         startup=tables.startup_table(records),
         stages=tables.stage_table(records),
+        fidelity=tables.fidelity_table(records),
+        fidelity_notes=tables.fidelity_notes(records),
         failures=tables.failure_lines(records),
         pareto_png=png,
         pareto_notes=_pareto_notes(records, metric),
@@ -114,6 +116,9 @@ def render_markdown(content: PageContent, out_dir: Path) -> str:
     lines += ["## Results", "", content.results.to_markdown(), ""]
     if content.failures:
         lines += ["## Failed runs", "", *bullets(content.failures), ""]
+    if content.fidelity is not None:
+        lines += [f"## {FIDELITY_HEADING}", "", content.fidelity.to_markdown(), "",
+                  *bullets(content.fidelity_notes), ""]
     if content.pareto_png is not None:
         lines += ["## Accuracy vs latency", "", f"![Pareto plot]({_relative(content.pareto_png, out_dir)})", "",
                   *bullets(content.pareto_notes), ""]

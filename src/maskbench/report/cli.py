@@ -47,6 +47,11 @@ def add_commands(sub) -> None:
     pick.add_argument("--max-latency", type=_budget(parse_latency_ms), default=None,
                       help="end-to-end mean per image, e.g. 120ms or 1.2s")
     pick.add_argument("--metric", choices=("mask_ap", "box_ap"), default="mask_ap")
+    pick.add_argument("--min-mask-iou", type=float, default=None,
+                      help="fidelity floor: mean mask IoU against fp32 eager (records from benchmark --fidelity), "
+                           "e.g. 0.9")
+    pick.add_argument("--max-ap-drop", type=float, default=None,
+                      help="fidelity floor: mask AP points lost to fp32 eager (benchmark --fidelity --coco), e.g. 1.0")
     pick.set_defaults(run=recommend_command)
 
 
@@ -83,6 +88,7 @@ def recommend_command(args) -> int:
 
     _, records = load_results(args.results)
     result = recommend(records, max_gpu_memory_mb=args.max_gpu_memory, max_memory_mb=args.max_memory,
-                       max_latency_ms=args.max_latency, metric=args.metric)
+                       max_latency_ms=args.max_latency, metric=args.metric, min_mask_iou=args.min_mask_iou,
+                       max_ap_drop=args.max_ap_drop)
     print(result.describe())
     return 0 if result.pick else 1

@@ -19,6 +19,7 @@ from PIL import Image
 from maskbench.report.tables import RANDOM_WEIGHTS_WARNING, Table
 
 OVERLAY_WIDTH = 1600
+FIDELITY_HEADING = "Fidelity against fp32 eager PyTorch"
 
 CSS = """
 body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 24px; color: #222; background: #fff; }
@@ -42,6 +43,8 @@ class PageContent:
     results: Table
     startup: Table | None = None
     stages: Table | None = None
+    fidelity: Table | None = None
+    fidelity_notes: list[str] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
     pareto_png: Path | None = None
     pareto_notes: list[str] = field(default_factory=list)
@@ -79,6 +82,9 @@ def render_page(content: PageContent) -> str:
         parts.append("<p>No model finished.</p>")
     if content.failures:
         parts.append(f"<h2>Failed runs</h2>{_list(content.failures)}")
+    if content.fidelity is not None:
+        parts.append(f"<h2>{FIDELITY_HEADING}</h2><div class='scroll'>{content.fidelity.to_html()}</div>"
+                     f"{_list(content.fidelity_notes)}")
     if content.pareto_png is not None:
         parts.append(f"<h2>Accuracy vs latency</h2><figure><img alt='Pareto plot' src='{data_uri(content.pareto_png)}'>"
                      f"</figure>{_list(content.pareto_notes)}")

@@ -109,7 +109,7 @@ def results_table(records: Sequence[BenchmarkRecord]) -> Table:
 
 
 def stage_table(records: Sequence[BenchmarkRecord]) -> Table | None:
-    """Mean ms of each network stage, for the records that timed them (eager runtimes)."""
+    """Mean ms of each network stage, for the records that timed them (``benchmark --stages``)."""
     timed = [r for r in records if r.ok and r.stages]
     if not timed:
         return None
@@ -120,6 +120,50 @@ def stage_table(records: Sequence[BenchmarkRecord]) -> Table | None:
     rows = [[name_of(r), r.runtime, r.precision, *(fmt(_mean(r, s)) for s in stages), fmt(_mean(r, "inference"))]
             for r in timed]
     return Table(["Model", "Runtime", "Precision", *(f"{s} ms" for s in stages), "Inference ms (whole)"], rows)
+
+
+def _has_fidelity(record: BenchmarkRecord) -> bool:
+    return record.ok and any(getattr(record, name) is not None for name in
+                             ("feature_cosine", "mean_mask_iou", "ap_drop", "fidelity_note"))
+
+
+def fidelity_table(records: Sequence[BenchmarkRecord]) -> Table | None:
+    """Each record against fp32 eager PyTorch on the same frames (``benchmark --fidelity``);
+    None when no record was measured so."""
+    measured = [r for r in records if _has_fidelity(r)]
+    if not measured:
+        return None
+
+    def matched(record: BenchmarkRecord) -> str:
+        if record.fidelity_matched is None:
+            return MISSING
+        return f"{record.fidelity_matched:.1f}/{fmt(record.fidelity_reference_count)}"
+
+    rows = [[name_of(r), r.runtime, r.precision, fmt(r.feature_cosine, 4),
+             MISSING if r.feature_rel_error is None else f"{r.feature_rel_error:.2e}", matched(r),
+             fmt(r.mean_mask_iou, 3), fmt(r.area_weighted_mask_iou, 3), fmt(r.reference_mask_ap),
+             fmt(r.ap_drop, 2)] for r in measured]
+    return Table(["Model", "Runtime", "Precision", "FPN cosine (min)", "FPN rel. error (max)", "Matched / frame",
+                  "Mean mask IoU", "Area-weighted mask IoU", "Mask AP fp32 eager", "AP drop"], rows)
+
+
+def fidelity_notes(records: Sequence[BenchmarkRecord]) -> list[str]:
+    """How to read the fidelity table, then each distinct note the records carry (the
+    random-weights sentence; why a runtime has no measurement)."""
+    measured = [r for r in records if _has_fidelity(r)]
+    if not measured:
+        return []
+    notes = ["against fp32 eager PyTorch on the same preprocessed frames: FPN cosine = lowest cosine similarity "
+             "over the levels P2-P6 and the frames, rel. error = highest ||runtime - eager|| / ||eager||; matched = "
+             "detections matched to eager's (same class, box IoU >= 0.5), mean per frame; mask IoU over the matched "
+             "pairs; AP drop = fp32 eager mask AP - this row's measured mask AP (points, with --coco)"]
+    for record in measured:
+        note = record.fidelity_note
+        if note and note.startswith("no fidelity measurement"):
+            notes.append(f"{name_of(record)} / {record.runtime} / {record.precision}: {note}")
+        elif note and note not in notes:
+            notes.append(note)
+    return notes
 
 
 def startup_table(records: Sequence[BenchmarkRecord]) -> Table | None:

@@ -267,8 +267,9 @@ def get_runtime(
 
     ``mode``: the preprocessing its inputs come from (stretch: the resized shape is baked into an
     exported graph; keep-ratio: it is a graph input); ``device``: ``None`` = the runtime's GPU
-    when it has one and CUDA is available, else the CPU; ``threads``: intra-op threads of ONNX
-    Runtime / OpenVINO (default ``torch.get_num_threads()``); ``precision``: ``fp32`` (default),
+    when it has one and CUDA is available, else the CPU; ``threads``: CPU threads (ONNX Runtime's
+    and OpenVINO's intra-op threads; torch's process-wide ``set_num_threads`` for the torch
+    runtimes; default ``torch.get_num_threads()``); ``precision``: ``fp32`` (default),
     ``fp16``, ``bf16`` or ``int8`` where :data:`RUNTIMES` lists it; ``cache_dir``: where exported
     files, engines and int8 artifacts are cached (default
     :func:`~maskbench.runtimes.onnx_export.export_cache_dir`); ``calibration_images``: RGB uint8
@@ -278,14 +279,21 @@ def get_runtime(
     require_runtime(name, precision, device)
     device = resolve_device(name, device)
     mode = ResizeMode(mode)
-    if name == "torch":
-        from .torch_ import TorchRuntime
+    if name in ("torch", "torch-compile"):
+        # PyTorch's intra-op pool is per process: the torch runtimes honour ``threads`` by
+        # setting it (it also drives preprocessing), and report what they run with.
+        if threads:
+            torch.set_num_threads(int(threads))
+        if name == "torch":
+            from .torch_ import TorchRuntime
 
-        return TorchRuntime(loaded, device=device, precision=precision)
-    if name == "torch-compile":
-        from .torch_compile import TorchCompileRuntime
+            runtime = TorchRuntime(loaded, device=device, precision=precision)
+        else:
+            from .torch_compile import TorchCompileRuntime
 
-        return TorchCompileRuntime(loaded, device=device, precision=precision)
+            runtime = TorchCompileRuntime(loaded, device=device, precision=precision)
+        runtime.threads = torch.get_num_threads()
+        return runtime
     graph_args = dict(mode=mode, threads=threads, cache_dir=cache_dir, precision=precision, device=device,
                       calibration_images=calibration_images)
     if name == "onnxruntime":

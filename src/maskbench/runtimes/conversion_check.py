@@ -18,7 +18,11 @@ lose ~5 AP in TensorRT fp16) is reported plainly as broken by that precision. Ju
 official weights: calibrated random weights amplify rounding about 100x (measured on r50 at
 320x192: 1e-3 relative noise on the input moves the FPN features by 10-20%, rounding the
 weights to fp16 alone by 4-8%; bf16 autocast matched 34 of 100 detections), so any reduced
-precision "breaks" a random-weight model.
+precision "breaks" a random-weight model. So every row also compares the FPN outputs (P2..P6,
+through the runtime's feature tap, :mod:`.features`): lowest cosine and highest relative error
+over the levels, which judge a conversion or a precision without trained weights (fp32 ONNX
+Runtime / OpenVINO: relative error ~1e-4; int8 on random r50: cosine ~0.66, see
+docs/precision.md).
 """
 
 from __future__ import annotations
@@ -38,6 +42,14 @@ from ..models.factory import RANDOM, LoadedModel, calibration_batch, create_mode
 from ..postprocess import to_detections
 from ..preprocess import ResizeMode, preprocess
 from .base import Runtime, get_runtime
+from .features import (
+    FeatureTap,
+    FeatureTapUnavailable,
+    compare_features,
+    eager_outputs,
+    feature_tap,
+    reference_features,
+)
 
 MAX_CALIBRATION_FRAMES = 8
 
@@ -125,6 +137,10 @@ class CheckRow:
     close_pairs: int  # matched pairs close by this precision's tolerance
     eager_ms: float
     runtime_ms: float
+    # FPN outputs P2..P6 against eager fp32 (runtimes/features.py): lowest cosine and highest
+    # relative error over the levels; NaN where the runtime has no feature tap (TensorRT).
+    feature_cosine: float = float("nan")
+    feature_rel_error: float = float("nan")
 
     @property
     def tolerance(self) -> Tolerance:
@@ -195,19 +211,25 @@ def check_conversion(
     size: tuple[int, int] | None = None,
     repeats: int = 1,
     warmup: bool = True,
+    features: bool = True,
 ) -> list[CheckRow]:
     """One row per (frame, runtime). Latencies are the best of ``repeats`` runs (network only:
     no preprocessing or mask pasting), after exporting/compiling and, with ``warmup``, one
-    untimed run."""
+    untimed run. With ``features``, the FPN outputs are compared through each runtime's feature
+    tap (an extra compilation for graph runtimes, not timed); without, those columns are NaN."""
     runtimes = [runtimes] if isinstance(runtimes, Runtime) else list(runtimes)
+    taps = {id(runtime): _tap_or_none(runtime) if features else None for runtime in runtimes}
     mode = ResizeMode(mode)
     spec = loaded.spec
     threshold = loaded.model.detection_config.mask_thr_binary
     rows = []
     for frame in frames:
         tensor, meta = preprocess(frame.image, mode, size, spec.pixel_mean, spec.pixel_std)
-        if warmup:
-            loaded.model(tensor, [meta.img_shape])
+        eager_features = None
+        if warmup:  # the untimed call also gives the FPN outputs
+            eager_features = eager_outputs(loaded, tensor, meta.img_shape)[1]
+        elif any(taps.values()):
+            eager_features = reference_features(loaded, tensor)
         eager_ms, raw = _timed(lambda: loaded.model(tensor, [meta.img_shape])[0], repeats)
         reference = to_detections(raw, meta, threshold)
         for runtime in runtimes:
@@ -219,13 +241,24 @@ def check_conversion(
             differences = pair_differences(reference, candidate)
             agreement = agreement_of(differences, len(reference), len(candidate))
             precision = getattr(runtime, "precision", "fp32")
+            tap = taps[id(runtime)]
+            levels = compare_features(eager_features, tap(tensor, meta.img_shape)) if tap else []
+            features = {"feature_cosine": min(c for c, _ in levels), "feature_rel_error": max(e for _, e in levels)} \
+                if levels else {}
             rows.append(CheckRow(
                 model=spec.alias, runtime=runtime.name, precision=precision, image=frame.name, camera=frame.camera,
                 mode=mode.value, input_hw=(int(tensor.shape[-2]), int(tensor.shape[-1])), eager_ms=eager_ms,
                 runtime_ms=runtime_ms, close_pairs=close_pairs(differences, TOLERANCES[precision]),
-                **agreement.as_dict(),
+                **agreement.as_dict(), **features,
             ))
     return rows
+
+
+def _tap_or_none(runtime: Runtime) -> FeatureTap | None:
+    try:
+        return feature_tap(runtime)
+    except FeatureTapUnavailable:
+        return None
 
 
 def close_pairs(differences: PairDifferences, tolerance: Tolerance = FP32_TOLERANCE) -> int:
@@ -276,15 +309,20 @@ def _timed(run, repeats: int):
     return best, result
 
 
-COLUMNS = ("model", "runtime", "precision", "image", "matched", "close", "max box diff px", "max score diff",
-           "min mask IoU", "mean mask IoU", "eager ms", "runtime ms", "agrees")
+COLUMNS = ("model", "runtime", "precision", "image", "FPN cosine", "FPN rel err", "matched", "close",
+           "max box diff px", "max score diff", "min mask IoU", "mean mask IoU", "eager ms", "runtime ms", "agrees")
 
 
 def _cells(row: CheckRow) -> list[str]:
-    return [row.model, row.runtime, row.precision, row.camera or row.image, f"{row.matched}/{row.reference_count}",
+    return [row.model, row.runtime, row.precision, row.camera or row.image, _number(row.feature_cosine, ".4f"),
+            _number(row.feature_rel_error, ".2e"), f"{row.matched}/{row.reference_count}",
             f"{row.close_pairs}/{row.reference_count}", f"{row.max_box_diff:.2e}", f"{row.max_score_diff:.1e}",
             f"{row.min_mask_iou:.4f}", f"{row.mean_mask_iou:.4f}", f"{row.eager_ms:.0f}", f"{row.runtime_ms:.0f}",
             "yes" if row.agrees else "NO"]
+
+
+def _number(value: float, spec: str) -> str:
+    return format(value, spec) if np.isfinite(value) else "-"
 
 
 def format_table(rows: Sequence[CheckRow]) -> str:

@@ -66,10 +66,7 @@ class ExportedGraphRuntime(Runtime):
         _check_batch(images)
         target = ExportTarget.for_input(images, img_shape, self.mode)
         compiled = self._get(target)
-        feeds = {"images": np.ascontiguousarray(images.detach().cpu().numpy(), dtype=np.float32)}
-        if target.img_shape is None:
-            feeds["img_shape"] = np.asarray([int(img_shape[0]), int(img_shape[1])], dtype=np.int64)
-        boxes, scores, labels, mask_probs = self._run(compiled, feeds)
+        boxes, scores, labels, mask_probs = self._run(compiled, graph_feeds(images, img_shape, target))
         return RawDetections(
             boxes=torch.from_numpy(np.array(boxes, dtype=np.float32, copy=True)),
             scores=torch.from_numpy(np.array(scores, dtype=np.float32, copy=True)),
@@ -89,8 +86,18 @@ class ExportedGraphRuntime(Runtime):
 
     @abstractmethod
     def _compile(self, path: Path):
-        """Load the ONNX file into this runtime."""
+        """Load the ONNX file into this runtime. ONNX Runtime and OpenVINO also take
+        ``extra_outputs`` (tensor names made graph outputs: :mod:`.features`' taps)."""
 
     @abstractmethod
     def _run(self, compiled, feeds: dict[str, np.ndarray]) -> tuple[np.ndarray, ...]:
         """Outputs in the order boxes, scores, labels, mask_probs."""
+
+
+def graph_feeds(images: torch.Tensor, img_shape: tuple[int, int], target: ExportTarget) -> dict[str, np.ndarray]:
+    """The exported graph's inputs: ``images`` float32, plus ``img_shape`` int64 ``[h, w]`` for a
+    keep-ratio graph (a stretch graph has it baked in)."""
+    feeds = {"images": np.ascontiguousarray(images.detach().cpu().numpy(), dtype=np.float32)}
+    if target.img_shape is None:
+        feeds["img_shape"] = np.asarray([int(img_shape[0]), int(img_shape[1])], dtype=np.int64)
+    return feeds

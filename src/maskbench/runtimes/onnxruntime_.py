@@ -8,6 +8,7 @@ instruction (AVX2, VNNI, ARM SDOT), where MLAS would fall back to slow generic c
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -50,14 +51,22 @@ class OnnxRuntimeRuntime(ExportedGraphRuntime):
     def providers(self) -> list:
         return ["CPUExecutionProvider"]
 
-    def _compile(self, path: Path):
+    def _compile(self, path: Path, extra_outputs: Sequence[str] = ()):
+        """A session on ``path``; ``extra_outputs``: tensor names also made graph outputs (on a
+        copy of the model held in memory)."""
         ort = require_package("onnxruntime", self.name)
         options = ort.SessionOptions()
         options.intra_op_num_threads = self.threads
         options.inter_op_num_threads = 1
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         options.log_severity_level = 3  # errors only: no warnings per unused initialiser
-        session = ort.InferenceSession(str(path), sess_options=options, providers=self.providers())
+        source = str(path)
+        if extra_outputs:
+            onnx = require_package("onnx", self.name)
+            proto = onnx.load(str(path))
+            proto.graph.output.extend(onnx.ValueInfoProto(name=name) for name in extra_outputs)
+            source = proto.SerializeToString()
+        session = ort.InferenceSession(source, sess_options=options, providers=self.providers())
         self._check_session(session)
         return session
 

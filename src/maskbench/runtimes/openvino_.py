@@ -12,6 +12,7 @@ f32; refused where OpenVINO does not list INT8 among the CPU's optimisation capa
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -76,14 +77,18 @@ class OpenVinoRuntime(ExportedGraphRuntime):
 
         return openvino_quantizer(transformer="swin" in self.loaded.spec.backbone.lower())
 
-    def _compile(self, path: Path):
+    def _compile(self, path: Path, extra_outputs: Sequence[str] = ()):
+        """``extra_outputs``: tensor names also made outputs (``Model.add_outputs``)."""
         ov = require_package("openvino", self.name)
         core = ov.Core()
         if self.precision == "bf16":
             require_native_bf16(core)
         if self.precision == "int8":
             require_native_int8(core)
-        compiled = core.compile_model(core.read_model(str(path)), DEVICE, compile_config(self.threads, self.precision))
+        model = core.read_model(str(path))
+        if extra_outputs:
+            model.add_outputs(list(extra_outputs))
+        compiled = core.compile_model(model, DEVICE, compile_config(self.threads, self.precision))
         return compiled, compiled.create_infer_request()
 
     def _run(self, compiled, feeds: dict[str, np.ndarray]) -> tuple[np.ndarray, ...]:

@@ -1,0 +1,81 @@
+"""Time MMDetection 3.3 eager on one frame: the reference that maskbench's CPU speed is judged by.
+
+Run in the oracle environment (tools/oracle/setup.sh) by tools/mmdet_vs_maskbench.py, one
+process per model:
+
+    PYTHONPATH=src ../oracle-venv/bin/python tools/oracle/time_mmdet.py --model r101 \
+        --checkpoint W.pth --image FRAME.jpg --out RESULT.json [--threads 2 --warmup 1 --repeat 3]
+
+What is timed is MMDetection's own API call ``inference_detector(model, image)`` on the decoded
+frame (a BGR array, as MMDetection reads it; decoding is outside, as in maskbench's end-to-end
+figure): its test pipeline (resize to 1344x800 without keeping the ratio, as the study's static
+engines, normalise, pad), the network, and the masks pasted at the original 1600x900 size.
+Peak RSS is the whole process (model build + every call) and, after a reset following the
+warm-up, the steady state while timing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "src"))
+sys.path.insert(0, str(REPO / "tools" / "oracle"))
+
+from make_fixtures import mmdet_model  # noqa: E402
+
+from maskbench.benchmark import memory  # noqa: E402
+from maskbench.zoo import get_spec  # noqa: E402
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--model", required=True)
+    parser.add_argument("--checkpoint", required=True, type=Path)
+    parser.add_argument("--image", required=True, type=Path)
+    parser.add_argument("--out", required=True, type=Path)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--warmup", type=int, default=1)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    import mmcv
+    import mmdet
+    from mmdet.apis import inference_detector
+
+    spec = get_spec(args.model)
+    t0 = time.perf_counter()
+    model = mmdet_model(spec, args.checkpoint, "stretch")
+    setup_s = time.perf_counter() - t0
+    image = mmcv.imread(str(args.image))  # BGR uint8, what MMDetection's LoadImageFromFile gives
+    with torch.no_grad():
+        for _ in range(max(1, args.warmup)):
+            inference_detector(model, image)
+        whole_peak = memory.peak_rss_mb()
+        memory.reset_peak_rss()
+        seconds, detections = [], None
+        for _ in range(max(1, args.repeat)):
+            start = time.perf_counter()
+            result = inference_detector(model, image)
+            seconds.append(time.perf_counter() - start)
+            detections = len(result.pred_instances)
+            masks = result.pred_instances.masks
+    out = {
+        "model": spec.name, "alias": spec.alias, "runtime": "mmdetection-eager", "precision": "fp32",
+        "seconds": seconds, "setup_s": setup_s, "detections": detections,
+        "mask_shape": list(masks.shape), "threads": torch.get_num_threads(),
+        "peak_rss_mb": max(whole_peak, memory.peak_rss_mb()), "steady_rss_mb": memory.peak_rss_mb(),
+        "versions": {"torch": torch.__version__, "mmcv": mmcv.__version__, "mmdet": mmdet.__version__},
+    }
+    args.out.write_text(json.dumps(out, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
