@@ -1,22 +1,38 @@
 """How chaotic is a calibrated random-weight model? Eager vs eager with tiny input noise, on one
-embedded frame at 1344x800 (the yardstick for conversion-check disagreements).
+embedded frame at 1344x800 (the yardstick for conversion-check disagreements): FPN features
+(worst cosine and relative error over P2..P6) and detections.
 
-    .venv/bin/python tools/chaos_probe.py s101
+    .venv/bin/python tools/chaos_probe.py s101 [CAMERA]     (default CAM_FRONT_LEFT)
+
+The model is calibrated on the three study cameras, as tools/conversion_check_full.py does.
 """
-import sys, torch
-from maskbench.runtimes.conversion_check import load_frames, calibrated_random_model
-from maskbench.preprocess import ResizeMode, preprocess
-from maskbench.postprocess import to_detections
+import sys
+
+import torch
+
 from maskbench.compare import compare_detections
+from maskbench.postprocess import to_detections
+from maskbench.preprocess import ResizeMode, preprocess
+from maskbench.runtimes.conversion_check import calibrated_random_model, load_frames
+from maskbench.runtimes.features import compare_features
+
 alias = sys.argv[1]
-frames = load_frames(cameras=["CAM_FRONT","CAM_FRONT_LEFT","CAM_FRONT_RIGHT"])
+camera = sys.argv[2] if len(sys.argv) > 2 else "CAM_FRONT_LEFT"
+frames = load_frames(cameras=["CAM_FRONT", "CAM_FRONT_LEFT", "CAM_FRONT_RIGHT"])
 loaded = calibrated_random_model(alias, frames, ResizeMode.STRETCH, (1344, 800))
 spec = loaded.spec
-f = frames[1]
-t, meta = preprocess(f.image, ResizeMode.STRETCH, None, spec.pixel_mean, spec.pixel_std)
-ref = to_detections(loaded.model(t, [meta.img_shape])[0], meta)
-g = torch.Generator().manual_seed(0)
+frame = next(f for f in frames if f.camera == camera)
+tensor, meta = preprocess(frame.image, ResizeMode.STRETCH, None, spec.pixel_mean, spec.pixel_std)
+with torch.inference_mode():
+    reference_features = [f.numpy() for f in loaded.model.extract_features(tensor)]
+reference = to_detections(loaded.model(tensor, [meta.img_shape])[0], meta)
+generator = torch.Generator().manual_seed(0)
 for eps in (1e-6, 1e-5):
-    noisy = t + eps * torch.randn(t.shape, generator=g)
+    noisy = tensor + eps * torch.randn(tensor.shape, generator=generator)
+    with torch.inference_mode():
+        features = [f.numpy() for f in loaded.model.extract_features(noisy)]
+    levels = compare_features(reference_features, features)
+    worst_cosine, worst_error = min(c for c, _ in levels), max(e for _, e in levels)
     out = to_detections(loaded.model(noisy, [meta.img_shape])[0], meta)
-    print(alias, f.camera, "input noise", eps, compare_detections(ref, out))
+    print(f"{alias} {camera} input noise {eps:g}: FPN cosine {worst_cosine:.6f}, rel. error {worst_error:.2e}; "
+          f"{compare_detections(reference, out)}", flush=True)
