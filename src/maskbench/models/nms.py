@@ -18,7 +18,14 @@ re-sorts the survivors; that path is reproduced too.
 from __future__ import annotations
 
 import torch
-from torchvision.ops import nms
+
+
+def torchvision_ops():
+    """``torchvision.ops``, imported on first use: importing torchvision costs ~170 MB of
+    resident memory (its compiled ops), which a deployment on a graph runtime never needs."""
+    import torchvision.ops
+
+    return torchvision.ops
 
 SPLIT_THRESHOLD = 10_000  # MMCV's ``split_thr`` default
 
@@ -26,7 +33,7 @@ SPLIT_THRESHOLD = 10_000  # MMCV's ``split_thr`` default
 def _nms_in_mmcv_order(boxes: torch.Tensor, scores: torch.Tensor, iou_threshold: float) -> torch.Tensor:
     order = scores.sort(descending=True).indices  # unstable, as MMCV's nms_cpu
     ranks = torch.arange(order.numel(), 0, -1, dtype=torch.float32, device=boxes.device)
-    return order[nms(boxes[order], ranks, iou_threshold)]
+    return order[torchvision_ops().nms(boxes[order], ranks, iou_threshold)]
 
 
 def batched_nms(boxes: torch.Tensor, scores: torch.Tensor, idxs: torch.Tensor, iou_threshold: float) -> torch.Tensor:

@@ -15,9 +15,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torchvision.ops import roi_align
 
-from .nms import batched_nms
+from .nms import batched_nms, torchvision_ops
 
 from .box_coder import decode_deltas
 
@@ -82,7 +81,7 @@ class RoIExtractor(nn.Module):
             index = torch.nonzero(levels == level).squeeze(1)
             if index.numel() == 0:
                 continue
-            pooled[index] = roi_align(
+            pooled[index] = torchvision_ops().roi_align(
                 features[level], rois[index], self.output_size,
                 spatial_scale=1.0 / stride, sampling_ratio=0, aligned=True,
             )

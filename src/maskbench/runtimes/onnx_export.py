@@ -103,8 +103,6 @@ def weights_hash(model: torch.nn.Module) -> str:
 
 def export_key(loaded: LoadedModel, target: ExportTarget, opset: int = OPSET) -> dict:
     """Everything an exported file depends on."""
-    import torchvision
-
     model = loaded.model
     return {
         "model": loaded.spec.name,
@@ -114,11 +112,35 @@ def export_key(loaded: LoadedModel, target: ExportTarget, opset: int = OPSET) ->
         "mode": target.mode.value,
         "opset": opset,
         "torch": torch.__version__,
-        "torchvision": torchvision.__version__,
+        "torchvision": torchvision_version(),
         "graph_version": GRAPH_VERSION,
         "detection_config": asdict(model.detection_config),
         "proposal_config": asdict(model.proposal_config),
     }
+
+
+def torchvision_version() -> str:
+    """``torchvision.__version__`` (with its local part, e.g. ``+cu130``) without importing the
+    package where it is not loaded yet: a cache lookup in a deployed process should not pull in
+    torchvision's ops (~170 MB resident) just to read a string."""
+    import sys
+
+    if "torchvision" in sys.modules:
+        return sys.modules["torchvision"].__version__
+    import importlib.util
+    import re
+
+    spec = importlib.util.find_spec("torchvision")
+    locations = list(spec.submodule_search_locations or []) if spec else []
+    for location in locations:
+        version_file = Path(location) / "version.py"
+        if version_file.is_file():
+            found = re.search(r"^__version__\s*=\s*['\"]([^'\"]+)['\"]", version_file.read_text(), re.MULTILINE)
+            if found:
+                return found.group(1)
+    import torchvision
+
+    return torchvision.__version__
 
 
 def key_digest(key: dict) -> str:
