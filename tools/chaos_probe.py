@@ -14,7 +14,7 @@ from maskbench.compare import compare_detections
 from maskbench.postprocess import to_detections
 from maskbench.preprocess import ResizeMode, preprocess
 from maskbench.runtimes.conversion_check import calibrated_random_model, load_frames
-from maskbench.runtimes.features import compare_features
+from maskbench.runtimes.features import compare_features, eager_outputs
 
 alias = sys.argv[1]
 camera = sys.argv[2] if len(sys.argv) > 2 else "CAM_FRONT_LEFT"
@@ -23,16 +23,14 @@ loaded = calibrated_random_model(alias, frames, ResizeMode.STRETCH, (1344, 800))
 spec = loaded.spec
 frame = next(f for f in frames if f.camera == camera)
 tensor, meta = preprocess(frame.image, ResizeMode.STRETCH, None, spec.pixel_mean, spec.pixel_std)
-with torch.inference_mode():
-    reference_features = [f.numpy() for f in loaded.model.extract_features(tensor)]
-reference = to_detections(loaded.model(tensor, [meta.img_shape])[0], meta)
+reference_raw, reference_features = eager_outputs(loaded, tensor, meta.img_shape)
+reference = to_detections(reference_raw, meta)
 generator = torch.Generator().manual_seed(0)
 for eps in (1e-6, 1e-5):
     noisy = tensor + eps * torch.randn(tensor.shape, generator=generator)
-    with torch.inference_mode():
-        features = [f.numpy() for f in loaded.model.extract_features(noisy)]
+    raw, features = eager_outputs(loaded, noisy, meta.img_shape)
     levels = compare_features(reference_features, features)
     worst_cosine, worst_error = min(c for c, _ in levels), max(e for _, e in levels)
-    out = to_detections(loaded.model(noisy, [meta.img_shape])[0], meta)
+    out = to_detections(raw, meta)
     print(f"{alias} {camera} input noise {eps:g}: FPN cosine {worst_cosine:.6f}, rel. error {worst_error:.2e}; "
           f"{compare_detections(reference, out)}", flush=True)

@@ -100,8 +100,8 @@ def time_deployed(alias: str, runtime_name: str, precision: str, checkpoint: Pat
     import torch
 
     from maskbench.benchmark import memory
+    from maskbench.benchmark.worker import timed_call
     from maskbench.data.images import load_image
-    from maskbench.postprocess import to_detections
     from maskbench.predict import Predictor
     from maskbench.preprocess import ResizeMode
     from maskbench.runtimes.base import get_runtime
@@ -119,25 +119,16 @@ def time_deployed(alias: str, runtime_name: str, precision: str, checkpoint: Pat
         loaded.model.to("meta")  # the graph runtime holds its own weights; the eager copy is not deployed
         gc.collect()
     memory.release_free_memory()  # what the allocator kept from loading and compiling
-    threshold = loaded.model.detection_config.mask_thr_binary
     for _ in range(max(1, warmup)):
-        tensor, meta = predictor.prepare(frame)
-        to_detections(runtime(tensor, meta.img_shape), meta, threshold)
+        timed_call(predictor, frame, runtime.device)
     whole_peak = memory.peak_rss_mb()
     memory.reset_peak_rss()
     parts = {"end_to_end": [], "preprocess": [], "inference": [], "postprocess": []}
-    detections = None
     for _ in range(max(1, repeat)):
-        t0 = time.perf_counter()
-        tensor, meta = predictor.prepare(frame)
-        t1 = time.perf_counter()
-        raw = runtime(tensor, meta.img_shape)
-        t2 = time.perf_counter()
-        dets = to_detections(raw, meta, threshold)
-        t3 = time.perf_counter()
-        for name, value in zip(parts, (t3 - t0, t1 - t0, t2 - t1, t3 - t2)):
+        *seconds, dets = timed_call(predictor, frame, runtime.device)  # the benchmark worker's split
+        for name, value in zip(parts, seconds):
             parts[name].append(value)
-        detections = len(dets)
+    detections = len(dets)
     return {"alias": alias, "runtime": runtime_name, "precision": precision, "seconds": parts["end_to_end"],
             "parts": parts, "prepare_s": prepare_s, "detections": detections, "mask_shape": list(dets.masks.shape),
             "describe": runtime.describe(), "threads": threads,

@@ -85,7 +85,7 @@ def normalise_into_padded(resized: np.ndarray, mean: Sequence[float], std: Seque
     IEEE operations, so the same bits). In numpy, one channel at a time, straight into the
     padded output: no torch thread pool to wake (its threads otherwise compete with a graph
     runtime's still-spinning ones: measured 10-44 ms per 1344x800 frame beside OpenVINO, vs 5-9
-    ms alone), and the output lives on an anonymous mapping whose padding is already zero and
+    ms alone; now 10-14 ms beside it: ``tools/mmdet_vs_maskbench.py --time-one``), and the output lives on an anonymous mapping whose padding is already zero and
     which asks for no transparent huge pages (see :mod:`maskbench.postprocess`).
     """
     import mmap

@@ -137,7 +137,7 @@ def _why_not(record: BenchmarkRecord, max_gpu_memory_mb, max_memory_mb, max_late
             why.append("host memory not measured")
         elif host > max_memory_mb:
             why.append(f"host memory {format_mb(host)} > {format_mb(max_memory_mb)}")
-    iou, drop = getattr(record, "mean_mask_iou", None), getattr(record, "ap_drop", None)
+    iou, drop = record.mean_mask_iou, record.ap_drop
     if min_mask_iou is not None and iou is not None and iou < min_mask_iou:
         why.append(f"mean mask IoU {iou:.3f} < {min_mask_iou:g}")
     if max_ap_drop is not None and drop is not None and drop > max_ap_drop:
@@ -166,8 +166,8 @@ def recommend(
         notes.append(f"no {METRICS[metric]} for {', '.join(point_label(r) for r in unranked)}: not ranked")
     candidates = [r for r in candidates if r not in unranked]
     if min_mask_iou is not None or max_ap_drop is not None:
-        unchecked = [r for r in candidates if (min_mask_iou is not None and getattr(r, "mean_mask_iou", None) is None)
-                     or (max_ap_drop is not None and getattr(r, "ap_drop", None) is None)]
+        unchecked = [r for r in candidates if (min_mask_iou is not None and r.mean_mask_iou is None)
+                     or (max_ap_drop is not None and r.ap_drop is None)]
         if unchecked:
             how = "benchmark --fidelity" + (" --coco" if max_ap_drop is not None else "")
             notes.append(f"fidelity floor not checked for {', '.join(point_label(r) for r in unchecked)}: no "

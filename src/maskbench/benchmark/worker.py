@@ -122,12 +122,12 @@ def _measure(job: BenchmarkJob, out_dir: Path, record: BenchmarkRecord) -> None:
             record.input_hw = record.input_hw or list(tensor.shape[-2:])
     record.prepare_s = time.perf_counter() - t0
 
-    record.first_call_ms = _timed_call(predictor, frames[0][2], runtime.device)[0] * 1000.0
+    record.first_call_ms = timed_call(predictor, frames[0][2], runtime.device)[0] * 1000.0
     record.peak_rss_mb = memory.peak_rss_mb()  # setup + export/compile + the cold call
     _drop_eager_weights(job, runtime, loaded)
     memory.reset_peak_rss()
     for index in range(job.warmup):
-        _timed_call(predictor, frames[index % len(frames)][2], runtime.device)
+        timed_call(predictor, frames[index % len(frames)][2], runtime.device)
 
     parts = {"preprocess": [], "inference": [], "postprocess": [], "end_to_end": []}
     last = {}
@@ -135,7 +135,7 @@ def _measure(job: BenchmarkJob, out_dir: Path, record: BenchmarkRecord) -> None:
     for round_ in range(max(1, job.repeat)):
         for index, (_, _, image) in enumerate(frames):
             _say(f"timing {round_ * len(frames) + index + 1}/{total_calls}")
-            total, pre, infer, post, dets = _timed_call(predictor, image, runtime.device)
+            total, pre, infer, post, dets = timed_call(predictor, image, runtime.device)
             for name, value in zip(("end_to_end", "preprocess", "inference", "postprocess"), (total, pre, infer, post)):
                 parts[name].append(value)
             last[index] = dets
@@ -260,7 +260,7 @@ def _decode_frames(job: BenchmarkJob) -> tuple[list[tuple[str, str | None, objec
     return frames, decode_s
 
 
-def _timed_call(predictor: Predictor, image, device: str):
+def timed_call(predictor: Predictor, image, device: str):
     """One end-to-end call split into its three parts (seconds), and its detections."""
     t0 = time.perf_counter()
     tensor, meta = predictor.prepare(image)

@@ -49,7 +49,7 @@ import numpy as np
 import torch
 
 from .base import require_package
-from .exported import ExportedGraphRuntime
+from .exported import ExportedGraphRuntime, graph_feeds
 from .onnx_export import ExportTarget
 
 # The network's stages in its order; equal to ``benchmark.records.STAGES`` (a test checks it;
@@ -306,7 +306,7 @@ def graph_stage_profile(runtime: ExportedGraphRuntime, images, img_shape, repeat
             runtime._get(target)
         index = stage_index(runtime.onnx_paths[target])
         artifact = runtime.quantized[target].path if runtime.precision == "int8" else runtime.onnx_paths[target]
-        profiler(runtime, artifact, index).profile([_feeds(t, s, target) for t, s in group], max(1, repeat), profile)
+        profiler(runtime, artifact, index).profile([graph_feeds(t, s, target) for t, s in group], max(1, repeat), profile)
     return profile
 
 
@@ -318,14 +318,6 @@ def _inputs(images, img_shape) -> list[tuple[torch.Tensor, tuple[int, int]]]:
     if len(shapes) != len(images):
         raise ValueError(f"{len(images)} images but {len(shapes)} image shapes")
     return [(t, (int(s[0]), int(s[1]))) for t, s in zip(images, shapes)]
-
-
-def _feeds(images: torch.Tensor, img_shape: tuple[int, int], target: ExportTarget) -> dict[str, np.ndarray]:
-    """The graph's inputs, as :meth:`ExportedGraphRuntime.__call__` builds them."""
-    feeds = {"images": np.ascontiguousarray(images.detach().cpu().numpy(), dtype=np.float32)}
-    if target.img_shape is None:
-        feeds["img_shape"] = np.asarray([int(img_shape[0]), int(img_shape[1])], dtype=np.int64)
-    return feeds
 
 
 class _OpenVinoProfiler:
@@ -420,12 +412,7 @@ class _OnnxRuntimeProfiler:
 
     def __init__(self, runtime, path: Path, index: StageIndex) -> None:
         ort = require_package("onnxruntime", runtime.name)
-        # the runtime's own session settings (OnnxRuntimeRuntime._compile), plus profiling
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = runtime.threads
-        options.inter_op_num_threads = 1
-        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        options.log_severity_level = 3
+        options = runtime.session_options()  # the runtime's own settings, plus profiling
         options.enable_profiling = True
         self.tmp = tempfile.mkdtemp(prefix="maskbench-ort-profile-")
         options.profile_file_prefix = os.path.join(self.tmp, "profile")

@@ -51,15 +51,21 @@ class OnnxRuntimeRuntime(ExportedGraphRuntime):
     def providers(self) -> list:
         return ["CPUExecutionProvider"]
 
-    def _compile(self, path: Path, extra_outputs: Sequence[str] = ()):
-        """A session on ``path``; ``extra_outputs``: tensor names also made graph outputs (on a
-        copy of the model held in memory)."""
+    def session_options(self):
+        """This runtime's session settings (also those of the stage profiler's session)."""
         ort = require_package("onnxruntime", self.name)
         options = ort.SessionOptions()
         options.intra_op_num_threads = self.threads
         options.inter_op_num_threads = 1
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         options.log_severity_level = 3  # errors only: no warnings per unused initialiser
+        return options
+
+    def _compile(self, path: Path, extra_outputs: Sequence[str] = ()):
+        """A session on ``path``; ``extra_outputs``: tensor names also made graph outputs (on a
+        copy of the model held in memory)."""
+        ort = require_package("onnxruntime", self.name)
+        options = self.session_options()
         source = str(path)
         if extra_outputs:
             onnx = require_package("onnx", self.name)
