@@ -138,7 +138,7 @@ def _named_url(server: CheckpointServer, stem: str = "mask_rcnn_tiny_20200101") 
 def test_cache_dir_prefers_maskbench_cache_then_xdg_then_home(monkeypatch, tmp_path):
     monkeypatch.setenv("MASKBENCH_CACHE", str(tmp_path / "mine"))
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
-    assert checkpoint_cache_dir() == tmp_path / "mine"
+    assert checkpoint_cache_dir() == tmp_path / "mine" / "checkpoints"  # one root for every cache
     monkeypatch.delenv("MASKBENCH_CACHE")
     assert checkpoint_cache_dir() == tmp_path / "xdg" / "maskbench" / "checkpoints"
     monkeypatch.delenv("XDG_CACHE_HOME")

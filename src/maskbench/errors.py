@@ -19,3 +19,8 @@ class DownloadError(MaskbenchError):
 
 class UnknownModelError(MaskbenchError):
     """A model name that is not in the zoo."""
+
+
+def one_line(reason: object) -> str:
+    """``str(reason)`` squeezed onto one line, since errors print as a single line."""
+    return " ".join(str(reason).split()) or type(reason).__name__
