@@ -103,7 +103,9 @@ def paste_masks(mask_probs, boxes, img_h: int, img_w: int, threshold: float = 0.
 
 
 def to_detections(raw: RawDetections, meta: ImageMeta, mask_threshold: float = 0.5) -> Detections:
-    boxes = rescale_boxes(raw.boxes.float(), meta).cpu().numpy()
+    # a double network's boxes are rescaled in double, as MMDetection's mask head does
+    precise = raw.boxes if raw.boxes.dtype == torch.float64 else raw.boxes.float()
+    boxes = rescale_boxes(precise, meta).float().cpu().numpy()
     img_h, img_w = meta.ori_shape
     masks = paste_masks(raw.mask_probs.float().cpu().numpy(), boxes, img_h, img_w, mask_threshold)
     return Detections(

@@ -58,8 +58,12 @@ def preprocess(
     size: tuple[int, int] | None = None,
     mean: Sequence[float] = (123.675, 116.28, 103.53),
     std: Sequence[float] = (58.395, 57.12, 57.375),
+    dtype: torch.dtype = torch.float32,
 ) -> tuple[torch.Tensor, ImageMeta]:
-    """RGB uint8 HxWx3 -> normalised (1, 3, H', W') float32 tensor padded to /32, and its meta."""
+    """RGB uint8 HxWx3 -> normalised (1, 3, H', W') tensor padded to /32, and its meta.
+
+    ``dtype`` float64 normalises in double, as MMDetection's data preprocessor does once its
+    model is in double (the parity check, docs/parity.md)."""
     mode = ResizeMode(mode)
     size = size or (STUDY_INPUT_SIZE if mode == ResizeMode.STRETCH else KEEP_RATIO_SCALE)
     height, width = image.shape[:2]
@@ -67,7 +71,7 @@ def preprocess(
     resized = cv2.resize(image, (new_w, new_h), interpolation=cv2.INTER_LINEAR)
     pad_h = -new_h % PAD_DIVISOR
     pad_w = -new_w % PAD_DIVISOR
-    tensor = normalise_into_padded(resized, mean, std, (new_h + pad_h, new_w + pad_w))
+    tensor = normalise_into_padded(resized, mean, std, (new_h + pad_h, new_w + pad_w), dtype)
     meta = ImageMeta(
         ori_shape=(height, width),
         img_shape=(new_h, new_w),
@@ -78,10 +82,10 @@ def preprocess(
 
 
 def normalise_into_padded(resized: np.ndarray, mean: Sequence[float], std: Sequence[float],
-                          padded_hw: tuple[int, int]) -> torch.Tensor:
-    """(1, 3, H, W) float32: ``(pixel - mean) / std`` per channel, zero padding right and below.
+                          padded_hw: tuple[int, int], dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """(1, 3, H, W) ``dtype``: ``(pixel - mean) / std`` per channel, zero padding right and below.
 
-    Float32 subtraction then division, as MMDetection's data preprocessor computes it (the same
+    Subtraction then division in ``dtype`` (float32 or float64), as MMDetection's data preprocessor computes it (the same
     IEEE operations, so the same bits). In numpy, one channel at a time, straight into the
     padded output: no torch thread pool to wake (its threads otherwise compete with a graph
     runtime's still-spinning ones: measured 10-44 ms per 1344x800 frame beside OpenVINO, vs 5-9
@@ -91,10 +95,14 @@ def normalise_into_padded(resized: np.ndarray, mean: Sequence[float], std: Seque
     import mmap
 
     height, width = resized.shape[:2]
-    out = np.frombuffer(mmap.mmap(-1, 3 * padded_hw[0] * padded_hw[1] * 4), dtype=np.float32)
+    np_dtype = {torch.float32: np.float32, torch.float64: np.float64}[dtype]
+    itemsize = np.dtype(np_dtype).itemsize
+    out = np.frombuffer(mmap.mmap(-1, 3 * padded_hw[0] * padded_hw[1] * itemsize), dtype=np_dtype)
     out = out.reshape(1, 3, *padded_hw)
     for channel in range(3):
         plane = out[0, channel, :height, :width]
-        np.subtract(resized[:, :, channel], np.float32(mean[channel]), out=plane, dtype=np.float32)
-        np.divide(plane, np.float32(std[channel]), out=plane)
+        # mean/std are float32 values even in double: MMDetection's buffers hold them so
+        channel_mean, channel_std = np_dtype(np.float32(mean[channel])), np_dtype(np.float32(std[channel]))
+        np.subtract(resized[:, :, channel], channel_mean, out=plane, dtype=np_dtype)
+        np.divide(plane, channel_std, out=plane)
     return torch.from_numpy(out)

@@ -1,9 +1,15 @@
-"""Shared by the parity test and tools/parity_report.py: load MMDetection's fixtures, regenerate
-the same weights with maskbench, run the same frames, compare."""
+"""Shared by the parity test and tools/parity_report.py: load MMDetection's float64 fixtures,
+regenerate the same weights with maskbench, run the same frames, compare.
+
+Everything that decides the verdict runs in float64 on both sides (the weights' calibration
+included), so it does not depend on the CPU's float32 kernels: see docs/parity.md.
+"""
 
 from __future__ import annotations
 
 import base64
+import copy
+import functools
 import gzip
 import json
 from dataclasses import dataclass
@@ -17,37 +23,16 @@ from maskbench.compare import Agreement, compare_detections
 from maskbench.data.images import load_image
 from maskbench.data.sources import embedded_nuscenes, find_images
 from maskbench.detections import Detections
-from maskbench.models.factory import calibration_batch, create_model
-from maskbench.predict import Predictor
-from maskbench.preprocess import ResizeMode
+from maskbench.models.factory import LoadedModel, calibration_batch, create_model
+from maskbench.postprocess import paste_masks, rescale_boxes
+from maskbench.preprocess import ResizeMode, preprocess
 from maskbench.zoo import get_spec
-from maskbench.postprocess import to_detections
 
 HERE = Path(__file__).resolve().parent
-FIXTURE_SETS = HERE / "fixtures"  # one folder per instruction set the fixtures were made on
-
-
-def cpu_capability() -> str:
-    """What oneDNN/ATen dispatch to here (``AVX2``, ``AVX512``...): it decides the last bits of
-    every convolution, so MMDetection's outputs are reproduced bit for bit only on the same one."""
-    return torch.backends.cpu.get_cpu_capability()
-
-
-def fixture_dir() -> Path:
-    """The fixtures made on this machine's instruction set, else the first set there is."""
-    sets = sorted(p for p in FIXTURE_SETS.iterdir() if p.is_dir() and any(p.glob("*.json.gz")))
-    for path in sets:
-        if path.name == cpu_capability():
-            return path
-    return sets[0]
-
-
-def same_kernels() -> bool:
-    return fixture_dir().name == cpu_capability()
-
-
-FIXTURES = fixture_dir()
-PROBS_KEPT = 20
+FIXTURES = HERE / "fixtures"
+FRAMES = ("nuscenes_front_right", "coco_184324")
+MODES = ("stretch", "keep_ratio")
+RUNS = tuple(f"{frame}/{mode}" for mode in MODES for frame in FRAMES)
 
 
 def frame_path(frame: str) -> Path:
@@ -60,6 +45,7 @@ def available_fixtures() -> list[str]:
     return sorted(p.name.removesuffix(".json.gz") for p in FIXTURES.glob("*.json.gz"))
 
 
+@functools.lru_cache(maxsize=2)
 def load_fixture(alias: str) -> dict:
     with gzip.open(FIXTURES / f"{alias}.json.gz", "rt") as f:
         return json.load(f)
@@ -67,21 +53,13 @@ def load_fixture(alias: str) -> dict:
 
 def reference_detections(run: dict) -> Detections:
     masks = np.stack([mask_utils.decode({"size": r["size"], "counts": r["counts"].encode()}) for r in run["masks_rle"]])
-    return Detections(np.array(run["boxes"], np.float32), np.array(run["scores"], np.float32),
+    return Detections(np.array(run["boxes"], np.float64), np.array(run["scores"], np.float64),
                       np.array(run["labels"], np.int64), masks.astype(bool))
 
 
 def reference_mask_probs(run: dict) -> np.ndarray:
-    raw = np.frombuffer(base64.b64decode(run["mask_probs_f16"]), dtype=np.float16)
-    return raw.reshape(-1, 28, 28).astype(np.float32)
-
-
-@dataclass
-class RunResult:
-    run: str
-    agreement: Agreement
-    preprocessing_matches: bool
-    mask_prob_max_diff: float  # over the first detections, when they are the same detections
+    raw = np.frombuffer(base64.b64decode(run["mask_probs_f32"]), dtype=np.float32)
+    return raw.reshape(-1, 28, 28)
 
 
 def weights_fingerprint(state_dict: dict[str, torch.Tensor]) -> dict[str, float]:
@@ -90,41 +68,64 @@ def weights_fingerprint(state_dict: dict[str, torch.Tensor]) -> dict[str, float]
     return {name: float(sum(state_dict[k].double().abs().sum() for k in keys)) for name, keys in parts.items()}
 
 
-FRAMES = ("nuscenes_front_right", "coco_184324")
-
-
-def parity_model(alias: str, seed: int):
-    """The random weights of the parity fixtures, calibrated on the parity frames themselves.
+def parity_model(alias: str, seed: int) -> LoadedModel:
+    """The float64 random weights of the parity fixtures, calibrated on the parity frames.
 
     Calibrating on the very frames compared keeps outputs unsaturated: calibrated on another
     frame, objectness and class scores reach exactly 1.0 for thousands of boxes on the COCO
     frame, and NMS then breaks those ties differently in MMCV (unstable sort) and torchvision
     (stable sort) -- a property of random weights, not a difference in the computation.
+    Calibration runs the network, so it runs in float64 too: in float32 the calibrated weights
+    themselves followed the CPU's kernels (ResNeSt's heads by 0.24%).
     """
     spec = get_spec(alias)
-    images, shapes = calibration_batch(spec, [load_image(frame_path(f)) for f in FRAMES])
+    images, shapes = calibration_batch(spec, [load_image(frame_path(f)) for f in FRAMES], dtype=torch.float64)
     return create_model(spec.name, "random", seed=seed, fixed_count=False, progress=False,
-                        calibration_images=images, calibration_shapes=shapes)
+                        calibration_images=images, calibration_shapes=shapes, dtype=torch.float64)
 
 
-def run_parity(alias: str) -> tuple[dict, list[RunResult]]:
+@functools.lru_cache(maxsize=1)
+def parity_models(alias: str) -> tuple[LoadedModel, LoadedModel]:
+    """(float64, float32) models: the float32 one holds the same weights rounded."""
+    double = parity_model(alias, load_fixture(alias)["seed"])
+    single = LoadedModel(copy.deepcopy(double.model).float(), double.spec, double.weights)
+    return double, single
+
+
+@dataclass
+class RunResult:
+    run: str
+    precision: str
+    agreement: Agreement
+    input_difference: float  # |sum of our input tensor - MMDetection's|, relative
+    mask_prob_max_diff: float  # over the first detections, when they are the same detections
+
+
+def run_once(loaded: LoadedModel, fixture_run: dict, run_name: str) -> RunResult:
+    frame, mode = run_name.split("/")
+    dtype = next(loaded.model.parameters()).dtype
+    spec = loaded.spec
+    tensor, meta = preprocess(load_image(frame_path(frame)), ResizeMode(mode), None, spec.pixel_mean, spec.pixel_std,
+                              dtype)
+    raw = loaded.model(tensor, [meta.img_shape])[0]
+    boxes = rescale_boxes(raw.boxes, meta)  # in the network's precision, as MMDetection's mask head
+    masks = paste_masks(raw.mask_probs.numpy(), boxes.float().numpy(), *meta.ori_shape,
+                        loaded.model.detection_config.mask_thr_binary)
+    ours = Detections(boxes.double().numpy(), raw.scores.double().numpy(), raw.labels.numpy(), masks)
+    ref = reference_detections(fixture_run)
+    same_shape = list(tensor.shape) == fixture_run["input_shape"] and list(meta.img_shape) == fixture_run["img_shape"][:2]
+    input_difference = (abs(float(tensor.double().sum()) - fixture_run["input_sum"]) / max(1.0, abs(fixture_run["input_sum"]))
+                        if same_shape else float("inf"))
+    ref_probs = reference_mask_probs(fixture_run)
+    k = min(len(ref_probs), raw.mask_probs.shape[0])
+    same_first = k > 0 and np.array_equal(ours.labels[:k], ref.labels[:k])
+    prob_diff = float(np.abs(raw.mask_probs[:k].double().numpy() - ref_probs[:k]).max()) if same_first else float("nan")
+    return RunResult(run_name, str(dtype).removeprefix("torch."), compare_detections(ref, ours), input_difference,
+                     prob_diff)
+
+
+def run_parity(alias: str, precision: str, runs: tuple[str, ...] = RUNS) -> list[RunResult]:
+    double, single = parity_models(alias)
+    loaded = double if precision == "float64" else single
     fixture = load_fixture(alias)
-    loaded = parity_model(alias, fixture["seed"])
-    fingerprint = weights_fingerprint(loaded.model.state_dict())
-    results = []
-    for run_name, run in fixture["runs"].items():
-        frame, mode = run_name.split("/")
-        predictor = Predictor(loaded, ResizeMode(mode))
-        image = load_image(frame_path(frame))
-        tensor, meta = predictor.prepare(image)
-        raw = loaded.model(tensor, [meta.img_shape])[0]
-        ours = to_detections(raw, meta)
-        ref = reference_detections(run)
-        same_input = (list(tensor.shape) == run["input_shape"] and list(meta.img_shape) == run["img_shape"][:2]
-                      and abs(float(tensor.double().sum()) - run["input_sum"]) < 1e-3 * max(1.0, abs(run["input_sum"])))
-        ref_probs = reference_mask_probs(run)
-        k = min(len(ref_probs), raw.mask_probs.shape[0])
-        same_first = k > 0 and np.array_equal(ours.labels[:k], ref.labels[:k])
-        prob_diff = float(np.abs(raw.mask_probs[:k].numpy() - ref_probs[:k]).max()) if same_first else float("nan")
-        results.append(RunResult(run_name, compare_detections(ref, ours), same_input, prob_diff))
-    return {"fixture": fixture["weights_fingerprint"], "ours": fingerprint}, results
+    return [run_once(loaded, fixture["runs"][name], name) for name in runs]

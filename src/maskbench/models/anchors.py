@@ -39,13 +39,17 @@ class AnchorGenerator:
         hs = (stride * h_ratios[:, None] * scales_t[None, :]).reshape(-1)
         return torch.stack([-0.5 * ws, -0.5 * hs, 0.5 * ws, 0.5 * hs], dim=-1)
 
-    def grid_anchors(self, feature_sizes: Sequence[tuple[int, int]], device=None) -> list[torch.Tensor]:
-        """One (H*W*A, 4) tensor per level, for feature maps of the given (H, W)."""
+    def grid_anchors(self, feature_sizes: Sequence[tuple[int, int]], device=None,
+                     dtype: torch.dtype = torch.float32) -> list[torch.Tensor]:
+        """One (H*W*A, 4) tensor per level, for feature maps of the given (H, W).
+
+        As MMDetection's ``grid_priors(dtype=...)``: base anchors are computed in float32 and
+        cast, grid shifts and their sum are in ``dtype`` (the features' precision)."""
         anchors = []
         for base, stride, (height, width) in zip(self.base_anchors, self.strides, feature_sizes):
-            base = base.to(device)
-            shift_x = torch.arange(width, device=device, dtype=torch.float32) * stride
-            shift_y = torch.arange(height, device=device, dtype=torch.float32) * stride
+            base = base.to(device=device, dtype=dtype)
+            shift_x = torch.arange(width, device=device).to(dtype) * stride
+            shift_y = torch.arange(height, device=device).to(dtype) * stride
             yy, xx = torch.meshgrid(shift_y, shift_x, indexing="ij")
             shifts = torch.stack([xx.reshape(-1), yy.reshape(-1), xx.reshape(-1), yy.reshape(-1)], dim=-1)
             anchors.append((shifts[:, None, :] + base[None, :, :]).reshape(-1, 4))

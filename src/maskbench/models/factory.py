@@ -44,16 +44,21 @@ def create_model(
     seed: int = 0,
     fixed_count: bool | None = None,
     progress: bool = True,
+    dtype: torch.dtype = torch.float32,
 ) -> LoadedModel:
-    """``fixed_count`` (default: on for random weights) keeps exactly 100 detections per image."""
+    """``fixed_count`` (default: on for random weights) keeps exactly 100 detections per image.
+
+    ``dtype`` float64 builds, calibrates and runs the model in double: random weights are then
+    the same on every CPU (calibration runs the network, whose float32 rounding follows the
+    CPU's kernels), which the parity check relies on (docs/parity.md)."""
     spec = get_spec(name)
     fixed = (weights == RANDOM) if fixed_count is None else fixed_count
-    model = build_model(spec, replace(DetectionConfig(), fixed_count=fixed))
+    model = build_model(spec, replace(DetectionConfig(), fixed_count=fixed)).to(dtype)
     if weights == RANDOM:
         randomize_(model, seed)
         if calibration_images is None:
             calibration_images, calibration_shapes = default_calibration_batch(spec)
-        calibrate_(model, calibration_images, calibration_shapes)
+        calibrate_(model, calibration_images.to(dtype), calibration_shapes)
         return LoadedModel(model, spec, f"random (seed {seed}, calibrated, untrained: detections are meaningless)")
     from .. import weights as weights_io
 
@@ -79,12 +84,12 @@ def load_checkpoint_into(model: MaskRCNN, path: Path, model_name: str) -> None:
     model.load_state_dict(state, strict=True)
 
 
-def calibration_batch(spec: ModelSpec, images, size: tuple[int, int] | None = None
-                      ) -> tuple[torch.Tensor, list[tuple[int, int]]]:
+def calibration_batch(spec: ModelSpec, images, size: tuple[int, int] | None = None,
+                      dtype: torch.dtype = torch.float32) -> tuple[torch.Tensor, list[tuple[int, int]]]:
     """RGB frames stretched to one input size (default 1344x800), as one calibration batch."""
     from ..preprocess import ResizeMode, preprocess
 
-    batch = [preprocess(image, ResizeMode.STRETCH, size, spec.pixel_mean, spec.pixel_std) for image in images]
+    batch = [preprocess(image, ResizeMode.STRETCH, size, spec.pixel_mean, spec.pixel_std, dtype) for image in images]
     return torch.cat([tensor for tensor, _ in batch]), [meta.img_shape for _, meta in batch]
 
 

@@ -77,7 +77,8 @@ class MaskRCNN(nn.Module):
 
     def propose(self, features: Sequence[torch.Tensor], img_shapes: Sequence[tuple[int, int]]) -> list[torch.Tensor]:
         objectness, deltas = self.rpn_head(features)
-        anchors = self.anchor_generator.grid_anchors([f.shape[-2:] for f in features], features[0].device)
+        anchors = self.anchor_generator.grid_anchors([f.shape[-2:] for f in features], features[0].device,
+                                                     features[0].dtype)
         return [
             select_proposals([o[i] for o in objectness], [d[i] for d in deltas], anchors, img_shapes[i],
                              self.proposal_config)[0]

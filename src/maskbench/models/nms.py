@@ -32,7 +32,7 @@ SPLIT_THRESHOLD = 10_000  # MMCV's ``split_thr`` default
 
 def _nms_in_mmcv_order(boxes: torch.Tensor, scores: torch.Tensor, iou_threshold: float) -> torch.Tensor:
     order = scores.sort(descending=True).indices  # unstable, as MMCV's nms_cpu
-    ranks = torch.arange(order.numel(), 0, -1, dtype=torch.float32, device=boxes.device)
+    ranks = torch.arange(order.numel(), 0, -1, device=boxes.device).to(boxes.dtype)
     return order[torchvision_ops().nms(boxes[order], ranks, iou_threshold)]
 
 

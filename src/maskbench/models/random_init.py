@@ -112,12 +112,12 @@ class _OutputStats:
     def mean_std(self) -> tuple[torch.Tensor, torch.Tensor]:
         mean = self.total / max(self.count, 1)
         var = (self.total_sq / max(self.count, 1) - mean**2).clamp(min=1e-12)
-        return mean.float(), var.sqrt().float()
+        return mean, var.sqrt()
 
 
 @torch.no_grad()
 def _standardise_(layer: nn.Module, stats: _OutputStats, target: tuple[float, float]) -> None:
-    mean, std = stats.mean_std()
+    mean, std = (v.to(layer.weight.dtype) for v in stats.mean_std())
     scale = target[1] / std.clamp(min=1e-6)
     # ConvTranspose would keep outputs in dim 1; all layers standardised here are Conv2d/Linear.
     layer.weight.mul_(scale.view(-1, *([1] * (layer.weight.dim() - 1))))
