@@ -14,20 +14,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from enum import Enum
 
 import cv2
 import numpy as np
 import torch
 
-KEEP_RATIO_SCALE = (1333, 800)
-STUDY_INPUT_SIZE = (1344, 800)  # width, height
+from .names import KEEP_RATIO_SCALE, STUDY_INPUT_SIZE, ResizeMode  # in names.py: the CLI reads them without torch
+
 PAD_DIVISOR = 32
-
-
-class ResizeMode(str, Enum):
-    KEEP_RATIO = "keep_ratio"
-    STRETCH = "stretch"
 
 
 @dataclass(frozen=True)

@@ -64,11 +64,15 @@ def test_killed_run_loses_nothing_and_the_rerun_resumes(tmp_path, capsys):
         assert (out / name).is_file(), name
 
 
-def test_unknown_model_or_runtime_is_one_line_before_any_work(tmp_path, capsys):
-    assert main(["benchmark", "--models", "r52", "--out", str(tmp_path)]) == 2
-    assert "unknown model 'r52'" in capsys.readouterr().err
-    assert main(["benchmark", "--models", "r50", "--runtimes", "tensorflow", "--out", str(tmp_path)]) == 2
-    assert "unknown runtime(s) tensorflow" in capsys.readouterr().err
+def test_unknown_model_runtime_or_precision_is_one_line_before_any_work(tmp_path, capsys):
+    """Refused by the parser itself (exit status 2), before a worker starts."""
+    for argv, message in ((["--models", "r52"], "argument --models: unknown model 'r52'"),
+                          (["--models", "r50", "--runtimes", "tensorflow"], "unknown runtime 'tensorflow'"),
+                          (["--models", "r50", "--precision", "fp8"], "unknown precision 'fp8'")):
+        with pytest.raises(SystemExit) as exit_info:
+            main(["benchmark", *argv, "--out", str(tmp_path)])
+        err = capsys.readouterr().err
+        assert exit_info.value.code == 2 and message in err and err.count("\n") == 1, err
     assert not (tmp_path / "results.jsonl").exists()
 
 

@@ -4,36 +4,24 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..preprocess import ResizeMode
+from .. import cli_args
 
 DEFAULT_OUT = Path("out/benchmark")
 
 
-def _list(text: str) -> list[str]:
-    return [item.strip() for item in text.split(",") if item.strip()]
-
-
-def add_commands(sub, size_type, cameras_type) -> None:
+def add_commands(sub) -> None:
     bench = sub.add_parser(
         "benchmark", help="time models x runtimes (each in its own process) and write the report",
         description="Defaults: the study's five models, the best runtime installed here, the embedded nuScenes "
                     "frames of the front/left/right cameras, static 1344x800, calibrated random weights.")
-    bench.add_argument("--models", type=_list, default=None,
-                       help="comma-separated zoo names/aliases (default: the study's five; 'all': every zoo model)")
-    bench.add_argument("--runtimes", type=_list, default=None,
-                       help="comma-separated runtimes (default: the best one installed here; see `maskbench zoo`)")
-    bench.add_argument("--precision", type=_list, default=["fp32"], help="comma-separated: fp32,fp16,bf16,int8 (see `maskbench runtimes`)")
-    bench.add_argument("--weights", default="random",
-                       help="'random' (calibrated on the benchmark frames), 'official' or a .pth path")
-    bench.add_argument("--images", type=Path, default=None,
-                       help="image file, folder or nuScenes folder (default: the embedded nuScenes frames)")
-    bench.add_argument("--cameras", type=cameras_type, default=None,
-                       help="nuScenes cameras (default for nuScenes folders: CAM_FRONT,CAM_FRONT_LEFT,CAM_FRONT_RIGHT)")
-    bench.add_argument("--input-size", type=size_type, default=None,
-                       help="stretch size WxH (default 1344x800) or keep-ratio limits (default 1333x800)")
-    bench.add_argument("--keep-ratio", action="store_true", help="MMDetection's keep-ratio resize + pad")
+    cli_args.add_model_args(bench, multiple=True, default_text="the study's five")
+    cli_args.add_runtime_args(bench, multiple=True, default_text="the best one installed here")
+    cli_args.add_precision_args(bench, multiple=True, alias="--precision")
+    cli_args.add_weights_args(bench)
+    cli_args.add_input_args(bench, cameras_default="CAM_FRONT,CAM_FRONT_LEFT,CAM_FRONT_RIGHT of a nuScenes folder")
+    cli_args.add_resize_args(bench)
     bench.add_argument("--device", default=None, help="cpu or cuda:0 (default: the runtime's choice)")
-    bench.add_argument("--threads", type=int, default=None, help="CPU threads of every runtime (default: all)")
+    cli_args.add_threads_args(bench)
     bench.add_argument("--warmup", type=int, default=2, help="untimed calls after the cold first one")
     bench.add_argument("--repeat", type=int, default=3, help="timed passes over all frames")
     bench.add_argument("--stages", action="store_true",
@@ -46,12 +34,10 @@ def add_commands(sub, size_type, cameras_type) -> None:
                        help="COCO annotation file: also measure box/mask AP of each model x runtime x precision")
     bench.add_argument("--coco-images", type=Path, default=None, help="image folder of --coco (default: beside it)")
     bench.add_argument("--coco-max-images", type=int, default=None, help="score only the first N images")
-    bench.add_argument("--seed", type=int, default=0, help="seed of random weights")
     bench.add_argument("--timeout", type=float, default=3600.0, help="seconds one model x runtime may take")
     bench.add_argument("--no-resume", action="store_true", help="measure again jobs already in results.jsonl")
-    bench.add_argument("--pair", type=_list, default=None,
-                       help="two models for the side-by-side overlays (default: convnext-t,r101 as in the study)")
-    bench.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    cli_args.add_pair_args(bench)
+    cli_args.add_output_args(bench, default=DEFAULT_OUT)
     bench.set_defaults(run=benchmark_command)
 
 
@@ -62,13 +48,13 @@ def benchmark_command(args) -> int:
     models = resolve_models(args.models)
     runtimes = args.runtimes or default_runtimes()
     jobs = plan_jobs(
-        models, runtimes, args.precision, images=args.images, cameras=args.cameras,
-        mode=ResizeMode.KEEP_RATIO if args.keep_ratio else ResizeMode.STRETCH, input_size=args.input_size,
+        models, runtimes, args.precisions, images=args.images, cameras=args.cameras,
+        mode=cli_args.resize_mode(args), input_size=args.input_size,
         weights=args.weights, seed=args.seed, device=args.device, threads=args.threads, warmup=args.warmup,
         repeat=args.repeat, stages=args.stages, coco=args.coco, coco_images=args.coco_images,
         coco_max_images=args.coco_max_images, fidelity=args.fidelity,
     )
-    print(f"benchmark: {len(models)} model(s) x {len(runtimes)} runtime(s) x {len(args.precision)} precision(s) "
+    print(f"benchmark: {len(models)} model(s) x {len(runtimes)} runtime(s) x {len(args.precisions)} precision(s) "
           f"on {len(jobs[0].images)} frame(s); results: {args.out / 'results.jsonl'}")
     summary = run_benchmark(jobs, args.out, timeout_s=args.timeout, resume=not args.no_resume,
                             on_record=_print_record)
@@ -92,8 +78,8 @@ def _print_record(record) -> None:
 
 
 def _write_report(records, args) -> None:
+    from ..names import DEFAULT_PAIR
     from ..report.benchmark_report import write_report
 
-    pair = tuple(args.pair) if args.pair else ("convnext-t", "r101")
-    files = write_report(records, args.out, overlay_pair=pair)
+    files = write_report(records, args.out, overlay_pair=args.pair or DEFAULT_PAIR)
     print(f"report: {getattr(files, 'html', args.out / 'report.html')}")

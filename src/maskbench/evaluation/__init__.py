@@ -8,23 +8,25 @@ Public entry points:
 - :func:`ap_difference` (compare.py): AP of one evaluation minus another's (conversion loss).
 - :func:`embedded_coco`: the shipped 80-image COCO val2017 example.
 
-Names from run.py are imported on first use, so scoring a results file does not load torch.
+Every name is imported on first use: scoring a results file does not load torch (run.py), and
+building the ``maskbench`` parser (``evaluation.cli``) loads neither torch nor numpy.
 """
 
-from .categories import CategoryMap, CategoryMismatchError
-from .coco_eval import BACKENDS, ApSummary, CocoMetrics, default_backend, score_results
-from .compare import ap_difference
-from .embedded import embedded_coco
+_SOURCES = {
+    "CategoryMap": "categories", "CategoryMismatchError": "categories",
+    "BACKENDS": "coco_eval", "ApSummary": "coco_eval", "CocoMetrics": "coco_eval", "default_backend": "coco_eval",
+    "score_results": "coco_eval",
+    "ap_difference": "compare",
+    "embedded_coco": "embedded",
+    "evaluate_predictor": "run", "EvalResult": "run", "ImageFailure": "run", "EvalTiming": "run",
+}
 
-_FROM_RUN = ("evaluate_predictor", "EvalResult", "ImageFailure", "EvalTiming")
-
-__all__ = ["BACKENDS", "ApSummary", "CategoryMap", "CategoryMismatchError", "CocoMetrics", "ap_difference",
-           "default_backend", "embedded_coco", "score_results", *_FROM_RUN]
+__all__ = sorted(_SOURCES)
 
 
 def __getattr__(name: str):
-    if name in _FROM_RUN:
-        from . import run
+    if name in _SOURCES:
+        from importlib import import_module
 
-        return getattr(run, name)
+        return getattr(import_module(f"{__name__}.{_SOURCES[name]}"), name)
     raise AttributeError(f"module 'maskbench.evaluation' has no attribute {name!r}")

@@ -10,48 +10,44 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from .. import cli_args
 from ..errors import MaskbenchError
-from ..preprocess import ResizeMode
-from ..report.coco_results import write_coco_results, write_json_atomic
-from .coco_eval import BACKENDS, CocoMetrics, default_backend, load_annotations, score_results
-from .compare import ap_difference, difference_markdown
-from .embedded import embedded_coco
-from .tables import RANDOM_WEIGHTS_WARNING, metrics_markdown, summary_table
+from ..names import BACKENDS
 
 
-def add_commands(sub, size_type) -> None:
+def add_commands(sub) -> None:
     evaluate = sub.add_parser("evaluate", help="COCO box/mask AP of a model (on a runtime) or of a results file")
-    evaluate.add_argument("--model", default="convnext-t", help="zoo name or alias (see `maskbench zoo`)")
-    evaluate.add_argument("--weights", default="random",
-                          help="'official' (download), a .pth path, or 'random' (untrained: AP meaningless)")
+    cli_args.add_model_args(evaluate, default="convnext-t")
+    cli_args.add_weights_args(evaluate)
     evaluate.add_argument("--predictions", type=Path, default=None,
                           help="score this COCO results file (e.g. predict's results.json) instead of running a model")
     evaluate.add_argument("--coco", type=Path, default=None,
                           help="COCO annotation file (default: the embedded 80-image val2017 example)")
     evaluate.add_argument("--images", type=Path, default=None,
                           help="folder the annotation file's file_names are in (default: the embedded example's)")
-    evaluate.add_argument("--out", type=Path, default=Path("out/evaluate"))
-    evaluate.add_argument("--runtime", default=None, help="torch, onnxruntime or openvino (default: eager on the CPU)")
-    evaluate.add_argument("--precision", default="fp32",
-                          help="fp32 (default), fp16, bf16 or int8 where the runtime supports it (`maskbench runtimes`)")
-    evaluate.add_argument("--keep-ratio", action="store_true", help="keep-ratio resize (1333x800) + pad")
-    evaluate.add_argument("--input-size", type=size_type, default=None,
-                          help="stretch size WxH (default 1344x800) or keep-ratio limits (default 1333x800)")
+    cli_args.add_resize_args(evaluate)
     evaluate.add_argument("--max-images", type=int, default=None, help="only the first N images (by id)")
-    evaluate.add_argument("--threads", type=int, default=None, help="ONNX Runtime/OpenVINO threads")
-    evaluate.add_argument("--seed", type=int, default=0, help="seed of random weights")
+    cli_args.add_runtime_args(evaluate, default_text="eager PyTorch on the CPU; with --precision other than fp32: "
+                                                     "torch")
+    cli_args.add_precision_args(evaluate)
+    cli_args.add_threads_args(evaluate)
     evaluate.add_argument("--backend", choices=BACKENDS, default=None,
                           help="COCOeval implementation (default: faster-coco-eval when installed; same numbers)")
-    evaluate.add_argument("--compare-runtime", default=None,
-                          help="also evaluate the same model on this runtime and report the AP difference")
-    evaluate.add_argument("--compare-precision", default=None, help="precision of --compare-runtime (default: --precision)")
+    evaluate.add_argument("--compare-runtime", type=cli_args.runtime_name, default=None, metavar="RUNTIME",
+                          help="also evaluate the same model on this runtime (as for --runtime) and report the AP "
+                               "difference")
+    evaluate.add_argument("--compare-precision", type=cli_args.precision_name, default=None, metavar="PRECISION",
+                          help="precision of --compare-runtime (as for --precision; default: --precision)")
     evaluate.add_argument("--compare-with", type=Path, default=None,
                           help="a metrics.json of an earlier evaluation: report this one's AP minus that one's")
+    cli_args.add_output_args(evaluate, default=Path("out/evaluate"))
     evaluate.add_argument("--no-progress", action="store_true", help="no progress bar")
     evaluate.set_defaults(run=evaluate_command)
 
 
 def evaluate_command(args) -> int:
+    from .coco_eval import CocoMetrics
+
     annotations, images = _dataset_paths(args)
     args.out.mkdir(parents=True, exist_ok=True)
     if args.predictions is not None:
@@ -66,6 +62,8 @@ def evaluate_command(args) -> int:
 
 def _dataset_paths(args) -> tuple[Path, Path | None]:
     if args.coco is None and args.images is None:
+        from .embedded import embedded_coco
+
         return embedded_coco()
     if args.coco is None:
         raise MaskbenchError("--images needs --coco (the annotation file of those images)")
@@ -75,6 +73,7 @@ def _dataset_paths(args) -> tuple[Path, Path | None]:
 
 
 def _score_predictions(args, annotations: Path) -> CocoMetrics:
+    from .coco_eval import load_annotations, score_results
     from .predictions import load_predictions
 
     dataset = load_annotations(annotations)
@@ -115,6 +114,7 @@ def _load_predictor(args, annotations: Path, images: Path):
     from ..errors import ImageError
     from ..predict import load_predictor
     from ..runtimes.base import require_runtime
+    from .coco_eval import load_annotations
 
     # A missing package or an unsupported precision is reported before the model is loaded.
     require_runtime(args.runtime or "torch", args.precision)
@@ -127,7 +127,7 @@ def _load_predictor(args, annotations: Path, images: Path):
             break
         except ImageError:
             continue
-    mode = ResizeMode.KEEP_RATIO if args.keep_ratio else ResizeMode.STRETCH
+    mode = cli_args.resize_mode(args)
     return load_predictor(args.model, args.weights, mode, args.input_size, calibration, args.seed)
 
 
@@ -143,6 +143,8 @@ def _runtime(name: str | None, precision: str, predictor, args):
 
 
 def _write_evaluation(out: Path, result, annotations: Path, images: Path) -> None:
+    from ..report.coco_results import write_coco_results
+
     write_coco_results(out / "results.json", result.results)
     context = {**result.info, "annotations": annotations, "images": images,
                "images scored": f"{result.images_scored} of {result.images_total}"}
@@ -158,6 +160,10 @@ def _write_evaluation(out: Path, result, annotations: Path, images: Path) -> Non
 
 def _write_and_print(out: Path, metrics: CocoMetrics, context: dict, random_weights: bool,
                      failures=(), timing=None, extra: dict | None = None) -> None:
+    from ..report.coco_results import write_json_atomic
+    from .coco_eval import default_backend
+    from .tables import RANDOM_WEIGHTS_WARNING, metrics_markdown, summary_table
+
     context = {key: str(value) for key, value in context.items()}
     payload = extra or {"info": context, "random_weights": random_weights, "metrics": metrics.to_dict()}
     if random_weights:
@@ -178,6 +184,9 @@ def _write_and_print(out: Path, metrics: CocoMetrics, context: dict, random_weig
 
 def _report_difference(reference: CocoMetrics, other: CocoMetrics, reference_label: str, other_label: str,
                        out: Path) -> None:
+    from ..report.coco_results import write_json_atomic
+    from .compare import ap_difference, difference_markdown
+
     table = difference_markdown(reference, other, reference_label, other_label)
     difference = {"reference": reference_label, "other": other_label, "other_minus_reference":
                   ap_difference(reference, other)}

@@ -23,11 +23,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from maskbench.errors import MaskbenchError
+from maskbench.names import BACKENDS, FASTER, PYCOCOTOOLS  # the command line reads them from there, without numpy
 from maskbench.report.coco_results import for_segm_eval
-
-FASTER = "faster-coco-eval"
-PYCOCOTOOLS = "pycocotools"
-BACKENDS = (FASTER, PYCOCOTOOLS)
 
 # COCOeval.stats, in its order; -1 means "no ground truth in that range" (COCOeval's convention).
 STAT_NAMES = ("AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10", "AR100", "ARs", "ARm", "ARl")

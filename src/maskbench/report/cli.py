@@ -7,46 +7,42 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from .. import cli_args
 from ..errors import MaskbenchError
 
 
-def _budget(parse):
+def _budget(parser_name: str):
+    """A type parsing ``6GB`` / ``120ms`` with :mod:`maskbench.recommend` (imported when the flag
+    is given, so building the parser does not load numpy)."""
+
     def parse_argument(text: str) -> float:
+        from .. import recommend
+
         try:
-            return parse(text)
+            return getattr(recommend, parser_name)(text)
         except ValueError as err:
             raise argparse.ArgumentTypeError(str(err)) from None
 
+    parse_argument.__name__ = parser_name
     return parse_argument
 
 
-def _pair(text: str) -> tuple[str, str]:
-    names = [name.strip() for name in text.split(",") if name.strip()]
-    if len(names) != 2:
-        raise argparse.ArgumentTypeError(f"--pair takes two models, e.g. convnext-t,r101; got '{text}'")
-    return names[0], names[1]
-
-
 def add_commands(sub) -> None:
-    from ..recommend import parse_latency_ms, parse_memory_mb
-
-    results_help = "results.jsonl of a benchmark, or the folder holding it"
     report = sub.add_parser("report", help="render the benchmark report again from results.jsonl")
-    report.add_argument("--results", type=Path, required=True, help=results_help)
-    report.add_argument("--out", type=Path, default=None, help="report folder (default: the results folder)")
-    report.add_argument("--pair", type=_pair, default=None,
-                        help="two models drawn side by side, e.g. convnext-t,r101 (the default)")
-    report.add_argument("--metric", choices=("mask_ap", "box_ap"), default="mask_ap", help="y axis of the plot")
+    cli_args.add_results_args(report)
+    cli_args.add_output_args(report, default_text="the results folder")
+    cli_args.add_pair_args(report)
+    cli_args.add_metric_args(report)
     report.set_defaults(run=report_command)
 
     pick = sub.add_parser("recommend", help="the best model within a GPU memory / memory / latency budget")
-    pick.add_argument("--results", type=Path, required=True, help=results_help)
-    pick.add_argument("--max-gpu-memory", type=_budget(parse_memory_mb), default=None, help="e.g. 6GB")
-    pick.add_argument("--max-memory", type=_budget(parse_memory_mb), default=None,
+    cli_args.add_results_args(pick)
+    pick.add_argument("--max-gpu-memory", type=_budget("parse_memory_mb"), default=None, help="e.g. 6GB")
+    pick.add_argument("--max-memory", type=_budget("parse_memory_mb"), default=None,
                       help="host memory (steady RSS), e.g. 8GB")
-    pick.add_argument("--max-latency", type=_budget(parse_latency_ms), default=None,
+    pick.add_argument("--max-latency", type=_budget("parse_latency_ms"), default=None,
                       help="end-to-end mean per image, e.g. 120ms or 1.2s")
-    pick.add_argument("--metric", choices=("mask_ap", "box_ap"), default="mask_ap")
+    cli_args.add_metric_args(pick)
     pick.add_argument("--min-mask-iou", type=float, default=None,
                       help="fidelity floor: mean mask IoU against fp32 eager (records from benchmark --fidelity), "
                            "e.g. 0.9")
@@ -69,7 +65,8 @@ def load_results(path: Path):
 
 
 def report_command(args) -> int:
-    from .benchmark_report import DEFAULT_PAIR, write_report
+    from ..names import DEFAULT_PAIR
+    from .benchmark_report import write_report
 
     file, records = load_results(args.results)
     out = args.out or file.parent

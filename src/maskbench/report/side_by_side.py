@@ -15,11 +15,11 @@ from pathlib import Path
 from maskbench.benchmark.records import BenchmarkRecord
 from maskbench.data.images import load_image
 from maskbench.errors import MaskbenchError
+from maskbench.names import DEFAULT_PAIR  # the command line reads it from there, without numpy
 from maskbench.report.detections_file import load_detections_file
 from maskbench.report.overlay import draw_overlay, save_png, side_by_side
 from maskbench.report.pareto import point_label
 
-DEFAULT_PAIR = ("convnext-t", "r101")
 DRAW_THRESHOLD = 0.3
 
 

@@ -26,10 +26,10 @@ import torch
 from ..errors import MaskbenchError
 from ..models.factory import LoadedModel
 from ..models.mask_rcnn import RawDetections
+from ..names import PRECISIONS  # in names.py: the command line reads it without torch
 from ..preprocess import ResizeMode
 
 EXTRA_INSTALL = "pip install 'maskbench[runtimes]'"
-PRECISIONS = ("fp32", "fp16", "bf16", "int8")
 CPU, CUDA = "cpu", "cuda"
 UNTESTED_TENSORRT = "untested: TensorRT was not available where maskbench was developed"
 

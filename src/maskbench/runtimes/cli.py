@@ -5,65 +5,39 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..preprocess import ResizeMode
+from .. import cli_args
+from ..names import EXPORT_TARGETS, PRECISIONS  # noqa: F401 (PRECISIONS: = base.PRECISIONS, read without torch)
 
-PRECISIONS = ("fp32", "fp16", "bf16", "int8")  # = base.PRECISIONS, without importing torch to parse
-EXPORT_RUNTIMES = ("onnx", "onnxruntime", "onnxruntime-cuda", "openvino", "tensorrt")
+EXPORT_RUNTIMES = EXPORT_TARGETS  # the name this module had for them
 
 
-def add_commands(sub, size_type, cameras_type) -> None:
+def add_commands(sub) -> None:
     export = sub.add_parser("export", help="export a model to ONNX (and OpenVINO IR, TensorRT engine) for a runtime")
-    export.add_argument("--model", required=True, help="zoo name or alias (see `maskbench zoo`)")
-    export.add_argument("--weights", default="random", help="'official', 'random' (calibrated) or a .pth path")
-    export.add_argument("--runtime", choices=EXPORT_RUNTIMES, default="onnx",
-                        help="onnx: the ONNX file; onnxruntime(-cuda): also run it there once; openvino: also "
-                             "convert it to OpenVINO IR (.xml/.bin) and run it once; tensorrt: also build the "
-                             "engine (cached next to the ONNX file) and run it once")
-    export.add_argument("--precision", choices=PRECISIONS, default="fp32",
-                        help="what the runtime computes in (the ONNX file itself is always fp32); "
-                             "see `maskbench runtimes`")
-    export.add_argument("--input-size", type=size_type, default=None,
-                        help="stretch size WxH (default 1344x800) or keep-ratio limits (default 1333x800)")
-    export.add_argument("--keep-ratio", action="store_true",
-                        help="keep-ratio graph: img_shape is a second input; the input is static at the padded "
-                             "size of the first image (1344x768 for 1600x900 frames)")
-    export.add_argument("--images", type=Path, default=None,
-                        help="frames that calibrate random weights and size a keep-ratio graph "
-                             "(default: the embedded nuScenes frames)")
-    export.add_argument("--calibration-images", type=Path, default=None,
-                        help="int8: image file or folder the quantization measures activation ranges on "
-                             "(default: the embedded nuScenes frames)")
-    export.add_argument("--out", type=Path, required=True, help="folder the files are written to")
-    export.add_argument("--seed", type=int, default=0, help="seed of random weights")
+    cli_args.add_model_args(export, required=True)
+    cli_args.add_weights_args(export)
+    cli_args.add_export_runtime_args(export)
+    cli_args.add_precision_args(export, note="the ONNX file itself is always fp32", calibration=True)
+    cli_args.add_input_args(export, images_note="the first frame calibrates random weights and sizes a keep-ratio "
+                                                "graph")
+    cli_args.add_resize_args(export)
+    cli_args.add_output_args(export, required=True)
     export.set_defaults(run=export_command)
 
     check = sub.add_parser("check-conversion", help="compare a runtime with eager PyTorch on the same frames")
-    check.add_argument("--model", required=True, help="zoo name or alias")
-    check.add_argument("--runtime", required=True, help="runtime(s), comma-separated, e.g. onnxruntime,openvino")
-    check.add_argument("--weights", default="random",
-                       help="'official', 'random' (calibrated on the checked frames) or a .pth path")
-    check.add_argument("--images", type=Path, default=None, help="image file or folder (default: embedded frames)")
-    check.add_argument("--cameras", type=cameras_type, default=None, help="nuScenes cameras (default: all)")
-    check.add_argument("--input-size", type=size_type, default=None, help="as for predict")
-    check.add_argument("--keep-ratio", action="store_true", help="keep-ratio resize (img_shape as graph input)")
-    check.add_argument("--threads", type=int, default=None, help="runtime threads (default: torch's)")
+    cli_args.add_model_args(check, required=True)
+    cli_args.add_runtime_args(check, multiple=True, required=True, alias="--runtime")
+    cli_args.add_precision_args(check, note="the reference is eager fp32; fp16/bf16/int8 are judged with looser "
+                                            "tolerances", calibration=True)
+    cli_args.add_weights_args(check)
+    cli_args.add_input_args(check)
+    cli_args.add_resize_args(check)
+    cli_args.add_threads_args(check)
     check.add_argument("--repeats", type=int, default=1, help="timed runs per frame (the best is reported)")
-    check.add_argument("--precision", choices=PRECISIONS, default="fp32",
-                       help="precision of the runtime(s) checked (the reference is eager fp32); fp16/bf16/int8 "
-                            "are judged with looser tolerances")
-    check.add_argument("--calibration-images", type=Path, default=None,
-                       help="int8: image file or folder the quantization measures activation ranges on "
-                            "(default: the embedded nuScenes frames)")
-    check.add_argument("--out", type=Path, default=None,
-                       help="JSON file (default: out/check-conversion/MODEL_RUNTIMES.json)")
+    cli_args.add_output_args(check, kind="JSON file", default_text="out/check-conversion/MODEL_RUNTIMES.json")
     check.set_defaults(run=check_conversion_command)
 
     listing = sub.add_parser("runtimes", help="list the runtimes: available here?, precisions, how to install")
     listing.set_defaults(run=runtimes_command)
-
-
-def _mode(args) -> ResizeMode:
-    return ResizeMode.KEEP_RATIO if args.keep_ratio else ResizeMode.STRETCH
 
 
 def _calibration_images(args):
@@ -83,13 +57,13 @@ def export_command(args) -> int:
     from .conversion_check import load_frames
     from .onnx_export import ExportTarget, export_onnx
 
-    mode = _mode(args)
+    mode = cli_args.resize_mode(args)
     if args.runtime == "onnx" and args.precision != "fp32":
         raise MaskbenchError(f"the ONNX file is always fp32; --precision {args.precision} applies to a runtime: "
                              "add --runtime openvino (bf16, int8), onnxruntime (int8) or tensorrt (fp16)")
     if args.runtime != "onnx":  # unknown precision, missing package or GPU: refused before any model work
         require_runtime(args.runtime, args.precision)
-    frames = load_frames(args.images)[:1]
+    frames = load_frames(args.images, args.cameras)[:1]
     # The same model `maskbench predict` builds (random weights: calibrated on the first frame).
     predictor = load_predictor(args.model, args.weights, mode, args.input_size, frames[0].image, args.seed)
     loaded = predictor.loaded
@@ -124,15 +98,16 @@ def check_conversion_command(args) -> int:
     from ..zoo import get_spec
     from .conversion_check import environment_info, format_table, run_check, write_json
 
-    names = [n.strip() for n in args.runtime.split(",") if n.strip()]
+    names = args.runtimes
+    mode = cli_args.resize_mode(args)
     rows = run_check(args.model, names, weights=args.weights, images=args.images, cameras=args.cameras,
-                     mode=_mode(args), size=args.input_size, threads=args.threads, repeats=args.repeats,
+                     mode=mode, size=args.input_size, threads=args.threads, repeats=args.repeats, seed=args.seed,
                      precision=args.precision, calibration_images=_calibration_images(args))
     print(format_table(rows))
     suffix = "" if args.precision == "fp32" else f"_{args.precision}"
     out = args.out or Path("out/check-conversion") / f"{get_spec(args.model).alias}_{'_'.join(names)}{suffix}.json"
     info = {**environment_info(args.threads), "model": args.model, "weights": args.weights,
-            "mode": _mode(args).value, "input_size": args.input_size, "precision": args.precision}
+            "mode": mode.value, "input_size": args.input_size, "precision": args.precision}
     print(f"written: {write_json(rows, out, info)}")
     disagreeing = [r for r in rows if not r.agrees]
     for row in disagreeing:

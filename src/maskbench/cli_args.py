@@ -1,0 +1,261 @@
+"""The argument groups the ``maskbench`` commands share, so that a flag means the same thing (type,
+choices, default semantics, help) in every command that has it.
+
+- One value, a singular flag: ``--model r50``, ``--runtime openvino``, ``--precision int8``.
+- Several values, a plural flag with one comma-separated argument, in every command that takes a
+  list: ``--models r50,r101``, ``--runtimes onnxruntime,openvino``, ``--precisions fp32,int8``,
+  ``--cameras CAM_FRONT,CAM_BACK``, ``--pair convnext-t,r101``. The singular spelling where a
+  command used to take the list under it (benchmark's ``--precision``, check-conversion's
+  ``--runtime``) is still accepted there, as a hidden alias of the plural flag.
+- Names are checked by the parser (type functions over :mod:`maskbench.names`): an unknown model,
+  runtime or precision is a one-line error (exit status 2) before anything is loaded.
+
+This module imports only the standard library and :mod:`maskbench.names`, so building the parser
+(``maskbench --help``) loads neither torch nor numpy; ``tests/test_cli_args.py`` checks it.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from .names import (
+    ALL_MODELS,
+    DEFAULT_PAIR,
+    EXPORT_TARGETS,
+    KEEP_RATIO_SCALE,
+    METRICS,
+    MODEL_ALIASES,
+    MODEL_NAMES,
+    PRECISIONS,
+    RUNTIME_NAMES,
+    STUDY_INPUT_SIZE,
+    ResizeMode,
+)
+
+
+class Parser(argparse.ArgumentParser):
+    """An ``ArgumentParser`` whose errors are one line, ``maskbench CMD: error: ...`` (exit
+    status 2), like the errors the commands themselves print; ``--help`` shows the usage."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+# ----------------------------------------------------------------------------- value types
+def _or(names: Sequence[str]) -> str:
+    return f"{', '.join(names[:-1])} or {names[-1]}"
+
+
+def _wxh(size: tuple[int, int]) -> str:
+    return f"{size[0]}x{size[1]}"
+
+
+def model_name(text: str) -> str:
+    """A zoo config name or alias, as given (``zoo.get_spec`` takes both)."""
+    name = text.strip()
+    if name not in MODEL_NAMES:
+        raise argparse.ArgumentTypeError(
+            f"unknown model '{name}'; run `maskbench zoo` to list them (aliases: {', '.join(MODEL_ALIASES)})")
+    return name
+
+
+def _name_in(kind: str, names: Sequence[str]) -> Callable[[str], str]:
+    def parse(text: str) -> str:
+        name = text.strip()
+        if name not in names:
+            raise argparse.ArgumentTypeError(f"unknown {kind} '{name}'; choose one of: {', '.join(names)}")
+        return name
+
+    parse.__name__ = kind.replace(" ", "_")
+    return parse
+
+
+runtime_name = _name_in("runtime", RUNTIME_NAMES)
+export_target = _name_in("export runtime", EXPORT_TARGETS)
+precision_name = _name_in("precision", PRECISIONS)
+
+
+def comma_list(item: Callable[[str], str]) -> Callable[[str], list]:
+    """The type of every list flag: ``a,b,c`` -> ``[item(a), item(b), item(c)]`` (blanks dropped;
+    an empty list is an error)."""
+
+    def parse(text: str) -> list:
+        values = [item(part.strip()) for part in text.split(",") if part.strip()]
+        if not values:
+            raise argparse.ArgumentTypeError(f"expected one or more comma-separated names, got '{text}'")
+        return values
+
+    parse.__name__ = f"{getattr(item, '__name__', 'value')}_list"
+    return parse
+
+
+def model_list(text: str) -> list[str]:
+    """``benchmark --models``: zoo names/aliases, or ``all`` (alone) for every zoo model."""
+    names = comma_list(str)(text)
+    if [name.lower() for name in names] == [ALL_MODELS]:
+        return [ALL_MODELS]
+    if any(name.lower() == ALL_MODELS for name in names):
+        raise argparse.ArgumentTypeError(f"'{ALL_MODELS}' stands alone (every zoo model), got '{text}'")
+    return [model_name(name) for name in names]
+
+
+runtime_list = comma_list(runtime_name)
+precision_list = comma_list(precision_name)
+camera_list = comma_list(str)
+
+
+def model_pair(text: str) -> tuple[str, str]:
+    names = comma_list(model_name)(text)
+    if len(names) != 2:
+        raise argparse.ArgumentTypeError(f"two models, e.g. {','.join(DEFAULT_PAIR)}; got '{text}'")
+    return names[0], names[1]
+
+
+def image_size(text: str) -> tuple[int, int]:
+    """``1344x800`` -> ``(1344, 800)`` (width, height)."""
+    try:
+        width, height = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"size must look like 1344x800, got '{text}'") from None
+    return width, height
+
+
+def resize_mode(args: argparse.Namespace) -> ResizeMode:
+    """The resize mode ``--keep-ratio`` asks for."""
+    return ResizeMode.KEEP_RATIO if args.keep_ratio else ResizeMode.STRETCH
+
+
+# ----------------------------------------------------------------------------- help texts
+# Each shared flag's help starts with its text here, in every command (a command may add what
+# the flag does there, and the default); tests/test_cli_args.py checks it.
+MODEL_HELP = f"zoo name or alias: {', '.join(MODEL_ALIASES)} (see `maskbench zoo`)"
+MODELS_HELP = f"comma-separated zoo names or aliases (as for --model), or '{ALL_MODELS}' for every zoo model"
+WEIGHTS_HELP = ("'random' (untrained, deterministic, calibrated on the input frames: for timing, its detections "
+                "and AP are meaningless), 'official' (the zoo's checkpoint, downloaded once) or a .pth path")
+SEED_HELP = "seed of random weights"
+IMAGES_HELP = "image file, folder or nuScenes folder"
+CAMERAS_HELP = "nuScenes cameras, comma-separated, e.g. CAM_FRONT,CAM_BACK"
+INPUT_SIZE_HELP = (f"stretch size WxH (default {_wxh(STUDY_INPUT_SIZE)}) or, with --keep-ratio, the long x short "
+                   f"edge limits (default {_wxh(KEEP_RATIO_SCALE)})")
+KEEP_RATIO_HELP = ("MMDetection's keep-ratio resize + pad to a multiple of 32, instead of the static stretch (an "
+                   "exported graph then takes img_shape as a second input, at the first frame's padded size)")
+RUNTIME_HELP = f"{_or(RUNTIME_NAMES)} (`maskbench runtimes` lists which run here, in which precisions)"
+RUNTIMES_HELP = "comma-separated runtimes (as for --runtime), e.g. onnxruntime,openvino"
+PRECISION_HELP = (f"{_or(PRECISIONS)}: what the network computes in, where the runtime supports it "
+                  "(see `maskbench runtimes`); outputs and post-processing stay fp32")
+PRECISIONS_HELP = "comma-separated precisions (as for --precision), e.g. fp32,int8"
+CALIBRATION_HELP = ("int8: image file or folder the quantization measures activation ranges on "
+                    "(default: the embedded nuScenes frames)")
+THREADS_HELP = "CPU threads of the runtime (default: torch's, one per core)"
+RESULTS_HELP = "results.jsonl of a benchmark, or the folder holding it"
+METRIC_HELP = f"the AP the report plots and recommend ranks by: {_or(list(METRICS))}"
+PAIR_HELP = "two models drawn side by side in the report, comma-separated (as for --model)"
+
+
+def _with(text: str, note: str | None = None, default: str | None = None) -> str:
+    return text + (f"; {note}" if note else "") + (f" (default: {default})" if default is not None else "")
+
+
+def _add_list(parser, flag: str, alias: str | None, **kwargs) -> None:
+    """A plural flag; ``alias``: its singular spelling, still parsed as the same option but not
+    shown in the help (the parser keeps it registered; the action no longer lists it)."""
+    action = parser.add_argument(flag, *([alias] if alias else []), **kwargs)
+    if alias:
+        action.option_strings.remove(alias)
+
+
+# ----------------------------------------------------------------------------- groups
+def add_model_args(parser, *, multiple: bool = False, default: str | None = None, default_text: str | None = None,
+                   required: bool = False) -> None:
+    """``--model NAME`` or (``multiple``) ``--models NAME,NAME`` (default None: ``default_text``)."""
+    if multiple:
+        parser.add_argument("--models", type=model_list, default=None, required=required, metavar="MODELS",
+                            help=_with(MODELS_HELP, default=default_text))
+    else:
+        parser.add_argument("--model", type=model_name, default=default, required=required, metavar="MODEL",
+                            help=_with(MODEL_HELP, default=default_text or default))
+
+
+def add_weights_args(parser) -> None:
+    """``--weights`` (default random) and ``--seed`` (of random weights, default 0)."""
+    parser.add_argument("--weights", default="random", help=_with(WEIGHTS_HELP, default="random"))
+    add_seed_args(parser)
+
+
+def add_seed_args(parser) -> None:
+    parser.add_argument("--seed", type=int, default=0, help=_with(SEED_HELP, default="0"))
+
+
+def add_input_args(parser, *, cameras_default: str = "all", images_note: str | None = None) -> None:
+    """``--images`` (default: the embedded nuScenes frames) and ``--cameras``."""
+    parser.add_argument("--images", type=Path, default=None,
+                        help=_with(IMAGES_HELP, images_note, default="the embedded nuScenes frames"))
+    parser.add_argument("--cameras", type=camera_list, default=None, metavar="CAMERAS",
+                        help=_with(CAMERAS_HELP, default=cameras_default))
+
+
+def add_resize_args(parser) -> None:
+    """``--input-size WxH`` and ``--keep-ratio``; read both with :func:`resize_mode` and ``args.input_size``."""
+    parser.add_argument("--input-size", type=image_size, default=None, metavar="WxH", help=INPUT_SIZE_HELP)
+    parser.add_argument("--keep-ratio", action="store_true", help=KEEP_RATIO_HELP)
+
+
+def add_runtime_args(parser, *, multiple: bool = False, default: str | None = None, default_text: str | None = None,
+                     required: bool = False, alias: str | None = None, note: str | None = None) -> None:
+    """``--runtime NAME`` or (``multiple``) ``--runtimes NAME,NAME`` (``alias``: the hidden
+    singular spelling a command accepted the list under before)."""
+    if multiple:
+        _add_list(parser, "--runtimes", alias, required=required, dest="runtimes", type=runtime_list,
+                  default=None, metavar="RUNTIMES", help=_with(RUNTIMES_HELP, note, default_text))
+    else:
+        parser.add_argument("--runtime", type=runtime_name, default=default, required=required, metavar="RUNTIME",
+                            help=_with(RUNTIME_HELP, note, default_text or default))
+
+
+def add_export_runtime_args(parser) -> None:
+    """export's ``--runtime``: what it prepares besides the ONNX file (runtime names, plus ``onnx``)."""
+    parser.add_argument("--runtime", type=export_target, default="onnx", metavar="RUNTIME",
+                        help=_with(f"{_or(EXPORT_TARGETS)}", "onnx: the ONNX file only; onnxruntime(-cuda): also run "
+                                   "it there once; openvino: also convert it to OpenVINO IR (.xml/.bin) and run it "
+                                   "once; tensorrt: also build the engine (cached next to the ONNX file) and run it "
+                                   "once", "onnx"))
+
+
+def add_precision_args(parser, *, multiple: bool = False, alias: str | None = None, note: str | None = None,
+                       calibration: bool = False) -> None:
+    """``--precision P`` or (``multiple``) ``--precisions P,P``, default fp32; ``calibration``:
+    also ``--calibration-images`` (int8)."""
+    if multiple:
+        _add_list(parser, "--precisions", alias, dest="precisions", type=precision_list, default=["fp32"],
+                  metavar="PRECISIONS", help=_with(PRECISIONS_HELP, note, "fp32"))
+    else:
+        parser.add_argument("--precision", type=precision_name, default="fp32", metavar="PRECISION",
+                            help=_with(PRECISION_HELP, note, "fp32"))
+    if calibration:
+        parser.add_argument("--calibration-images", type=Path, default=None, help=CALIBRATION_HELP)
+
+
+def add_threads_args(parser) -> None:
+    parser.add_argument("--threads", type=int, default=None, help=THREADS_HELP)
+
+
+def add_output_args(parser, *, default: Path | None = None, default_text: str | None = None, required: bool = False,
+                    kind: str = "folder") -> None:
+    """``--out``: the ``kind`` (folder, JSON file) the command writes."""
+    parser.add_argument("--out", type=Path, default=default, required=required,
+                        help=_with(f"{kind} to write to", default=default_text or default))
+
+
+def add_results_args(parser) -> None:
+    parser.add_argument("--results", type=Path, required=True, help=RESULTS_HELP)
+
+
+def add_metric_args(parser) -> None:
+    parser.add_argument("--metric", choices=tuple(METRICS), default="mask_ap", help=_with(METRIC_HELP, default="mask_ap"))
+
+
+def add_pair_args(parser) -> None:
+    parser.add_argument("--pair", type=model_pair, default=None, metavar="A,B",
+                        help=_with(PAIR_HELP, default=f"{','.join(DEFAULT_PAIR)}, as in the study"))
