@@ -35,13 +35,10 @@ def test_building_the_parser_and_help_import_neither_torch_nor_numpy():
 
 
 def test_names_match_the_registries_that_import_torch():
+    # model names are read from the zoo itself (plain data), so only the runtimes can drift
     from maskbench import evaluation, preprocess
     from maskbench.report import pareto, side_by_side
     from maskbench.runtimes import base
-    from maskbench.zoo import MODELS
-
-    assert names.MODEL_ALIASES == {spec.alias: spec.name for spec in MODELS}
-    assert list(names.MODEL_ALIASES) == [spec.alias for spec in MODELS]  # the zoo's order
     assert names.RUNTIME_NAMES == tuple(base.RUNTIMES)
     assert set(names.EXPORT_TARGETS) - {"onnx"} <= set(base.RUNTIMES)
     assert base.PRECISIONS is names.PRECISIONS

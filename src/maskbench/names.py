@@ -7,26 +7,18 @@ names import them from here (``runtimes.base.PRECISIONS``, ``preprocess.ResizeMo
 ``evaluation.coco_eval.BACKENDS``, ``report.pareto.METRICS``, ``report.side_by_side.DEFAULT_PAIR``
 are these very objects).
 
-Two tables repeat a registry that imports torch: :data:`MODEL_ALIASES` (``zoo.MODELS``) and
-:data:`RUNTIME_NAMES` (``runtimes.base.RUNTIMES``); ``tests/test_cli_args.py`` fails when they
-drift apart.
+Model names come from the zoo, which is plain data. :data:`RUNTIME_NAMES` repeats the runtime
+registry's names; ``tests/test_cli_args.py`` fails when they drift apart.
 """
 
 from __future__ import annotations
 
 from enum import Enum
 
-# Short alias -> MMDetection 3.x config name, in the zoo's order (= zoo.MODELS, checked by a test).
-MODEL_ALIASES: dict[str, str] = {
-    "r50": "mask-rcnn_r50_fpn_1x_coco",
-    "r101": "mask-rcnn_r101_fpn_1x_coco",
-    "r101-3x": "mask-rcnn_r101_fpn_ms-poly-3x_coco",
-    "x101": "mask-rcnn_x101-32x4d_fpn_1x_coco",
-    "x101-3x": "mask-rcnn_x101-32x4d_fpn_ms-poly-3x_coco",
-    "s101": "mask-rcnn_s101_fpn_syncbn-backbone+head_ms-1x_coco",
-    "swin-t": "mask-rcnn_swin-t-p4-w7_fpn_1x_coco",
-    "convnext-t": "mask-rcnn_convnext-t-p4-w7_fpn_amp-ms-crop-3x_coco",
-}
+from .zoo import MODELS as ZOO
+
+# Short alias -> MMDetection 3.x config name, in the zoo's order (the zoo is plain data).
+MODEL_ALIASES: dict[str, str] = {spec.alias: spec.name for spec in ZOO}
 MODEL_NAMES: frozenset[str] = frozenset(MODEL_ALIASES) | frozenset(MODEL_ALIASES.values())  # what get_spec takes
 ALL_MODELS = "all"  # benchmark --models all: every zoo model
 

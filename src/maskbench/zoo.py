@@ -14,11 +14,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import import_module
-
-from torch import nn
+from typing import TYPE_CHECKING
 
 from .errors import UnknownModelError
-from .models.mask_rcnn import HeadOptions
+from .models.head_options import HeadOptions
+
+if TYPE_CHECKING:  # the zoo is plain data: listing it imports neither torch nor model code
+    from torch import nn
 
 MMDET_DOWNLOAD = "https://download.openmmlab.com/mmdetection/v2.0"
 MMDET_CONFIGS = "https://github.com/open-mmlab/mmdetection/blob/v3.3.0/configs"
@@ -47,7 +49,7 @@ class ModelSpec:
     name: str  # MMDetection 3.x config name
     alias: str  # short name for the command line
     backbone: str
-    build_backbone: Callable[[], nn.Module]
+    build_backbone: Callable[[], "nn.Module"]
     weights: WeightsMeta
     num_params: int  # whole detector; checked against the built model by a test
     config_path: str
@@ -62,11 +64,11 @@ class ModelSpec:
 
 
 @lru_cache(maxsize=None)
-def _backbone(module: str, builder: str) -> Callable[[], nn.Module]:
+def _backbone(module: str, builder: str) -> Callable[[], "nn.Module"]:
     """A builder imported on first use, so listing the zoo does not import every backbone.
     Cached: models sharing an architecture share the very same builder object."""
 
-    def build() -> nn.Module:
+    def build() -> "nn.Module":
         return getattr(import_module(f"{__package__}.models.backbones.{module}"), builder)()
 
     build.__qualname__ = builder

@@ -16,6 +16,7 @@ from torch import nn
 
 from .anchors import AnchorGenerator
 from .fpn import FPN
+from .head_options import HeadOptions
 from .roi_heads import BBoxHead, DetectionConfig, MaskHead, RoIExtractor, select_detections
 from .rpn import ProposalConfig, RPNHead, select_proposals
 
@@ -39,16 +40,6 @@ class RoIHead(nn.Module):
         self.mask_head = mask_head
         self.bbox_roi_extractor = RoIExtractor(output_size=7)
         self.mask_roi_extractor = RoIExtractor(output_size=14)
-
-
-@dataclass(frozen=True)
-class HeadOptions:
-    """What differs between zoo models after the backbone."""
-
-    bbox_head_convs: int = 0  # 4 for ResNeSt's Shared4Conv1FCBBoxHead
-    bbox_head_fcs: int = 2  # 1 for Shared4Conv1FCBBoxHead
-    head_norm: bool = False  # BatchNorm in the RoI heads' convs (ResNeSt)
-    num_classes: int = 80
 
 
 class MaskRCNN(nn.Module):
