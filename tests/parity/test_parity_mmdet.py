@@ -41,27 +41,38 @@ class ParityTolerance:
 
 FLOAT64 = ParityTolerance(min_matched=100, box_px=1e-6, score=1e-9, min_mask_iou=0.9, area_weighted_mask_iou=0.9999,
                           input_rel=1e-12)
-FLOAT32_FLOOR = ParityTolerance(min_matched=92, box_px=0.5, score=1e-2, min_mask_iou=0.0, area_weighted_mask_iou=0.99,
-                                input_rel=1e-6)
+# A run is chaotic in float32 where MMDetection's own float32 answer moves by more than this
+# from its float64 one (random weights amplifying float32 rounding; measured up to 3.9 px and
+# 0.16 in score on the COCO frame for the ResNet-101 family): such a run is judged in float64 only.
+CHAOS_BOX_PX, CHAOS_SCORE = 0.05, 1e-3
+
+
+def is_chaotic(spread: dict) -> bool:
+    return spread["matched"] < spread["reference_count"] or spread["max_box_diff"] > CHAOS_BOX_PX \
+        or spread["max_score_diff"] > CHAOS_SCORE
 
 
 def float32_tolerance(spread: dict) -> ParityTolerance:
-    """The floor, widened where MMDetection's own float32-vs-float64 spread on this run is wider
-    (chaotic random weights: twice its worst differences, four more swaps at the top-100 cut)."""
+    """Ten times MMDetection's own float32-vs-float64 spread on this run (float32 rounds
+    differently on every CPU kind, by similar amounts), with small absolute floors."""
     return ParityTolerance(
-        min_matched=min(FLOAT32_FLOOR.min_matched, spread["matched"] - 4),
-        box_px=max(FLOAT32_FLOOR.box_px, 2 * spread["max_box_diff"]),
-        score=max(FLOAT32_FLOOR.score, 2 * spread["max_score_diff"]),
+        min_matched=spread["reference_count"] - 2,
+        box_px=max(10 * spread["max_box_diff"], 0.01),
+        score=max(10 * spread["max_score_diff"], 1e-4),
         min_mask_iou=0.0,
-        area_weighted_mask_iou=min(FLOAT32_FLOOR.area_weighted_mask_iou, spread["area_weighted_mask_iou"] - 0.01),
-        input_rel=FLOAT32_FLOOR.input_rel,
+        area_weighted_mask_iou=min(0.999, 1 - 10 * (1 - spread["area_weighted_mask_iou"])),
+        input_rel=1e-6,
     )
 
 
-# CI runs one frame per mode in float64 (the two frames and the two modes are all covered) and
-# all four runs in float32; MASKBENCH_SLOW_TESTS=1 runs every run in both precisions and the 3x
-# variants, which share their 1x twin's architecture and code path (only the weights differ).
-CI_FLOAT64_RUNS = ("nuscenes_front_right/stretch", "coco_184324/keep_ratio")
+# CI runs two runs per model in each precision, one per frame and per mode (so both frames and
+# both modes are covered); MASKBENCH_SLOW_TESTS=1 runs all four, and the 3x variants, which
+# share their 1x twin's architecture and code path (only the weights differ).
+CI_RUNS = ("nuscenes_front_right/stretch", "coco_184324/keep_ratio")
+
+
+def runs_to_check() -> tuple[str, ...]:
+    return RUNS if os.environ.get("MASKBENCH_SLOW_TESTS") == "1" else CI_RUNS
 
 
 def _models():
@@ -94,11 +105,13 @@ def test_parity_float64(alias):
     ours = weights_fingerprint(parity_models(alias)[0].model.state_dict())
     for part, value in fixture["weights_fingerprint"].items():
         assert math.isclose(ours[part], value, rel_tol=1e-9), f"{alias}: calibrated weights differ ({part})"
-    runs = RUNS if os.environ.get("MASKBENCH_SLOW_TESTS") == "1" else CI_FLOAT64_RUNS
-    _check(alias, run_parity(alias, "float64", runs), lambda run: FLOAT64)
+    _check(alias, run_parity(alias, "float64", runs_to_check()), lambda run: FLOAT64)
 
 
 @pytest.mark.parametrize("alias", _models())
 def test_parity_float32(alias):
     spread = load_fixture(alias)["float32_spread"]
-    _check(alias, run_parity(alias, "float32"), lambda run: float32_tolerance(spread[run]))
+    judged = tuple(run for run in runs_to_check() if not is_chaotic(spread[run]))
+    if not judged:
+        pytest.skip(f"{alias}: MMDetection's own float32 is chaotic on these runs; float64 judges them")
+    _check(alias, run_parity(alias, "float32", judged), lambda run: float32_tolerance(spread[run]))
