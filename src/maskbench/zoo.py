@@ -159,6 +159,3 @@ def get_spec(name: str) -> ModelSpec:
     known = ", ".join(m.alias for m in MODELS)
     raise UnknownModelError(f"unknown model '{name}'; run `maskbench zoo` to list them (aliases: {known})")
 
-
-def list_models() -> list[str]:
-    return [m.name for m in MODELS]

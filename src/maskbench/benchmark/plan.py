@@ -9,7 +9,7 @@ from ..data.sources import STUDY_CAMERAS, embedded_nuscenes, find_images, is_nus
 from ..errors import MaskbenchError
 from ..preprocess import ResizeMode
 from ..zoo import MODELS, get_spec
-from .records import BenchmarkJob
+from ..records import BenchmarkJob
 
 # Fastest first: the runtime `benchmark` picks when none is named.
 PREFERRED_GPU = ("tensorrt", "torch-compile", "onnxruntime-cuda", "torch")

@@ -21,7 +21,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from ..report.coco_results import write_json_atomic
-from .records import (
+from ..records import (
     CRASHED,
     OK,
     RESULTS_FILE,

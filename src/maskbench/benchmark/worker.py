@@ -34,8 +34,8 @@ from ..report.coco_results import detections_to_coco, write_json_atomic
 from ..zoo import get_spec
 from . import memory
 from .environment import describe_environment
-from .records import FAILED, OK, STAGES, BenchmarkJob, BenchmarkRecord
-from .stats import LatencyStats
+from ..records import FAILED, OK, STAGES, BenchmarkJob, BenchmarkRecord
+from ..stats import LatencyStats
 
 MAX_CALIBRATION_FRAMES = 8
 

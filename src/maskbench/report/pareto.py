@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from maskbench.benchmark.records import BenchmarkRecord
+from maskbench.records import BenchmarkRecord
 
 METRICS = {"mask_ap": "mask AP", "box_ap": "box AP"}
 MEASURED, ZOO = "measured", "zoo"
