@@ -13,8 +13,9 @@ import torch
 from maskbench.compare import compare_detections
 from maskbench.postprocess import to_detections
 from maskbench.preprocess import ResizeMode, preprocess
-from maskbench.runtimes.conversion_check import calibrated_random_model, load_frames
-from maskbench.runtimes.features import compare_features, eager_outputs
+from maskbench.data.frames import load_frames
+from maskbench.export.calibration import calibrated_random_model
+from maskbench.verify.features import compare_features, eager_outputs
 
 alias = sys.argv[1]
 camera = sys.argv[2] if len(sys.argv) > 2 else "CAM_FRONT_LEFT"

@@ -19,3 +19,8 @@ class DownloadError(MaskbenchError):
 
 class UnknownModelError(MaskbenchError):
     """A model name that is not in the zoo."""
+
+
+class RuntimeNotInstalled(MaskbenchError):
+    """A runtime (or ONNX export) whose Python package, or GPU, is missing; the message says how
+    to get it."""

@@ -24,8 +24,10 @@ import pytest
 
 from maskbench.preprocess import ResizeMode, preprocess
 from maskbench.runtimes import get_runtime
-from maskbench.runtimes.conversion_check import calibrated_random_model, check_conversion, load_frames
-from maskbench.runtimes.onnx_export import export_key, nonstandard_ops, stored_key
+from maskbench.data.frames import load_frames
+from maskbench.export.calibration import calibrated_random_model
+from maskbench.export.onnx_export import export_key, nonstandard_ops, stored_key
+from maskbench.verify.conversion_check import check_conversion
 
 SIZE = (320, 192)
 RUNTIMES = ("onnxruntime", "openvino")
@@ -163,7 +165,7 @@ def test_exported_computation_equals_forward_bit_for_bit_in_eager(r50):
     """DetectorGraph (what is traced) run eagerly gives MaskRCNN.forward's very tensors."""
     import torch
 
-    from maskbench.runtimes.graph import DetectorGraph
+    from maskbench.export.graph import DetectorGraph
 
     loaded, frames = r50
     tensor, meta = preprocess(frames[0].image, ResizeMode.STRETCH, SIZE, loaded.spec.pixel_mean, loaded.spec.pixel_std)

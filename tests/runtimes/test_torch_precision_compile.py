@@ -19,7 +19,9 @@ import torch
 
 from maskbench.preprocess import ResizeMode, preprocess
 from maskbench.runtimes import get_runtime
-from maskbench.runtimes.conversion_check import calibrated_random_model, check_conversion, load_frames
+from maskbench.data.frames import load_frames
+from maskbench.export.calibration import calibrated_random_model
+from maskbench.verify.conversion_check import check_conversion
 from maskbench.runtimes.torch_ import model_for
 from maskbench.runtimes.torch_compile import TorchCompileRuntime
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from ..report.coco_results import write_json_atomic
+from ..errors import UnknownModelError
 from ..records import (
     CRASHED,
     OK,
@@ -32,7 +32,7 @@ from ..records import (
     latest_records,
     read_records,
 )
-from ..errors import UnknownModelError
+from ..report.coco_results import write_json_atomic
 from ..zoo import get_spec
 from .worker import base_record
 
