@@ -106,7 +106,7 @@ def _measure(job: BenchmarkJob, out_dir: Path, record: BenchmarkRecord) -> None:
                           precision=job.precision, **int8_frames)
     record.runtime_description = runtime.describe()
     record.device = runtime.device
-    record.threads = getattr(runtime, "threads", None) or torch.get_num_threads()
+    record.threads = runtime.threads or torch.get_num_threads()
     predictor = Predictor(loaded, mode, job.input_size, runtime)
 
     _say("preparing the runtime (export/compile)")

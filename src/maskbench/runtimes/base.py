@@ -66,6 +66,7 @@ class Runtime(ABC):
     name: str = "?"
     precision: str = "fp32"
     device: str = "cpu"
+    threads: int | None = None  # CPU threads it runs with, where it sets them
 
     @classmethod
     @abstractmethod
@@ -109,9 +110,9 @@ class Runtime(ABC):
         return None
 
     def node_profiler(self, target: ExportTarget):
-        """A profiler of this runtime's graph nodes for ``target`` (a second compilation of the
-        graph with the runtime's settings plus profiling), or ``None`` where there is none. It
-        has ``onnx_path`` (the fp32 export whose node names it reports) and
+        """A profiler of this runtime's graph nodes for ``target`` (see :meth:`graph_target`; a
+        second compilation of the graph with the runtime's settings plus profiling), or ``None``
+        where there is none. It has ``onnx_path`` (the fp32 export whose node names it reports) and
         ``profile(feeds_list, repeat, lookup) -> [(entries, wall seconds)]`` per profiled call,
         ``entries`` being ``(stage or None, how it was placed, seconds)`` per node, ``lookup``
         the stage of a node name (see :mod:`maskbench.benchmark.profiling`)."""

@@ -1,12 +1,13 @@
 """Common part of the runtimes that run the exported ONNX graph (ONNX Runtime on CPU or CUDA,
 OpenVINO, TensorRT).
 
-A graph is specialised for a static input size (see :mod:`maskbench.export.onnx_export`); the runtime exports
-(or takes from the cache) and compiles one graph per input size it meets, on first use. The
-ONNX file is always fp32: a reduced precision is the runtime's own setting when it compiles the
-graph (OpenVINO's precision hint, TensorRT's FP16 flag), so all precisions share one export.
-int8 is the exception that proves it: the fp32 file is quantized (:mod:`maskbench.export.quantize`)
-on calibration frames into an artifact cached beside it, and that artifact is what is compiled.
+A graph is specialised for a static input size (see :mod:`maskbench.export.onnx_export`); the
+runtime exports (or takes from the cache) and compiles one graph per input size it meets, on
+first use. The ONNX file is always fp32: a reduced precision is the runtime's own setting when
+it compiles the graph (OpenVINO's precision hint, TensorRT's FP16 flag), so all precisions share
+one export. int8 is the exception that proves it: the fp32 file is quantized
+(:mod:`maskbench.export.quantize`) on calibration frames into an artifact cached beside it, and
+that artifact is what is compiled.
 
 Each backend compiles a file (``_compile(path, extra_outputs=())``) and runs it
 (``_run(compiled, feeds, names)``); the rest is common: the feature tap (the same file compiled
