@@ -38,9 +38,10 @@ def test_names_match_the_registries_that_import_torch():
     # model names are read from the zoo itself (plain data), so only the runtimes can drift
     from maskbench import evaluation, preprocess
     from maskbench.report import pareto, side_by_side
-    from maskbench.runtimes import base
-    assert names.RUNTIME_NAMES == tuple(base.RUNTIMES)
-    assert set(names.EXPORT_TARGETS) - {"onnx"} <= set(base.RUNTIMES)
+    from maskbench.runtimes import base, registry
+
+    assert names.RUNTIME_NAMES == tuple(registry.RUNTIMES)
+    assert set(names.EXPORT_TARGETS) - {"onnx"} <= set(registry.RUNTIMES)
     assert base.PRECISIONS is names.PRECISIONS
     assert preprocess.ResizeMode is names.ResizeMode
     assert evaluation.BACKENDS is names.BACKENDS and pareto.METRICS is names.METRICS

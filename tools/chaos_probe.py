@@ -11,11 +11,14 @@ import sys
 import torch
 
 from maskbench.compare import compare_detections
+from maskbench.data.frames import load_frames
+from maskbench.export.calibration import calibrated_random_model
 from maskbench.postprocess import to_detections
 from maskbench.preprocess import ResizeMode, preprocess
-from maskbench.runtimes.conversion_check import calibrated_random_model, load_frames
-from maskbench.runtimes.features import compare_features, eager_outputs
+from maskbench.verify.features import compare_features, eager_outputs
 
+if len(sys.argv) < 2 or sys.argv[1] in ("-h", "--help"):
+    sys.exit(print(__doc__))
 alias = sys.argv[1]
 camera = sys.argv[2] if len(sys.argv) > 2 else "CAM_FRONT_LEFT"
 frames = load_frames(cameras=["CAM_FRONT", "CAM_FRONT_LEFT", "CAM_FRONT_RIGHT"])

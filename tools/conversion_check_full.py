@@ -4,7 +4,7 @@ on the six embedded nuScenes frames; writes a Markdown table (and the rows as JS
     .venv/bin/python tools/conversion_check_full.py --out out/conversion_check_full
     .venv/bin/python tools/conversion_check_full.py --models r50 --repeats 3   # one model, timed
 
-Random weights are calibrated on the checked frames (see maskbench.runtimes.conversion_check).
+Random weights are calibrated on the checked frames (see maskbench.verify.conversion_check).
 The 3x variants share their 1x twin's architecture and are skipped unless named. Latencies are
 the best of --repeats runs of the network alone (no preprocessing, no mask pasting), after one
 warm-up run, on the threads given (default: torch's).
@@ -18,16 +18,12 @@ import time
 from pathlib import Path
 
 from maskbench.preprocess import STUDY_INPUT_SIZE, ResizeMode
+from maskbench.data.frames import load_frames
+from maskbench.export.calibration import calibrated_random_model
 from maskbench.runtimes import get_runtime
-from maskbench.runtimes.conversion_check import (
-    calibrated_random_model,
-    check_conversion,
-    environment_info,
-    format_table,
-    load_frames,
-    markdown_table,
-    write_json,
-)
+from maskbench.verify.conversion_check import check_conversion
+from maskbench.verify.results_file import environment_info, write_json
+from maskbench.verify.tables import format_table, markdown_table
 from maskbench.zoo import MODELS, get_spec
 
 

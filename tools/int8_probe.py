@@ -10,8 +10,8 @@ calibrated on the embedded frames (all six cameras, the runtime's default) unles
 quantization + compile time (0 when the artifacts were cached). Detections matched and mean
 mask IoU against eager fp32 say little about int8 with random weights: such a network is chaotic
 and amplifies any rounding about 100x (see docs/precision.md). The FPN columns compare the four
-``fpn_convs`` outputs of the compiled graph (fetched as extra outputs) with eager's: worst
-cosine and worst relative L2 error over the levels; for ResNet backbones the relative error is
+``fpn_convs`` outputs of the compiled graph (fetched as extra outputs by the runtime's own tap,
+``tensor_tap``) with eager's: worst cosine and worst relative L2 error over the levels; for ResNet backbones the relative error is
 also printed along the backbone (stem, end of each stage): the growth of one layer's rounding.
 """
 
@@ -25,15 +25,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from maskbench.data.frames import load_frames
+from maskbench.export.calibration import calibrated_random_model
 from maskbench.preprocess import ResizeMode, preprocess
 from maskbench.runtimes import get_runtime
-from maskbench.runtimes.conversion_check import (
-    calibrated_random_model,
-    check_conversion,
-    environment_info,
-    load_frames,
-)
 from maskbench.runtimes.cpu_int8 import int8_instructions
+from maskbench.verify.conversion_check import check_conversion
+from maskbench.verify.features import compare_features
+from maskbench.verify.results_file import environment_info
 
 PAIRS = (("openvino", "fp32"), ("openvino", "int8"), ("onnxruntime", "fp32"), ("onnxruntime", "int8"))
 COLUMNS = ("model", "runtime", "precision", "best ms", "vs fp32", "FPN cosine", "FPN rel. err", "matched",
@@ -82,14 +81,14 @@ def main(argv: list[str] | None = None) -> int:
         fpn, onnxruntime_fp32 = list(FPN_TENSORS), runtimes[PAIRS.index(("onnxruntime", "fp32"))]
         (fp32_path,) = onnxruntime_fp32.onnx_paths.values()
         stages = [n for n in watched_tensors(fp32_path) if n not in fpn]
-        reference = dict(zip(stages, tensor_values(onnxruntime_fp32, fp32_path, stages, tensor.numpy())))
+        reference = dict(zip(stages, onnxruntime_fp32.tensor_tap(stages, "backbone")(tensor, meta.img_shape)))
         with torch.no_grad():
             reference.update(zip(fpn, (f.numpy() for f in loaded.model.extract_features(tensor))))
         fp32_ms = {}
         for row, prepared, runtime in zip(rows, prepare_s, runtimes):
             fp32_ms.setdefault(row.runtime, row.runtime_ms)
             speedup = fp32_ms[row.runtime] / row.runtime_ms
-            measured = fidelity(runtime, tensor.numpy(), reference)
+            measured = fidelity(runtime, tensor, meta.img_shape, reference)
             cosine, error = min(measured[n][0] for n in fpn), max(measured[n][1] for n in fpn)
             lines.append(f"| {alias} | {row.runtime} | {row.precision} | {row.runtime_ms:.0f} | {speedup:.2f}x | "
                          f"{cosine:.4f} | {error:.3f} | "
@@ -122,40 +121,13 @@ def watched_tensors(onnx_path) -> list[str]:
     return stages + FPN_TENSORS
 
 
-def tensor_values(runtime, path, names: list[str], images: np.ndarray) -> list[np.ndarray]:
-    """``names`` computed by ``runtime``'s engine on the graph at ``path`` (fetched as extra outputs)."""
-    if runtime.name == "openvino":
-        import openvino as ov
-
-        from maskbench.runtimes.openvino_ import DEVICE, compile_config
-
-        model = ov.Core().read_model(str(path))
-        model.add_outputs(names)
-        compiled = ov.Core().compile_model(model, DEVICE, compile_config(runtime.threads, runtime.precision))
-        results = compiled({"images": images})
-        return [results[compiled.output(name)] for name in names]
-    import onnx
-    import onnxruntime as ort
-
-    proto = onnx.load(str(path))
-    proto.graph.output.extend(onnx.ValueInfoProto(name=name) for name in names)
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = runtime.threads
-    session = ort.InferenceSession(proto.SerializeToString(), options, providers=["CPUExecutionProvider"])
-    return session.run(names, {"images": images})
-
-
-def fidelity(runtime, images: np.ndarray, reference: dict[str, np.ndarray]) -> dict[str, tuple[float, float]]:
-    """tensor name -> (cosine, relative L2 error) of the runtime's values against ``reference``."""
-    ((target, onnx_path),) = runtime.onnx_paths.items()
-    path = runtime.quantized[target].path if runtime.precision == "int8" else onnx_path
+def fidelity(runtime, images: torch.Tensor, img_shape: tuple[int, int],
+             reference: dict[str, np.ndarray]) -> dict[str, tuple[float, float]]:
+    """tensor name -> (cosine, relative L2 error) of the runtime's values (its own tap: the file
+    it compiles, with these tensors as extra outputs) against ``reference``."""
     names = list(reference)
-    result = {}
-    for name, got in zip(names, tensor_values(runtime, path, names, images)):
-        got, want = np.asarray(got, np.float64).ravel(), np.asarray(reference[name], np.float64).ravel()
-        result[name] = (float(got @ want / (np.linalg.norm(got) * np.linalg.norm(want))),
-                        float(np.linalg.norm(got - want) / np.linalg.norm(want)))
-    return result
+    values = runtime.tensor_tap(names, "probed")(images, img_shape)
+    return dict(zip(names, compare_features([reference[name] for name in names], values)))
 
 
 def _short(tensor: str) -> str:

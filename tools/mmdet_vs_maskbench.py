@@ -60,7 +60,7 @@ def prepare(alias: str, image: Path, workdir: Path, candidates, threads: int) ->
 
     from maskbench.data.images import load_image
     from maskbench.models.factory import calibration_batch, create_model
-    from maskbench.runtimes.base import get_runtime
+    from maskbench.runtimes.registry import get_runtime
     from maskbench.zoo import get_spec
 
     torch.set_num_threads(threads)
@@ -85,7 +85,7 @@ def prepare(alias: str, image: Path, workdir: Path, candidates, threads: int) ->
 
 def _fidelity(runtime, loaded, frame) -> dict | None:
     try:
-        from maskbench.runtimes.fidelity import measure_fidelity
+        from maskbench.verify.fidelity import measure_fidelity
     except ImportError:
         return None
     result = measure_fidelity(runtime, loaded, [frame])
@@ -104,7 +104,7 @@ def time_deployed(alias: str, runtime_name: str, precision: str, checkpoint: Pat
     from maskbench.data.images import load_image
     from maskbench.predict import Predictor
     from maskbench.preprocess import ResizeMode
-    from maskbench.runtimes.base import get_runtime
+    from maskbench.runtimes.registry import get_runtime
 
     torch.set_num_threads(threads)
     frame = load_image(image)
@@ -288,7 +288,7 @@ def render(rows: dict, info: dict, args) -> str:
         "loads the cached exported graph and frees the eager weights, i.e. as deployed. Peak RSS: the whole "
         "process (model load, compile, every call).",
         "",
-        "Fidelity: each candidate against fp32 eager PyTorch on the same frame (maskbench.runtimes.fidelity): the "
+        "Fidelity: each candidate against fp32 eager PyTorch on the same frame (maskbench.verify.fidelity): the "
         "worst cosine and relative error of the five FPN outputs, detections matched, mean mask IoU of the "
         "matched ones. With random weights a Mask R-CNN is chaotic: reduced precision changes most detections "
         "whatever its quality, so the detection-level numbers of bf16/int8 mean something only with official "

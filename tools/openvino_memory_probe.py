@@ -25,6 +25,8 @@ def rss_mb() -> int:
     return 0
 
 
+if len(sys.argv) < 2 or sys.argv[1] in ("-h", "--help"):
+    sys.exit(print(__doc__))
 path = sys.argv[1]
 extra = json.loads(sys.argv[2]) if len(sys.argv) > 2 else {}
 core = ov.Core()

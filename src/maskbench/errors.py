@@ -21,6 +21,11 @@ class UnknownModelError(MaskbenchError):
     """A model name that is not in the zoo."""
 
 
+class RuntimeNotInstalled(MaskbenchError):
+    """A runtime (or ONNX export) whose Python package, or GPU, is missing; the message says how
+    to get it."""
+
+
 def one_line(reason: object) -> str:
     """``str(reason)`` squeezed onto one line, since errors print as a single line."""
     return " ".join(str(reason).split()) or type(reason).__name__

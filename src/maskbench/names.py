@@ -22,7 +22,7 @@ MODEL_ALIASES: dict[str, str] = {spec.alias: spec.name for spec in ZOO}
 MODEL_NAMES: frozenset[str] = frozenset(MODEL_ALIASES) | frozenset(MODEL_ALIASES.values())  # what get_spec takes
 ALL_MODELS = "all"  # benchmark --models all: every zoo model
 
-# The runtime registry's names, in its order (= runtimes.base.RUNTIMES, checked by a test).
+# The runtime registry's names, in its order (= runtimes.registry.RUNTIMES, checked by a test).
 RUNTIME_NAMES: tuple[str, ...] = ("torch", "torch-compile", "onnxruntime", "onnxruntime-cuda", "openvino", "tensorrt")
 # What `maskbench export --runtime` prepares: the ONNX file alone, or it plus a graph runtime's files.
 EXPORT_TARGETS: tuple[str, ...] = ("onnx", "onnxruntime", "onnxruntime-cuda", "openvino", "tensorrt")

@@ -90,7 +90,7 @@ def run_predict(
     if runtime is None and precision != "fp32":
         runtime = "torch"
     if runtime is not None:
-        from .runtimes.base import get_runtime, require_runtime
+        from .runtimes.registry import get_runtime, require_runtime
 
         # A missing package or an unsupported precision is reported before the model is loaded.
         require_runtime(runtime, precision)

@@ -25,7 +25,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from maskbench.benchmark.records import BenchmarkRecord
+from maskbench.records import BenchmarkRecord
 from maskbench.report.pareto import METRICS, check_metric, mean_latency_ms, metric_value, pareto_front, point_label
 
 _MEMORY_UNITS = {"b": 1 / 1024**2, "kb": 1 / 1024, "kib": 1 / 1024, "k": 1 / 1024, "mb": 1.0, "mib": 1.0,

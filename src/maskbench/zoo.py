@@ -17,7 +17,6 @@ from importlib import import_module
 from typing import TYPE_CHECKING
 
 from .errors import UnknownModelError
-from .models.head_options import HeadOptions
 
 if TYPE_CHECKING:  # the zoo is plain data: listing it imports neither torch nor model code
     from torch import nn
@@ -29,6 +28,16 @@ IMAGENET_MEAN = (123.675, 116.28, 103.53)
 IMAGENET_STD = (58.395, 57.12, 57.375)
 RESNEST_MEAN = (123.68, 116.779, 103.939)  # ResNeSt's configs use these slightly different values
 RESNEST_STD = (58.393, 57.12, 57.375)
+
+
+@dataclass(frozen=True)
+class HeadOptions:
+    """What differs between zoo models after the backbone."""
+
+    bbox_head_convs: int = 0  # 4 for ResNeSt's Shared4Conv1FCBBoxHead
+    bbox_head_fcs: int = 2  # 1 for Shared4Conv1FCBBoxHead
+    head_norm: bool = False  # BatchNorm in the RoI heads' convs (ResNeSt)
+    num_classes: int = 80
 
 
 @dataclass(frozen=True)
@@ -161,6 +170,3 @@ def get_spec(name: str) -> ModelSpec:
     known = ", ".join(m.alias for m in MODELS)
     raise UnknownModelError(f"unknown model '{name}'; run `maskbench zoo` to list them (aliases: {known})")
 
-
-def list_models() -> list[str]:
-    return [m.name for m in MODELS]

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from maskbench.benchmark.records import OK, read_records
+from maskbench.records import OK, read_records
 from maskbench.cli import main
 from maskbench.data.sources import embedded_nuscenes, find_images
 
@@ -78,7 +78,7 @@ def test_unknown_model_runtime_or_precision_is_one_line_before_any_work(tmp_path
 
 def test_a_runtime_that_is_not_installed_is_recorded_and_the_rest_go_on(tmp_path, monkeypatch):
     """The worker reports the missing package with its pip command; the run itself succeeds."""
-    from maskbench.benchmark.records import BenchmarkJob
+    from maskbench.records import BenchmarkJob
     from maskbench.benchmark.worker import run_job
 
     frame = find_images(embedded_nuscenes(), ["CAM_FRONT"])[0].path

@@ -7,11 +7,11 @@ import json
 import pytest
 
 from maskbench.benchmark.plan import plan_jobs
-from maskbench.benchmark.records import BenchmarkJob, BenchmarkRecord
+from maskbench.records import BenchmarkJob, BenchmarkRecord
 from maskbench.benchmark.worker import run_job
 from maskbench.data.sources import embedded_nuscenes, find_images
 from maskbench.evaluation.embedded import embedded_coco
-from maskbench.runtimes.fidelity import RANDOM_WEIGHTS_NOTE
+from maskbench.verify.fidelity import RANDOM_WEIGHTS_NOTE
 
 
 def test_fidelity_and_ap_drop_are_recorded(tmp_path):

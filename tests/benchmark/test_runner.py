@@ -6,7 +6,7 @@ import textwrap
 
 import pytest
 
-from maskbench.benchmark.records import CRASHED, FAILED, OK, TIMEOUT, BenchmarkJob, read_records
+from maskbench.records import CRASHED, FAILED, OK, TIMEOUT, BenchmarkJob, read_records
 from maskbench.benchmark.runner import run_benchmark
 
 # A stand-in for `python -m maskbench.benchmark.worker`: what it does depends on the job's runtime name.
@@ -26,8 +26,8 @@ FAKE_WORKER = textwrap.dedent("""
     if runtime == "exit3":
         print("bad things", flush=True)
         sys.exit(3)
-    from maskbench.benchmark.records import BenchmarkJob, BenchmarkRecord  # light: no torch
-    from maskbench.benchmark.stats import LatencyStats
+    from maskbench.records import BenchmarkJob, BenchmarkRecord  # light: no torch
+    from maskbench.stats import LatencyStats
 
     job = BenchmarkJob.from_dict(job_dict)
     record = BenchmarkRecord(key=job.key(), job=job.to_dict(), status="failed", runtime=runtime)

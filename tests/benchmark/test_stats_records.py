@@ -3,7 +3,7 @@ import json
 import numpy as np
 import pytest
 
-from maskbench.benchmark.records import (
+from maskbench.records import (
     CRASHED,
     OK,
     BenchmarkJob,
@@ -12,7 +12,7 @@ from maskbench.benchmark.records import (
     latest_records,
     read_records,
 )
-from maskbench.benchmark.stats import LatencyStats
+from maskbench.stats import LatencyStats
 from maskbench.errors import MaskbenchError
 
 

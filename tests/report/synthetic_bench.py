@@ -12,8 +12,8 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from maskbench.benchmark.records import OK, BenchmarkJob, BenchmarkRecord, append_record
-from maskbench.benchmark.stats import LatencyStats
+from maskbench.records import OK, BenchmarkJob, BenchmarkRecord, append_record
+from maskbench.stats import LatencyStats
 from maskbench.detections import Detections
 from maskbench.report.coco_results import detections_to_coco
 from maskbench.zoo import get_spec

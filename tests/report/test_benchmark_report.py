@@ -10,7 +10,7 @@ import re
 import pytest
 from synthetic_bench import make_record, make_results_dir, study_set
 
-from maskbench.benchmark.records import BenchmarkRecord
+from maskbench.records import BenchmarkRecord
 from maskbench.report.benchmark_report import write_report
 from maskbench.report.export import flatten
 from maskbench.report.tables import RANDOM_WEIGHTS_WARNING, results_table, schedule_note, setup_notes
@@ -170,7 +170,7 @@ def test_report_without_ok_records_still_writes_every_file(tmp_path):
 
 
 def test_fidelity_table_and_its_random_weights_sentence(tmp_path):
-    from maskbench.runtimes.fidelity import RANDOM_WEIGHTS_NOTE
+    from maskbench.verify.fidelity import RANDOM_WEIGHTS_NOTE
 
     records = [make_record("r50", "openvino", mean_ms=900.0, feature_cosine=0.99998, feature_rel_error=8.4e-5,
                            fidelity_matched=100.0, fidelity_reference_count=100.0, mean_mask_iou=1.0,

@@ -2,7 +2,7 @@
 
 One model per backbone family (ResNet, ResNeXt, ResNeSt, Swin, ConvNeXt) at a small stretch
 input (320x192) of embedded nuScenes frames, random weights calibrated on the frames checked
-(see runtimes/conversion_check.py: calibrated on one frame, random weights saturate on others
+(see verify/conversion_check.py: calibrated on one frame, random weights saturate on others
 and ties decide). Each frame: 100/100 detections matched (class + box IoU >= 0.5), at least 98
 pairs "close" (boxes within 0.5 px of the original 1600x900 image, mask IoU >= 0.99) and masks
 at IoU >= 0.99 area-weighted.
@@ -24,8 +24,10 @@ import pytest
 
 from maskbench.preprocess import ResizeMode, preprocess
 from maskbench.runtimes import get_runtime
-from maskbench.runtimes.conversion_check import calibrated_random_model, check_conversion, load_frames
-from maskbench.runtimes.onnx_export import export_key, nonstandard_ops, stored_key
+from maskbench.data.frames import load_frames
+from maskbench.export.calibration import calibrated_random_model
+from maskbench.export.onnx_export import export_key, nonstandard_ops, stored_key
+from maskbench.verify.conversion_check import check_conversion
 
 SIZE = (320, 192)
 RUNTIMES = ("onnxruntime", "openvino")
@@ -163,7 +165,7 @@ def test_exported_computation_equals_forward_bit_for_bit_in_eager(r50):
     """DetectorGraph (what is traced) run eagerly gives MaskRCNN.forward's very tensors."""
     import torch
 
-    from maskbench.runtimes.graph import DetectorGraph
+    from maskbench.export.graph import DetectorGraph
 
     loaded, frames = r50
     tensor, meta = preprocess(frames[0].image, ResizeMode.STRETCH, SIZE, loaded.spec.pixel_mean, loaded.spec.pixel_std)

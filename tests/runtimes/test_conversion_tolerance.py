@@ -7,7 +7,8 @@ import pytest
 
 from maskbench.compare import pair_differences
 from maskbench.detections import Detections
-from maskbench.runtimes.conversion_check import TOLERANCES, CheckRow, close_pairs
+from maskbench.verify.check_row import CheckRow
+from maskbench.verify.tolerances import TOLERANCES, close_pairs
 
 
 def _row(precision="fp32", matched=100, close=100, candidates=100, mean_iou=0.999) -> CheckRow:

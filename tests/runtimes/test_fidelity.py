@@ -8,7 +8,6 @@ found by name in the exported graph and in the int8 artifact; TensorRT is refuse
 from __future__ import annotations
 
 from dataclasses import replace
-from types import SimpleNamespace
 
 import numpy as np
 import onnx
@@ -16,16 +15,15 @@ import pytest
 
 from maskbench.preprocess import ResizeMode, preprocess
 from maskbench.runtimes import get_runtime
-from maskbench.runtimes.conversion_check import CheckRow, calibrated_random_model, format_table, load_frames
-from maskbench.runtimes.features import (
-    FPN_LEVELS,
-    FeatureTapUnavailable,
-    compare_features,
-    feature_tap,
-    fpn_tensor_names,
-    reference_features,
-)
-from maskbench.runtimes.fidelity import RANDOM_WEIGHTS_NOTE, measure_fidelity
+from maskbench.data.frames import load_frames
+from maskbench.export.calibration import calibrated_random_model
+from maskbench.runtimes.base import FeatureTapUnavailable
+from maskbench.runtimes.feature_names import FPN_LEVELS, fpn_tensor_names
+from maskbench.runtimes.tensorrt_ import TensorRTRuntime
+from maskbench.verify.check_row import CheckRow
+from maskbench.verify.features import compare_features, feature_tap, reference_features
+from maskbench.verify.fidelity import RANDOM_WEIGHTS_NOTE, measure_fidelity
+from maskbench.verify.tables import format_table
 
 SIZE = (320, 192)
 
@@ -100,7 +98,7 @@ def test_check_conversion_rows_carry_the_feature_columns():
 
 def test_tensorrt_has_no_feature_tap():
     with pytest.raises(FeatureTapUnavailable, match="feature taps are not available for tensorrt"):
-        feature_tap(SimpleNamespace(name="tensorrt"))
+        feature_tap(TensorRTRuntime(None, device="cuda:0"))  # refused at once: no model, no export
 
 
 def test_compare_features_cosine_and_relative_error():

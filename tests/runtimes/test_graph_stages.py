@@ -1,4 +1,4 @@
-"""Per-stage times of the graph runtimes (runtimes/graph_stages.py) on r50 at 320x192.
+"""Per-stage times of the graph runtimes (benchmark/profiling/) on r50 at 320x192.
 
 One export (calibrated random weights, 300 proposals as in test_int8.py to keep it short):
 every ONNX node gets a stage by the documented rule, the names OpenVINO and ONNX Runtime report
@@ -14,12 +14,13 @@ from dataclasses import replace
 
 import pytest
 
-from maskbench.benchmark.records import STAGES as RECORD_STAGES
+from maskbench.records import STAGES as RECORD_STAGES
 from maskbench.preprocess import ResizeMode, preprocess
 from maskbench.runtimes import get_runtime
-from maskbench.runtimes.conversion_check import calibrated_random_model, load_frames
-from maskbench.runtimes.graph_stages import (OTHER, PROFILED_CALL, STAGES, graph_stage_profile, node_stages,
-                                             stage_index)
+from maskbench.benchmark.profiling.graph_profile import OTHER, PROFILED_CALL, graph_stage_profile
+from maskbench.benchmark.profiling.node_stages import STAGES, node_stages, stage_index
+from maskbench.data.frames import load_frames
+from maskbench.export.calibration import calibrated_random_model
 
 SIZE = (320, 192)
 onnx = pytest.importorskip("onnx")
@@ -130,7 +131,7 @@ def test_onnxruntime_stages(setup, onnx_path):
 
 
 def test_benchmark_worker_records_graph_stages_and_the_report_shows_them(openvino_runtime, setup):
-    from maskbench.benchmark.records import OK, BenchmarkRecord
+    from maskbench.records import OK, BenchmarkRecord
     from maskbench.benchmark.worker import _stage_timings
     from maskbench.predict import Predictor
     from maskbench.report.tables import stage_table

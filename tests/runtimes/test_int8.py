@@ -19,18 +19,21 @@ from maskbench.preprocess import ResizeMode, preprocess
 from maskbench.runtimes import PRECISIONS, RUNTIMES, get_runtime
 from maskbench.runtimes import cli as runtimes_cli
 from maskbench.runtimes import cpu_int8
-from maskbench.runtimes.base import RuntimeNotInstalled, UnsupportedPrecisionError, require_runtime
-from maskbench.runtimes.calibration import calibration_feeds, feeds_fingerprint
-from maskbench.runtimes.conversion_check import TOLERANCES, calibrated_random_model, load_frames
-from maskbench.runtimes.onnx_export import ExportTarget
-from maskbench.runtimes.openvino_ import require_native_int8
-from maskbench.runtimes.quantize import (
+from maskbench.data.frames import load_frames
+from maskbench.errors import RuntimeNotInstalled
+from maskbench.export.calibration import calibrated_random_model, calibration_feeds, feeds_fingerprint
+from maskbench.export.onnx_export import ExportTarget
+from maskbench.export.quantize import (
     ONNXRUNTIME_DENSE_TYPES,
     OPENVINO_DENSE_TYPES,
     Quantizer,
     quantized_artifact,
     unshare_initializers,
 )
+from maskbench.runtimes.base import UnsupportedPrecisionError
+from maskbench.runtimes.openvino_ import require_native_int8
+from maskbench.runtimes.registry import require_runtime
+from maskbench.verify.tolerances import TOLERANCES
 
 SIZE = (256, 160)
 INT8_RUNTIMES = ("onnxruntime", pytest.param("openvino", marks=pytest.mark.skipif(

@@ -10,13 +10,9 @@ import pytest
 
 from maskbench.cli import main
 from maskbench.runtimes import RUNTIMES, get_runtime
-from maskbench.runtimes.base import (
-    RuntimeNotInstalled,
-    UnsupportedDeviceError,
-    UnsupportedPrecisionError,
-    available_runtimes,
-    require_runtime,
-)
+from maskbench.errors import RuntimeNotInstalled
+from maskbench.runtimes.base import UnsupportedDeviceError, UnsupportedPrecisionError
+from maskbench.runtimes.registry import available_runtimes, require_runtime
 from maskbench.runtimes.openvino_ import compile_config, require_native_bf16
 
 

@@ -15,9 +15,9 @@ from maskbench.models.factory import LoadedModel
 from maskbench.models.roi_heads import DetectionConfig
 from maskbench.models.rpn import ProposalConfig
 from maskbench.runtimes import RUNTIMES, RuntimeNotInstalled, available_runtimes, get_runtime
-from maskbench.runtimes import onnx_export
+from maskbench.export import onnx_export
 from maskbench.runtimes.base import UnknownRuntimeError
-from maskbench.runtimes.onnx_export import KEY_PROP, ExportTarget, export_key, export_onnx, stored_key
+from maskbench.export.onnx_export import KEY_PROP, ExportTarget, export_key, export_onnx, stored_key
 from maskbench.zoo import get_spec
 
 

@@ -7,7 +7,7 @@ model is untouched. Accuracy cannot be judged on random weights: calibrated rand
 amplify rounding about 100x (measured on r50 at 320x192: 1e-3 relative noise on the input
 moves FPN features by 10-20%, fp16-rounded weights alone by 4-8%), so fp16/bf16 change most
 detections of a random-weight model; the conversion check with official weights is the test
-of accuracy (see runtimes/conversion_check.py).
+of accuracy (see verify/conversion_check.py).
 """
 
 from __future__ import annotations
@@ -19,7 +19,9 @@ import torch
 
 from maskbench.preprocess import ResizeMode, preprocess
 from maskbench.runtimes import get_runtime
-from maskbench.runtimes.conversion_check import calibrated_random_model, check_conversion, load_frames
+from maskbench.data.frames import load_frames
+from maskbench.export.calibration import calibrated_random_model
+from maskbench.verify.conversion_check import check_conversion
 from maskbench.runtimes.torch_ import model_for
 from maskbench.runtimes.torch_compile import TorchCompileRuntime
 

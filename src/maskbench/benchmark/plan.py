@@ -1,4 +1,4 @@
-"""From the command line's choices to the list of :class:`~.records.BenchmarkJob` s."""
+"""From the command line's choices to the list of :class:`~maskbench.records.BenchmarkJob` s."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from pathlib import Path
 from ..data.sources import STUDY_CAMERAS, embedded_nuscenes, find_images, is_nuscenes_folder
 from ..errors import MaskbenchError
 from ..preprocess import ResizeMode
+from ..records import BenchmarkJob
 from ..zoo import MODELS, get_spec
-from .records import BenchmarkJob
 
 # Fastest first: the runtime `benchmark` picks when none is named.
 PREFERRED_GPU = ("tensorrt", "torch-compile", "onnxruntime-cuda", "torch")
@@ -29,7 +29,7 @@ def default_runtimes() -> list[str]:
     """The best runtime installed here: a GPU one when CUDA works, else the fastest CPU one."""
     import torch
 
-    from ..runtimes.base import available_runtimes
+    from ..runtimes.registry import available_runtimes
 
     installed = available_runtimes()
     order = PREFERRED_GPU if torch.cuda.is_available() else PREFERRED_CPU
@@ -58,7 +58,7 @@ def plan_jobs(
     fidelity: bool = False,
 ) -> list[BenchmarkJob]:
     """One job per model x runtime x precision, all on the same frames."""
-    from ..runtimes.base import RUNTIMES
+    from ..runtimes.registry import RUNTIMES
 
     unknown = [name for name in runtimes if name not in RUNTIMES]
     if unknown:

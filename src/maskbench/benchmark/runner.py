@@ -20,8 +20,8 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from ..report.coco_results import write_json_atomic
-from .records import (
+from ..errors import UnknownModelError
+from ..records import (
     CRASHED,
     OK,
     RESULTS_FILE,
@@ -32,7 +32,7 @@ from .records import (
     latest_records,
     read_records,
 )
-from ..errors import UnknownModelError
+from ..report.coco_results import write_json_atomic
 from ..zoo import get_spec
 from .worker import base_record
 

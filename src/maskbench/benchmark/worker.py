@@ -26,18 +26,17 @@ import torch
 
 from ..data.images import load_image
 from ..errors import ImageError, MaskbenchError
-from ..models.factory import OFFICIAL, RANDOM, calibration_batch, create_model
+from ..export.calibration import calibration_frames, random_weights_calibration
+from ..models.factory import OFFICIAL, RANDOM, create_model
 from ..postprocess import to_detections
 from ..predict import Predictor
 from ..preprocess import ResizeMode
+from ..records import FAILED, OK, STAGES, BenchmarkJob, BenchmarkRecord
 from ..report.coco_results import detections_to_coco, write_json_atomic
+from ..stats import LatencyStats
 from ..zoo import get_spec
 from . import memory
 from .environment import describe_environment
-from .records import FAILED, OK, STAGES, BenchmarkJob, BenchmarkRecord
-from .stats import LatencyStats
-
-MAX_CALIBRATION_FRAMES = 8
 
 
 def synchronize(device: str) -> None:
@@ -80,7 +79,7 @@ def run_job(job: BenchmarkJob, out_dir: Path) -> BenchmarkRecord:
 
 
 def _measure(job: BenchmarkJob, out_dir: Path, record: BenchmarkRecord) -> None:
-    from ..runtimes.base import get_runtime, require_runtime
+    from ..runtimes.registry import get_runtime, require_runtime
 
     if job.threads:
         torch.set_num_threads(job.threads)
@@ -94,21 +93,20 @@ def _measure(job: BenchmarkJob, out_dir: Path, record: BenchmarkRecord) -> None:
     spec = get_spec(job.model)
     calibration = {}
     if job.weights == RANDOM:  # calibrated on the benchmark's own frames (see random_init)
-        images, shapes = calibration_batch(spec, [image for _, _, image in frames[:MAX_CALIBRATION_FRAMES]],
-                                           job.input_size if mode is ResizeMode.STRETCH else None)
-        calibration = {"calibration_images": images, "calibration_shapes": shapes}
+        calibration = random_weights_calibration(spec, [image for _, _, image in frames],
+                                                 job.input_size if mode is ResizeMode.STRETCH else None)
     loaded = create_model(job.model, job.weights, seed=job.seed, progress=False, **calibration)
     record.setup_s = time.perf_counter() - t0
     record.weights = loaded.weights
 
     # int8 calibrates its quantisation on the benchmark's own frames too
-    calibration_frames = {"calibration_images": [image for _, _, image in frames[:MAX_CALIBRATION_FRAMES]]} \
+    int8_frames = {"calibration_images": calibration_frames([image for _, _, image in frames])} \
         if job.precision == "int8" else {}
     runtime = get_runtime(job.runtime, loaded, mode=mode, device=job.device, threads=job.threads,
-                          precision=job.precision, **calibration_frames)
+                          precision=job.precision, **int8_frames)
     record.runtime_description = runtime.describe()
     record.device = runtime.device
-    record.threads = getattr(runtime, "threads", None) or torch.get_num_threads()
+    record.threads = runtime.threads or torch.get_num_threads()
     predictor = Predictor(loaded, mode, job.input_size, runtime)
 
     _say("preparing the runtime (export/compile)")
@@ -172,10 +170,8 @@ def _drop_eager_weights(job: BenchmarkJob, runtime, loaded) -> None:
     part of what is deployed, so free it (and return the freed memory to the system) before
     the steady memory is measured. Kept when ``--fidelity`` compares against it, and when
     ``--coco`` in keep-ratio mode will meet image sizes that need graphs of their own."""
-    from ..runtimes.exported import ExportedGraphRuntime
-
     needed_later = job.fidelity or (job.coco and ResizeMode(job.mode) is not ResizeMode.STRETCH)
-    if needed_later or not isinstance(runtime, ExportedGraphRuntime):
+    if needed_later or runtime.needs_eager_model():
         return
     loaded.model.to("meta")
     gc.collect()
@@ -197,10 +193,10 @@ def _measure_ap(job: BenchmarkJob, predictor: Predictor, record: BenchmarkRecord
 
 def _measure_fidelity(job: BenchmarkJob, runtime, loaded, frames, record: BenchmarkRecord) -> None:
     """The runtime in its precision against fp32 eager PyTorch on the benchmark's frames (see
-    :mod:`maskbench.runtimes.fidelity`). A runtime without a feature tap (TensorRT) keeps its
+    :mod:`maskbench.verify.fidelity`). A runtime without a feature tap (TensorRT) keeps its
     timings; ``fidelity_note`` says why there is no measurement."""
-    from ..runtimes.features import FeatureTapUnavailable
-    from ..runtimes.fidelity import measure_fidelity
+    from ..runtimes.base import FeatureTapUnavailable
+    from ..verify.fidelity import measure_fidelity
 
     _say("comparing with fp32 eager PyTorch (fidelity)")
     try:
@@ -275,18 +271,14 @@ def timed_call(predictor: Predictor, image, device: str):
 
 @torch.inference_mode()
 def _stage_timings(predictor: Predictor, frames, repeat: int, runtime) -> dict[str, dict]:
-    """The network's stages one by one (runtimes that run the eager model: ``runtime.model``).
-    Graph runtimes (OpenVINO, ONNX Runtime) run the network as one call: their stages come from
-    the runtime's per-node profiler on a profiling copy of the graph
-    (:func:`~maskbench.runtimes.graph_stages.graph_stage_timings`; plus ``other``, time no stage
-    could claim, and ``profiled_call``, the wall time of those calls); TensorRT: none."""
-    model = getattr(runtime, "model", None)
-    if model is None or not hasattr(model, "extract_features"):
-        from ..runtimes.exported import ExportedGraphRuntime
-
-        if not isinstance(runtime, ExportedGraphRuntime):
-            return {}
-        from ..runtimes.graph_stages import graph_stage_timings
+    """The network's stages one by one (runtimes that run the eager model:
+    ``runtime.stage_model()``). Graph runtimes (OpenVINO, ONNX Runtime) run the network as one
+    call: their stages come from the runtime's per-node profiler on a profiling copy of the graph
+    (:func:`~maskbench.benchmark.profiling.graph_profile.graph_stage_timings`; plus ``other``, time
+    no stage could claim, and ``profiled_call``, the wall time of those calls); TensorRT: none."""
+    model = runtime.stage_model()
+    if model is None:
+        from .profiling.graph_profile import graph_stage_timings
 
         prepared = [predictor.prepare(image) for _, _, image in frames]
         timings = graph_stage_timings(runtime, [tensor for tensor, _ in prepared],
@@ -319,9 +311,7 @@ def _stage_timings(predictor: Predictor, frames, repeat: int, runtime) -> dict[s
 
 def _artifact_mb(runtime, model) -> float | None:
     """Size on disk of what the runtime loads (ONNX file, engine); eager: the fp32 parameters."""
-    quantized = [path for artifact in getattr(runtime, "quantized", {}).values() for path in artifact.files]
-    paths = quantized or (list(getattr(runtime, "onnx_paths", {}).values())
-                          + list(getattr(runtime, "engine_paths", {}).values()))
+    paths = runtime.artifact_files()
     if paths:
         return memory.file_size_mb(paths)
     return sum(p.numel() * p.element_size() for p in model.parameters()) / (1024.0 * 1024.0)

@@ -113,7 +113,7 @@ def _load_predictor(args, annotations: Path, images: Path):
     from ..data.images import load_image
     from ..errors import ImageError
     from ..predict import load_predictor
-    from ..runtimes.base import require_runtime
+    from ..runtimes.registry import require_runtime
     from .coco_eval import load_annotations
 
     # A missing package or an unsupported precision is reported before the model is loaded.
@@ -136,7 +136,7 @@ def _runtime(name: str | None, precision: str, predictor, args):
     fp32. A precision other than fp32 without a runtime means the ``torch`` runtime, as in predict."""
     if name is None and precision == "fp32":
         return None
-    from ..runtimes.base import get_runtime
+    from ..runtimes.registry import get_runtime
 
     return get_runtime(name or "torch", predictor.loaded, mode=predictor.mode, threads=args.threads,
                        precision=precision)

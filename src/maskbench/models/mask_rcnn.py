@@ -16,7 +16,7 @@ from torch import nn
 
 from .anchors import AnchorGenerator
 from .fpn import FPN
-from .head_options import HeadOptions
+from ..zoo import HeadOptions  # the zoo table holds one per model
 from .roi_heads import BBoxHead, DetectionConfig, MaskHead, RoIExtractor, select_detections
 from .rpn import ProposalConfig, RPNHead, select_proposals
 

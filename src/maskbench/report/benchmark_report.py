@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from maskbench.benchmark.records import BenchmarkRecord, latest_records
+from maskbench.records import BenchmarkRecord, latest_records
 from maskbench.report import export, tables
 from maskbench.report.html_page import FIDELITY_HEADING, PageContent, render_page
 from maskbench.report.pareto import METRICS, ap_sources, pareto_figure, pareto_front, point_label, save_figure

@@ -53,7 +53,7 @@ def add_commands(sub) -> None:
 
 def load_results(path: Path):
     """The newest record of each job in a results.jsonl (or the one inside a folder)."""
-    from ..benchmark.records import RESULTS_FILE, latest_records, read_records
+    from ..records import RESULTS_FILE, latest_records, read_records
 
     file = path / RESULTS_FILE if path.is_dir() else path
     if not file.exists():

@@ -9,7 +9,7 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
-from maskbench.benchmark.records import BenchmarkRecord
+from maskbench.records import BenchmarkRecord
 from maskbench.report.coco_results import write_json_atomic
 
 

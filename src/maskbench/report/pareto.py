@@ -14,8 +14,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from maskbench.benchmark.records import BenchmarkRecord
 from maskbench.names import METRICS  # the command line reads it from there, without numpy
+from maskbench.records import BenchmarkRecord
 
 MEASURED, ZOO = "measured", "zoo"
 FRONT_COLOUR = "#d62728"  # also what the screenshot test looks for on the rendered page

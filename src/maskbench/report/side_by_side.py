@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from maskbench.benchmark.records import BenchmarkRecord
+from maskbench.records import BenchmarkRecord
 from maskbench.data.images import load_image
 from maskbench.errors import MaskbenchError
 from maskbench.names import DEFAULT_PAIR  # the command line reads it from there, without numpy

@@ -12,8 +12,8 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from maskbench.benchmark.records import STAGES as STAGE_ORDER  # the network's order
-from maskbench.benchmark.records import BenchmarkRecord
+from maskbench.records import STAGES as STAGE_ORDER  # the network's order
+from maskbench.records import BenchmarkRecord
 
 MISSING = "–"
 _NUMBER = re.compile(r"^[–\-+]?[\d,]*\.?\d*$")

@@ -2,29 +2,31 @@
 CUDA), OpenVINO and TensorRT, behind one interface (:class:`Runtime`) returning the eager
 network's :class:`RawDetections`, in the precisions each supports (``maskbench runtimes``).
 
-The names below come from :mod:`.base` on first use, so importing a submodule that needs no
-torch (``maskbench.runtimes.cli``, which builds the ``maskbench`` parser) does not load torch."""
+The registry (:mod:`.registry`) names every backend by dotted path, so listing the runtimes
+imports no backend module. The names below are imported on first use: importing a submodule
+that needs no torch (``maskbench.runtimes.cli``, which builds the ``maskbench`` parser) does not
+load torch."""
 
-_FROM_BASE = (
-    "PRECISIONS",
-    "RUNTIMES",
-    "Runtime",
-    "RuntimeInfo",
-    "RuntimeNotInstalled",
-    "UnknownRuntimeError",
-    "UnsupportedDeviceError",
-    "UnsupportedPrecisionError",
-    "available_runtimes",
-    "get_runtime",
-    "require_runtime",
-)
+from importlib import import_module
 
-__all__ = list(_FROM_BASE)
+_WHERE = {
+    "PRECISIONS": ".base",
+    "Runtime": ".base",
+    "UnknownRuntimeError": ".base",
+    "UnsupportedDeviceError": ".base",
+    "UnsupportedPrecisionError": ".base",
+    "RUNTIMES": ".registry",
+    "RuntimeInfo": ".registry",
+    "available_runtimes": ".registry",
+    "get_runtime": ".registry",
+    "require_runtime": ".registry",
+    "RuntimeNotInstalled": "..errors",
+}
+
+__all__ = sorted(_WHERE)
 
 
 def __getattr__(name: str):
-    if name in _FROM_BASE:
-        from . import base
-
-        return getattr(base, name)
+    if name in _WHERE:
+        return getattr(import_module(_WHERE[name], __name__), name)
     raise AttributeError(f"module 'maskbench.runtimes' has no attribute {name!r}")

@@ -45,17 +45,18 @@ def _calibration_images(args):
     frames); read only for int8, the one precision that uses them."""
     if args.precision != "int8" or args.calibration_images is None:
         return None
-    from .conversion_check import load_frames
+    from ..data.frames import load_frames
 
     return [frame.image for frame in load_frames(args.calibration_images)]
 
 
 def export_command(args) -> int:
+    from ..data.frames import load_frames
     from ..errors import MaskbenchError
+    from ..export.onnx_export import ExportTarget, export_onnx
+    from ..packages import require_package
     from ..predict import load_predictor
-    from .base import get_runtime, require_package, require_runtime
-    from .conversion_check import load_frames
-    from .onnx_export import ExportTarget, export_onnx
+    from .registry import get_runtime, require_runtime
 
     mode = cli_args.resize_mode(args)
     if args.runtime == "onnx" and args.precision != "fp32":
@@ -82,12 +83,8 @@ def export_command(args) -> int:
         runtime = get_runtime(args.runtime, loaded, mode=mode, cache_dir=args.out, precision=args.precision,
                               calibration_images=_calibration_images(args))
         runtime.prepare(tensor, meta.img_shape)
-        for engine in getattr(runtime, "engine_paths", {}).values():
-            print(f"TensorRT engine ({args.precision}): {engine} (+ {engine.name}.json, its key)")
-        for artifact in getattr(runtime, "quantized", {}).values():
-            state = "quantized now" if artifact.built else "from the cache"
-            print(f"int8 ({state}, {artifact.key['calibration_frames']} calibration frame(s)): "
-                  f"{', '.join(str(f) for f in artifact.files)} (+ .json, its key)")
+        for line in runtime.artifact_lines():  # engines, int8 artifacts
+            print(line)
         raw = runtime(tensor, meta.img_shape)
         print(f"{runtime.describe()}: ran on {frames[0].name}, {raw.scores.shape[0]} detections")
     print(f"weights: {loaded.weights}")
@@ -95,8 +92,10 @@ def export_command(args) -> int:
 
 
 def check_conversion_command(args) -> int:
+    from ..verify.conversion_check import run_check
+    from ..verify.results_file import environment_info, write_json
+    from ..verify.tables import format_table
     from ..zoo import get_spec
-    from .conversion_check import environment_info, format_table, run_check, write_json
 
     names = args.runtimes
     mode = cli_args.resize_mode(args)
@@ -113,7 +112,7 @@ def check_conversion_command(args) -> int:
     for row in disagreeing:
         print(row.verdict())
     if args.precision != "fp32" and args.weights == "random":
-        print(f"note: random weights amplify rounding about 100x (see runtimes/conversion_check.py), so "
+        print(f"note: random weights amplify rounding about 100x (see verify/conversion_check.py), so "
               f"{args.precision} changes most of their detections: detection-level agreement means something only "
               f"with --weights official; judge random weights by the FPN cosine and relative error columns")
     if disagreeing:
@@ -122,7 +121,8 @@ def check_conversion_command(args) -> int:
 
 
 def runtimes_command(args) -> int:
-    from .base import RUNTIMES, UNTESTED_TENSORRT, runtime_problem
+    from .base import UNTESTED_TENSORRT
+    from .registry import RUNTIMES, runtime_problem
 
     problems = {name: runtime_problem(name) for name in RUNTIMES}
     rows = [("runtime", "here", "precisions (devices)", "install")]

@@ -1,31 +1,38 @@
 """Common part of the runtimes that run the exported ONNX graph (ONNX Runtime on CPU or CUDA,
 OpenVINO, TensorRT).
 
-A graph is specialised for a static input size (see :mod:`.onnx_export`); the runtime exports
-(or takes from the cache) and compiles one graph per input size it meets, on first use. The
-ONNX file is always fp32: a reduced precision is the runtime's own setting when it compiles the
-graph (OpenVINO's precision hint, TensorRT's FP16 flag), so all precisions share one export.
-int8 is the exception that proves it: the fp32 file is quantized (:mod:`.quantize`) on
-calibration frames into an artifact cached beside it, and that artifact is what is compiled.
+A graph is specialised for a static input size (see :mod:`maskbench.export.onnx_export`); the
+runtime exports (or takes from the cache) and compiles one graph per input size it meets, on
+first use. The ONNX file is always fp32: a reduced precision is the runtime's own setting when
+it compiles the graph (OpenVINO's precision hint, TensorRT's FP16 flag), so all precisions share
+one export. int8 is the exception that proves it: the fp32 file is quantized
+(:mod:`maskbench.export.quantize`) on calibration frames into an artifact cached beside it, and
+that artifact is what is compiled.
+
+Each backend compiles a file (``_compile(path, extra_outputs=())``) and runs it
+(``_run(compiled, feeds, names)``); the rest is common: the feature tap (the same file compiled
+a second time with the FPN tensors as extra outputs, :class:`GraphTap`), the files on disk, and
+whether the eager model may be freed.
 """
 
 from __future__ import annotations
 
 from abc import abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from ..export.calibration import calibration_feeds, feeds_fingerprint
+from ..export.onnx_export import OUTPUT_NAMES, ExportTarget, export_onnx, graph_feeds
+from ..export.quantize import QuantizedArtifact, Quantizer, quantized_artifact
 from ..models.factory import LoadedModel
 from ..models.mask_rcnn import RawDetections
 from ..preprocess import ResizeMode
-from .base import Runtime
-from .calibration import calibration_feeds, feeds_fingerprint
-from .onnx_export import ExportTarget, export_onnx
-from .quantize import QuantizedArtifact, Quantizer, quantized_artifact
-from .torch_ import _check_batch
+from .base import FeatureTapUnavailable, Runtime, check_batch
+from .feature_names import fpn_tensor_names
+from .registry import RUNTIMES
 
 
 class ExportedGraphRuntime(Runtime):
@@ -46,11 +53,17 @@ class ExportedGraphRuntime(Runtime):
         self.calibration_images = calibration_images
         self.quantized: dict[ExportTarget, QuantizedArtifact] = {}  # int8 only
 
+    @classmethod
+    def create(cls, loaded: LoadedModel, *, mode, device, threads, precision, cache_dir,
+               calibration_images) -> ExportedGraphRuntime:
+        return cls(loaded, mode=mode, threads=threads, cache_dir=cache_dir, precision=precision, device=device,
+                   calibration_images=calibration_images)
+
     def describe(self) -> str:
         return f"{self.name} ({self.precision}, {self.device}, {self.threads} threads)"
 
     def prepare(self, images: torch.Tensor, img_shape: tuple[int, int]) -> None:
-        self._get(ExportTarget.for_input(images, img_shape, self.mode))
+        self._get(self.graph_target(images, img_shape))
 
     def _get(self, target: ExportTarget):
         if target not in self._compiled:
@@ -62,9 +75,19 @@ class ExportedGraphRuntime(Runtime):
             self._compiled[target] = self._compile(path)
         return self._compiled[target]
 
+    def graph_target(self, images: torch.Tensor, img_shape: tuple[int, int]) -> ExportTarget:
+        return ExportTarget.for_input(images, img_shape, self.mode)
+
+    def graph_files(self, target: ExportTarget) -> tuple[Path, Path]:
+        """(the fp32 ONNX export, the file this runtime compiles: that export, or its int8
+        artifact) for ``target``; exported (and quantized) now unless already prepared."""
+        self._get(target)
+        onnx_path = self.onnx_paths[target]
+        return onnx_path, (self.quantized[target].path if self.precision == "int8" else onnx_path)
+
     def __call__(self, images: torch.Tensor, img_shape: tuple[int, int]) -> RawDetections:
-        _check_batch(images)
-        target = ExportTarget.for_input(images, img_shape, self.mode)
+        check_batch(images)
+        target = self.graph_target(images, img_shape)
         compiled = self._get(target)
         boxes, scores, labels, mask_probs = self._run(compiled, graph_feeds(images, img_shape, target))
         return RawDetections(
@@ -84,20 +107,88 @@ class ExportedGraphRuntime(Runtime):
     def _quantizer(self) -> Quantizer:
         raise NotImplementedError(f"{self.name} has no int8 quantizer")
 
-    @abstractmethod
-    def _compile(self, path: Path):
-        """Load the ONNX file into this runtime. ONNX Runtime and OpenVINO also take
-        ``extra_outputs`` (tensor names made graph outputs: :mod:`.features`' taps)."""
+    def require(self, module: str):
+        """Import ``module`` for this runtime, or raise one line with its install command."""
+        return RUNTIMES[self.name].require_package(module)
 
     @abstractmethod
-    def _run(self, compiled, feeds: dict[str, np.ndarray]) -> tuple[np.ndarray, ...]:
-        """Outputs in the order boxes, scores, labels, mask_probs."""
+    def _compile(self, path: Path, extra_outputs: Sequence[str] = ()):
+        """Load the ONNX file into this runtime; ``extra_outputs``: tensor names also made graph
+        outputs (a :class:`GraphTap`'s)."""
+
+    @abstractmethod
+    def _run(self, compiled, feeds: dict[str, np.ndarray],
+             names: Sequence[str] = OUTPUT_NAMES) -> tuple[np.ndarray, ...]:
+        """The outputs ``names`` (default: boxes, scores, labels, mask_probs, in that order)."""
+
+    def _missing_outputs(self, path: Path, names: Sequence[str]) -> list[str]:
+        """Which of ``names`` are not tensors of the graph at ``path`` (default: none known
+        before compiling; an unknown name then fails the compilation)."""
+        return []
+
+    def _compile_tap(self, path: Path, names: Sequence[str], label: str):
+        missing = self._missing_outputs(path, names)
+        if missing:
+            raise FeatureTapUnavailable(f"{path}: the {label} tensor(s) {', '.join(missing)} are not in this graph")
+        try:
+            return self._compile(path, extra_outputs=names)
+        except RuntimeError as err:  # OpenVINO: an unknown tensor name
+            raise FeatureTapUnavailable(f"{path}: cannot add the {label} outputs: {str(err).splitlines()[0]}") from None
+
+    # --- what a graph runtime can do besides running ---------------------------------------
+
+    def tensor_tap(self, names: Sequence[str] | Callable[[Path], Sequence[str]], label: str = "FPN") -> GraphTap:
+        """Tensors of the exported graph as this runtime computes them (:class:`GraphTap`);
+        ``names``: their names, or a function of the fp32 export's path that gives them."""
+        return GraphTap(self, names, label)
+
+    def feature_tap(self) -> GraphTap:
+        """The FPN outputs (found by name in the fp32 export, :func:`.feature_names.fpn_tensor_names`;
+        the int8 artifacts keep those names)."""
+        return self.tensor_tap(fpn_tensor_names)
+
+    def artifact_files(self) -> list[Path]:
+        quantized = [path for artifact in self.quantized.values() for path in artifact.files]
+        return quantized or list(self.onnx_paths.values())
+
+    def artifact_lines(self) -> list[str]:
+        lines = []
+        for artifact in self.quantized.values():
+            state = "quantized now" if artifact.built else "from the cache"
+            lines.append(f"int8 ({state}, {artifact.key['calibration_frames']} calibration frame(s)): "
+                         f"{', '.join(str(f) for f in artifact.files)} (+ .json, its key)")
+        return lines
+
+    def needs_eager_model(self) -> bool:
+        return False
 
 
-def graph_feeds(images: torch.Tensor, img_shape: tuple[int, int], target: ExportTarget) -> dict[str, np.ndarray]:
-    """The exported graph's inputs: ``images`` float32, plus ``img_shape`` int64 ``[h, w]`` for a
-    keep-ratio graph (a stretch graph has it baked in)."""
-    feeds = {"images": np.ascontiguousarray(images.detach().cpu().numpy(), dtype=np.float32)}
-    if target.img_shape is None:
-        feeds["img_shape"] = np.asarray([int(img_shape[0]), int(img_shape[1])], dtype=np.int64)
-    return feeds
+class GraphTap:
+    """``tap(images (1,3,H,W), img_shape) -> [values]`` (float32 NumPy): tensors of the exported
+    graph as ``runtime`` computes them, in its precision.
+
+    The very file the runtime compiles (the fp32 export, or the int8 artifact for int8) is
+    compiled a second time by the runtime's own ``_compile`` (same threads, precision hint,
+    providers) with the tensors added as graph outputs, once per input size, on first use. An
+    extra output can stop a runtime from fusing its producer with the consumer (int8: ONNX
+    Runtime's ``QLinearConv`` needs its output internal), so an int8 tap reads a convolution's
+    output before it is rounded again for the next layer: the error of the layers that made it.
+    """
+
+    def __init__(self, runtime: ExportedGraphRuntime, names: Sequence[str] | Callable[[Path], Sequence[str]],
+                 label: str = "FPN") -> None:
+        self.runtime = runtime
+        self.names = names if callable(names) else (lambda _path, fixed=tuple(names): fixed)
+        self.label = label
+        self._compiled: dict = {}  # ExportTarget -> (compiled graph, tensor names)
+
+    def __call__(self, images: torch.Tensor, img_shape: tuple[int, int]) -> list[np.ndarray]:
+        runtime = self.runtime
+        target = runtime.graph_target(images, img_shape)
+        if target not in self._compiled:
+            onnx_path, path = runtime.graph_files(target)  # exported (and quantized) exactly as the runtime does
+            names = list(self.names(onnx_path))
+            self._compiled[target] = (runtime._compile_tap(path, names, self.label), names)
+        compiled, names = self._compiled[target]
+        values = runtime._run(compiled, graph_feeds(images, img_shape, target), names)
+        return [np.asarray(v, dtype=np.float32) for v in values]

@@ -1,23 +1,38 @@
 """ONNX Runtime on the exported graph, fp32: on the CPU (``CPUExecutionProvider``) or on an
 NVIDIA GPU (``CUDAExecutionProvider``, package ``onnxruntime-gpu``), the same ONNX file.
 
-int8 (CPU): the graph statically quantized in QDQ format (:mod:`.quantize`), which ONNX Runtime
-fuses into ``QLinearConv``/``QGemm`` kernels; refused on a CPU without an int8 dot-product
-instruction (AVX2, VNNI, ARM SDOT), where MLAS would fall back to slow generic code.
+int8 (CPU): the graph statically quantized in QDQ format (:mod:`maskbench.export.quantize`), which
+ONNX Runtime fuses into ``QLinearConv``/``QGemm`` kernels; refused on a CPU without an int8
+dot-product instruction (AVX2, VNNI, ARM SDOT), where MLAS would fall back to slow generic code.
+
+Stage profile (:meth:`OnnxRuntimeRuntime.node_profiler`): a second session with the runtime's
+own settings plus ``SessionOptions.enable_profiling``; ``end_profiling()`` writes a JSON trace
+whose ``Node`` events ``<node name>_kernel_time`` carry ``dur`` (microseconds), split into
+calls by the ``model_run`` events. ONNX Runtime's names are node names or output-tensor names
+with suffixes (``_nchwc``, ``_token_12``, ``_QuantizeLinear``, ``fused ...``); nodes it creates
+itself (``ReorderInput_token_7``) take the stage of the previous named node in execution order,
+the next one for ``ReorderInput`` (it feeds that node).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from .base import RuntimeNotInstalled, UnsupportedPrecisionError, require_package
+from ..errors import RuntimeNotInstalled
+from ..export.onnx_export import OUTPUT_NAMES, ExportTarget
+from ..export.quantize import onnxruntime_quantizer
+from .base import UnsupportedPrecisionError
 from .cpu_int8 import has_vnni, int8_instructions
 from .exported import ExportedGraphRuntime
-from .onnx_export import OUTPUT_NAMES
 
 
 def require_int8_instructions() -> list[str]:
@@ -44,8 +59,6 @@ class OnnxRuntimeRuntime(ExportedGraphRuntime):
         return f"{text[:-1]}, QDQ int8 on {', '.join(isa) or 'no int8 instructions'}{weights})"
 
     def _quantizer(self):
-        from .quantize import onnxruntime_quantizer
-
         return onnxruntime_quantizer(reduce_range=not has_vnni())
 
     def providers(self) -> list:
@@ -53,7 +66,7 @@ class OnnxRuntimeRuntime(ExportedGraphRuntime):
 
     def session_options(self):
         """This runtime's session settings (also those of the stage profiler's session)."""
-        ort = require_package("onnxruntime", self.name)
+        ort = self.require("onnxruntime")
         options = ort.SessionOptions()
         options.intra_op_num_threads = self.threads
         options.inter_op_num_threads = 1
@@ -64,11 +77,11 @@ class OnnxRuntimeRuntime(ExportedGraphRuntime):
     def _compile(self, path: Path, extra_outputs: Sequence[str] = ()):
         """A session on ``path``; ``extra_outputs``: tensor names also made graph outputs (on a
         copy of the model held in memory)."""
-        ort = require_package("onnxruntime", self.name)
+        ort = self.require("onnxruntime")
         options = self.session_options()
         source = str(path)
         if extra_outputs:
-            onnx = require_package("onnx", self.name)
+            onnx = self.require("onnx")
             proto = onnx.load(str(path))
             proto.graph.output.extend(onnx.ValueInfoProto(name=name) for name in extra_outputs)
             source = proto.SerializeToString()
@@ -79,8 +92,19 @@ class OnnxRuntimeRuntime(ExportedGraphRuntime):
     def _check_session(self, session) -> None:
         """Nothing to check on the CPU."""
 
-    def _run(self, compiled, feeds: dict[str, np.ndarray]) -> tuple[np.ndarray, ...]:
-        return tuple(compiled.run(OUTPUT_NAMES, feeds))
+    def _run(self, compiled, feeds: dict[str, np.ndarray],
+             names: Sequence[str] = OUTPUT_NAMES) -> tuple[np.ndarray, ...]:
+        return tuple(compiled.run(list(names), feeds))
+
+    def _missing_outputs(self, path: Path, names: Sequence[str]) -> list[str]:
+        import onnx
+
+        present = {o for node in onnx.load(str(path), load_external_data=False).graph.node for o in node.output}
+        return [n for n in names if n not in present]
+
+    def node_profiler(self, target: ExportTarget) -> OnnxRuntimeNodeProfiler:
+        onnx_path, path = self.graph_files(target)
+        return OnnxRuntimeNodeProfiler(self, path, onnx_path)
 
 
 class OnnxRuntimeCudaRuntime(OnnxRuntimeRuntime):
@@ -105,3 +129,66 @@ class OnnxRuntimeCudaRuntime(OnnxRuntimeRuntime):
                 "runtime 'onnxruntime-cuda': ONNX Runtime could not load its CUDA provider (it uses: "
                 f"{', '.join(session.get_providers())}); check that the CUDA and cuDNN versions match "
                 "onnxruntime-gpu's (https://onnxruntime.ai/docs/execution-providers/CUDA-ExecutionProvider.html)")
+
+
+class OnnxRuntimeNodeProfiler:
+    """A profiling session on ``path`` (the file the runtime compiles) with the runtime's own
+    settings; ``onnx_path``: the fp32 export whose node names it reports."""
+
+    KERNEL = "_kernel_time"
+
+    def __init__(self, runtime: OnnxRuntimeRuntime, path: Path, onnx_path: Path) -> None:
+        ort = runtime.require("onnxruntime")
+        options = runtime.session_options()  # the runtime's own settings, plus profiling
+        options.enable_profiling = True
+        self.tmp = tempfile.mkdtemp(prefix="maskbench-ort-profile-")
+        options.profile_file_prefix = os.path.join(self.tmp, "profile")
+        try:
+            self.session = ort.InferenceSession(str(path), sess_options=options, providers=runtime.providers())
+        except BaseException:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+            raise
+        self.onnx_path = onnx_path
+
+    def profile(self, feeds_list: list[dict], repeat: int,
+                lookup: Callable[[str], str | None]) -> list[tuple[list[tuple[str | None, str, float]], float]]:
+        """Per profiled call: its nodes as ``(stage or None, "name" | "neighbour" | "other",
+        seconds)`` and its wall time, after one untimed call."""
+        stage_of: dict[str, str | None] = {}
+
+        def stage(name: str) -> str | None:
+            if name not in stage_of:
+                stage_of[name] = lookup(name)
+            return stage_of[name]
+
+        walls = []
+        try:
+            self.session.run(None, feeds_list[0])  # untimed: the first call's allocations
+            for _ in range(repeat):
+                for feeds in feeds_list:
+                    t0 = time.perf_counter()
+                    self.session.run(None, feeds)
+                    walls.append(time.perf_counter() - t0)
+            trace = Path(self.session.end_profiling())
+            events = json.loads(trace.read_text(encoding="utf-8"))
+        finally:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+        runs = sorted((e["ts"], e["ts"] + e["dur"]) for e in events
+                      if e.get("cat") == "Session" and e.get("name") == "model_run")
+        runs = runs[1:]  # the untimed call
+        nodes = sorted((e for e in events if e.get("cat") == "Node" and e.get("name", "").endswith(self.KERNEL)),
+                       key=lambda e: e["ts"])
+        calls = []
+        for (start, end), wall in zip(runs, walls):
+            entries = [(e["name"][:-len(self.KERNEL)], e["dur"] * 1e-6) for e in nodes if start <= e["ts"] <= end]
+            stages = [stage(name) for name, _ in entries]
+            how = ["name" if s is not None else "other" for s in stages]
+            for i in range(len(entries)):  # runtime-made nodes: the previous placed node's stage;
+                if stages[i] is None:      # a ReorderInput: the next one's (it feeds that node)
+                    feeds_next = entries[i][0].startswith("ReorderInput")
+                    order = range(i + 1, len(entries)) if feeds_next else range(i - 1, -1, -1)
+                    near = next((stages[j] for j in order if how[j] == "name"), None)
+                    if near is not None:
+                        stages[i], how[i] = near, "neighbour"
+            calls.append(([(s, placed, value) for (_, value), s, placed in zip(entries, stages, how)], wall))
+        return calls

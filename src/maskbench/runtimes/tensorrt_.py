@@ -27,19 +27,21 @@ import hashlib
 import json
 import math
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from ..errors import MaskbenchError
-from .base import UNTESTED_TENSORRT, require_package
+from ..export.onnx_export import OUTPUT_NAMES, key_digest, stored_key
+from .base import UNTESTED_TENSORRT, FeatureTapUnavailable
 from .exported import ExportedGraphRuntime
-from .onnx_export import OUTPUT_NAMES, key_digest, stored_key
 
 ENGINE_VERSION = 1  # bump when the build settings below change what an engine computes
 WORKSPACE_BYTES = 4 << 30
+NO_TAP = ("feature taps are not available for tensorrt (untested here: an engine with the FPN outputs added "
+          "would be a second build); compare its detections, or the same graph on onnxruntime-cuda")
 TORCH_DTYPES = {"FLOAT": torch.float32, "HALF": torch.float16, "BF16": torch.bfloat16, "INT32": torch.int32,
                 "INT64": torch.int64, "INT8": torch.int8, "UINT8": torch.uint8, "BOOL": torch.bool}
 
@@ -190,8 +192,20 @@ class TensorRTRuntime(ExportedGraphRuntime):
     def describe(self) -> str:
         return f"{self.name} ({self.precision}, {self.device}; {UNTESTED_TENSORRT})"
 
-    def _compile(self, path: Path):
-        trt = require_package("tensorrt", self.name)
+    def tensor_tap(self, names, label: str = "FPN"):
+        raise FeatureTapUnavailable(NO_TAP)
+
+    def artifact_files(self) -> list[Path]:
+        return super().artifact_files() + list(self.engine_paths.values())
+
+    def artifact_lines(self) -> list[str]:
+        return [f"TensorRT engine ({self.precision}): {engine} (+ {engine.name}.json, its key)"
+                for engine in self.engine_paths.values()] + super().artifact_lines()
+
+    def _compile(self, path: Path, extra_outputs: Sequence[str] = ()):
+        if extra_outputs:
+            raise FeatureTapUnavailable(NO_TAP)
+        trt = self.require("tensorrt")
         logger = trt.Logger(trt.Logger.WARNING)
         trt.init_libnvinfer_plugins(logger, "")  # TensorRT's own plugins (its ONNX importer may use them)
         key = engine_key(stored_key(path), trt.__version__, self.precision, gpu_identity(self.device))
@@ -210,5 +224,7 @@ class TensorRTRuntime(ExportedGraphRuntime):
             self.built.append(engine_file)
         return EngineRunner(trt, runtime, engine, self.device)
 
-    def _run(self, compiled, feeds: dict[str, np.ndarray]) -> tuple[np.ndarray, ...]:
+    def _run(self, compiled, feeds: dict[str, np.ndarray],
+             names: Sequence[str] = OUTPUT_NAMES) -> tuple[np.ndarray, ...]:
+        """The engine's four outputs: it has no others (no tap, :data:`NO_TAP`)."""
         return compiled(feeds)

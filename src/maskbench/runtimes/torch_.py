@@ -24,7 +24,7 @@ import torch
 
 from ..models.factory import LoadedModel
 from ..models.mask_rcnn import MaskRCNN, RawDetections
-from .base import Runtime
+from .base import Runtime, check_batch
 
 DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 
@@ -100,13 +100,43 @@ class TorchRuntime(Runtime):
         self.loaded = loaded
         self.model = model_for(loaded.model, self.device, precision, private=self.private_model)
 
+    @classmethod
+    def create(cls, loaded: LoadedModel, *, mode, device, threads, precision, cache_dir,
+               calibration_images) -> TorchRuntime:
+        # PyTorch's intra-op pool is per process: the torch runtimes honour ``threads`` by
+        # setting it (it also drives preprocessing), and report what they run with.
+        if threads:
+            torch.set_num_threads(int(threads))
+        runtime = cls(loaded, device=device, precision=precision)
+        runtime.threads = torch.get_num_threads()
+        return runtime
+
     def describe(self) -> str:
         note = ", emulated: no native bf16 on this CPU" if self.precision == "bf16" and not native_cpu_bf16() else ""
         return f"{self.name} ({self.precision}{note}, {self.device})"
 
     def __call__(self, images: torch.Tensor, img_shape: tuple[int, int]) -> RawDetections:
-        _check_batch(images)
+        self._begin_step()
+        check_batch(images)
         return self.model(images.to(self.device), [tuple(img_shape)])[0]
+
+    def _begin_step(self) -> None:
+        """Before each call of the model's stages: nothing here (see :mod:`.torch_compile`)."""
+
+    def feature_tap(self):
+        """The runtime's own ``model.extract_features``: its private copy wrapped in bf16
+        autocast or cast to fp16 (and compiled, for ``torch-compile``); outputs cast to float32."""
+
+        def tap(images: torch.Tensor, img_shape: tuple[int, int]) -> list:
+            self._begin_step()
+            with torch.inference_mode():
+                features = self.model.extract_features(images.to(self.device))
+            return [f.float().cpu().numpy() for f in features]
+
+        return tap
+
+    def stage_model(self) -> MaskRCNN:
+        return self.model
 
 
 def native_cpu_bf16() -> bool:
@@ -115,8 +145,3 @@ def native_cpu_bf16() -> bool:
         return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
     except (AttributeError, RuntimeError):
         return False
-
-
-def _check_batch(images: torch.Tensor) -> None:
-    if images.dim() != 4 or images.shape[0] != 1 or images.shape[1] != 3:
-        raise ValueError(f"a runtime takes one image as (1, 3, H, W), got {tuple(images.shape)}")

@@ -18,7 +18,6 @@ from __future__ import annotations
 import torch
 
 from ..models.factory import LoadedModel
-from ..models.mask_rcnn import RawDetections
 from .torch_ import TorchRuntime, dense_stages
 
 COMPILED_STAGES = 2  # the first dense stages: extract_features, rpn_head.forward
@@ -55,9 +54,8 @@ class TorchCompileRuntime(TorchRuntime):
                 self(images, img_shape)
             self._prepared.add(key)
 
-    def __call__(self, images: torch.Tensor, img_shape: tuple[int, int]) -> RawDetections:
+    def _begin_step(self) -> None:
         if self.on_cuda and self.compile_mode == "reduce-overhead":
             # A new step: the previous call's CUDA-graph outputs may be overwritten (they were
             # all consumed by eager code that made its own tensors).
             torch.compiler.cudagraph_mark_step_begin()
-        return super().__call__(images, img_shape)

@@ -1,6 +1,6 @@
 """Export a zoo model to standard ONNX, cached on disk and checked before it is trusted.
 
-The graph is :class:`~maskbench.runtimes.graph.DetectorGraph`: one normalised, padded image in;
+The graph is :class:`~maskbench.export.graph.DetectorGraph`: one normalised, padded image in;
 ``boxes`` (D, 4) in resized-image pixels, ``scores`` (D,), ``labels`` (D,) int64 and
 ``mask_probs`` (D, 28, 28) out, D <= 100 (exactly 100 with ``fixed_count``). Mask pasting stays
 outside, in :mod:`maskbench.postprocess`, as for eager.
@@ -34,10 +34,12 @@ import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from ..errors import MaskbenchError
 from ..models.factory import LoadedModel
+from ..packages import require_package
 from ..preprocess import ResizeMode
 
 OPSET = 17
@@ -78,6 +80,15 @@ class ExportTarget:
         if ResizeMode(mode) == ResizeMode.STRETCH:
             return cls(input_hw, (int(img_shape[0]), int(img_shape[1])))
         return cls(input_hw, None)
+
+
+def graph_feeds(images: torch.Tensor, img_shape: tuple[int, int], target: ExportTarget) -> dict[str, np.ndarray]:
+    """The exported graph's inputs: ``images`` float32, plus ``img_shape`` int64 ``[h, w]`` for a
+    keep-ratio graph (a stretch graph has it baked in)."""
+    feeds = {"images": np.ascontiguousarray(images.detach().cpu().numpy(), dtype=np.float32)}
+    if target.img_shape is None:
+        feeds["img_shape"] = np.asarray([int(img_shape[0]), int(img_shape[1])], dtype=np.int64)
+    return feeds
 
 
 def export_cache_dir() -> Path:
@@ -178,7 +189,7 @@ def export_onnx(
 ) -> Path:
     """The ONNX file of ``loaded`` for ``target``: from the cache when its key matches, else
     exported now (atomically: a crash never leaves a half-written file under the final name)."""
-    _require("onnx")
+    require_package("onnx")
     key = export_key(loaded, target, opset)
     cache_dir = Path(cache_dir) if cache_dir is not None else export_cache_dir()
     path = cache_dir / onnx_file_name(loaded, target, key)
@@ -214,7 +225,7 @@ def _trace_to_onnx(loaded: LoadedModel, target: ExportTarget, path: Path, opset:
     dynamic_axes = {name: {0: "detections"} for name in OUTPUT_NAMES}
     with torch.no_grad(), warnings.catch_warnings(), _nms_sorted_by_score(opset), _traceable_rpn_nms():
         # The tracer warns about every Python value it freezes; those left in the graph depend
-        # on the static input size only (see runtimes/graph.py).
+        # on the static input size only (see export/graph.py).
         warnings.simplefilter("ignore")
         try:
             torch.onnx.export(
@@ -236,13 +247,13 @@ def _traceable_rpn_nms():
     Python branches and Python-sized tensors that a trace would freeze. Without tied scores both
     keep the same boxes in the same order (tests compare eager and exported detectors); with
     ties, eager follows torch's unstable sort and no ONNX graph can (see the report in
-    runtimes/conversion_check.py on why checked frames must not saturate).
+    verify/conversion_check.py on why checked frames must not saturate).
     """
     from ..models import rpn
     from .graph import shifted_nms
 
     if not hasattr(rpn, "batched_nms"):
-        raise ExportError("maskbench.models.rpn no longer calls batched_nms; update runtimes/onnx_export.py")
+        raise ExportError("maskbench.models.rpn no longer calls batched_nms; update export/onnx_export.py")
     original = rpn.batched_nms
     rpn.batched_nms = shifted_nms
     try:
@@ -341,9 +352,3 @@ def nonstandard_ops(path: Path) -> list[str]:
 
     visit(proto.graph)
     return sorted(found)
-
-
-def _require(package: str) -> None:
-    from .base import require_package
-
-    require_package(package)

@@ -23,8 +23,9 @@ from ..compare import pair_differences
 from ..models.factory import LoadedModel
 from ..postprocess import to_detections
 from ..preprocess import ResizeMode, preprocess
-from .base import Runtime
-from .features import FPN_LEVELS, compare_features, eager_outputs, feature_tap
+from ..runtimes.base import Runtime
+from ..runtimes.feature_names import FPN_LEVELS
+from .features import compare_features, eager_outputs, feature_tap
 
 RANDOM_WEIGHTS_NOTE = ("random weights: detection-level agreement under reduced precision means something only with "
                        "official weights; judge random weights by the feature-level numbers (FPN cosine, relative "
@@ -134,7 +135,7 @@ def measure_fidelity(runtime: Runtime, loaded: LoadedModel, frames: Sequence[np.
                      mode: ResizeMode | str = ResizeMode.STRETCH, size: tuple[int, int] | None = None) -> Fidelity:
     """``runtime`` against fp32 eager (``loaded.model``) on ``frames`` (RGB uint8), each
     preprocessed once (``mode``, ``size`` as for the runtime) and fed to both. Raises
-    :class:`~.features.FeatureTapUnavailable` for a runtime without a feature tap (TensorRT)."""
+    :class:`~maskbench.runtimes.base.FeatureTapUnavailable` for a runtime without a feature tap (TensorRT)."""
     mode = ResizeMode(mode)
     spec = loaded.spec
     threshold = loaded.model.detection_config.mask_thr_binary

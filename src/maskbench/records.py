@@ -1,4 +1,6 @@
-"""What one benchmark measurement is, and the JSONL file that keeps them.
+"""What one benchmark measurement is, and the JSONL file that keeps them: the contract between
+measuring (:mod:`maskbench.benchmark` writes records) and reporting (:mod:`maskbench.report` and
+``recommend`` read them): the reporting side imports this module, never ``maskbench.benchmark``.
 
 A :class:`BenchmarkJob` names everything that defines a measurement (model, weights, runtime,
 precision, preprocessing, frames, threads, repetitions); its :meth:`~BenchmarkJob.key` is a
@@ -18,7 +20,7 @@ import os
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
-from ..errors import MaskbenchError
+from .errors import MaskbenchError
 from .stats import LatencyStats
 
 SCHEMA_VERSION = 1
@@ -28,7 +30,6 @@ OK = "ok"
 FAILED = "failed"  # the worker caught an error and reported it
 CRASHED = "crashed"  # the worker process died (signal, OOM kill, hard crash)
 TIMEOUT = "timeout"
-STATUSES = (OK, FAILED, CRASHED, TIMEOUT)
 # The network's stages, in order (``BenchmarkRecord.stages``; JSON stores them sorted by name).
 STAGES = ("backbone+fpn", "rpn", "box_head", "mask_head")
 # The per-image timings every ok record has (fields of BenchmarkRecord).
@@ -144,7 +145,7 @@ class BenchmarkRecord:
     measured_box_ap: float | None = None  # COCO AP in percent (like the zoo's), with --coco
     measured_mask_ap: float | None = None
     measured_on: str | None = None  # "<annotations> (<N> images)"
-    # with --fidelity: against fp32 eager PyTorch on the same frames (runtimes/fidelity.py)
+    # with --fidelity: against fp32 eager PyTorch on the same frames (verify/fidelity.py)
     feature_cosine: float | None = None  # FPN P2..P6: lowest cosine over levels and frames
     feature_rel_error: float | None = None  # highest ||runtime - eager|| / ||eager||
     fidelity_matched: float | None = None  # detections matched to eager's, mean per frame

@@ -7,6 +7,11 @@ nuScenes frames (six cameras), the frames the rest of maskbench checks and times
 
 The fingerprint (sha256 of the preprocessed tensors) is part of a quantized artifact's cache
 key: other frames, or the same frames at another size or normalisation, give other ranges.
+
+Random weights are calibrated on frames too (:mod:`maskbench.models.random_init`): the benchmark
+and the conversion check calibrate them on the frames they measure, at most
+:data:`MAX_CALIBRATION_FRAMES` of them (as one batch), and the benchmark quantizes int8 on the
+same ones.
 """
 
 from __future__ import annotations
@@ -17,15 +22,41 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
+from ..data.frames import Frame, load_frames
 from ..errors import MaskbenchError
+from ..models.factory import RANDOM, LoadedModel, calibration_batch, create_model
 from ..preprocess import ResizeMode, preprocess
+from ..zoo import ModelSpec, get_spec
 from .onnx_export import ExportTarget
+
+MAX_CALIBRATION_FRAMES = 8
+
+
+def calibration_frames(images: Sequence[np.ndarray]) -> list[np.ndarray]:
+    """The first :data:`MAX_CALIBRATION_FRAMES` of ``images``: what calibration measures on."""
+    return list(images[:MAX_CALIBRATION_FRAMES])
+
+
+def random_weights_calibration(spec: ModelSpec, images: Sequence[np.ndarray], size: tuple[int, int] | None) -> dict:
+    """``create_model``'s keyword arguments that calibrate random weights on ``images`` (at most
+    :data:`MAX_CALIBRATION_FRAMES`, each resized to ``size`` (w, h) as ``calibration_batch`` does)."""
+    batch, shapes = calibration_batch(spec, calibration_frames(images), size)
+    return {"calibration_images": batch, "calibration_shapes": shapes}
+
+
+def calibrated_random_model(model: str, frames: Sequence[Frame], mode: ResizeMode, size: tuple[int, int] | None,
+                            seed: int = 0) -> LoadedModel:
+    """Random weights calibrated on ``frames`` (at most :data:`MAX_CALIBRATION_FRAMES`), each
+    resized to the padded input size the first frame gets in ``mode`` (so one batch)."""
+    spec = get_spec(model)
+    _, meta = preprocess(frames[0].image, mode, size, spec.pixel_mean, spec.pixel_std)
+    height, width = meta.pad_shape
+    calibration = random_weights_calibration(spec, [f.image for f in frames], (width, height))
+    return create_model(model, RANDOM, seed=seed, **calibration)
 
 
 def default_calibration_images() -> list[np.ndarray]:
     """The embedded nuScenes frames (RGB uint8), one per camera."""
-    from .conversion_check import load_frames
-
     return [frame.image for frame in load_frames()]
 
 

@@ -1,0 +1,49 @@
+"""The FPN outputs' tensor names in an exported graph: what a graph runtime's feature tap adds
+as extra outputs (:meth:`.exported.ExportedGraphRuntime.feature_tap`)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from .base import FeatureTapUnavailable
+
+FPN_LEVELS = ("P2", "P3", "P4", "P5", "P6")
+_FPN_CONV = re.compile(r"^(?:/model)?/neck/fpn_convs\.(\d+)/")
+_NECK = re.compile(r"^(?:/model)?/neck/")
+_QDQ = frozenset({"QuantizeLinear", "DequantizeLinear"})
+
+
+def fpn_tensor_names(onnx_path: Path | str) -> list[str]:
+    """The ONNX tensor names of P2..P6 in an exported graph.
+
+    The TorchScript exporter names nodes by module scope: each ``/neck/fpn_convs.<i>/`` scope's
+    last node (quantization's Q/DQ nodes aside) makes level ``i``; the extra levels are the
+    neck's ``MaxPool`` nodes, each on the level before it."""
+    import onnx
+
+    graph_nodes = onnx.load(str(onnx_path), load_external_data=False).graph.node
+    through_qdq = {n.output[0]: n.input[0] for n in graph_nodes if n.op_type in _QDQ}
+
+    def source(tensor: str) -> str:  # through the Q/DQ pairs a QDQ-quantized graph inserts
+        while tensor in through_qdq:
+            tensor = through_qdq[tensor]
+        return tensor
+
+    nodes = [n for n in graph_nodes if n.op_type not in _QDQ]
+    last: dict[int, str] = {}
+    for node in nodes:
+        match = _FPN_CONV.match(node.name)
+        if match:
+            last[int(match.group(1))] = node.output[0]
+    names = [last[i] for i in sorted(last)]
+    while names:
+        pooled = [n for n in nodes
+                  if n.op_type == "MaxPool" and _NECK.match(n.name) and source(n.input[0]) == names[-1]]
+        if not pooled:
+            break
+        names.append(pooled[0].output[0])
+    if len(names) != len(FPN_LEVELS) or sorted(last) != list(range(len(last))):
+        raise FeatureTapUnavailable(f"{onnx_path}: found {len(names)} FPN output(s) ({', '.join(names) or 'none'}), "
+                                    f"expected {len(FPN_LEVELS)} (/neck/fpn_convs.0-3 and the neck's MaxPool)")
+    return names
