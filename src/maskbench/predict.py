@@ -48,9 +48,12 @@ class Predictor:
         return to_detections(raw, meta, self.loaded.model.detection_config.mask_thr_binary)
 
 
-def load_predictor(model: str, weights: str, mode: ResizeMode, size: tuple[int, int] | None,
-                   calibration_image: np.ndarray | None = None, seed: int = 0) -> Predictor:
-    """Random weights are calibrated on ``calibration_image`` (the user's own frame) when given."""
+def load_predictor(model: str, weights: str = RANDOM, mode: ResizeMode = ResizeMode.STRETCH,
+                   size: tuple[int, int] | None = None, calibration_image: np.ndarray | None = None,
+                   seed: int = 0) -> Predictor:
+    """A zoo model (alias or config name) with its weights (``"official"``, a ``.pth`` path, or
+    ``"random"``) as a predictor of RGB uint8 images. Random weights are calibrated on
+    ``calibration_image`` (the user's own frame) when given."""
     calibration = {}
     if weights == RANDOM and calibration_image is not None:
         from .zoo import get_spec
