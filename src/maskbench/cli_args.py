@@ -253,7 +253,8 @@ def add_results_args(parser) -> None:
 
 
 def add_metric_args(parser) -> None:
-    parser.add_argument("--metric", choices=tuple(METRICS), default="mask_ap", help=_with(METRIC_HELP, default="mask_ap"))
+    parser.add_argument("--metric", choices=tuple(METRICS), default="mask_ap",
+                        help=_with(METRIC_HELP, default="mask_ap"))
 
 
 def add_pair_args(parser) -> None:

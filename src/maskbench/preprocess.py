@@ -79,11 +79,12 @@ def normalise_into_padded(resized: np.ndarray, mean: Sequence[float], std: Seque
                           padded_hw: tuple[int, int], dtype: torch.dtype = torch.float32) -> torch.Tensor:
     """(1, 3, H, W) ``dtype``: ``(pixel - mean) / std`` per channel, zero padding right and below.
 
-    Subtraction then division in ``dtype`` (float32 or float64), as MMDetection's data preprocessor computes it (the same
-    IEEE operations, so the same bits). In numpy, one channel at a time, straight into the
+    Subtraction then division in ``dtype`` (float32 or float64), as MMDetection's data preprocessor computes it
+    (the same IEEE operations, so the same bits). In numpy, one channel at a time, straight into the
     padded output: no torch thread pool to wake (its threads otherwise compete with a graph
     runtime's still-spinning ones: measured 10-44 ms per 1344x800 frame beside OpenVINO, vs 5-9
-    ms alone; now 10-14 ms beside it: ``tools/mmdet_vs_maskbench.py --time-one``), and the output lives on an anonymous mapping whose padding is already zero and
+    ms alone; now 10-14 ms beside it: ``tools/mmdet_vs_maskbench.py --time-one``), and the output lives on an
+    anonymous mapping whose padding is already zero and
     which asks for no transparent huge pages (see :mod:`maskbench.postprocess`).
     """
     import mmap

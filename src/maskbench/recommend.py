@@ -229,7 +229,8 @@ def _why_pick(pick, fitting, rejected, metric, budget, gpu_asked) -> str:
     better = [(r, why) for r, why in rejected if metric_value(r, metric)[0] > ap]
     if better:
         best, why = max(better, key=lambda item: metric_value(item[0], metric)[0])
-        sentence += f"; the more accurate {point_label(best)} ({metric_value(best, metric)[0]:.1f}) is over budget: {why}"
+        sentence += (f"; the more accurate {point_label(best)} ({metric_value(best, metric)[0]:.1f}) "
+                     f"is over budget: {why}")
     return sentence + "."
 
 

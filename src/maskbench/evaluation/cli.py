@@ -9,10 +9,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .. import cli_args
 from ..errors import MaskbenchError
 from ..names import BACKENDS
+
+if TYPE_CHECKING:  # numpy-free at run time: the parser is built without it
+    from .coco_eval import CocoMetrics
 
 
 def add_commands(sub) -> None:

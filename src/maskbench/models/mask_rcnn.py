@@ -14,9 +14,9 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from ..zoo import HeadOptions  # the zoo table holds one per model
 from .anchors import AnchorGenerator
 from .fpn import FPN
-from ..zoo import HeadOptions  # the zoo table holds one per model
 from .roi_heads import BBoxHead, DetectionConfig, MaskHead, RoIExtractor, select_detections
 from .rpn import ProposalConfig, RPNHead, select_proposals
 
@@ -93,7 +93,7 @@ class MaskRCNN(nn.Module):
     def predict_masks(self, features, detections) -> list[RawDetections]:
         rois = _to_rois([boxes for boxes, _, _ in detections])
         if rois.shape[0] == 0:
-            return [RawDetections(b, s, l, b.new_zeros((0, 28, 28))) for b, s, l in detections]
+            return [RawDetections(b, s, lab, b.new_zeros((0, 28, 28))) for b, s, lab in detections]
         logits = self.roi_head.mask_head(self.roi_head.mask_roi_extractor(features, rois))
         labels = torch.cat([labels for _, _, labels in detections])
         probs = logits[torch.arange(labels.shape[0], device=labels.device), labels].sigmoid()

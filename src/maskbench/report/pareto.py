@@ -67,7 +67,8 @@ def pareto_front(records: Sequence[BenchmarkRecord], metric: str = "mask_ap") ->
 def point_label(record: BenchmarkRecord) -> str:
     """``alias runtime/precision``: what a plot or a sentence calls one record."""
     name = record.alias or record.model or record.job.get("model", "?")
-    return f"{name} {record.runtime or record.job.get('runtime', '?')}/{record.precision or record.job.get('precision', '?')}"
+    runtime = record.runtime or record.job.get('runtime', '?')
+    return f"{name} {runtime}/{record.precision or record.job.get('precision', '?')}"
 
 
 def ap_sources(records: Sequence[BenchmarkRecord], metric: str) -> set[str]:

@@ -12,10 +12,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from maskbench.records import BenchmarkRecord
 from maskbench.data.images import load_image
 from maskbench.errors import MaskbenchError
 from maskbench.names import DEFAULT_PAIR  # the command line reads it from there, without numpy
+from maskbench.records import BenchmarkRecord
 from maskbench.report.detections_file import load_detections_file
 from maskbench.report.overlay import draw_overlay, save_png, side_by_side
 from maskbench.report.pareto import point_label

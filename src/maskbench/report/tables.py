@@ -37,7 +37,9 @@ class Table:
     def to_html(self) -> str:
         head = "".join(f"<th>{html.escape(h)}</th>" for h in self.headers)
         def cell(text: str) -> str:  # numbers right-aligned, words left
-            return f"<td class='num'>{html.escape(text)}</td>" if _NUMBER.match(text) else f"<td>{html.escape(text)}</td>"
+            if _NUMBER.match(text):
+                return f"<td class='num'>{html.escape(text)}</td>"
+            return f"<td>{html.escape(text)}</td>"
 
         body = "".join("<tr>" + "".join(cell(c) for c in row) + "</tr>" for row in self.rows)
         return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"

@@ -78,13 +78,13 @@ def check_conversion(
             eager_features = eager_outputs(loaded, tensor, meta.img_shape)[1]
         elif any(taps.values()):
             eager_features = reference_features(loaded, tensor)
-        eager_ms, raw = _timed(lambda: loaded.model(tensor, [meta.img_shape])[0], repeats)
+        eager_ms, raw = _timed(lambda: loaded.model(tensor, [meta.img_shape])[0], repeats)  # noqa: B023 (called at once)
         reference = to_detections(raw, meta, threshold)
         for runtime in runtimes:
             runtime.prepare(tensor, meta.img_shape)
             if warmup:
                 runtime(tensor, meta.img_shape)
-            runtime_ms, out = _timed(lambda: runtime(tensor, meta.img_shape), repeats)
+            runtime_ms, out = _timed(lambda: runtime(tensor, meta.img_shape), repeats)  # noqa: B023 (called at once)
             candidate = to_detections(out, meta, threshold)
             differences = pair_differences(reference, candidate)
             agreement = agreement_of(differences, len(reference), len(candidate))
