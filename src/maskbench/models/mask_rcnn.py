@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import cast
 
 import torch
 from torch import nn
@@ -52,7 +53,7 @@ class MaskRCNN(nn.Module):
     ) -> None:
         super().__init__()
         self.backbone = backbone
-        self.neck = FPN(backbone.out_channels, 256, num_outs=5)
+        self.neck = FPN(cast(Sequence[int], backbone.out_channels), 256, num_outs=5)
         self.anchor_generator = AnchorGenerator()
         self.rpn_head = RPNHead(256, self.anchor_generator.num_anchors_per_location)
         self.roi_head = RoIHead(
@@ -68,7 +69,8 @@ class MaskRCNN(nn.Module):
 
     def propose(self, features: Sequence[torch.Tensor], img_shapes: Sequence[tuple[int, int]]) -> list[torch.Tensor]:
         objectness, deltas = self.rpn_head(features)
-        anchors = self.anchor_generator.grid_anchors([f.shape[-2:] for f in features], features[0].device,
+        anchors = self.anchor_generator.grid_anchors([cast("tuple[int, int]", f.shape[-2:]) for f in features],
+                                                     features[0].device,
                                                      features[0].dtype)
         return [
             select_proposals([o[i] for o in objectness], [d[i] for d in deltas], anchors, img_shapes[i],
