@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import cast
 
 import cv2
 import numpy as np
@@ -90,7 +91,7 @@ def normalise_into_padded(resized: np.ndarray, mean: Sequence[float], std: Seque
     import mmap
 
     height, width = resized.shape[:2]
-    np_dtype = {torch.float32: np.float32, torch.float64: np.float64}[dtype]
+    np_dtype = cast("type[np.floating]", {torch.float32: np.float32, torch.float64: np.float64}[dtype])
     itemsize = np.dtype(np_dtype).itemsize
     out = np.frombuffer(mmap.mmap(-1, 3 * padded_hw[0] * padded_hw[1] * itemsize), dtype=np_dtype)
     out = out.reshape(1, 3, *padded_hw)

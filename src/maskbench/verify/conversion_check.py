@@ -35,6 +35,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any, cast
 
 import numpy as np
 
@@ -90,14 +91,17 @@ def check_conversion(
             agreement = agreement_of(differences, len(reference), len(candidate))
             precision = getattr(runtime, "precision", "fp32")
             tap = taps[id(runtime)]
-            levels = compare_features(eager_features, tap(tensor, meta.img_shape)) if tap else []
-            features = {"feature_cosine": min(c for c, _ in levels), "feature_rel_error": max(e for _, e in levels)} \
+            # a tap means features were asked for: eager_features were computed above
+            levels = compare_features(cast("list[np.ndarray]", eager_features), tap(tensor, meta.img_shape)) \
+                if tap else []
+            feature_columns: dict[str, Any] = \
+                {"feature_cosine": min(c for c, _ in levels), "feature_rel_error": max(e for _, e in levels)} \
                 if levels else {}
             rows.append(CheckRow(
                 model=spec.alias, runtime=runtime.name, precision=precision, image=frame.name, camera=frame.camera,
                 mode=mode.value, input_hw=(int(tensor.shape[-2]), int(tensor.shape[-1])), eager_ms=eager_ms,
                 runtime_ms=runtime_ms, close_pairs=close_pairs(differences, TOLERANCES[precision]),
-                **agreement.as_dict(), **features,
+                **agreement.as_dict(), **feature_columns,
             ))
     return rows
 
