@@ -154,7 +154,7 @@ METRIC_HELP = f"the AP the report plots and recommend ranks by: {_or(list(METRIC
 PAIR_HELP = "two models drawn side by side in the report, comma-separated (as for --model)"
 
 
-def _with(text: str, note: str | None = None, default: str | None = None) -> str:
+def _with(text: str, note: str | None = None, default: object = None) -> str:
     return text + (f"; {note}" if note else "") + (f" (default: {default})" if default is not None else "")
 
 
@@ -253,7 +253,8 @@ def add_results_args(parser) -> None:
 
 
 def add_metric_args(parser) -> None:
-    parser.add_argument("--metric", choices=tuple(METRICS), default="mask_ap", help=_with(METRIC_HELP, default="mask_ap"))
+    parser.add_argument("--metric", choices=tuple(METRICS), default="mask_ap",
+                        help=_with(METRIC_HELP, default="mask_ap"))
 
 
 def add_pair_args(parser) -> None:

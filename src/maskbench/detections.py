@@ -23,7 +23,7 @@ class Detections:
     def __len__(self) -> int:
         return int(self.scores.shape[0])
 
-    def above(self, score_threshold: float) -> "Detections":
+    def above(self, score_threshold: float) -> Detections:
         """The subset scoring at least ``score_threshold`` (for drawing; files keep all)."""
         keep = self.scores >= score_threshold
         return Detections(self.boxes[keep], self.scores[keep], self.labels[keep], self.masks[keep])

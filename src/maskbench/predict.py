@@ -10,6 +10,7 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -25,6 +26,9 @@ from .preprocess import ImageMeta, ResizeMode, preprocess
 from .report.coco_results import ImageRecord, detections_to_coco, write_predictions
 from .report.overlay import draw_overlay, save_png
 
+if TYPE_CHECKING:  # only for the annotation: runtimes load on use
+    from .runtimes.base import Runtime
+
 
 @dataclass
 class Predictor:
@@ -33,7 +37,7 @@ class Predictor:
     loaded: LoadedModel
     mode: ResizeMode = ResizeMode.STRETCH
     size: tuple[int, int] | None = None
-    runtime: object | None = None  # a maskbench.runtimes.Runtime; None: the eager model
+    runtime: Runtime | None = None  # None: the eager model
 
     def prepare(self, image: np.ndarray) -> tuple[torch.Tensor, ImageMeta]:
         spec = self.loaded.spec
@@ -54,7 +58,7 @@ def load_predictor(model: str, weights: str = RANDOM, mode: ResizeMode = ResizeM
     """A zoo model (alias or config name) with its weights (``"official"``, a ``.pth`` path, or
     ``"random"``) as a predictor of RGB uint8 images. Random weights are calibrated on
     ``calibration_image`` (the user's own frame) when given."""
-    calibration = {}
+    calibration: dict[str, Any] = {}
     if weights == RANDOM and calibration_image is not None:
         from .zoo import get_spec
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import cast
 
 import cv2
 import numpy as np
@@ -79,17 +80,18 @@ def normalise_into_padded(resized: np.ndarray, mean: Sequence[float], std: Seque
                           padded_hw: tuple[int, int], dtype: torch.dtype = torch.float32) -> torch.Tensor:
     """(1, 3, H, W) ``dtype``: ``(pixel - mean) / std`` per channel, zero padding right and below.
 
-    Subtraction then division in ``dtype`` (float32 or float64), as MMDetection's data preprocessor computes it (the same
-    IEEE operations, so the same bits). In numpy, one channel at a time, straight into the
+    Subtraction then division in ``dtype`` (float32 or float64), as MMDetection's data preprocessor computes it
+    (the same IEEE operations, so the same bits). In numpy, one channel at a time, straight into the
     padded output: no torch thread pool to wake (its threads otherwise compete with a graph
     runtime's still-spinning ones: measured 10-44 ms per 1344x800 frame beside OpenVINO, vs 5-9
-    ms alone; now 10-14 ms beside it: ``tools/mmdet_vs_maskbench.py --time-one``), and the output lives on an anonymous mapping whose padding is already zero and
+    ms alone; now 10-14 ms beside it: ``tools/mmdet_vs_maskbench.py --time-one``), and the output lives on an
+    anonymous mapping whose padding is already zero and
     which asks for no transparent huge pages (see :mod:`maskbench.postprocess`).
     """
     import mmap
 
     height, width = resized.shape[:2]
-    np_dtype = {torch.float32: np.float32, torch.float64: np.float64}[dtype]
+    np_dtype = cast("type[np.floating]", {torch.float32: np.float32, torch.float64: np.float64}[dtype])
     itemsize = np.dtype(np_dtype).itemsize
     out = np.frombuffer(mmap.mmap(-1, 3 * padded_hw[0] * padded_hw[1] * itemsize), dtype=np_dtype)
     out = out.reshape(1, 3, *padded_hw)

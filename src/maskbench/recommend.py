@@ -26,7 +26,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from maskbench.records import BenchmarkRecord
-from maskbench.report.pareto import METRICS, check_metric, mean_latency_ms, metric_value, pareto_front, point_label
+from maskbench.report.pareto import (
+    METRICS,
+    check_metric,
+    mean_latency_ms,
+    metric_value,
+    pareto_front,
+    point_label,
+    ranked_ap,
+    ranked_latency_ms,
+)
 
 _MEMORY_UNITS = {"b": 1 / 1024**2, "kb": 1 / 1024, "kib": 1 / 1024, "k": 1 / 1024, "mb": 1.0, "mib": 1.0,
                  "m": 1.0, "gb": 1024.0, "gib": 1024.0, "g": 1024.0, "tb": 1024.0**2, "tib": 1024.0**2}
@@ -180,13 +189,13 @@ def recommend(
         else:
             fitting.append(record)
     floor = min_mask_iou is not None or max_ap_drop is not None
-    rank = _floor_rank(fitting, metric) if floor else {id(r): metric_value(r, metric)[0] for r in fitting}
-    fitting.sort(key=lambda r: (-rank[id(r)], mean_latency_ms(r)))
+    rank = _floor_rank(fitting, metric) if floor else {id(r): ranked_ap(r, metric) for r in fitting}
+    fitting.sort(key=lambda r: (-rank[id(r)], ranked_latency_ms(r)))
     front = pareto_front(candidates, metric)
     pick = fitting[0] if fitting else None
     reason = (_why_pick(pick, fitting, rejected, metric, budget, max_gpu_memory_mb is not None) if pick
               else _why_nothing(candidates, metric, budget, records, max_gpu_memory_mb, max_memory_mb))
-    if pick is not None and floor and rank[id(pick)] > metric_value(pick, metric)[0]:
+    if pick is not None and floor and rank[id(pick)] > ranked_ap(pick, metric):
         reason = (f"{reason[:-1]}; above the fidelity floor the precisions of {pick.alias or pick.model} count as "
                   f"equally accurate (its best: {METRICS[metric]} {rank[id(pick)]:.1f}), and this is the fastest.")
     return Recommendation(metric, front, fitting, rejected, pick, reason, budget, notes)
@@ -197,7 +206,7 @@ def _floor_rank(fitting: Sequence[BenchmarkRecord], metric: str) -> dict[int, fl
     best: dict[str, float] = {}
     for record in fitting:
         model = record.model or record.alias
-        best[model] = max(best.get(model, float("-inf")), metric_value(record, metric)[0])
+        best[model] = max(best.get(model, float("-inf")), ranked_ap(record, metric))
     return {id(r): best[r.model or r.alias] for r in fitting}
 
 
@@ -217,19 +226,20 @@ def _why_pick(pick, fitting, rejected, metric, budget, gpu_asked) -> str:
     ap, source = metric_value(pick, metric)
     source_words = "measured" if source == "measured" else "zoo, published for the official weights"
     sentence = (f"{pick.backbone or pick.alias} on {pick.runtime} {pick.precision}: {METRICS[metric]} {ap:.1f} "
-                f"({source_words}), {mean_latency_ms(pick):.0f} ms mean")
+                f"({source_words}), {ranked_latency_ms(pick):.0f} ms mean")
     memory = _memory_words(pick, gpu_asked)
     sentence += f", {memory}" if memory else ""
     sentence += f", fits {budget}" if budget else " (no budget given: the most accurate)"
-    faster = [r for r in fitting if mean_latency_ms(r) < mean_latency_ms(pick)]
+    faster = [r for r in fitting if ranked_latency_ms(r) < ranked_latency_ms(pick)]
     if faster:
-        fastest = min(faster, key=mean_latency_ms)
-        sentence += (f"; the faster {point_label(fastest)} ({mean_latency_ms(fastest):.0f} ms) is below it in "
-                     f"{METRICS[metric]} ({metric_value(fastest, metric)[0]:.1f})")
-    better = [(r, why) for r, why in rejected if metric_value(r, metric)[0] > ap]
+        fastest = min(faster, key=ranked_latency_ms)
+        sentence += (f"; the faster {point_label(fastest)} ({ranked_latency_ms(fastest):.0f} ms) is below it in "
+                     f"{METRICS[metric]} ({ranked_ap(fastest, metric):.1f})")
+    better = [(r, why) for r, why in rejected if ranked_ap(r, metric) > ranked_ap(pick, metric)]
     if better:
-        best, why = max(better, key=lambda item: metric_value(item[0], metric)[0])
-        sentence += f"; the more accurate {point_label(best)} ({metric_value(best, metric)[0]:.1f}) is over budget: {why}"
+        best, why = max(better, key=lambda item: ranked_ap(item[0], metric))
+        sentence += (f"; the more accurate {point_label(best)} ({ranked_ap(best, metric):.1f}) "
+                     f"is over budget: {why}")
     return sentence + "."
 
 
@@ -238,9 +248,9 @@ def _why_nothing(candidates, metric, budget, records, max_gpu_memory_mb, max_mem
         failed = sum(1 for r in records if not r.ok)
         return (f"no ok record with a latency and a {METRICS[metric]} to choose from "
                 f"({len(records)} record(s), {failed} failed); run maskbench benchmark first.")
-    fastest = min(candidates, key=mean_latency_ms)
+    fastest = min(candidates, key=ranked_latency_ms)
     sentence = (f"nothing fits {budget}. The fastest is {point_label(fastest)} at "
-                f"{mean_latency_ms(fastest):.0f} ms mean, {_ap_text(fastest, metric)}")
+                f"{ranked_latency_ms(fastest):.0f} ms mean, {_ap_text(fastest, metric)}")
     on_gpu = [(r, gpu_memory_mb(r)) for r in candidates if str(r.device).startswith("cuda")]
     measured = [(r, mb) for r, mb in on_gpu if mb is not None]
     if max_gpu_memory_mb is not None and measured:
@@ -248,7 +258,7 @@ def _why_nothing(candidates, metric, budget, records, max_gpu_memory_mb, max_mem
         sentence += f"; the smallest on the GPU is {point_label(smallest)} with {format_mb(mb)}"
     elif max_gpu_memory_mb is not None and not on_gpu:
         sentence += "; every record ran on the CPU (no GPU memory used): benchmark a GPU runtime to use the GPU"
-    host = [(r, host_memory_mb(r)) for r in candidates if host_memory_mb(r) is not None]
+    host = [(r, mb) for r, mb in [(r, host_memory_mb(r)) for r in candidates] if mb is not None]
     if max_memory_mb is not None and host:
         smallest, mb = min(host, key=lambda item: item[1])
         sentence += f"; the smallest in host memory is {point_label(smallest)} with {format_mb(mb)}"

@@ -201,7 +201,8 @@ def read_records(path: Path) -> list[BenchmarkRecord]:
         except (json.JSONDecodeError, TypeError) as err:
             if number == len(lines):
                 continue  # torn last line: the job is simply measured again
-            raise MaskbenchError(f"{path}:{number}: not a benchmark record ({err}); delete that line or the file") from None
+            raise MaskbenchError(f"{path}:{number}: not a benchmark record ({err}); "
+                                 "delete that line or the file") from None
     return records
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from importlib import import_module
 from typing import TYPE_CHECKING
 
@@ -58,7 +58,7 @@ class ModelSpec:
     name: str  # MMDetection 3.x config name
     alias: str  # short name for the command line
     backbone: str
-    build_backbone: Callable[[], "nn.Module"]
+    build_backbone: Callable[[], nn.Module]
     weights: WeightsMeta
     num_params: int  # whole detector; checked against the built model by a test
     config_path: str
@@ -72,12 +72,12 @@ class ModelSpec:
         return f"{MMDET_CONFIGS}/{self.config_path}"
 
 
-@lru_cache(maxsize=None)
-def _backbone(module: str, builder: str) -> Callable[[], "nn.Module"]:
+@cache
+def _backbone(module: str, builder: str) -> Callable[[], nn.Module]:
     """A builder imported on first use, so listing the zoo does not import every backbone.
     Cached: models sharing an architecture share the very same builder object."""
 
-    def build() -> "nn.Module":
+    def build() -> nn.Module:
         return getattr(import_module(f"{__package__}.models.backbones.{module}"), builder)()
 
     build.__qualname__ = builder
@@ -156,7 +156,8 @@ MODELS: tuple[ModelSpec, ...] = (
             f"{MMDET_DOWNLOAD}/convnext/mask_rcnn_convnext-t_p4_w7_fpn_fp16_ms-crop_3x_coco/"
             "mask_rcnn_convnext-t_p4_w7_fpn_fp16_ms-crop_3x_coco_20220426_154953-050731f4.pth",
             "050731f4", 46.2, 41.7, "3x", "multi-scale + crop training, AdamW, mixed precision"),
-        num_params=48_095_376, config_path="convnext/mask-rcnn_convnext-t-p4-w7_fpn_amp-ms-crop-3x_coco.py", in_study=True),
+        num_params=48_095_376, config_path="convnext/mask-rcnn_convnext-t-p4-w7_fpn_amp-ms-crop-3x_coco.py",
+        in_study=True),
 )
 
 STUDY_MODELS: tuple[str, ...] = tuple(m.name for m in MODELS if m.in_study)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import cast
 
 from ..data.sources import STUDY_CAMERAS, embedded_nuscenes, find_images, is_nuscenes_folder
 from ..errors import MaskbenchError
@@ -75,7 +76,8 @@ def plan_jobs(
     weights = weights if weights in ("random", "official") else str(Path(weights).resolve())
     return [
         BenchmarkJob(model=model, runtime=runtime, precision=precision, weights=weights, seed=seed,
-                     mode=ResizeMode(mode).value, input_size=tuple(input_size) if input_size else None,
+                     mode=ResizeMode(mode).value,
+                     input_size=cast("tuple[int, int]", tuple(input_size)) if input_size else None,
                      device=device, threads=threads, warmup=warmup, repeat=repeat, images=paths, cameras=cams,
                      stages=stages, fidelity=bool(fidelity), **coco_fields)
         for model in models for runtime in runtimes for precision in precisions

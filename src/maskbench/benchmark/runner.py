@@ -79,9 +79,12 @@ def run_benchmark(
             continue
         name = f"{get_alias(job.model)} {job.runtime} {job.precision}"
         bar.set_postfix_str(name)
+
+        def on_output(line: str, name: str = name) -> None:
+            bar.set_postfix_str(f"{name}: {line}", refresh=interactive)
+
         record = run_in_subprocess(job, out_dir, timeout_s=timeout_s, worker_command=worker_command,
-                                   on_output=lambda line, name=name: bar.set_postfix_str(f"{name}: {line}",
-                                                                                         refresh=interactive))
+                                   on_output=on_output)
         append_record(summary.results_file, record)
         summary.measured.append(record)
         if on_record is not None:

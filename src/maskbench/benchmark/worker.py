@@ -21,7 +21,9 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
 
+import numpy as np
 import torch
 
 from ..data.images import load_image
@@ -37,6 +39,9 @@ from ..stats import LatencyStats
 from ..zoo import get_spec
 from . import memory
 from .environment import describe_environment
+
+if TYPE_CHECKING:
+    from ..runtimes.base import Runtime
 
 
 def synchronize(device: str) -> None:
@@ -127,7 +132,7 @@ def _measure(job: BenchmarkJob, out_dir: Path, record: BenchmarkRecord) -> None:
     for index in range(job.warmup):
         timed_call(predictor, frames[index % len(frames)][2], runtime.device)
 
-    parts = {"preprocess": [], "inference": [], "postprocess": [], "end_to_end": []}
+    parts: dict[str, list[float]] = {"preprocess": [], "inference": [], "postprocess": [], "end_to_end": []}
     last = {}
     total_calls = max(1, job.repeat) * len(frames)
     for round_ in range(max(1, job.repeat)):
@@ -182,8 +187,9 @@ def _measure_ap(job: BenchmarkJob, predictor: Predictor, record: BenchmarkRecord
     """Box and mask AP of this very model x runtime x precision on the user's COCO data."""
     from ..evaluation.run import evaluate_predictor
 
-    _say("measuring AP on " + Path(job.coco).name)
-    result = evaluate_predictor(predictor, Path(job.coco), Path(job.coco_images), max_images=job.coco_max_images,
+    coco, coco_images = cast(str, job.coco), cast(str, job.coco_images)  # set: measuring AP was asked for
+    _say("measuring AP on " + Path(coco).name)
+    result = evaluate_predictor(predictor, Path(coco), Path(coco_images), max_images=job.coco_max_images,
                                 progress=False)
     metrics = result.metrics
     record.measured_box_ap = 100.0 * metrics.box.ap if metrics.box else None
@@ -220,12 +226,14 @@ def _measure_ap_drop(job: BenchmarkJob, predictor: Predictor, record: BenchmarkR
         return
     loaded = predictor.loaded
     model_device = str(next(loaded.model.parameters()).device)
+    reference: float | None
     if job.runtime == "torch" and job.precision == "fp32" and str(record.device) == model_device:
         reference = record.measured_mask_ap
     else:
         _say("measuring fp32 eager PyTorch's AP (the reference of the AP drop)")
         eager = Predictor(loaded, predictor.mode, predictor.size)  # runtime None: loaded.model itself
-        result = evaluate_predictor(eager, Path(job.coco), Path(job.coco_images), max_images=job.coco_max_images,
+        coco, coco_images = cast(str, job.coco), cast(str, job.coco_images)  # set: measuring AP was asked for
+        result = evaluate_predictor(eager, Path(coco), Path(coco_images), max_images=job.coco_max_images,
                                     progress=False)
         reference = 100.0 * result.metrics.mask.ap if result.metrics.mask else None
     if reference is not None:
@@ -238,7 +246,7 @@ def _say(message: str) -> None:
     print(message, flush=True)
 
 
-def _decode_frames(job: BenchmarkJob) -> tuple[list[tuple[str, str | None, object]], list[float]]:
+def _decode_frames(job: BenchmarkJob) -> tuple[list[tuple[str, str | None, np.ndarray]], list[float]]:
     """Read every frame once (timed: ``decode``); unreadable files are reported and skipped."""
     frames, decode_s = [], []
     cameras = list(job.cameras) + [None] * (len(job.images) - len(job.cameras))
@@ -261,7 +269,7 @@ def timed_call(predictor: Predictor, image, device: str):
     t0 = time.perf_counter()
     tensor, meta = predictor.prepare(image)
     t1 = time.perf_counter()
-    raw = predictor.runtime(tensor, meta.img_shape)
+    raw = cast("Runtime", predictor.runtime)(tensor, meta.img_shape)  # the benchmark always gives one
     synchronize(device)
     t2 = time.perf_counter()
     dets = to_detections(raw, meta, predictor.loaded.model.detection_config.mask_thr_binary)
@@ -320,7 +328,7 @@ def _artifact_mb(runtime, model) -> float | None:
 def _save_detections(out_dir: Path, job: BenchmarkJob, frames, last) -> str:
     """The last timed pass's detections (COCO results with RLE masks), for the overlays."""
     relative = Path("detections") / f"{job.slug()}.json"
-    payload = {"frames": []}
+    payload: dict[str, list[Any]] = {"frames": []}
     for index, (path, camera, image) in enumerate(frames):
         payload["frames"].append({"path": str(path), "camera": camera, "width": int(image.shape[1]),
                                   "height": int(image.shape[0]),

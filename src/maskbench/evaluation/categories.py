@@ -41,7 +41,7 @@ class CategoryMap:
     name_by_dataset_id: Mapping[int, str]
 
     @classmethod
-    def from_categories(cls, categories: Iterable[Mapping]) -> "CategoryMap":
+    def from_categories(cls, categories: Iterable[Mapping]) -> CategoryMap:
         """Build the map from an annotation file's ``categories`` list (dicts with id, name).
 
         Raises :class:`CategoryMismatchError` (one line) when a name is not one of the 80 COCO
@@ -51,7 +51,8 @@ class CategoryMap:
         categories = list(categories)
         if not categories:
             raise CategoryMismatchError("the annotation file lists no categories; it needs COCO's 'categories' list")
-        unknown = [str(cat.get("name")) for cat in categories if normalise_name(cat.get("name", "")) not in _LABEL_BY_NAME]
+        unknown = [str(cat.get("name")) for cat in categories
+                   if normalise_name(cat.get("name", "")) not in _LABEL_BY_NAME]
         if unknown:
             shown = ", ".join(repr(name) for name in unknown[:5]) + (" ..." if len(unknown) > 5 else "")
             raise CategoryMismatchError(

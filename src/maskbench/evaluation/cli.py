@@ -9,10 +9,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 from .. import cli_args
 from ..errors import MaskbenchError
 from ..names import BACKENDS
+
+if TYPE_CHECKING:  # numpy-free at run time: the parser is built without it
+    from .coco_eval import CocoMetrics
 
 
 def add_commands(sub) -> None:
@@ -53,7 +57,7 @@ def evaluate_command(args) -> int:
     if args.predictions is not None:
         metrics = _score_predictions(args, annotations)
     else:
-        metrics = _run_models(args, annotations, images)
+        metrics = _run_models(args, annotations, cast(Path, images))  # given: _dataset_paths checked
     if args.compare_with is not None:
         _report_difference(CocoMetrics.from_json(args.compare_with), metrics, str(args.compare_with), "this run",
                            args.out)

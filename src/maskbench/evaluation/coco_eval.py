@@ -23,7 +23,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from maskbench.errors import MaskbenchError
-from maskbench.names import BACKENDS, FASTER, PYCOCOTOOLS  # the command line reads them from there, without numpy
+from maskbench.names import (  # the command line reads them from there, without numpy
+    BACKENDS,
+    FASTER,  # noqa: F401 (kept as coco_eval.FASTER)
+    PYCOCOTOOLS,
+)
 from maskbench.report.coco_results import for_segm_eval
 
 # COCOeval.stats, in its order; -1 means "no ground truth in that range" (COCOeval's convention).
@@ -59,13 +63,13 @@ class CocoMetrics:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: Mapping) -> "CocoMetrics":
+    def from_dict(cls, data: Mapping) -> CocoMetrics:
         summaries = {key: ApSummary(**data[key]) if data.get(key) else None for key in IOU_TYPES}
         return cls(data["backend"], data["num_images"], data["num_results"], **summaries,
                    notes=list(data.get("notes", [])), seconds=data.get("seconds", 0.0))
 
     @classmethod
-    def from_json(cls, path: Path) -> "CocoMetrics":
+    def from_json(cls, path: Path) -> CocoMetrics:
         """Read a ``metrics.json`` written by ``maskbench evaluate`` (its ``metrics`` block)."""
         data = _read_json(Path(path), "metrics file")
         return cls.from_dict(data.get("metrics", data))

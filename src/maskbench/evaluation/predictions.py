@@ -83,5 +83,6 @@ def _renumber_images(entries: list[dict], images_file: Path, dataset: dict) -> t
         names = {image["id"]: image["file_name"] for image in listed}
         raise MaskbenchError(f"{len(unmatched)} predicted image(s) are not in the annotation file (e.g. "
                              f"{names.get(unmatched[0], unmatched[0])}); predict on the dataset's images")
-    processed = sorted(dataset_id[image["id"]] for image in listed if image["id"] in dataset_id and not image.get("error"))
+    processed = sorted(dataset_id[image["id"]] for image in listed
+                       if image["id"] in dataset_id and not image.get("error"))
     return [{**entry, "image_id": dataset_id[entry["image_id"]]} for entry in entries], processed

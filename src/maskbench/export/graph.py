@@ -25,6 +25,7 @@ branches and the end-to-end outputs); the models' own code is left as it is.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import cast
 
 import torch
 import torch.nn.functional as F
@@ -39,14 +40,15 @@ from ..models.roi_heads import BOX_DELTA_STDS, DetectionConfig, RoIExtractor
 def extract_rois(extractor: RoIExtractor, features: Sequence[torch.Tensor], rois: torch.Tensor) -> torch.Tensor:
     """``extractor(features, rois)`` without data-dependent branches."""
     levels = extractor.map_levels(rois)
-    pooled, order = [], []
+    pooled: list[torch.Tensor] = []
+    orders: list[torch.Tensor] = []
     for level, stride in enumerate(extractor.strides):
         index = torch.nonzero(levels == level).reshape(-1)
         pooled.append(roi_align(features[level], rois[index], extractor.output_size,
                                 spatial_scale=1.0 / stride, sampling_ratio=0, aligned=True))
-        order.append(index)
+        orders.append(index)
     # pooled rows are grouped by level; put them back in the order of ``rois``.
-    order = torch.cat(order)
+    order = torch.cat(orders)
     inverse = torch.zeros_like(order).scatter(0, order, torch.arange(order.shape[0], device=order.device))
     return torch.cat(pooled)[inverse]
 
@@ -128,7 +130,12 @@ class DetectorGraph(nn.Module):
 
     def forward(self, images: torch.Tensor, img_shape: torch.Tensor | None = None):
         model = self.model
-        shape = self.img_shape if self.img_shape is not None else (img_shape[0], img_shape[1])
+        shape: tuple[int, int]
+        if self.img_shape is not None:
+            shape = self.img_shape
+        else:  # keep-ratio: the resized shape is an input (its 0-d tensors stand for the ints)
+            dims = cast(torch.Tensor, img_shape)
+            shape = cast("tuple[int, int]", (dims[0], dims[1]))
         features = model.extract_features(images)
         proposals = model.propose(features, [shape])[0]
         rois = torch.cat([proposals.new_zeros((proposals.shape[0], 1)), proposals], dim=1)

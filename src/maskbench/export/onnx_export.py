@@ -154,7 +154,7 @@ def torchvision_version() -> str:
     return torchvision.__version__
 
 
-def key_digest(key: dict) -> str:
+def key_digest(key: dict | None) -> str:
     return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import cast
 
 import torch
 
@@ -58,7 +59,8 @@ def create_model(
         randomize_(model, seed)
         if calibration_images is None:
             calibration_images, calibration_shapes = default_calibration_batch(spec)
-        calibrate_(model, calibration_images.to(dtype), calibration_shapes)
+        shapes = cast("list[tuple[int, int]]", calibration_shapes)  # given with the images
+        calibrate_(model, calibration_images.to(dtype), shapes)
         return LoadedModel(model, spec, f"random (seed {seed}, calibrated, untrained: detections are meaningless)")
     from .. import weights as weights_io
 

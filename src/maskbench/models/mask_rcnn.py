@@ -10,13 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import cast
 
 import torch
 from torch import nn
 
+from ..zoo import HeadOptions  # the zoo table holds one per model
 from .anchors import AnchorGenerator
 from .fpn import FPN
-from ..zoo import HeadOptions  # the zoo table holds one per model
 from .roi_heads import BBoxHead, DetectionConfig, MaskHead, RoIExtractor, select_detections
 from .rpn import ProposalConfig, RPNHead, select_proposals
 
@@ -52,7 +53,7 @@ class MaskRCNN(nn.Module):
     ) -> None:
         super().__init__()
         self.backbone = backbone
-        self.neck = FPN(backbone.out_channels, 256, num_outs=5)
+        self.neck = FPN(cast(Sequence[int], backbone.out_channels), 256, num_outs=5)
         self.anchor_generator = AnchorGenerator()
         self.rpn_head = RPNHead(256, self.anchor_generator.num_anchors_per_location)
         self.roi_head = RoIHead(
@@ -68,7 +69,8 @@ class MaskRCNN(nn.Module):
 
     def propose(self, features: Sequence[torch.Tensor], img_shapes: Sequence[tuple[int, int]]) -> list[torch.Tensor]:
         objectness, deltas = self.rpn_head(features)
-        anchors = self.anchor_generator.grid_anchors([f.shape[-2:] for f in features], features[0].device,
+        anchors = self.anchor_generator.grid_anchors([cast("tuple[int, int]", f.shape[-2:]) for f in features],
+                                                     features[0].device,
                                                      features[0].dtype)
         return [
             select_proposals([o[i] for o in objectness], [d[i] for d in deltas], anchors, img_shapes[i],
@@ -93,7 +95,7 @@ class MaskRCNN(nn.Module):
     def predict_masks(self, features, detections) -> list[RawDetections]:
         rois = _to_rois([boxes for boxes, _, _ in detections])
         if rois.shape[0] == 0:
-            return [RawDetections(b, s, l, b.new_zeros((0, 28, 28))) for b, s, l in detections]
+            return [RawDetections(b, s, lab, b.new_zeros((0, 28, 28))) for b, s, lab in detections]
         logits = self.roi_head.mask_head(self.roi_head.mask_roi_extractor(features, rois))
         labels = torch.cat([labels for _, _, labels in detections])
         probs = logits[torch.arange(labels.shape[0], device=labels.device), labels].sigmoid()

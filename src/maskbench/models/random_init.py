@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Sequence
+from typing import cast
 
 import numpy as np
 import torch
@@ -62,9 +63,9 @@ def randomize_(model: nn.Module, seed: int = 0) -> nn.Module:
                 module.weight.fill_(1.0)
                 module.bias.zero_()
                 done.update({prefix + "weight", prefix + "bias"})
-            if isinstance(module, nn.BatchNorm2d):
-                module.running_mean.zero_()
-                module.running_var.fill_(1.0)
+            if isinstance(module, nn.BatchNorm2d):  # (track_running_stats: the buffers exist)
+                cast(torch.Tensor, module.running_mean).zero_()
+                cast(torch.Tensor, module.running_var).fill_(1.0)
     for name, param in model.named_parameters():
         if name not in done and param.is_floating_point():
             param.copy_(_normal(seed, name, param.shape, 0.02) + (1.0 if name.endswith("gamma") else 0.0))
@@ -74,7 +75,7 @@ def randomize_(model: nn.Module, seed: int = 0) -> nn.Module:
 def _is_norm(module: nn.Module) -> bool:
     """Custom norm layers (e.g. a channels-first LayerNorm) are recognised by name."""
     return "norm" in type(module).__name__.lower() and hasattr(module, "weight") and module.weight is not None \
-        and module.weight.dim() == 1
+        and cast(torch.Tensor, module.weight).dim() == 1
 
 
 class _BatchNormFromInput:
@@ -90,8 +91,8 @@ class _BatchNormFromInput:
             # One sample per channel (e.g. ResNeSt's attention BN after global pooling on a
             # single image): use the spread across channels instead of a zero variance.
             var = torch.full_like(mean, float(per_channel.var()) if per_channel.numel() > 1 else 1.0)
-        module.running_mean.copy_(mean)
-        module.running_var.copy_(var.clamp(min=1e-5))
+        cast(torch.Tensor, module.running_mean).copy_(mean)
+        cast(torch.Tensor, module.running_var).copy_(var.clamp(min=1e-5))
 
 
 class _OutputStats:
@@ -110,18 +111,21 @@ class _OutputStats:
         self.total_sq = self.total_sq + (channels**2).sum(dim=1)
 
     def mean_std(self) -> tuple[torch.Tensor, torch.Tensor]:
-        mean = self.total / max(self.count, 1)
-        var = (self.total_sq / max(self.count, 1) - mean**2).clamp(min=1e-12)
+        # Tensors once a call was hooked (every layer standardised here runs).
+        total, total_sq = cast(torch.Tensor, self.total), cast(torch.Tensor, self.total_sq)
+        mean = total / max(self.count, 1)
+        var = (total_sq / max(self.count, 1) - mean**2).clamp(min=1e-12)
         return mean, var.sqrt()
 
 
 @torch.no_grad()
 def _standardise_(layer: nn.Module, stats: _OutputStats, target: tuple[float, float]) -> None:
-    mean, std = (v.to(layer.weight.dtype) for v in stats.mean_std())
+    # ConvTranspose would keep outputs in dim 1; all layers standardised here are Conv2d/Linear (with a bias).
+    weight, bias = cast(torch.Tensor, layer.weight), cast(torch.Tensor, layer.bias)
+    mean, std = (v.to(weight.dtype) for v in stats.mean_std())
     scale = target[1] / std.clamp(min=1e-6)
-    # ConvTranspose would keep outputs in dim 1; all layers standardised here are Conv2d/Linear.
-    layer.weight.mul_(scale.view(-1, *([1] * (layer.weight.dim() - 1))))
-    layer.bias.copy_((layer.bias - mean) * scale + target[0])
+    weight.mul_(scale.view(-1, *([1] * (weight.dim() - 1))))
+    bias.copy_((bias - mean) * scale + target[0])
 
 
 def _measure_and_standardise(layers, run) -> None:

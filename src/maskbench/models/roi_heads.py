@@ -16,9 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .nms import batched_nms, torchvision_ops
-
 from .box_coder import decode_deltas
+from .nms import batched_nms, torchvision_ops
 
 BOX_DELTA_STDS = (0.1, 0.1, 0.2, 0.2)
 
@@ -152,7 +151,8 @@ def select_detections(
     return boxes[keep], scores[keep], labels[keep]
 
 
-def _fill_with_suppressed(scores: torch.Tensor, candidates: torch.Tensor, keep: torch.Tensor, count: int) -> torch.Tensor:
+def _fill_with_suppressed(scores: torch.Tensor, candidates: torch.Tensor, keep: torch.Tensor,
+                          count: int) -> torch.Tensor:
     """Top up ``keep`` with the best candidates NMS removed, so the count is fixed."""
     suppressed = candidates[~torch.isin(candidates, keep)]
     suppressed = suppressed[scores[suppressed].argsort(descending=True)]

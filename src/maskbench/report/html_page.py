@@ -56,10 +56,10 @@ def data_uri(path: Path, max_width: int | None = None) -> str:
     """The image as a data URI: PNG unchanged, or (with ``max_width``) a reduced JPEG."""
     if max_width is None:
         return "data:image/png;base64," + base64.b64encode(Path(path).read_bytes()).decode("ascii")
-    with Image.open(path) as image:
-        image = image.convert("RGB")
+    with Image.open(path) as opened:
+        image = opened.convert("RGB")
         if image.width > max_width:
-            image = image.resize((max_width, round(image.height * max_width / image.width)), Image.LANCZOS)
+            image = image.resize((max_width, round(image.height * max_width / image.width)), Image.Resampling.LANCZOS)
         buffer = io.BytesIO()
         image.save(buffer, format="JPEG", quality=85)
     return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")

@@ -129,7 +129,7 @@ def _blend_masks(canvas: np.ndarray, dets: Detections, line_width: int) -> None:
 
 def _instance_edges(owner: np.ndarray, covered: np.ndarray, line_width: int) -> np.ndarray:
     """Covered pixels within ``line_width`` of a pixel showing another instance (or none)."""
-    edge = np.zeros(owner.shape, np.uint8)
+    edge: np.ndarray = np.zeros(owner.shape, np.uint8)
     edge[:-1] |= owner[:-1] != owner[1:]
     edge[1:] |= owner[1:] != owner[:-1]
     edge[:, :-1] |= owner[:, :-1] != owner[:, 1:]

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import cast
 
 from maskbench.names import METRICS  # the command line reads it from there, without numpy
 from maskbench.records import BenchmarkRecord
@@ -44,6 +45,16 @@ def mean_latency_ms(record: BenchmarkRecord) -> float | None:
     return stats.mean_ms if stats else None
 
 
+def ranked_latency_ms(record: BenchmarkRecord) -> float:
+    """:func:`mean_latency_ms` of a record known to have one (e.g. from :func:`rankable`)."""
+    return cast(float, mean_latency_ms(record))
+
+
+def ranked_ap(record: BenchmarkRecord, metric: str = "mask_ap") -> float:
+    """The AP of :func:`metric_value` for a record known to have one (e.g. from :func:`rankable`)."""
+    return cast(float, metric_value(record, metric)[0])
+
+
 def rankable(records: Sequence[BenchmarkRecord], metric: str = "mask_ap") -> list[BenchmarkRecord]:
     """The ok records that have both a latency and an AP, in their original order."""
     return [r for r in records if r.ok and mean_latency_ms(r) is not None and metric_value(r, metric)[0] is not None]
@@ -52,7 +63,7 @@ def rankable(records: Sequence[BenchmarkRecord], metric: str = "mask_ap") -> lis
 def pareto_front(records: Sequence[BenchmarkRecord], metric: str = "mask_ap") -> list[BenchmarkRecord]:
     """The non-dominated records (latency down, AP up), fastest first. Identical points are
     all kept: neither beats the other."""
-    points = [(r, mean_latency_ms(r), metric_value(r, metric)[0]) for r in rankable(records, metric)]
+    points = [(r, ranked_latency_ms(r), ranked_ap(r, metric)) for r in rankable(records, metric)]
 
     def dominated(latency: float, ap: float) -> bool:
         return any(
@@ -67,7 +78,8 @@ def pareto_front(records: Sequence[BenchmarkRecord], metric: str = "mask_ap") ->
 def point_label(record: BenchmarkRecord) -> str:
     """``alias runtime/precision``: what a plot or a sentence calls one record."""
     name = record.alias or record.model or record.job.get("model", "?")
-    return f"{name} {record.runtime or record.job.get('runtime', '?')}/{record.precision or record.job.get('precision', '?')}"
+    runtime = record.runtime or record.job.get('runtime', '?')
+    return f"{name} {runtime}/{record.precision or record.job.get('precision', '?')}"
 
 
 def ap_sources(records: Sequence[BenchmarkRecord], metric: str) -> set[str]:
@@ -86,18 +98,18 @@ def pareto_figure(records: Sequence[BenchmarkRecord], metric: str = "mask_ap"):
     figure = Figure(figsize=(8, 5.5), dpi=110, layout="constrained")
     axes = figure.add_subplot()
     for record in points:
-        latency, (ap, _) = mean_latency_ms(record), metric_value(record, metric)
+        latency, ap = ranked_latency_ms(record), ranked_ap(record, metric)
         highlighted = id(record) in on_front
         axes.scatter([latency], [ap], s=60 if highlighted else 36, zorder=3,
                      color=FRONT_COLOUR if highlighted else OTHER_COLOUR,
                      edgecolors="black" if highlighted else "none", linewidths=0.6)
         axes.annotate(point_label(record), (latency, ap), xytext=(5, 4), textcoords="offset points", fontsize=8)
     if front:
-        xs = [mean_latency_ms(r) for r in front]
-        ys = [metric_value(r, metric)[0] for r in front]
+        xs = [ranked_latency_ms(r) for r in front]
+        ys = [ranked_ap(r, metric) for r in front]
         axes.step(xs, ys, where="post", color=FRONT_COLOUR, linewidth=1.5, zorder=2, label="Pareto front")
         axes.legend(loc="lower right", fontsize=8)
-    latencies = [mean_latency_ms(r) for r in points]
+    latencies = [ranked_latency_ms(r) for r in points]
     if latencies and min(latencies) > 0 and max(latencies) / min(latencies) > 20:
         axes.set_xscale("log")
     sources = " / ".join(sorted(ap_sources(points, metric))) or "none"

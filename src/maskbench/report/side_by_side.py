@@ -11,11 +11,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import cast
 
-from maskbench.records import BenchmarkRecord
 from maskbench.data.images import load_image
 from maskbench.errors import MaskbenchError
 from maskbench.names import DEFAULT_PAIR  # the command line reads it from there, without numpy
+from maskbench.records import BenchmarkRecord
 from maskbench.report.detections_file import load_detections_file
 from maskbench.report.overlay import draw_overlay, save_png, side_by_side
 from maskbench.report.pareto import point_label
@@ -46,14 +47,14 @@ def choose_pair(
     """The two records to compare and notes on any fallback. ``pair`` names models by alias
     or zoo name; missing ones are replaced by the first ok models (in record order)."""
     candidates = _drawable(records)
-    notes = []
+    notes: list[str] = []
     if len(candidates) < 2:
         return None, [f"side-by-side overlays skipped: {len(candidates)} model(s) with saved detections, 2 needed"]
     if pair is None:
         return (candidates[0], candidates[1]), notes
     found = [next((r for r in candidates if name in (r.alias, r.model)), None) for name in pair]
     if all(found) and found[0] is not found[1]:
-        return (found[0], found[1]), notes
+        return (cast(BenchmarkRecord, found[0]), cast(BenchmarkRecord, found[1])), notes
     missing = [name for name, record in zip(pair, found) if record is None]
     chosen = (candidates[0], candidates[1])
     notes.append(f"side-by-side overlays: {', '.join(missing) or 'the pair'} not among the ok models with "
@@ -74,7 +75,8 @@ def write_side_by_side(
     if chosen is None:
         return result
     try:
-        left_frames, right_frames = (load_detections_file(results_dir / r.detections_file) for r in chosen)
+        left_frames, right_frames = (load_detections_file(results_dir / cast(str, r.detections_file))
+                                     for r in chosen)  # _drawable: both have one
     except MaskbenchError as err:
         result.notes.append(f"side-by-side overlays skipped: {err}")
         return result
@@ -95,7 +97,7 @@ def write_side_by_side(
         panels = [draw_overlay(image, frame.detections, score_threshold=DRAW_THRESHOLD) for frame in (left, right)]
         titles = [_title(record, frame) for record, frame in zip(chosen, (left, right))]
         name = f"{index:02d}_{Path(left.path).stem}.png"
-        result.files.append(save_png(out_dir / name, side_by_side(*panels, *titles)))
+        result.files.append(save_png(out_dir / name, side_by_side(panels[0], panels[1], titles[0], titles[1])))
     if len(shared) > max_frames:
         result.notes.append(f"side-by-side overlays: first {max_frames} of {len(shared)} frames shown")
     return result

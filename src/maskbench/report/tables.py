@@ -37,7 +37,9 @@ class Table:
     def to_html(self) -> str:
         head = "".join(f"<th>{html.escape(h)}</th>" for h in self.headers)
         def cell(text: str) -> str:  # numbers right-aligned, words left
-            return f"<td class='num'>{html.escape(text)}</td>" if _NUMBER.match(text) else f"<td>{html.escape(text)}</td>"
+            if _NUMBER.match(text):
+                return f"<td class='num'>{html.escape(text)}</td>"
+            return f"<td>{html.escape(text)}</td>"
 
         body = "".join("<tr>" + "".join(cell(c) for c in row) + "</tr>" for row in self.rows)
         return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
@@ -214,7 +216,7 @@ def setup_notes(records: Sequence[BenchmarkRecord]) -> list[str]:
     notes.append(f"machine: {machine}" + (f"; GPU: {gpu}" if gpu != MISSING else "")
                  + f"; usable CPUs: {_distinct(r.environment.get('usable_cpus') for r in ok)}")
     notes.append(f"libraries: {library_versions(ok)}")
-    timed = _distinct(r.latency().count for r in ok if r.latency())
+    timed = _distinct(latency.count for r in ok if (latency := r.latency()))
     notes.append(f"repetitions: {_distinct(r.job.get('warmup') for r in ok)} warm-up call(s) after the cold first "
                  f"call (both excluded), {_distinct(r.job.get('repeat') for r in ok)} timed pass(es) over "
                  f"{_distinct(r.images for r in ok)} frame(s) = {timed} timed call(s) per row; "

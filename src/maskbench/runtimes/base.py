@@ -27,7 +27,7 @@ from ..errors import MaskbenchError
 from ..export.onnx_export import ExportTarget
 from ..models.factory import LoadedModel
 from ..models.mask_rcnn import MaskRCNN, RawDetections
-from ..names import PRECISIONS  # in names.py: the command line reads it without torch
+from ..names import PRECISIONS  # noqa: F401 (re-exported as base.PRECISIONS; defined in names.py: the command line reads it without torch)
 from ..preprocess import ResizeMode
 
 CPU, CUDA = "cpu", "cuda"
@@ -80,7 +80,7 @@ class Runtime(ABC):
         """``images``: (1, 3, H, W) float32, normalised and padded as ``preprocess`` gives it;
         ``img_shape``: the resized image's (h, w) inside the padding."""
 
-    def prepare(self, images: torch.Tensor, img_shape: tuple[int, int]) -> None:
+    def prepare(self, images: torch.Tensor, img_shape: tuple[int, int]) -> None:  # noqa: B027 (optional hook)
         """Do once what the first call on such an input would (export, compile), so that
         latency measured afterwards is the steady state. Default: nothing to do."""
 

@@ -40,7 +40,7 @@ def cpu_flags() -> set[str]:
     try:
         import numpy as np
 
-        features = np._core._multiarray_umath.__cpu_features__
+        features = np._core._multiarray_umath.__cpu_features__  # type: ignore[attr-defined]  # private, not in stubs
     except AttributeError:
         return set()
     return {flag for name, flag in _NUMPY_NAMES.items() if features.get(name)}

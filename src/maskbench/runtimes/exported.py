@@ -20,6 +20,7 @@ from __future__ import annotations
 from abc import abstractmethod
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -39,6 +40,8 @@ class ExportedGraphRuntime(Runtime):
     """``calibration_images``: RGB uint8 frames int8 quantization measures activation ranges on
     (``None``: the embedded nuScenes frames); ignored by the other precisions."""
 
+    threads: int  # always set here (default: torch's thread count)
+
     def __init__(self, loaded: LoadedModel, mode: ResizeMode = ResizeMode.STRETCH, threads: int | None = None,
                  cache_dir: Path | None = None, precision: str = "fp32", device: str = "cpu",
                  calibration_images: Sequence[np.ndarray] | None = None) -> None:
@@ -48,7 +51,7 @@ class ExportedGraphRuntime(Runtime):
         self.mode = ResizeMode(mode)
         self.threads = int(threads) if threads else torch.get_num_threads()
         self.cache_dir = cache_dir
-        self._compiled: dict[ExportTarget, object] = {}
+        self._compiled: dict[ExportTarget, Any] = {}  # each runtime's compiled graph
         self.onnx_paths: dict[ExportTarget, Path] = {}
         self.calibration_images = calibration_images
         self.quantized: dict[ExportTarget, QuantizedArtifact] = {}  # int8 only

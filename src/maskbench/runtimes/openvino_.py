@@ -192,7 +192,7 @@ class OpenVinoNodeProfiler:
         return calls
 
 
-def _nearest(start: int, links: list[list[int | None]], stage: list[str | None]) -> str | None:
+def _nearest(start: int, links: Sequence[Sequence[int | None]], stage: list[str | None]) -> str | None:
     """Breadth-first along ``links`` (producers or consumers): the first node with a stage."""
     seen, frontier = {start}, [start]
     while frontier:

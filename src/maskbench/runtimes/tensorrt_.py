@@ -29,6 +29,7 @@ import math
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import torch
@@ -57,7 +58,7 @@ def gpu_identity(device: str) -> dict:
     return {"gpu": torch.cuda.get_device_name(index), "compute_capability": f"{major}.{minor}"}
 
 
-def engine_key(onnx_key: dict, tensorrt_version: str, precision: str, gpu: dict) -> dict:
+def engine_key(onnx_key: dict | None, tensorrt_version: str, precision: str, gpu: dict) -> dict:
     """Everything an engine depends on."""
     return {"onnx_key_sha256": key_digest(onnx_key), "tensorrt": tensorrt_version, "precision": precision,
             **gpu, "engine_version": ENGINE_VERSION, "workspace_bytes": WORKSPACE_BYTES}
@@ -144,9 +145,11 @@ def output_allocator(trt, device: str):
             self.shape = tuple(int(d) for d in shape)
 
         def tensor(self, dtype: torch.dtype) -> torch.Tensor:
-            count = math.prod(self.shape)
+            # TensorRT has called reallocate_output and notify_shape by now
+            shape, buffer = cast("tuple[int, ...]", self.shape), cast(torch.Tensor, self.buffer)
+            count = math.prod(shape)
             nbytes = count * torch.empty((), dtype=dtype).element_size()
-            return self.buffer[:nbytes].view(dtype).reshape(self.shape)
+            return buffer[:nbytes].view(dtype).reshape(shape)
 
     return OutputAllocator()
 

@@ -15,6 +15,8 @@ records the graphs) so that the latency measured afterwards excludes it.
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 
 from ..models.factory import LoadedModel
@@ -37,8 +39,8 @@ class TorchCompileRuntime(TorchRuntime):
         self.on_cuda = self.device.startswith("cuda")
         self.compile_mode = compile_mode or ("reduce-overhead" if self.on_cuda else "default")
         self.backend = backend
-        self._prepared: set[tuple[tuple[int, ...], tuple[int, int]]] = set()
-        options = {"backend": backend, "dynamic": False}
+        self._prepared: set[tuple[tuple[int, ...], tuple[int, ...]]] = set()
+        options: dict[str, Any] = {"backend": backend, "dynamic": False}
         if backend == "inductor":
             options["mode"] = self.compile_mode
         for owner, attribute in dense_stages(self.model)[:COMPILED_STAGES]:

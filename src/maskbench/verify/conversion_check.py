@@ -35,6 +35,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any, cast
 
 import numpy as np
 
@@ -78,26 +79,29 @@ def check_conversion(
             eager_features = eager_outputs(loaded, tensor, meta.img_shape)[1]
         elif any(taps.values()):
             eager_features = reference_features(loaded, tensor)
-        eager_ms, raw = _timed(lambda: loaded.model(tensor, [meta.img_shape])[0], repeats)
+        eager_ms, raw = _timed(lambda: loaded.model(tensor, [meta.img_shape])[0], repeats)  # noqa: B023 (called at once)
         reference = to_detections(raw, meta, threshold)
         for runtime in runtimes:
             runtime.prepare(tensor, meta.img_shape)
             if warmup:
                 runtime(tensor, meta.img_shape)
-            runtime_ms, out = _timed(lambda: runtime(tensor, meta.img_shape), repeats)
+            runtime_ms, out = _timed(lambda: runtime(tensor, meta.img_shape), repeats)  # noqa: B023 (called at once)
             candidate = to_detections(out, meta, threshold)
             differences = pair_differences(reference, candidate)
             agreement = agreement_of(differences, len(reference), len(candidate))
             precision = getattr(runtime, "precision", "fp32")
             tap = taps[id(runtime)]
-            levels = compare_features(eager_features, tap(tensor, meta.img_shape)) if tap else []
-            features = {"feature_cosine": min(c for c, _ in levels), "feature_rel_error": max(e for _, e in levels)} \
+            # a tap means features were asked for: eager_features were computed above
+            levels = compare_features(cast("list[np.ndarray]", eager_features), tap(tensor, meta.img_shape)) \
+                if tap else []
+            feature_columns: dict[str, Any] = \
+                {"feature_cosine": min(c for c, _ in levels), "feature_rel_error": max(e for _, e in levels)} \
                 if levels else {}
             rows.append(CheckRow(
                 model=spec.alias, runtime=runtime.name, precision=precision, image=frame.name, camera=frame.camera,
                 mode=mode.value, input_hw=(int(tensor.shape[-2]), int(tensor.shape[-1])), eager_ms=eager_ms,
                 runtime_ms=runtime_ms, close_pairs=close_pairs(differences, TOLERANCES[precision]),
-                **agreement.as_dict(), **features,
+                **agreement.as_dict(), **feature_columns,
             ))
     return rows
 

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import pickle
 import re
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -64,7 +66,9 @@ def _inert_class(qualified_name: str) -> type:
     return type(f"Inert[{qualified_name}]", (InertPickledObject,), {"pickled_name": qualified_name})
 
 
-_STAND_INS = [(_inert_class(name), name) for name in INERT_METADATA_GLOBALS]
+_STAND_INS: list[Callable[..., Any] | tuple[Callable[..., Any], str]] = [
+    (_inert_class(name), name) for name in INERT_METADATA_GLOBALS
+]
 
 
 def load_checkpoint_file(path: Path) -> object:

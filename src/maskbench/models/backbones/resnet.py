@@ -10,6 +10,8 @@ these modules are meant to run under ``.eval()``, where BatchNorm uses its runni
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -83,7 +85,7 @@ class Bottleneck(nn.Module):
         return self.relu(out + identity)
 
 
-def _make_stage(blocks: list[nn.Module]) -> nn.Sequential:
+def _make_stage(blocks: Sequence[nn.Module]) -> nn.Sequential:
     return nn.Sequential(*blocks)
 
 
@@ -93,6 +95,11 @@ class ResNet(nn.Module):
     ``ResNet(101, groups=32, base_width=4)`` is MMDetection's ResNeXt-101 32x4d: ResNeXt
     differs from ResNet only in the width and grouping of the 3x3 conv.
     """
+
+    layer1: nn.Sequential
+    layer2: nn.Sequential
+    layer3: nn.Sequential
+    layer4: nn.Sequential
 
     def __init__(self, depth: int, groups: int = 1, base_width: int = 64) -> None:
         super().__init__()
@@ -256,6 +263,11 @@ def _avg_down_shortcut(in_channels: int, out_channels: int, stride: int) -> nn.S
 class ResNeSt(nn.Module):
     """MMDetection ``ResNeSt`` (a ResNetV1d: deep stem and avg-pool shortcuts) with
     split-attention bottlenecks, groups=1 and avg_down_stride=True as in its configs."""
+
+    layer1: nn.Sequential
+    layer2: nn.Sequential
+    layer3: nn.Sequential
+    layer4: nn.Sequential
 
     def __init__(
         self,

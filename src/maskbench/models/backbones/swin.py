@@ -91,6 +91,8 @@ class WindowAttention(nn.Module):
     ``WindowMSA`` so float results agree to the last bit, which a fused SDPA would not
     guarantee."""
 
+    relative_position_index: Tensor  # a buffer
+
     def __init__(self, embed_dims: int, num_heads: int, window_size: int, qkv_bias: bool = True) -> None:
         super().__init__()
         self.embed_dims = embed_dims
