@@ -62,3 +62,10 @@ def test_pair_differences_are_what_the_agreement_summarises():
     assert (agreement.matched, agreement.max_box_diff, agreement.min_mask_iou) == (2, 2.0, diffs.mask_iou.min())
     assert pair_differences(ref, _dets(np.zeros((0, 4)), [], [])).pairs == []
     assert compare_detections(ref, _dets(np.zeros((0, 4)), [], [])).matched == 0
+
+
+def test_zero_area_boxes_match_within_last_bits_only():
+    # float64 runs on two CPUs: the same border-clipped box, 1e-11 px apart (measured, ResNeSt)
+    box = np.array([[435.69220379, 0.0, 461.85823337, 0.0]])
+    assert box_iou(box, box + 2.6e-11)[0, 0] == 1.0
+    assert box_iou(box, box + np.array([[0.0, 0.0, 0.0, 0.5]]))[0, 0] == 0.0  # a real (0.5 px) difference

@@ -16,6 +16,8 @@ import numpy as np
 
 from .detections import Detections
 
+DEGENERATE_SAME_PX = 1e-6
+
 
 @dataclass(frozen=True)
 class Agreement:
@@ -40,8 +42,9 @@ def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
     inter = np.clip(rb - lt, 0, None).prod(axis=2)
     union = area_a[:, None] + area_b[None, :] - inter
-    # Degenerate (zero-area) boxes, e.g. clipped at the image border: equal ones are the same box.
-    identical = np.all(a[:, None, :] == b[None, :, :], axis=2)
+    # Degenerate (zero-area) boxes, e.g. clipped at the image border: equal ones are the same box
+    # (equal to DEGENERATE_SAME_PX: float64 runs on two CPUs differ in the last bits).
+    identical = np.all(np.abs(a[:, None, :] - b[None, :, :]) <= DEGENERATE_SAME_PX, axis=2)
     return np.where(union > 0, inter / np.maximum(union, 1e-12), identical.astype(np.float64))
 
 
