@@ -38,6 +38,7 @@ import numpy as np
 import torch
 
 from ..errors import MaskbenchError
+from ..files import cache_dir
 from ..models.factory import LoadedModel
 from ..packages import require_package
 from ..preprocess import ResizeMode
@@ -92,14 +93,8 @@ def graph_feeds(images: torch.Tensor, img_shape: tuple[int, int], target: Export
 
 
 def export_cache_dir() -> Path:
-    """``$MASKBENCH_CACHE/onnx``, else ``$XDG_CACHE_HOME/maskbench/onnx``, else ``~/.cache/maskbench/onnx``."""
-    explicit = os.environ.get("MASKBENCH_CACHE")
-    if explicit:
-        return Path(explicit).expanduser() / "onnx"
-    xdg_cache = os.environ.get("XDG_CACHE_HOME")
-    if xdg_cache:
-        return Path(xdg_cache).expanduser() / "maskbench" / "onnx"
-    return Path.home() / ".cache" / "maskbench" / "onnx"
+    """``onnx/`` in maskbench's cache (:func:`maskbench.files.cache_root`)."""
+    return cache_dir("onnx")
 
 
 def weights_hash(model: torch.nn.Module) -> str:

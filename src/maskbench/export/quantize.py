@@ -25,7 +25,6 @@ hashes differ is quantized again, in place.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import logging
 import os
@@ -37,6 +36,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import MaskbenchError
+from ..files import file_sha256
 from .onnx_export import key_digest, stored_key
 
 QUANTIZE_VERSION = 1  # bump when the quantization recipe below changes what an artifact computes
@@ -84,7 +84,7 @@ def quantized_artifact(quantizer: Quantizer, onnx_path: Path, feeds: Sequence[di
     hashes match, else quantized now on ``feeds`` (atomically: the ``.json`` is written last)."""
     onnx_path = Path(onnx_path)
     key = {
-        "fp32_onnx_key_sha256": key_digest(stored_key(onnx_path) or {"file": _sha256(onnx_path)}),
+        "fp32_onnx_key_sha256": key_digest(stored_key(onnx_path) or {"file": file_sha256(onnx_path)}),
         "precision": "int8",
         "library": quantizer.library,
         "calibration_sha256": fingerprint,
@@ -111,7 +111,7 @@ def quantized_artifact(quantizer: Quantizer, onnx_path: Path, feeds: Sequence[di
         record.unlink(missing_ok=True)  # the old record no longer describes the files being replaced
         for suffix, final in zip(quantizer.suffixes, files):
             os.replace(built.with_suffix(suffix), final)
-    hashes = {f.name: _sha256(f) for f in files}
+    hashes = {f.name: file_sha256(f) for f in files}
     tmp_record = record.with_name(f".{record.name}.{os.getpid()}.tmp")
     tmp_record.write_text(json.dumps({"key": key, "sha256": hashes}, indent=2, sort_keys=True) + "\n")
     os.replace(tmp_record, record)
@@ -126,15 +126,8 @@ def _cached(record: Path, key: dict, files: Sequence[Path]) -> bool:
     if stored.get("key") != json.loads(json.dumps(key)):
         return False
     hashes = stored.get("sha256", {})
-    return all(f.is_file() and hashes.get(f.name) == _sha256(f) for f in files)
+    return all(f.is_file() and hashes.get(f.name) == file_sha256(f) for f in files)
 
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 22), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 @contextlib.contextmanager
