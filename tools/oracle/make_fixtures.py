@@ -137,10 +137,10 @@ def float64_ops():
 
 
 def mmdet_model(spec, checkpoint: Path, mode: str, dtype: torch.dtype):
+    import mmdet
     from mmdet.apis import init_detector
     from mmengine.config import Config
     from mmengine.runner import load_checkpoint
-    import mmdet
 
     config = Config.fromfile(str(Path(mmdet.__file__).parent / ".mim" / "configs" / spec.config_path))
     pipeline = []
@@ -199,6 +199,7 @@ def main() -> None:
     from maskbench.data.coco_classes import COCO_CLASSES
     sys.path.insert(0, str(REPO / "tests"))
     from parity.parity import FRAMES, frame_path, parity_model, reference_detections, weights_fingerprint
+
     from maskbench.zoo import MODELS
 
     parser = argparse.ArgumentParser()
@@ -206,7 +207,8 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(2)
     FIXTURES.mkdir(parents=True, exist_ok=True)
-    import mmcv, mmdet  # noqa: E401
+    import mmcv  # noqa: E401
+    import mmdet
 
     nms_check = check_nms_transcription()
     print("nms_float64 == MMCV nms in float32:", nms_check, flush=True)

@@ -6,32 +6,18 @@ from __future__ import annotations
 import os
 import platform
 from importlib import metadata
-from pathlib import Path
+
+from ..machine import cpu_flags, cpu_model
 
 PACKAGES = ("maskbench", "torch", "torchvision", "numpy", "opencv-python-headless", "onnx", "onnxruntime",
             "onnxruntime-gpu", "openvino", "tensorrt", "pycocotools")
 CPU_FLAGS_OF_INTEREST = ("avx2", "avx512f", "avx512_bf16", "avx512_vnni", "amx_bf16", "amx_int8")
 
 
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def cpu_flags() -> list[str]:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("flags"):
-                present = set(line.split(":", 1)[1].split())
-                return [flag for flag in CPU_FLAGS_OF_INTEREST if flag in present]
-    except OSError:
-        pass
-    return []
+def notable_cpu_flags() -> list[str]:
+    """The flags that decide which kernels run (vector width, bf16, int8), as a record keeps them."""
+    present = cpu_flags()
+    return [flag for flag in CPU_FLAGS_OF_INTEREST if flag in present]
 
 
 def package_versions() -> dict[str, str]:
@@ -51,7 +37,7 @@ def describe_environment(device: str = "cpu") -> dict:
         "os": f"{platform.system()} {platform.release()}",
         "python": platform.python_version(),
         "cpu": cpu_model(),
-        "cpu_flags": cpu_flags(),
+        "cpu_flags": notable_cpu_flags(),
         "logical_cpus": os.cpu_count(),
         "usable_cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
         "torch_threads": torch.get_num_threads(),

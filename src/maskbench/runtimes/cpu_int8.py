@@ -10,7 +10,7 @@ dot product.
 
 from __future__ import annotations
 
-from pathlib import Path
+from ..machine import cpu_flags
 
 # CPU flag (as /proc/cpuinfo spells it) -> name shown to users, best first.
 INT8_FLAGS = {
@@ -21,29 +21,6 @@ INT8_FLAGS = {
     "asimddp": "ARM dot product (SDOT)",
 }
 VNNI_FLAGS = ("amx_int8", "avx512_vnni", "avx_vnni", "asimddp")
-_NUMPY_NAMES = {"AVX512VNNI": "avx512_vnni", "AVX2": "avx2", "ASIMDDP": "asimddp"}
-
-
-def cpu_flags() -> set[str]:
-    """Lower-case CPU feature flags of this machine (empty when they cannot be read)."""
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        text = ""
-    flags: set[str] = set()
-    for line in text.splitlines():
-        name, _, value = line.partition(":")
-        if name.strip() in ("flags", "Features"):
-            flags.update(value.split())
-    if flags:
-        return flags
-    try:
-        import numpy as np
-
-        features = np._core._multiarray_umath.__cpu_features__  # type: ignore[attr-defined]  # private, not in stubs
-    except AttributeError:
-        return set()
-    return {flag for name, flag in _NUMPY_NAMES.items() if features.get(name)}
 
 
 def int8_instructions(flags: set[str] | None = None) -> list[str]:
