@@ -6,9 +6,11 @@ reproduce them. One fixture set, the same verdict on every CPU (docs/parity.md):
 
 - float64: weights calibrated and both networks run in double, so the last-bit differences that
   random-weight chaos amplifies start at ~1e-16 whatever kernels the CPU picks (measured across
-  kernel and thread settings: boxes within 2.6e-11 px, scores within 4.4e-16). Tolerances: the
-  same weights and input, all detections matched, boxes within 1e-6 px, scores within 1e-9,
-  area-weighted mask IoU >= 0.9999.
+  kernel and thread settings: boxes within 7e-12 px, scores within 3e-13, except on saturated
+  runs, below). Tolerances: the same weights and input, all detections matched, boxes within
+  1e-4 px, scores within 1e-6 (a one-constant drift moves them by 1e-2 px, 1e-3), area-weighted
+  mask IoU >= 0.9999; on saturated runs (MMDetection's own float32 keeps fewer than half of its
+  float64 detections) 95 matched, 0.05 px, 1e-5.
 - float32: the same weights rounded to float32, against the same float64 fixtures, on the runs
   where MMDetection's own float32 is not chaotic, within ten times MMDetection's own
   float32-vs-float64 spread (recorded in each fixture by the oracle). It catches what only
@@ -39,8 +41,21 @@ class ParityTolerance:
     input_rel: float
 
 
-FLOAT64 = ParityTolerance(min_matched=100, box_px=1e-6, score=1e-9, min_mask_iou=0.9, area_weighted_mask_iou=0.9999,
+FLOAT64 = ParityTolerance(min_matched=100, box_px=1e-4, score=1e-6, min_mask_iou=0.9, area_weighted_mask_iou=0.9999,
                           input_rel=1e-12)
+# Saturated runs: MMDetection's own float32 keeps fewer than half of its float64 detections there
+# (ResNeSt-101 on the COCO frame: scores tied at 1 - 1e-7). Even float64 moves on them with the
+# CPU's kernels: all-AVX2 kernels (oneDNN, ATen, MKL) gave 98/100 matched, 1.1e-3 px, 2.4e-8.
+FLOAT64_SATURATED = ParityTolerance(min_matched=95, box_px=0.05, score=1e-5, min_mask_iou=0.0,
+                                    area_weighted_mask_iou=0.999, input_rel=1e-12)
+
+
+def is_saturated(spread: dict) -> bool:
+    return spread["matched"] < spread["reference_count"] // 2
+
+
+def float64_tolerance(spread: dict) -> ParityTolerance:
+    return FLOAT64_SATURATED if is_saturated(spread) else FLOAT64
 # A run is chaotic in float32 where MMDetection's own float32 answer moves by more than this
 # from its float64 one (random weights amplifying float32 rounding; measured up to 3.9 px and
 # 0.16 in score on the COCO frame for the ResNet-101 family): such a run is judged in float64 only.
@@ -105,7 +120,8 @@ def test_parity_float64(alias):
     ours = weights_fingerprint(parity_models(alias)[0].model.state_dict())
     for part, value in fixture["weights_fingerprint"].items():
         assert math.isclose(ours[part], value, rel_tol=1e-9), f"{alias}: calibrated weights differ ({part})"
-    _check(alias, run_parity(alias, "float64", runs_to_check()), lambda run: FLOAT64)
+    spread = fixture["float32_spread"]
+    _check(alias, run_parity(alias, "float64", runs_to_check()), lambda run: float64_tolerance(spread[run]))
 
 
 @pytest.mark.parametrize("alias", _models())
