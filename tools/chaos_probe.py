@@ -25,7 +25,7 @@ frames = load_frames(cameras=["CAM_FRONT", "CAM_FRONT_LEFT", "CAM_FRONT_RIGHT"])
 loaded = calibrated_random_model(alias, frames, ResizeMode.STRETCH, (1344, 800))
 spec = loaded.spec
 frame = next(f for f in frames if f.camera == camera)
-tensor, meta = preprocess(frame.image, ResizeMode.STRETCH, None, spec.pixel_mean, spec.pixel_std)
+tensor, meta = preprocess(frame.image, ResizeMode.STRETCH, None, spec.input_format)
 reference_raw, reference_features = eager_outputs(loaded, tensor, meta.img_shape)
 reference = to_detections(reference_raw, meta)
 generator = torch.Generator().manual_seed(0)

@@ -62,8 +62,8 @@ def main(argv: list[str] | None = None) -> int:
     descriptions, stage_lines = [], []
     for alias in [m.strip() for m in args.models.split(",") if m.strip()]:
         loaded = calibrated_random_model(alias, [frame], ResizeMode.STRETCH, (width, height))
-        tensor, meta = preprocess(frame.image, ResizeMode.STRETCH, (width, height), loaded.spec.pixel_mean,
-                                  loaded.spec.pixel_std)
+        tensor, meta = preprocess(frame.image, ResizeMode.STRETCH, (width, height),
+                                  loaded.spec.input_format)
         runtimes, prepare_s = [], []
         for name, precision in PAIRS:
             start = time.perf_counter()

@@ -29,6 +29,7 @@ from .names import (
     MODEL_ALIASES,
     MODEL_NAMES,
     PRECISIONS,
+    RTMDET_INPUT_SIZE,
     RUNTIME_NAMES,
     STUDY_INPUT_SIZE,
     ResizeMode,
@@ -137,8 +138,10 @@ WEIGHTS_HELP = ("'random' (untrained, deterministic, calibrated on the input fra
 SEED_HELP = "seed of random weights"
 IMAGES_HELP = "image file, folder or nuScenes folder"
 CAMERAS_HELP = "nuScenes cameras, comma-separated, e.g. CAM_FRONT,CAM_BACK"
-INPUT_SIZE_HELP = (f"stretch size WxH (default {_wxh(STUDY_INPUT_SIZE)}) or, with --keep-ratio, the long x short "
-                   f"edge limits (default {_wxh(KEEP_RATIO_SCALE)})")
+INPUT_SIZE_HELP = (f"stretch size WxH (default {_wxh(STUDY_INPUT_SIZE)} for Mask R-CNN, "
+                   f"{_wxh(RTMDET_INPUT_SIZE)} for RTMDet-Ins) or, with --keep-ratio, the long x short edge limits "
+                   f"(default {_wxh(KEEP_RATIO_SCALE)}; RTMDet-Ins: {_wxh(RTMDET_INPUT_SIZE)}, padded to it with 114 "
+                   "as its config does)")
 KEEP_RATIO_HELP = ("MMDetection's keep-ratio resize + pad to a multiple of 32, instead of the static stretch (an "
                    "exported graph then takes img_shape as a second input, at the first frame's padded size)")
 RUNTIME_HELP = f"{_or(RUNTIME_NAMES)} (`maskbench runtimes` lists which run here, in which precisions)"

@@ -35,8 +35,9 @@ class ResizeMode(str, Enum):
     STRETCH = "stretch"
 
 
-KEEP_RATIO_SCALE = (1333, 800)  # keep-ratio limits: long edge, short edge
-STUDY_INPUT_SIZE = (1344, 800)  # stretch size: width, height
+KEEP_RATIO_SCALE = (1333, 800)  # Mask R-CNN's keep-ratio limits: long edge, short edge (zoo.InputFormat)
+STUDY_INPUT_SIZE = (1344, 800)  # the study's stretch size, width x height: Mask R-CNN's default
+RTMDET_INPUT_SIZE = (640, 640)  # RTMDet-Ins' stretch size and keep-ratio limits
 
 # COCOeval implementations (evaluation.coco_eval).
 FASTER = "faster-coco-eval"

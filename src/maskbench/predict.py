@@ -41,7 +41,7 @@ class Predictor:
 
     def prepare(self, image: np.ndarray) -> tuple[torch.Tensor, ImageMeta]:
         spec = self.loaded.spec
-        return preprocess(image, self.mode, self.size, spec.pixel_mean, spec.pixel_std)
+        return preprocess(image, self.mode, self.size, spec.input_format)
 
     def __call__(self, image: np.ndarray) -> Detections:
         tensor, meta = self.prepare(image)
@@ -63,7 +63,7 @@ def load_predictor(model: str, weights: str = RANDOM, mode: ResizeMode = ResizeM
         from .zoo import get_spec
 
         spec = get_spec(model)
-        tensor, meta = preprocess(calibration_image, mode, size, spec.pixel_mean, spec.pixel_std)
+        tensor, meta = preprocess(calibration_image, mode, size, spec.input_format)
         calibration = {"calibration_images": tensor, "calibration_shapes": [meta.img_shape]}
     return Predictor(create_model(model, weights, seed=seed, **calibration), mode, size)
 

@@ -1,11 +1,12 @@
 """Resize, normalise and pad an image the way MMDetection's test pipeline does.
 
 Two modes, both from the study's world:
-- ``keep_ratio``: MMDetection's default (``Resize(scale=(1333, 800), keep_ratio=True)``): the
-  largest size fitting 1333 on the long edge and 800 on the short one, then zero-padding (after
-  normalisation) to a multiple of 32.
-- ``stretch``: a fixed input such as 1344x800, ignoring the aspect ratio, as a static
-  TensorRT/MMDeploy build does (the study's setting).
+- ``keep_ratio``: MMDetection's default (Mask R-CNN: ``Resize(scale=(1333, 800),
+  keep_ratio=True)``): the largest size fitting 1333 on the long edge and 800 on the short one,
+  then zero-padding (after normalisation) to a multiple of 32. RTMDet-Ins: fit in 640x640, then
+  ``Pad(size=(640, 640))`` with raw value 114, normalised like the pixels.
+- ``stretch``: a fixed input such as 1344x800 (RTMDet: 640x640), ignoring the aspect ratio, as a
+  static TensorRT/MMDeploy build does (the study's setting).
 Resizing uses OpenCV's bilinear filter on uint8, exactly as mmcv does, so the network sees the
 same pixels as in MMDetection.
 """
@@ -20,7 +21,8 @@ import cv2
 import numpy as np
 import torch
 
-from .names import KEEP_RATIO_SCALE, STUDY_INPUT_SIZE, ResizeMode  # in names.py: the CLI reads them without torch
+from .names import ResizeMode  # in names.py: the CLI reads it without torch
+from .zoo import MASK_RCNN_INPUT, InputFormat
 
 PAD_DIVISOR = 32
 
@@ -51,34 +53,41 @@ def preprocess(
     image: np.ndarray,
     mode: ResizeMode = ResizeMode.STRETCH,
     size: tuple[int, int] | None = None,
-    mean: Sequence[float] = (123.675, 116.28, 103.53),
-    std: Sequence[float] = (58.395, 57.12, 57.375),
+    input_format: InputFormat = MASK_RCNN_INPUT,
     dtype: torch.dtype = torch.float32,
 ) -> tuple[torch.Tensor, ImageMeta]:
-    """RGB uint8 HxWx3 -> normalised (1, 3, H', W') tensor padded to /32, and its meta.
+    """RGB uint8 HxWx3 -> normalised (1, 3, H', W') padded tensor, and its meta.
 
-    ``dtype`` float64 normalises in double, as MMDetection's data preprocessor does once its
-    model is in double (the parity check, docs/parity.md)."""
+    ``input_format`` is the model's (``spec.input_format``): channel order, mean/std, default
+    sizes and padding. ``dtype`` float64 normalises in double, as MMDetection's data preprocessor
+    does once its model is in double (the parity check, docs/parity.md)."""
     mode = ResizeMode(mode)
-    size = size or (STUDY_INPUT_SIZE if mode == ResizeMode.STRETCH else KEEP_RATIO_SCALE)
+    size = size or (input_format.stretch_size if mode == ResizeMode.STRETCH else input_format.keep_ratio_scale)
     height, width = image.shape[:2]
     new_w, new_h = resized_size(height, width, mode, size)
     resized = cv2.resize(image, (new_w, new_h), interpolation=cv2.INTER_LINEAR)
-    pad_h = -new_h % PAD_DIVISOR
-    pad_w = -new_w % PAD_DIVISOR
-    tensor = normalise_into_padded(resized, mean, std, (new_h + pad_h, new_w + pad_w), dtype)
+    if input_format.bgr:
+        resized = resized[:, :, ::-1]
+    padded_h, padded_w = new_h, new_w
+    if mode == ResizeMode.KEEP_RATIO and input_format.pad_to_scale:
+        padded_w, padded_h = max(size), min(size)
+    padded_h, padded_w = padded_h + -padded_h % PAD_DIVISOR, padded_w + -padded_w % PAD_DIVISOR
+    tensor = normalise_into_padded(resized, input_format.mean, input_format.std, (padded_h, padded_w), dtype,
+                                   input_format.pad_value)
     meta = ImageMeta(
         ori_shape=(height, width),
         img_shape=(new_h, new_w),
-        pad_shape=(new_h + pad_h, new_w + pad_w),
+        pad_shape=(padded_h, padded_w),
         scale_factor=(new_w / width, new_h / height),
     )
     return tensor, meta
 
 
 def normalise_into_padded(resized: np.ndarray, mean: Sequence[float], std: Sequence[float],
-                          padded_hw: tuple[int, int], dtype: torch.dtype = torch.float32) -> torch.Tensor:
-    """(1, 3, H, W) ``dtype``: ``(pixel - mean) / std`` per channel, zero padding right and below.
+                          padded_hw: tuple[int, int], dtype: torch.dtype = torch.float32,
+                          pad_value: float | None = None) -> torch.Tensor:
+    """(1, 3, H, W) ``dtype``: ``(pixel - mean) / std`` per channel, padding right and below:
+    zeros, or ``pad_value`` normalised like a pixel (RTMDet pads the raw image with 114 first).
 
     Subtraction then division in ``dtype`` (float32 or float64), as MMDetection's data preprocessor computes it
     (the same IEEE operations, so the same bits). In numpy, one channel at a time, straight into the
@@ -101,4 +110,25 @@ def normalise_into_padded(resized: np.ndarray, mean: Sequence[float], std: Seque
         channel_mean, channel_std = np_dtype(np.float32(mean[channel])), np_dtype(np.float32(std[channel]))
         np.subtract(resized[:, :, channel], channel_mean, out=plane, dtype=np_dtype)
         np.divide(plane, channel_std, out=plane)
+        if pad_value is not None and (height, width) != tuple(padded_hw):
+            value = (np_dtype(pad_value) - channel_mean) / channel_std
+            out[0, channel, height:, :] = value
+            out[0, channel, :height, width:] = value
     return torch.from_numpy(out)
+
+
+def pad_like_pipeline(tensor: torch.Tensor, padded_hw: tuple[int, int], input_format: InputFormat) -> torch.Tensor:
+    """A normalised (1, 3, h, w) tensor cropped or padded (right, below) to ``padded_hw`` with
+    what the model's pipeline pads with: zeros, or its raw pad value normalised (RTMDet's 114)."""
+    tensor = tensor[..., : padded_hw[0], : padded_hw[1]]
+    pad_h, pad_w = padded_hw[0] - tensor.shape[-2], padded_hw[1] - tensor.shape[-1]
+    if pad_h == 0 and pad_w == 0:
+        return tensor
+    if input_format.pad_value is None:
+        return torch.nn.functional.pad(tensor, (0, pad_w, 0, pad_h))
+    np_dtype = np.float64 if tensor.dtype == torch.float64 else np.float32
+    values = [(np_dtype(input_format.pad_value) - np_dtype(np.float32(m))) / np_dtype(np.float32(s))
+              for m, s in zip(input_format.mean, input_format.std)]
+    out = torch.tensor(values, dtype=tensor.dtype).view(1, 3, 1, 1).repeat(tensor.shape[0], 1, *padded_hw)
+    out[..., : tensor.shape[-2], : tensor.shape[-1]] = tensor
+    return out

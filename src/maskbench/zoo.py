@@ -1,17 +1,21 @@
-"""The model zoo: one typed table naming each Mask R-CNN, its backbone and its official weights.
+"""The model zoo: one typed table naming each model, its family, backbone and official weights.
 
 Like torchvision's weight enums, every fact a table or report shows (published AP, schedule,
 URL, hash, parameter count) lives here once; the README table is generated from it
 (``maskbench zoo --markdown``) and a test checks the parameter counts against the built models,
 so the documentation cannot drift from the code.
 
-Published AP are MMDetection's COCO val2017 numbers from its metafiles (mmdet 3.3.0).
+Published AP are MMDetection's COCO val2017 numbers from its metafiles (mmdet 3.3.0). Two
+families: Mask R-CNN (two-stage, the study's five backbones) and RTMDet-Ins (one-stage, five
+sizes); what differs between them before the network (channel order, normalisation, input size,
+padding) is each spec's :class:`InputFormat`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from enum import Enum
 from functools import cache
 from importlib import import_module
 from typing import TYPE_CHECKING
@@ -22,12 +26,51 @@ if TYPE_CHECKING:  # the zoo is plain data: listing it imports neither torch nor
     from torch import nn
 
 MMDET_DOWNLOAD = "https://download.openmmlab.com/mmdetection/v2.0"
+MMDET3_DOWNLOAD = "https://download.openmmlab.com/mmdetection/v3.0"
 MMDET_CONFIGS = "https://github.com/open-mmlab/mmdetection/blob/v3.3.0/configs"
 
 IMAGENET_MEAN = (123.675, 116.28, 103.53)
 IMAGENET_STD = (58.395, 57.12, 57.375)
 RESNEST_MEAN = (123.68, 116.779, 103.939)  # ResNeSt's configs use these slightly different values
 RESNEST_STD = (58.393, 57.12, 57.375)
+
+
+class Family(str, Enum):
+    MASK_RCNN = "mask-rcnn"
+    RTMDET_INS = "rtmdet-ins"
+
+
+@dataclass(frozen=True)
+class InputFormat:
+    """How a model's MMDetection test pipeline turns an RGB image into its input tensor.
+
+    ``mean``/``std`` are in the network's channel order (BGR when ``bgr``). Mask R-CNN pads to a
+    multiple of 32 with zeros after normalisation; RTMDet-Ins pads the keep-ratio image to its
+    square scale with raw pixel value 114 before normalisation (``Pad(size=(640, 640))``).
+    """
+
+    mean: tuple[float, float, float] = IMAGENET_MEAN
+    std: tuple[float, float, float] = IMAGENET_STD
+    bgr: bool = False  # the network takes BGR (RTMDet's ``bgr_to_rgb=False`` on cv2-loaded images)
+    stretch_size: tuple[int, int] = (1344, 800)  # default stretch input, width x height (the study's)
+    keep_ratio_scale: tuple[int, int] = (1333, 800)  # default keep-ratio limits: long edge, short edge
+    pad_to_scale: bool = False  # keep-ratio images padded up to ``keep_ratio_scale`` (w x h = long x short)
+    pad_value: float | None = None  # raw pixel value of the padding; None: zeros after normalisation
+
+
+MASK_RCNN_INPUT = InputFormat()
+RESNEST_INPUT = InputFormat(RESNEST_MEAN, RESNEST_STD)
+RTMDET_INPUT = InputFormat((103.53, 116.28, 123.675), (57.375, 57.12, 58.395), bgr=True, stretch_size=(640, 640),
+                           keep_ratio_scale=(640, 640), pad_to_scale=True, pad_value=114.0)
+
+
+@dataclass(frozen=True)
+class RTMDetOptions:
+    """An RTMDet-Ins size: CSPNeXt's depth and width multipliers (neck and head follow them)."""
+
+    deepen_factor: float
+    widen_factor: float
+    num_classes: int = 80
 
 
 @dataclass(frozen=True)
@@ -48,7 +91,7 @@ class WeightsMeta:
     sha256_prefix: str  # the 8 hex digits in the file name, as torch.hub checks them
     box_ap: float
     mask_ap: float
-    schedule: str  # short: 1x / 3x
+    schedule: str  # short: 1x / 3x / 300e
     recipe: str  # what else differs in training
     licence: str = "Apache-2.0 (MMDetection model zoo)"
 
@@ -62,10 +105,10 @@ class ModelSpec:
     weights: WeightsMeta
     num_params: int  # whole detector; checked against the built model by a test
     config_path: str
-    heads: HeadOptions = HeadOptions()
-    pixel_mean: tuple[float, float, float] = IMAGENET_MEAN
-    pixel_std: tuple[float, float, float] = IMAGENET_STD
+    heads: HeadOptions | RTMDetOptions = HeadOptions()
+    input_format: InputFormat = MASK_RCNN_INPUT
     in_study: bool = False  # one of the five models of the published study
+    family: Family = Family.MASK_RCNN
 
     @property
     def config_url(self) -> str:
@@ -90,10 +133,26 @@ _resnext101 = _backbone("resnet", "build_resnext101_32x4d")
 _resnest101 = _backbone("resnet", "build_resnest101")
 _swin_tiny = _backbone("swin", "build_swin_tiny")
 _convnext_tiny = _backbone("convnext", "build_convnext_tiny")
+_cspnext = {size: _backbone("cspnext", f"build_cspnext_{size}") for size in ("tiny", "s", "m", "l", "x")}
 
 
 _ONE_X = "single-scale training, SGD"
 _THREE_X = "multi-scale training, polygon masks, SGD"
+_RTMDET = "300 epochs, mosaic + mixup + large-scale jitter, AdamW, EMA"
+
+
+def _rtmdet_ins(size: str, batch: str, stamp: str, box_ap: float, mask_ap: float, num_params: int,
+                deepen: float, widen: float) -> ModelSpec:
+    """One RTMDet-Ins row: name, URL and config follow MMDetection's pattern for every size."""
+    name = f"rtmdet-ins_{size}_{batch}-300e_coco"
+    return ModelSpec(
+        name=name, alias=f"rtmdet-ins-{size[0] if size == 'tiny' else size}", backbone=f"CSPNeXt-{size}",
+        build_backbone=_cspnext[size],
+        weights=WeightsMeta(f"{MMDET3_DOWNLOAD}/rtmdet/{name}/{name}_{stamp}.pth", stamp[-8:], box_ap, mask_ap,
+                            "300e", _RTMDET),
+        num_params=num_params, config_path=f"rtmdet/{name}.py", heads=RTMDetOptions(deepen, widen),
+        input_format=RTMDET_INPUT, family=Family.RTMDET_INS)
+
 
 MODELS: tuple[ModelSpec, ...] = (
     ModelSpec(
@@ -141,7 +200,7 @@ MODELS: tuple[ModelSpec, ...] = (
             "af60cdf9", 45.2, 40.2, "1x", "multi-scale training, SyncBN in backbone and heads, 4conv1fc box head"),
         num_params=68_427_088, config_path="resnest/mask-rcnn_s101_fpn_syncbn-backbone+head_ms-1x_coco.py",
         heads=HeadOptions(bbox_head_convs=4, bbox_head_fcs=1, head_norm=True),
-        pixel_mean=RESNEST_MEAN, pixel_std=RESNEST_STD, in_study=True),
+        input_format=RESNEST_INPUT, in_study=True),
     ModelSpec(
         name="mask-rcnn_swin-t-p4-w7_fpn_1x_coco", alias="swin-t", backbone="Swin-T", build_backbone=_swin_tiny,
         weights=WeightsMeta(
@@ -158,6 +217,12 @@ MODELS: tuple[ModelSpec, ...] = (
             "050731f4", 46.2, 41.7, "3x", "multi-scale + crop training, AdamW, mixed precision"),
         num_params=48_095_376, config_path="convnext/mask-rcnn_convnext-t-p4-w7_fpn_amp-ms-crop-3x_coco.py",
         in_study=True),
+    # Parameter counts: MMDetection 3.3's built models (``MODELS.build(cfg.model)``, measured).
+    _rtmdet_ins("tiny", "8xb32", "20221130_151727-ec670f7e", 40.5, 35.4, 5_638_187, 0.167, 0.375),
+    _rtmdet_ins("s", "8xb32", "20221121_212604-fdc5d7ec", 44.0, 38.7, 10_183_311, 0.33, 0.5),
+    _rtmdet_ins("m", "8xb32", "20221123_001039-6eba602e", 48.8, 42.1, 27_575_111, 0.67, 0.75),
+    _rtmdet_ins("l", "8xb32", "20221124_103237-78d1d652", 51.2, 43.7, 57_365_663, 1.0, 1.0),
+    _rtmdet_ins("x", "8xb16", "20221124_111313-33d4595b", 52.4, 44.6, 102_703_767, 1.33, 1.25),
 )
 
 STUDY_MODELS: tuple[str, ...] = tuple(m.name for m in MODELS if m.in_study)

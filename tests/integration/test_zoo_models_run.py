@@ -16,7 +16,7 @@ ARCHITECTURES = {spec.build_backbone: spec for spec in MODELS}.values()
 
 @pytest.mark.parametrize("spec", ARCHITECTURES, ids=lambda s: s.alias)
 def test_model_runs_with_fixed_count(spec, front_frame):
-    tensor, meta = preprocess(front_frame, ResizeMode.STRETCH, mean=spec.pixel_mean, std=spec.pixel_std)
+    tensor, meta = preprocess(front_frame, ResizeMode.STRETCH, input_format=spec.input_format)
     loaded = create_model(spec.name, "random", calibration_images=tensor, calibration_shapes=[meta.img_shape])
     dets = Predictor(loaded, ResizeMode.STRETCH)(front_frame)
     assert len(dets) == 100, spec.alias

@@ -105,7 +105,7 @@ def run_once(loaded: LoadedModel, fixture_run: dict, run_name: str) -> RunResult
     frame, mode = run_name.split("/")
     dtype = next(loaded.model.parameters()).dtype
     spec = loaded.spec
-    tensor, meta = preprocess(load_image(frame_path(frame)), ResizeMode(mode), None, spec.pixel_mean, spec.pixel_std,
+    tensor, meta = preprocess(load_image(frame_path(frame)), ResizeMode(mode), None, spec.input_format,
                               dtype)
     raw = loaded.model(tensor, [meta.img_shape])[0]
     boxes = rescale_boxes(raw.boxes, meta)  # in the network's precision, as MMDetection's mask head

@@ -122,7 +122,7 @@ def test_fixed_count_branch_with_few_candidates_agrees(r50, cache_dir):
     import torch.nn.functional as F
 
     for frame in frames[:1]:  # the branch really differs between the two configs on this frame
-        tensor, meta = preprocess(frame.image, ResizeMode.STRETCH, SIZE, loaded.spec.pixel_mean, loaded.spec.pixel_std)
+        tensor, meta = preprocess(frame.image, ResizeMode.STRETCH, SIZE, loaded.spec.input_format)
         with torch.no_grad():
             features = model.extract_features(tensor)
             proposals = model.propose(features, [meta.img_shape])
@@ -168,7 +168,7 @@ def test_exported_computation_equals_forward_bit_for_bit_in_eager(r50):
     from maskbench.export.graph import DetectorGraph
 
     loaded, frames = r50
-    tensor, meta = preprocess(frames[0].image, ResizeMode.STRETCH, SIZE, loaded.spec.pixel_mean, loaded.spec.pixel_std)
+    tensor, meta = preprocess(frames[0].image, ResizeMode.STRETCH, SIZE, loaded.spec.input_format)
     expected = loaded.model(tensor, [meta.img_shape])[0]
     with torch.no_grad():
         got = DetectorGraph(loaded.model, None)(tensor, torch.tensor(meta.img_shape))

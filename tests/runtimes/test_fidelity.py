@@ -59,7 +59,7 @@ def test_fp32_onnxruntime_reproduces_eager_features_and_detections(setup, onnxru
 
 def test_the_tap_gives_the_runtimes_own_features(setup):
     loaded, front, _ = setup
-    tensor, meta = preprocess(front.image, ResizeMode.STRETCH, SIZE, loaded.spec.pixel_mean, loaded.spec.pixel_std)
+    tensor, meta = preprocess(front.image, ResizeMode.STRETCH, SIZE, loaded.spec.input_format)
     reference = reference_features(loaded, tensor)
     assert [f.shape[-2:] for f in reference] == [(48, 80), (24, 40), (12, 20), (6, 10), (3, 5)]
     eager = feature_tap(get_runtime("torch", loaded, device="cpu"))(tensor, meta.img_shape)

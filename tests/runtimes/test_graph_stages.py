@@ -31,7 +31,7 @@ def setup(tmp_path_factory):
     front = load_frames(cameras=["CAM_FRONT"])[0]
     loaded = calibrated_random_model("r50", [front], ResizeMode.STRETCH, SIZE)
     loaded.model.proposal_config = replace(loaded.model.proposal_config, max_per_img=300)
-    tensor, meta = preprocess(front.image, ResizeMode.STRETCH, SIZE, loaded.spec.pixel_mean, loaded.spec.pixel_std)
+    tensor, meta = preprocess(front.image, ResizeMode.STRETCH, SIZE, loaded.spec.input_format)
     cache = tmp_path_factory.mktemp("stages-cache")
     return loaded, front, tensor, meta, cache
 

@@ -50,7 +50,7 @@ def setup(frames, tmp_path_factory):
     front = frames["CAM_FRONT"]
     loaded = calibrated_random_model("r50", [front], ResizeMode.STRETCH, SIZE)
     loaded.model.proposal_config = replace(loaded.model.proposal_config, max_per_img=300)
-    tensor, meta = preprocess(front.image, ResizeMode.STRETCH, SIZE, loaded.spec.pixel_mean, loaded.spec.pixel_std)
+    tensor, meta = preprocess(front.image, ResizeMode.STRETCH, SIZE, loaded.spec.input_format)
     return loaded, tensor, meta, tmp_path_factory.mktemp("int8-cache")
 
 
@@ -146,19 +146,19 @@ def test_calibration_frames_are_the_runtimes_inputs(frames):
 
     spec = get_spec("r50")
     image = frames["CAM_BACK"].image
-    tensor, meta = preprocess(image, ResizeMode.STRETCH, SIZE, spec.pixel_mean, spec.pixel_std)
+    tensor, meta = preprocess(image, ResizeMode.STRETCH, SIZE, spec.input_format)
     stretch = ExportTarget.for_input(tensor, meta.img_shape, ResizeMode.STRETCH)
-    (feed,) = calibration_feeds([image], stretch, spec.pixel_mean, spec.pixel_std)
+    (feed,) = calibration_feeds([image], stretch, spec.input_format)
     assert set(feed) == {"images"} and np.array_equal(feed["images"], tensor.numpy())
 
-    tensor, meta = preprocess(image, ResizeMode.KEEP_RATIO, (320, 180), spec.pixel_mean, spec.pixel_std)
+    tensor, meta = preprocess(image, ResizeMode.KEEP_RATIO, (320, 180), spec.input_format)
     keep_ratio = ExportTarget.for_input(tensor, meta.img_shape, ResizeMode.KEEP_RATIO)
-    (feed,) = calibration_feeds([image], keep_ratio, spec.pixel_mean, spec.pixel_std)
+    (feed,) = calibration_feeds([image], keep_ratio, spec.input_format)
     assert feed["images"].shape == tuple(tensor.shape) and list(feed["img_shape"]) == list(meta.img_shape)
     assert np.array_equal(feed["images"], tensor.numpy())
-    other = calibration_feeds([frames["CAM_FRONT"].image], stretch, spec.pixel_mean, spec.pixel_std)
-    assert feeds_fingerprint(other) != feeds_fingerprint(calibration_feeds([image], stretch, spec.pixel_mean,
-                                                                           spec.pixel_std))
+    other = calibration_feeds([frames["CAM_FRONT"].image], stretch, spec.input_format)
+    assert feeds_fingerprint(other) != feeds_fingerprint(calibration_feeds([image], stretch,
+                                                                           spec.input_format))
 
 
 def test_unshared_initializers_let_biases_be_quantized():

@@ -36,7 +36,7 @@ def small_r50():
     model = loaded.model
     model.proposal_config = replace(model.proposal_config, max_per_img=100)
     model.detection_config = replace(model.detection_config, max_per_img=DETECTIONS, min_candidates=200)
-    tensor, meta = preprocess(frames[0].image, ResizeMode.STRETCH, SIZE, loaded.spec.pixel_mean, loaded.spec.pixel_std)
+    tensor, meta = preprocess(frames[0].image, ResizeMode.STRETCH, SIZE, loaded.spec.input_format)
     return loaded, frames, tensor, meta.img_shape
 
 

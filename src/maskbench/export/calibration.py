@@ -20,13 +20,12 @@ import hashlib
 from collections.abc import Sequence
 
 import numpy as np
-import torch
 
 from ..data.frames import Frame, load_frames
 from ..errors import MaskbenchError
 from ..models.factory import RANDOM, LoadedModel, calibration_batch, create_model
-from ..preprocess import ResizeMode, preprocess
-from ..zoo import ModelSpec, get_spec
+from ..preprocess import ResizeMode, pad_like_pipeline, preprocess
+from ..zoo import InputFormat, ModelSpec, get_spec
 from .onnx_export import ExportTarget
 
 MAX_CALIBRATION_FRAMES = 8
@@ -49,7 +48,7 @@ def calibrated_random_model(model: str, frames: Sequence[Frame], mode: ResizeMod
     """Random weights calibrated on ``frames`` (at most :data:`MAX_CALIBRATION_FRAMES`), each
     resized to the padded input size the first frame gets in ``mode`` (so one batch)."""
     spec = get_spec(model)
-    _, meta = preprocess(frames[0].image, mode, size, spec.pixel_mean, spec.pixel_std)
+    _, meta = preprocess(frames[0].image, mode, size, spec.input_format)
     height, width = meta.pad_shape
     calibration = random_weights_calibration(spec, [f.image for f in frames], (width, height))
     return create_model(model, RANDOM, seed=seed, **calibration)
@@ -60,8 +59,8 @@ def default_calibration_images() -> list[np.ndarray]:
     return [frame.image for frame in load_frames()]
 
 
-def calibration_feeds(images: Sequence[np.ndarray] | None, target: ExportTarget, pixel_mean: Sequence[float],
-                      pixel_std: Sequence[float]) -> list[dict[str, np.ndarray]]:
+def calibration_feeds(images: Sequence[np.ndarray] | None, target: ExportTarget,
+                      input_format: InputFormat) -> list[dict[str, np.ndarray]]:
     """One ONNX feed per frame (``images``, plus ``img_shape`` for a keep-ratio graph).
 
     ``images``: RGB uint8 HxWx3 frames (``None``: :func:`default_calibration_images`). Stretch:
@@ -78,9 +77,8 @@ def calibration_feeds(images: Sequence[np.ndarray] | None, target: ExportTarget,
             raise MaskbenchError(f"calibration frames must be RGB uint8 HxWx3 arrays, not {image.dtype} "
                                  f"{tuple(image.shape)}")
         resized_hw = target.img_shape if target.img_shape is not None else _fit(image.shape[:2], target.input_hw)
-        tensor, meta = preprocess(image, ResizeMode.STRETCH, (resized_hw[1], resized_hw[0]), pixel_mean, pixel_std)
-        pad_h, pad_w = height - tensor.shape[-2], width - tensor.shape[-1]
-        tensor = torch.nn.functional.pad(tensor[..., :height, :width], (0, max(pad_w, 0), 0, max(pad_h, 0)))
+        tensor, meta = preprocess(image, ResizeMode.STRETCH, (resized_hw[1], resized_hw[0]), input_format)
+        tensor = pad_like_pipeline(tensor, (height, width), input_format)
         feed = {"images": np.ascontiguousarray(tensor.numpy(), dtype=np.float32)}
         if target.img_shape is None:
             feed["img_shape"] = np.asarray(meta.img_shape, dtype=np.int64)

@@ -295,20 +295,14 @@ def _example_img_shape(target: ExportTarget) -> tuple[int, int]:
 def _example_input(loaded: LoadedModel, target: ExportTarget) -> torch.Tensor:
     """A real frame at the target size: tracing runs the model once, and a real frame gives
     proposals and detections on every path (random noise could leave parts unexercised)."""
-    import cv2
-
     from ..data.images import load_image
     from ..data.sources import embedded_nuscenes, find_images
+    from ..preprocess import ResizeMode, pad_like_pipeline, preprocess
 
     height, width = _example_img_shape(target)
     frame = load_image(find_images(embedded_nuscenes(), cameras=["CAM_FRONT"])[0].path)
-    resized = cv2.resize(frame, (width, height), interpolation=cv2.INTER_LINEAR)
-    tensor = torch.from_numpy(resized).permute(2, 0, 1).float()
-    spec = loaded.spec
-    tensor = (tensor - torch.tensor(spec.pixel_mean).view(3, 1, 1)) / torch.tensor(spec.pixel_std).view(3, 1, 1)
-    pad_h, pad_w = target.input_hw[0] - height, target.input_hw[1] - width
-    tensor = torch.nn.functional.pad(tensor, (0, pad_w, 0, pad_h), value=0.0)
-    return tensor.unsqueeze(0).contiguous()
+    tensor, _ = preprocess(frame, ResizeMode.STRETCH, (width, height), loaded.spec.input_format)
+    return pad_like_pipeline(tensor, target.input_hw, loaded.spec.input_format).contiguous()
 
 
 def _write_metadata(path: Path, key: dict) -> None:

@@ -91,7 +91,7 @@ def calibration_batch(spec: ModelSpec, images, size: tuple[int, int] | None = No
     """RGB frames stretched to one input size (default 1344x800), as one calibration batch."""
     from ..preprocess import ResizeMode, preprocess
 
-    batch = [preprocess(image, ResizeMode.STRETCH, size, spec.pixel_mean, spec.pixel_std, dtype) for image in images]
+    batch = [preprocess(image, ResizeMode.STRETCH, size, spec.input_format, dtype) for image in images]
     return torch.cat([tensor for tensor, _ in batch]), [meta.img_shape for _, meta in batch]
 
 

@@ -104,7 +104,7 @@ class ExportedGraphRuntime(Runtime):
         """The int8 artifact of ``path``, quantized on the calibration frames preprocessed for
         ``target`` (from the cache when its key matches)."""
         spec = self.loaded.spec
-        feeds = calibration_feeds(self.calibration_images, target, spec.pixel_mean, spec.pixel_std)
+        feeds = calibration_feeds(self.calibration_images, target, spec.input_format)
         return quantized_artifact(self._quantizer(), path, feeds, feeds_fingerprint(feeds))
 
     def _quantizer(self) -> Quantizer:

@@ -73,7 +73,7 @@ def check_conversion(
     threshold = loaded.model.detection_config.mask_thr_binary
     rows = []
     for frame in frames:
-        tensor, meta = preprocess(frame.image, mode, size, spec.pixel_mean, spec.pixel_std)
+        tensor, meta = preprocess(frame.image, mode, size, spec.input_format)
         eager_features = None
         if warmup:  # the untimed call also gives the FPN outputs
             eager_features = eager_outputs(loaded, tensor, meta.img_shape)[1]

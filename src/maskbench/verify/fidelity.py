@@ -142,7 +142,7 @@ def measure_fidelity(runtime: Runtime, loaded: LoadedModel, frames: Sequence[np.
     tap = feature_tap(runtime)
     results = []
     for image in frames:
-        tensor, meta = preprocess(image, mode, size, spec.pixel_mean, spec.pixel_std)
+        tensor, meta = preprocess(image, mode, size, spec.input_format)
         reference_raw, reference_features = eager_outputs(loaded, tensor, meta.img_shape)
         runtime.prepare(tensor, meta.img_shape)
         candidate_raw = runtime(tensor, meta.img_shape)
