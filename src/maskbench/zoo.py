@@ -66,10 +66,13 @@ RTMDET_INPUT = InputFormat((103.53, 116.28, 123.675), (57.375, 57.12, 58.395), b
 
 @dataclass(frozen=True)
 class RTMDetOptions:
-    """An RTMDet-Ins size: CSPNeXt's depth and width multipliers (neck and head follow them)."""
+    """An RTMDet-Ins size, as its config states it: CSPNeXt's depth and width multipliers, the
+    neck's output (= head) channels and its CSP blocks per layer."""
 
     deepen_factor: float
     widen_factor: float
+    channels: int
+    num_csp_blocks: int
     num_classes: int = 80
 
 
@@ -116,12 +119,12 @@ class ModelSpec:
 
 
 @cache
-def _backbone(module: str, builder: str) -> Callable[[], nn.Module]:
+def _backbone(module: str, builder: str, *args: float) -> Callable[[], nn.Module]:
     """A builder imported on first use, so listing the zoo does not import every backbone.
     Cached: models sharing an architecture share the very same builder object."""
 
     def build() -> nn.Module:
-        return getattr(import_module(f"{__package__}.models.backbones.{module}"), builder)()
+        return getattr(import_module(f"{__package__}.models.backbones.{module}"), builder)(*args)
 
     build.__qualname__ = builder
     return build
@@ -133,7 +136,6 @@ _resnext101 = _backbone("resnet", "build_resnext101_32x4d")
 _resnest101 = _backbone("resnet", "build_resnest101")
 _swin_tiny = _backbone("swin", "build_swin_tiny")
 _convnext_tiny = _backbone("convnext", "build_convnext_tiny")
-_cspnext = {size: _backbone("cspnext", f"build_cspnext_{size}") for size in ("tiny", "s", "m", "l", "x")}
 
 
 _ONE_X = "single-scale training, SGD"
@@ -142,15 +144,15 @@ _RTMDET = "300 epochs, mosaic + mixup + large-scale jitter, AdamW, EMA"
 
 
 def _rtmdet_ins(size: str, batch: str, stamp: str, box_ap: float, mask_ap: float, num_params: int,
-                deepen: float, widen: float) -> ModelSpec:
+                options: RTMDetOptions) -> ModelSpec:
     """One RTMDet-Ins row: name, URL and config follow MMDetection's pattern for every size."""
     name = f"rtmdet-ins_{size}_{batch}-300e_coco"
     return ModelSpec(
         name=name, alias=f"rtmdet-ins-{size[0] if size == 'tiny' else size}", backbone=f"CSPNeXt-{size}",
-        build_backbone=_cspnext[size],
+        build_backbone=_backbone("cspnext", "build_cspnext", options.deepen_factor, options.widen_factor),
         weights=WeightsMeta(f"{MMDET3_DOWNLOAD}/rtmdet/{name}/{name}_{stamp}.pth", stamp[-8:], box_ap, mask_ap,
                             "300e", _RTMDET),
-        num_params=num_params, config_path=f"rtmdet/{name}.py", heads=RTMDetOptions(deepen, widen),
+        num_params=num_params, config_path=f"rtmdet/{name}.py", heads=options,
         input_format=RTMDET_INPUT, family=Family.RTMDET_INS)
 
 
@@ -218,11 +220,16 @@ MODELS: tuple[ModelSpec, ...] = (
         num_params=48_095_376, config_path="convnext/mask-rcnn_convnext-t-p4-w7_fpn_amp-ms-crop-3x_coco.py",
         in_study=True),
     # Parameter counts: MMDetection 3.3's built models (``MODELS.build(cfg.model)``, measured).
-    _rtmdet_ins("tiny", "8xb32", "20221130_151727-ec670f7e", 40.5, 35.4, 5_638_187, 0.167, 0.375),
-    _rtmdet_ins("s", "8xb32", "20221121_212604-fdc5d7ec", 44.0, 38.7, 10_183_311, 0.33, 0.5),
-    _rtmdet_ins("m", "8xb32", "20221123_001039-6eba602e", 48.8, 42.1, 27_575_111, 0.67, 0.75),
-    _rtmdet_ins("l", "8xb32", "20221124_103237-78d1d652", 51.2, 43.7, 57_365_663, 1.0, 1.0),
-    _rtmdet_ins("x", "8xb16", "20221124_111313-33d4595b", 52.4, 44.6, 102_703_767, 1.33, 1.25),
+    _rtmdet_ins("tiny", "8xb32", "20221130_151727-ec670f7e", 40.5, 35.4, 5_638_187,
+                RTMDetOptions(0.167, 0.375, 96, 1)),
+    _rtmdet_ins("s", "8xb32", "20221121_212604-fdc5d7ec", 44.0, 38.7, 10_183_311,
+                RTMDetOptions(0.33, 0.5, 128, 1)),
+    _rtmdet_ins("m", "8xb32", "20221123_001039-6eba602e", 48.8, 42.1, 27_575_111,
+                RTMDetOptions(0.67, 0.75, 192, 2)),
+    _rtmdet_ins("l", "8xb32", "20221124_103237-78d1d652", 51.2, 43.7, 57_365_663,
+                RTMDetOptions(1.0, 1.0, 256, 3)),
+    _rtmdet_ins("x", "8xb16", "20221124_111313-33d4595b", 52.4, 44.6, 102_703_767,
+                RTMDetOptions(1.33, 1.25, 320, 4)),
 )
 
 STUDY_MODELS: tuple[str, ...] = tuple(m.name for m in MODELS if m.in_study)

@@ -9,16 +9,20 @@ One string names a model (``get_spec``), one string names its weights:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 import torch
 
-from ..zoo import ModelSpec, get_spec
-from .mask_rcnn import MaskRCNN
-from .random_init import calibrate_, randomize_
-from .roi_heads import DetectionConfig
+from ..zoo import Family, HeadOptions, ModelSpec, RTMDetOptions, get_spec
+from .random_init import calibrate_mask_rcnn_, randomize_
+
+if TYPE_CHECKING:
+    from .mask_rcnn import MaskRCNN
+    from .rtmdet import RTMDetIns
+
+    Detector = MaskRCNN | RTMDetIns
 
 RANDOM = "random"
 OFFICIAL = "official"
@@ -26,14 +30,33 @@ OFFICIAL = "official"
 
 @dataclass(frozen=True)
 class LoadedModel:
-    model: MaskRCNN
+    model: Detector
     spec: ModelSpec
     weights: str  # "official (<file>)", "checkpoint <path>" or "random (seed N, calibrated)"
 
 
-def build_model(spec: ModelSpec, detection_config: DetectionConfig = DetectionConfig()) -> MaskRCNN:
-    """The architecture only, with PyTorch's default initialisation."""
-    return MaskRCNN(spec.build_backbone(), spec.heads, detection_config=detection_config).eval()
+def build_model(spec: ModelSpec, fixed_count: bool = False) -> Detector:
+    """The architecture only, with PyTorch's default initialisation. ``fixed_count``: exactly
+    ``max_per_img`` detections per image (for benchmarks on random weights)."""
+    backbone = spec.build_backbone()
+    if spec.family is Family.RTMDET_INS:
+        from .rtmdet import RTMDetIns, RTMDetTestConfig
+
+        return RTMDetIns(backbone, cast(RTMDetOptions, spec.heads), RTMDetTestConfig(fixed_count=fixed_count)).eval()
+    from .mask_rcnn import MaskRCNN
+    from .roi_heads import DetectionConfig
+
+    return MaskRCNN(backbone, cast(HeadOptions, spec.heads), detection_config=DetectionConfig(fixed_count=fixed_count)).eval()
+
+
+def calibrate_random_(model: Detector, spec: ModelSpec, images: torch.Tensor, shapes: list[tuple[int, int]]) -> None:
+    """Each family's calibration of random weights (:mod:`random_init`, :mod:`rtmdet_random`)."""
+    if spec.family is Family.RTMDET_INS:
+        from .rtmdet_random import calibrate_rtmdet_
+
+        calibrate_rtmdet_(model, images, shapes)
+    else:
+        calibrate_mask_rcnn_(model, images, shapes)
 
 
 def create_model(
@@ -54,13 +77,13 @@ def create_model(
     CPU's kernels), which the parity check relies on (docs/parity.md)."""
     spec = get_spec(name)
     fixed = (weights == RANDOM) if fixed_count is None else fixed_count
-    model = build_model(spec, replace(DetectionConfig(), fixed_count=fixed)).to(dtype)
+    model = build_model(spec, fixed).to(dtype)
     if weights == RANDOM:
         randomize_(model, seed)
         if calibration_images is None:
             calibration_images, calibration_shapes = default_calibration_batch(spec)
         shapes = cast("list[tuple[int, int]]", calibration_shapes)  # given with the images
-        calibrate_(model, calibration_images.to(dtype), shapes)
+        calibrate_random_(model, spec, calibration_images.to(dtype), shapes)
         return LoadedModel(model, spec, f"random (seed {seed}, calibrated, untrained: detections are meaningless)")
     from .. import weights as weights_io
 
@@ -74,7 +97,7 @@ def create_model(
     return LoadedModel(model, spec, described)
 
 
-def load_checkpoint_into(model: MaskRCNN, path: Path, model_name: str) -> None:
+def load_checkpoint_into(model: Detector, path: Path, model_name: str) -> None:
     from .. import weights as weights_io
 
     state = weights_io.load_state_dict(path)
@@ -88,7 +111,7 @@ def load_checkpoint_into(model: MaskRCNN, path: Path, model_name: str) -> None:
 
 def calibration_batch(spec: ModelSpec, images, size: tuple[int, int] | None = None,
                       dtype: torch.dtype = torch.float32) -> tuple[torch.Tensor, list[tuple[int, int]]]:
-    """RGB frames stretched to one input size (default 1344x800), as one calibration batch."""
+    """RGB frames stretched to one input size (default: the model's, e.g. 1344x800), as one batch."""
     from ..preprocess import ResizeMode, preprocess
 
     batch = [preprocess(image, ResizeMode.STRETCH, size, spec.input_format, dtype) for image in images]
@@ -96,8 +119,8 @@ def calibration_batch(spec: ModelSpec, images, size: tuple[int, int] | None = No
 
 
 def default_calibration_batch(spec: ModelSpec) -> tuple[torch.Tensor, list[tuple[int, int]]]:
-    """The embedded front-camera frame at the study's 1344x800: the frame random weights are
-    calibrated on when the caller has no frames of its own."""
+    """The embedded front-camera frame at the model's default stretch size (Mask R-CNN: the
+    study's 1344x800): the frame random weights are calibrated on when the caller has none."""
     from ..data.images import load_image
     from ..data.sources import embedded_nuscenes, find_images
 

@@ -1,4 +1,4 @@
-"""Deterministic random weights that make a Mask R-CNN *behave* like a trained one.
+"""Deterministic random weights that make a detector *behave* like a trained one.
 
 Why: no trained weights can be downloaded in some places (CI, air-gapped robots), yet latency
 and memory depend on what the network does, not on what it knows. Naive random weights give
@@ -9,10 +9,11 @@ Two steps:
 1. ``randomize_``: every tensor drawn from its own ``numpy.random.RandomState`` seeded by the
    model seed and the tensor's name, so the same weights come back on any machine and can be
    regenerated (e.g. by a reference implementation) without storing them.
-2. ``calibrate_``: on real frames, set each BatchNorm's statistics from its actual input (eval
-   mode is kept; the statistics are simply measured), then standardise each output channel of
-   the heads' last layers (RPN objectness and deltas, class logits, box deltas, mask logits)
-   over real anchors/RoIs to a target mean and spread. Measured: a single global scale on the
+2. ``calibrate_mask_rcnn_`` (RTMDet-Ins: :mod:`maskbench.models.rtmdet_random`): on real
+   frames, set each BatchNorm's statistics from its actual input (eval mode is kept; the
+   statistics are simply measured), then standardise each output channel of the heads' last
+   layers (RPN objectness and deltas, class logits, box deltas, mask logits) over real
+   anchors/RoIs to a target mean and spread. Measured: a single global scale on the
    class logits still lets one class win every RoI at score 1.0 on some frames; per-channel
    standardisation gives spread scores, many classes and partial masks.
 """
@@ -128,7 +129,7 @@ def _standardise_(layer: nn.Module, stats: _OutputStats, target: tuple[float, fl
     bias.copy_((bias - mean) * scale + target[0])
 
 
-def _measure_and_standardise(layers, run) -> None:
+def measure_and_standardise(layers, run) -> None:
     """Run ``run()`` with output statistics hooked on ``layers``, then standardise them."""
     stats = [_OutputStats() for _ in layers]
     hooks = [layer.register_forward_hook(s) for (layer, _), s in zip(layers, stats)]
@@ -142,27 +143,38 @@ def _measure_and_standardise(layers, run) -> None:
     return result
 
 
+class BatchNormsFromInput:
+    """Within the block, every BatchNorm of ``model`` takes its statistics from its own input."""
+
+    def __init__(self, model: nn.Module) -> None:
+        self.model = model
+        self.hooks: list = []
+
+    def __enter__(self) -> None:
+        self.hooks = [m.register_forward_pre_hook(_BatchNormFromInput())
+                      for m in self.model.modules() if isinstance(m, nn.BatchNorm2d)]
+
+    def __exit__(self, *exc) -> None:
+        for hook in self.hooks:
+            hook.remove()
+
+
 @torch.no_grad()
-def calibrate_(model, images: torch.Tensor, img_shapes: Sequence[tuple[int, int]]) -> None:
+def calibrate_mask_rcnn_(model, images: torch.Tensor, img_shapes: Sequence[tuple[int, int]]) -> None:
     """Make a randomly initialised :class:`MaskRCNN` produce trained-looking outputs on ``images``.
 
     The backbone runs once; each head stage is then measured on the outputs of the stages
     calibrated before it (proposals from the calibrated RPN, masks of the calibrated detections).
     """
     model.eval()
-    bn_hooks = [m.register_forward_pre_hook(_BatchNormFromInput())
-                for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
     rpn, bbox, mask = model.rpn_head, model.roi_head.bbox_head, model.roi_head.mask_head
-    try:
+    with BatchNormsFromInput(model):
         features = model.extract_features(images)
-        _measure_and_standardise([(rpn.rpn_cls, RPN_OBJECTNESS), (rpn.rpn_reg, RPN_DELTAS)],
+        measure_and_standardise([(rpn.rpn_cls, RPN_OBJECTNESS), (rpn.rpn_reg, RPN_DELTAS)],
                                  lambda: model.propose(features, img_shapes))
         proposals = model.propose(features, img_shapes)
-        _measure_and_standardise([(bbox.fc_cls, CLASS_LOGITS), (bbox.fc_reg, BOX_DELTAS)],
+        measure_and_standardise([(bbox.fc_cls, CLASS_LOGITS), (bbox.fc_reg, BOX_DELTAS)],
                                  lambda: model.detect_boxes(features[:4], proposals, img_shapes))
         detections = model.detect_boxes(features[:4], proposals, img_shapes)
-        _measure_and_standardise([(mask.conv_logits, MASK_LOGITS)],
+        measure_and_standardise([(mask.conv_logits, MASK_LOGITS)],
                                  lambda: model.predict_masks(features[:4], detections))
-    finally:
-        for hook in bn_hooks:
-            hook.remove()
