@@ -10,18 +10,17 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..files import atomic_open
 from .check_row import CheckRow
 
 
 def write_json(rows: Sequence[CheckRow], path: Path, info: dict | None = None) -> Path:
     """Rows (plus ``info``: versions, threads...) as JSON, written atomically."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     payload = {"info": info or {}, "rows": [r.as_dict() for r in rows]}
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(payload, indent=2, default=_json_default, allow_nan=False) + "\n")
-    os.replace(tmp, path)
-    return path
+    text = json.dumps(payload, indent=2, default=_json_default, allow_nan=False) + "\n"
+    with atomic_open(path) as file:
+        file.write(text)
+    return Path(path)
 
 
 def _json_default(value):
