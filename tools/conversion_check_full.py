@@ -61,6 +61,8 @@ def main(argv: list[str] | None = None) -> int:
         write_json(all_rows, args.out / "rows.json", {**environment_info(args.threads), "input_size": args.input_size})
 
     summary = _summary(all_rows)
+    environment = environment_info(args.threads)
+    environment = {**environment.pop("packages"), **environment}  # versions first, as one line
     text = "\n\n".join([
         f"# Conversion check: eager PyTorch vs {', '.join(runtime_names)} at {width}x{height} (stretch)",
         f"Random weights calibrated on the checked frames; {len(frames)} embedded nuScenes frame(s) "
@@ -70,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
         summary,
         "Per frame:",
         markdown_table(all_rows),
-        "Environment: " + ", ".join(f"{k} {v}" for k, v in environment_info(args.threads).items()),
+        "Environment: " + ", ".join(f"{k} {v}" for k, v in environment.items()),
         "Wall time per model (calibration, export, compile, runs): "
         + ", ".join(f"{a} {t:.0f} s" for a, t in timings),
     ]) + "\n"

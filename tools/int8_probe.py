@@ -27,12 +27,12 @@ import torch
 
 from maskbench.data.frames import load_frames
 from maskbench.export.calibration import calibrated_random_model
+from maskbench.machine import package_versions
 from maskbench.preprocess import ResizeMode, preprocess
 from maskbench.runtimes import get_runtime
 from maskbench.runtimes.cpu_int8 import int8_instructions
 from maskbench.verify.conversion_check import check_conversion
 from maskbench.verify.features import compare_features
-from maskbench.verify.results_file import environment_info
 
 PAIRS = (("openvino", "fp32"), ("openvino", "int8"), ("onnxruntime", "fp32"), ("onnxruntime", "int8"))
 COLUMNS = ("model", "runtime", "precision", "best ms", "vs fp32", "FPN cosine", "FPN rel. err", "matched",
@@ -98,11 +98,12 @@ def main(argv: list[str] | None = None) -> int:
                 steps = ", ".join(f"{_short(n)} {measured[n][1]:.3f}" for n in stages)
                 stage_lines.append(f"{alias} {runtime.name} int8, relative error along the backbone: {steps}")
         descriptions += [runtime.describe() for runtime in runtimes if runtime.precision == "int8"]
-    info = environment_info(args.threads)
+    versions = package_versions()
     print("\n".join(lines))
     print(f"\n{frame.camera} ({frame.name}) at {width}x{height}, {args.threads} threads, best of {args.repeats}; "
-          f"int8 instructions: {', '.join(int8_instructions()) or 'none'}; torch {info['torch']}, onnxruntime "
-          f"{info['onnxruntime']}, openvino {info['openvino']}, nncf {_version('nncf')}")
+          f"int8 instructions: {', '.join(int8_instructions()) or 'none'}; torch {versions.get('torch')}, onnxruntime "
+          f"{versions.get('onnxruntime') or versions.get('onnxruntime-gpu')}, openvino {versions.get('openvino')}, "
+          f"nncf {_version('nncf')}")
     print("\n".join(sorted(set(descriptions)) + stage_lines))
     return 0
 

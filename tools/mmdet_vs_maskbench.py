@@ -199,7 +199,7 @@ def _environment(args, image: Path, wall_s: float) -> dict:
     import openvino
     import torch
 
-    from maskbench.benchmark.environment import describe_environment
+    from maskbench.machine import describe_environment
 
     env = describe_environment("cpu")
     return {"date": _dt.date.today().isoformat(), "cpu": env.get("cpu"), "cpu_flags": env.get("cpu_flags"),

@@ -1,15 +1,22 @@
-"""What CPU this is: its model name and feature flags, read once for every part of maskbench
-(the int8 capability checks and the environment kept with each benchmark record).
+"""What machine this is: its CPU model and feature flags (read once for every part of maskbench,
+the int8 capability checks included) and :func:`describe_environment`, the one description of
+the machine and library versions that benchmark records and ``check-conversion`` files keep, so
+that a number read months later still says where it was measured.
 
-Read from the kernel (``/proc/cpuinfo``), else from NumPy's own CPU feature detection (macOS,
-Windows; it does not know AVX-VNNI). Imports nothing heavy at module level."""
+CPU facts are read from the kernel (``/proc/cpuinfo``), else from NumPy's own CPU feature
+detection (macOS, Windows; it does not know AVX-VNNI). Imports nothing heavy at module level."""
 
 from __future__ import annotations
 
+import os
 import platform
+from importlib import metadata
 from pathlib import Path
 
 _NUMPY_NAMES = {"AVX512VNNI": "avx512_vnni", "AVX2": "avx2", "ASIMDDP": "asimddp"}
+PACKAGES = ("maskbench", "torch", "torchvision", "numpy", "opencv-python-headless", "onnx", "onnxruntime",
+            "onnxruntime-gpu", "openvino", "tensorrt", "pycocotools")
+CPU_FLAGS_OF_INTEREST = ("avx2", "avx512f", "avx512_bf16", "avx512_vnni", "amx_bf16", "amx_int8")
 
 
 def cpu_flags() -> set[str]:
@@ -42,3 +49,45 @@ def cpu_model() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine()
+
+
+def notable_cpu_flags() -> list[str]:
+    """The flags that decide which kernels run (vector width, bf16, int8), as a record keeps them."""
+    present = cpu_flags()
+    return [flag for flag in CPU_FLAGS_OF_INTEREST if flag in present]
+
+
+def package_versions() -> dict[str, str]:
+    """Installed versions of :data:`PACKAGES` (distribution names; packages not installed are left out)."""
+    versions = {}
+    for name in PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+def describe_environment(device: str = "cpu") -> dict:
+    """This machine and its libraries as JSON-ready data; GPU name, CUDA and memory on a CUDA ``device``."""
+    import torch
+
+    info = {
+        "os": f"{platform.system()} {platform.release()}",
+        "machine": platform.machine(),
+        "python": platform.python_version(),
+        "cpu": cpu_model(),
+        "cpu_flags": notable_cpu_flags(),
+        "logical_cpus": os.cpu_count(),
+        "usable_cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        # other work on the machine inflates latencies: the report can say the run was contended
+        "load_average_1min": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
+        "packages": package_versions(),
+    }
+    if device.startswith("cuda") and torch.cuda.is_available():
+        index = torch.device(device).index or 0
+        info["gpu"] = torch.cuda.get_device_name(index)
+        info["cuda"] = torch.version.cuda
+        info["gpu_memory_total_mb"] = torch.cuda.get_device_properties(index).total_memory / (1024.0 * 1024.0)
+    return info

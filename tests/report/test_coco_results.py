@@ -181,6 +181,13 @@ def test_failed_write_keeps_the_old_file_and_leaves_no_temporary(tmp_path, monke
     assert [p.name for p in tmp_path.iterdir()] == ["results.json"]
 
 
+def test_unserialisable_entry_leaves_no_file_and_no_temporary(tmp_path):
+    """json.dump has written part of the list when it meets the object: nothing of it stays."""
+    with pytest.raises(TypeError):
+        write_coco_results(tmp_path / "out" / "results.json", [{"image_id": 1, "score": 0.5}, {"image_id": object()}])
+    assert list((tmp_path / "out").iterdir()) == []
+
+
 def test_nan_score_is_refused_not_written(tmp_path):
     with pytest.raises(ValueError):
         write_coco_results(tmp_path / "results.json", [{"image_id": 1, "score": float("nan")}])

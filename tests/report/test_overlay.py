@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -102,6 +103,23 @@ def test_save_png_round_trips(tmp_path):
     path = save_png(tmp_path / "sub" / "overlay.png", image)
     np.testing.assert_array_equal(np.asarray(Image.open(path)), image)
     assert [p.name for p in path.parent.iterdir()] == ["overlay.png"]
+
+
+def test_failed_save_keeps_the_old_file_and_leaves_no_temporary(tmp_path, monkeypatch):
+    image = np.zeros((30, 40, 3), np.uint8)
+    path = save_png(tmp_path / "overlay.png", image)
+    before = path.read_bytes()
+
+    def crash_half_way(self, fp, *args, **kwargs):
+        Path(fp).write_bytes(b"\x89PNG\r\n half")
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(Image.Image, "save", crash_half_way)
+    for target in (path, tmp_path / "new.png"):
+        with pytest.raises(OSError, match="No space left"):
+            save_png(target, image + 1)
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["overlay.png"]
 
 
 def test_wrong_inputs_are_value_errors():

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
 from maskbench.compare import pair_differences
 from maskbench.detections import Detections
 from maskbench.verify.check_row import CheckRow
+from maskbench.verify.results_file import write_json
 from maskbench.verify.tolerances import TOLERANCES, close_pairs
 
 
@@ -49,3 +52,11 @@ def test_close_pairs_follow_the_precision_tolerance():
     differences = pair_differences(reference, candidate)
     assert close_pairs(differences, TOLERANCES["fp32"]) == 1  # 1 px > 0.5 px
     assert close_pairs(differences, TOLERANCES["fp16"]) == 2  # within 2 px
+
+
+def test_results_file_round_trips_and_a_failed_write_leaves_nothing(tmp_path):
+    path = write_json([_row()], tmp_path / "check.json", {"torch_threads": np.int64(2)})
+    assert json.loads(path.read_text())["info"] == {"torch_threads": 2}
+    with pytest.raises(TypeError):
+        write_json([_row()], tmp_path / "other.json", {"threads": object()})
+    assert [p.name for p in tmp_path.iterdir()] == ["check.json"]

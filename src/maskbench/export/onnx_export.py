@@ -28,8 +28,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import os
-import tempfile
 import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -38,7 +36,7 @@ import numpy as np
 import torch
 
 from ..errors import MaskbenchError
-from ..files import cache_dir
+from ..files import atomic_path, cache_dir
 from ..models.factory import LoadedModel
 from ..packages import require_package
 from ..preprocess import ResizeMode
@@ -195,15 +193,9 @@ def export_onnx(
     except OSError as err:
         raise ExportError(f"cannot create the export cache {cache_dir} ({err}); set MASKBENCH_CACHE "
                           "to a writable folder") from None
-    fd, tmp_name = tempfile.mkstemp(prefix=path.stem + ".", suffix=".tmp", dir=cache_dir)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
+    with atomic_path(path) as tmp:
         _trace_to_onnx(loaded, target, tmp, opset)
         _write_metadata(tmp, key)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
     return path
 
 

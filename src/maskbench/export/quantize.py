@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import MaskbenchError
-from ..files import file_sha256
+from ..files import atomic_open, file_sha256
 from .onnx_export import key_digest, stored_key
 
 QUANTIZE_VERSION = 1  # bump when the quantization recipe below changes what an artifact computes
@@ -112,9 +112,8 @@ def quantized_artifact(quantizer: Quantizer, onnx_path: Path, feeds: Sequence[di
         for suffix, final in zip(quantizer.suffixes, files):
             os.replace(built.with_suffix(suffix), final)
     hashes = {f.name: file_sha256(f) for f in files}
-    tmp_record = record.with_name(f".{record.name}.{os.getpid()}.tmp")
-    tmp_record.write_text(json.dumps({"key": key, "sha256": hashes}, indent=2, sort_keys=True) + "\n")
-    os.replace(tmp_record, record)
+    with atomic_open(record) as file:
+        file.write(json.dumps({"key": key, "sha256": hashes}, indent=2, sort_keys=True) + "\n")
     return QuantizedArtifact(files[0], files, key, built=True)
 
 

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from maskbench.files import atomic_open
 from maskbench.records import BenchmarkRecord, latest_records
 from maskbench.report import export, tables
 from maskbench.report.html_page import FIDELITY_HEADING, PageContent, render_page
@@ -140,6 +141,5 @@ def _relative(path: Path, base: Path) -> str:
 
 
 def _write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
+    with atomic_open(path) as file:
+        file.write(text)

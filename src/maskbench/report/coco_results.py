@@ -24,8 +24,6 @@ Notes for evaluation with pycocotools (both are MMDetection's practice too):
 from __future__ import annotations
 
 import json
-import os
-import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +33,7 @@ from pycocotools import mask as mask_utils
 
 from maskbench.data.coco_classes import COCO_CATEGORY_IDS, COCO_CLASSES, label_to_category_id
 from maskbench.detections import Detections
+from maskbench.files import atomic_open
 
 RESULTS_FILE = "results.json"
 IMAGES_FILE = "images.json"
@@ -141,23 +140,10 @@ def write_coco_results(path: Path | str, entries: Sequence[Mapping]) -> Path:
 
 
 def write_json_atomic(path: Path | str, obj: object, indent: int | None = None) -> Path:
-    """Write ``obj`` as JSON to ``path`` so readers see the old file or the whole new one.
-
-    The temporary file sits beside ``path`` (same file system, so the rename is atomic) and
-    is removed if anything fails. NaN or infinity raise ValueError: JSON has no such values
-    and pycocotools' reader would reject them later, far from the cause.
+    """Write ``obj`` as JSON to ``path`` so readers see the old file or the whole new one
+    (:func:`maskbench.files.atomic_open`). NaN or infinity raise ValueError: JSON has no such
+    values and pycocotools' reader would reject them later, far from the cause.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        # os.open honours the umask, so the final file gets normal permissions (not 0600).
-        with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), "w", encoding="utf-8") as file:
-            json.dump(obj, file, indent=indent, allow_nan=False)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return path
+    with atomic_open(path) as file:
+        json.dump(obj, file, indent=indent, allow_nan=False)
+    return Path(path)

@@ -9,6 +9,7 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
+from maskbench.files import atomic_open
 from maskbench.records import BenchmarkRecord
 from maskbench.report.coco_results import write_json_atomic
 
@@ -48,10 +49,9 @@ def csv_text(records: Sequence[BenchmarkRecord]) -> str:
 
 
 def write_csv(path: Path, records: Sequence[BenchmarkRecord]) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(csv_text(records), encoding="utf-8")
-    tmp.replace(path)
+    text = csv_text(records)
+    with atomic_open(path) as file:
+        file.write(text)
     return path
 
 

@@ -26,7 +26,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import cast
@@ -36,6 +35,7 @@ import torch
 
 from ..errors import MaskbenchError
 from ..export.onnx_export import OUTPUT_NAMES, key_digest, stored_key
+from ..files import atomic_open
 from .base import UNTESTED_TENSORRT, FeatureTapUnavailable
 from .exported import ExportedGraphRuntime
 
@@ -86,12 +86,10 @@ def load_engine(engine_file: Path, key: dict) -> bytes | None:
 
 def save_engine(engine_file: Path, key: dict, data: bytes) -> None:
     """Engine then key, each written atomically (a crash leaves no key for a half-written engine)."""
-    engine_file.parent.mkdir(parents=True, exist_ok=True)
     meta = {"key": key, "sha256": hashlib.sha256(data).hexdigest(), "note": UNTESTED_TENSORRT}
     for path, payload in ((engine_file, data), (key_path(engine_file), json.dumps(meta, indent=2).encode())):
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        tmp.write_bytes(payload)
-        os.replace(tmp, path)
+        with atomic_open(path, "wb") as file:
+            file.write(payload)
 
 
 def cached_engine(engine_file: Path, key: dict, build: Callable[[], bytes], force: bool = False) -> tuple[bytes, bool]:

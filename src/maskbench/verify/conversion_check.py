@@ -32,7 +32,6 @@ frames come from :mod:`maskbench.data.frames`, calibrated random weights from
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, cast
@@ -47,6 +46,7 @@ from ..postprocess import to_detections
 from ..preprocess import ResizeMode, preprocess
 from ..runtimes.base import FeatureTapUnavailable, Runtime
 from ..runtimes.registry import get_runtime, require_runtime
+from ..timing import best_of
 from .check_row import CheckRow
 from .features import compare_features, eager_outputs, feature_tap, reference_features
 from .tolerances import TOLERANCES, close_pairs
@@ -79,13 +79,13 @@ def check_conversion(
             eager_features = eager_outputs(loaded, tensor, meta.img_shape)[1]
         elif any(taps.values()):
             eager_features = reference_features(loaded, tensor)
-        eager_ms, raw = _timed(lambda: loaded.model(tensor, [meta.img_shape])[0], repeats)  # noqa: B023 (called at once)
+        eager_s, raw = best_of(lambda: loaded.model(tensor, [meta.img_shape])[0], repeats)  # noqa: B023 (called at once)
         reference = to_detections(raw, meta, threshold)
         for runtime in runtimes:
             runtime.prepare(tensor, meta.img_shape)
             if warmup:
                 runtime(tensor, meta.img_shape)
-            runtime_ms, out = _timed(lambda: runtime(tensor, meta.img_shape), repeats)  # noqa: B023 (called at once)
+            runtime_s, out = best_of(lambda: runtime(tensor, meta.img_shape), repeats)  # noqa: B023 (called at once)
             candidate = to_detections(out, meta, threshold)
             differences = pair_differences(reference, candidate)
             agreement = agreement_of(differences, len(reference), len(candidate))
@@ -99,8 +99,8 @@ def check_conversion(
                 if levels else {}
             rows.append(CheckRow(
                 model=spec.alias, runtime=runtime.name, precision=precision, image=frame.name, camera=frame.camera,
-                mode=mode.value, input_hw=(int(tensor.shape[-2]), int(tensor.shape[-1])), eager_ms=eager_ms,
-                runtime_ms=runtime_ms, close_pairs=close_pairs(differences, TOLERANCES[precision]),
+                mode=mode.value, input_hw=(int(tensor.shape[-2]), int(tensor.shape[-1])), eager_ms=eager_s * 1000.0,
+                runtime_ms=runtime_s * 1000.0, close_pairs=close_pairs(differences, TOLERANCES[precision]),
                 **agreement.as_dict(), **feature_columns,
             ))
     return rows
@@ -143,11 +143,3 @@ def run_check(
                             calibration_images=calibration_images) for name in runtime_names]
     return check_conversion(loaded, runtimes, frames, mode, size, repeats)
 
-
-def _timed(run, repeats: int):
-    best, result = float("inf"), None
-    for _ in range(max(1, repeats)):
-        start = time.perf_counter()
-        result = run()
-        best = min(best, (time.perf_counter() - start) * 1000.0)
-    return best, result

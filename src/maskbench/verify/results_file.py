@@ -3,25 +3,23 @@
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-import torch
 
+from ..files import atomic_open
+from ..machine import describe_environment
 from .check_row import CheckRow
 
 
 def write_json(rows: Sequence[CheckRow], path: Path, info: dict | None = None) -> Path:
     """Rows (plus ``info``: versions, threads...) as JSON, written atomically."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     payload = {"info": info or {}, "rows": [r.as_dict() for r in rows]}
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(payload, indent=2, default=_json_default, allow_nan=False) + "\n")
-    os.replace(tmp, path)
-    return path
+    text = json.dumps(payload, indent=2, default=_json_default, allow_nan=False) + "\n"
+    with atomic_open(path) as file:
+        file.write(text)
+    return Path(path)
 
 
 def _json_default(value):
@@ -31,16 +29,8 @@ def _json_default(value):
 
 
 def environment_info(threads: int | None = None) -> dict:
-    import platform
-
-    import torchvision
-
-    info = {"torch": torch.__version__, "torchvision": torchvision.__version__, "python": platform.python_version(),
-            "machine": platform.machine(), "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-            "runtime_threads": threads or torch.get_num_threads()}
-    for package in ("onnx", "onnxruntime", "openvino", "tensorrt"):
-        try:
-            info[package] = __import__(package).__version__
-        except ImportError:
-            info[package] = None
+    """The file's ``info``: :func:`maskbench.machine.describe_environment` (versions under
+    ``packages``) plus ``runtime_threads``, the threads the runtimes were given."""
+    info = describe_environment("cpu")
+    info["runtime_threads"] = threads or info["torch_threads"]
     return info
