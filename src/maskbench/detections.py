@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import mmap
 from dataclasses import dataclass
 
 import numpy as np
@@ -27,3 +28,13 @@ class Detections:
         """The subset scoring at least ``score_threshold`` (for drawing; files keep all)."""
         keep = self.scores >= score_threshold
         return Detections(self.boxes[keep], self.scores[keep], self.labels[keep], self.masks[keep])
+
+
+def zeroed_bool(shape: tuple[int, ...]) -> np.ndarray:
+    """A writable all-False bool array on an anonymous mapping, not ``np.zeros``: numpy asks the
+    kernel for transparent huge pages on large arrays, whose first write can stall on compaction
+    (measured in :mod:`maskbench.postprocess`); untouched pages here stay the shared zero page."""
+    size = int(np.prod(shape))
+    if size == 0:
+        return np.zeros(shape, dtype=bool)
+    return np.frombuffer(mmap.mmap(-1, size), dtype=bool).reshape(shape)

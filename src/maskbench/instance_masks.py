@@ -9,7 +9,7 @@ from the object. Both resizes are linear and separable, so each axis is one smal
 cropped): a mask is ``Wy @ logits @ Wx.T``. It is evaluated only on the window where it can be
 positive: bilinear weights are non-negative, so a pixel whose source logits are all <= 0 is
 below the threshold; the window is the span of the rows and columns that reach a positive logit.
-The (N, H, W) output lives on an anonymous mapping (:func:`maskbench.postprocess.zeroed_bool`)
+The (N, H, W) output lives on an anonymous mapping (:func:`maskbench.detections.zeroed_bool`)
 whose untouched pages cost nothing.
 
 One difference from MMDetection, on purpose: it computes the second size as
@@ -26,7 +26,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from .postprocess import zeroed_bool
+from .detections import zeroed_bool
 from .preprocess import ImageMeta
 
 

@@ -1,5 +1,8 @@
 """From network outputs to original-image detections: rescale boxes, paste masks.
 
+Mask R-CNN's 28x28 box-relative probabilities are pasted here; RTMDet-Ins' stride-8 logits over
+the whole padded input are resized in :mod:`maskbench.instance_masks`. Boxes are rescaled alike.
+
 Mask pasting computes what MMDetection's CPU path computes (``FCNMaskHead._predict_by_feat_single``
 with ``skip_empty``): each 28x28 probability map is sampled bilinearly (``grid_sample``,
 ``align_corners=False``, zero padding) at the pixel centres of a window around its box, then
@@ -22,13 +25,13 @@ pre/infer/post split per call, before and after, session 12).
 
 from __future__ import annotations
 
-import mmap
-
 import numpy as np
 import torch
 
-from .detections import Detections
+from .detections import Detections, zeroed_bool
+from .instance_masks import instance_masks
 from .models.mask_rcnn import RawDetections
+from .models.rtmdet import RTMDetRaw
 from .preprocess import ImageMeta
 
 MASK_SIZE = 28
@@ -83,14 +86,6 @@ def paste_window(mask_prob: np.ndarray, box: np.ndarray, img_h: int, img_w: int,
     return sampled >= np.float32(threshold), (rows, cols)
 
 
-def zeroed_bool(shape: tuple[int, ...]) -> np.ndarray:
-    """A writable all-False bool array on an anonymous mapping (see the module's note)."""
-    size = int(np.prod(shape))
-    if size == 0:
-        return np.zeros(shape, dtype=bool)
-    return np.frombuffer(mmap.mmap(-1, size), dtype=bool).reshape(shape)
-
-
 def paste_masks(mask_probs, boxes, img_h: int, img_w: int, threshold: float = 0.5) -> np.ndarray:
     """(N, img_h, img_w) bool masks from (N, 28, 28) probabilities and original-image boxes."""
     mask_probs = np.asarray(mask_probs, dtype=np.float32)
@@ -102,12 +97,15 @@ def paste_masks(mask_probs, boxes, img_h: int, img_w: int, threshold: float = 0.
     return masks
 
 
-def to_detections(raw: RawDetections, meta: ImageMeta, mask_threshold: float = 0.5) -> Detections:
+def to_detections(raw: RawDetections | RTMDetRaw, meta: ImageMeta, mask_threshold: float = 0.5) -> Detections:
     # a double network's boxes are rescaled in double, as MMDetection's mask head does
     precise = raw.boxes if raw.boxes.dtype == torch.float64 else raw.boxes.float()
     boxes = rescale_boxes(precise, meta).float().cpu().numpy()
     img_h, img_w = meta.ori_shape
-    masks = paste_masks(raw.mask_probs.float().cpu().numpy(), boxes, img_h, img_w, mask_threshold)
+    if isinstance(raw, RTMDetRaw):
+        masks = instance_masks(raw.mask_logits.float().cpu().numpy(), meta, threshold=mask_threshold)
+    else:
+        masks = paste_masks(raw.mask_probs.float().cpu().numpy(), boxes, img_h, img_w, mask_threshold)
     return Detections(
         boxes=boxes.astype(np.float32),
         scores=raw.scores.float().cpu().numpy(),

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
-from .zoo import MODELS, ModelSpec
+from .zoo import MODELS, Family, ModelSpec
 
-COLUMNS = ("alias", "model (MMDetection config)", "backbone", "schedule", "box AP", "mask AP", "params (M)", "study")
+COLUMNS = ("alias", "family", "model (MMDetection config)", "backbone", "schedule", "box AP", "mask AP",
+           "params (M)", "study")
+FAMILY_NAMES = {Family.MASK_RCNN: "Mask R-CNN", Family.RTMDET_INS: "RTMDet-Ins"}
+ARCHITECTURE = {Family.MASK_RCNN: "{backbone} + FPN, Mask R-CNN (two-stage)",
+                Family.RTMDET_INS: "{backbone} + CSPNeXtPAFPN, RTMDet-Ins (one-stage, dynamic mask kernels)"}
 
 
 def _row(spec: ModelSpec) -> tuple[str, ...]:
     w = spec.weights
-    return (spec.alias, spec.name, spec.backbone, w.schedule, f"{w.box_ap:.1f}", f"{w.mask_ap:.1f}",
-            f"{spec.num_params / 1e6:.1f}", "yes" if spec.in_study else "")
+    return (spec.alias, FAMILY_NAMES[spec.family], spec.name, spec.backbone, w.schedule, f"{w.box_ap:.1f}",
+            f"{w.mask_ap:.1f}", f"{spec.num_params / 1e6:.1f}", "yes" if spec.in_study else "")
 
 
 def markdown_table() -> str:
@@ -29,7 +33,8 @@ def describe(spec: ModelSpec) -> str:
     w = spec.weights
     return "\n".join([
         f"{spec.name}  (alias: {spec.alias})",
-        f"  backbone:     {spec.backbone} + FPN, Mask R-CNN, COCO 80 classes",
+        f"  architecture: {ARCHITECTURE[spec.family].format(backbone=spec.backbone)}, COCO 80 classes",
+        f"  input:        {_input(spec)}",
         f"  training:     {w.schedule} schedule; {w.recipe}",
         f"  COCO val2017: box AP {w.box_ap:.1f}, mask AP {w.mask_ap:.1f} (published by MMDetection)",
         f"  parameters:   {spec.num_params:,}",
@@ -39,3 +44,11 @@ def describe(spec: ModelSpec) -> str:
         f"  licence:      {w.licence}",
         f"  in the study: {'yes' if spec.in_study else 'no'}",
     ])
+
+
+def _input(spec: ModelSpec) -> str:
+    fmt = spec.input_format
+    stretch = "x".join(map(str, fmt.stretch_size))
+    keep = "x".join(map(str, fmt.keep_ratio_scale))
+    pad = f"padded to {keep} with {fmt.pad_value:g}" if fmt.pad_to_scale else "zero-padded to /32"
+    return f"{'BGR' if fmt.bgr else 'RGB'}; stretch {stretch} or keep-ratio within {keep}, {pad}"
