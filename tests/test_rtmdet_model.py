@@ -153,23 +153,23 @@ def test_forward_shapes() -> None:
 
 def test_fixed_count_gives_exactly_max_per_img_per_image() -> None:
     model = randomize_(build_rtmdet_ins("tiny", RTMDetTestConfig(fixed_count=True)), seed=3).eval()
-    images = torch.randn(2, 3, 96, 160, generator=torch.Generator().manual_seed(1))
-    results = model(images, [(96, 160), (80, 128)])
-    for raw, shape in zip(results, [(96, 160), (80, 128)]):
+    images = torch.randn(2, 3, 64, 96, generator=torch.Generator().manual_seed(1))
+    results = model(images, [(64, 96), (60, 80)])
+    for raw, shape in zip(results, [(64, 96), (60, 80)]):
         assert raw.boxes.shape[0] == 100
-        _check_raw(raw, shape, (12, 20), torch.float32)
+        _check_raw(raw, shape, (8, 12), torch.float32)
     # The batch is per image: image 1 alone gives the same detections.
-    alone = model(images[1:], [(80, 128)])[0]
+    alone = model(images[1:], [(60, 80)])[0]
     torch.testing.assert_close(alone.boxes, results[1].boxes)
     torch.testing.assert_close(alone.mask_logits, results[1].mask_logits)
 
 
 def test_float64_runs_in_float64() -> None:
     model = randomize_(build_rtmdet_ins("tiny", RTMDetTestConfig(fixed_count=True)), seed=3).double().eval()
-    image = torch.randn(1, 3, 96, 160, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+    image = torch.randn(1, 3, 64, 96, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
     features = model.extract_features(image)
-    assert [f.shape[-2:] for f in features] == [(12, 20), (6, 10), (3, 5)]
+    assert [f.shape[-2:] for f in features] == [(8, 12), (4, 6), (2, 3)]
     assert all(f.dtype == torch.float64 for f in features)
-    raw = model(image, [(90, 150)])[0]
+    raw = model(image, [(60, 90)])[0]
     assert raw.boxes.shape[0] == 100
-    _check_raw(raw, (90, 150), (12, 20), torch.float64)
+    _check_raw(raw, (60, 90), (8, 12), torch.float64)
