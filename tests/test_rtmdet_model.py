@@ -7,12 +7,23 @@ with MMDetection is checked by ``tools/oracle/check_rtmdet.py`` (identical to th
 
 from __future__ import annotations
 
+from typing import cast
+
 import pytest
 import torch
 import torch.nn.functional as F
 
+from maskbench.models.factory import build_model
 from maskbench.models.random_init import randomize_
-from maskbench.models.rtmdet import RTMDetTestConfig, build_rtmdet_ins, point_priors
+from maskbench.models.rtmdet import RTMDetIns, RTMDetTestConfig, point_priors
+from maskbench.zoo import get_spec
+
+
+def build_rtmdet_ins(size: str, config: RTMDetTestConfig | None = None) -> RTMDetIns:
+    """The zoo's RTMDet-Ins of that size (``tiny``, ``s``, ``m``, ``l``, ``x``)."""
+    spec = get_spec(f"rtmdet-ins-{'t' if size == 'tiny' else size}")
+    return cast(RTMDetIns, build_model(spec, fixed_count=config is not None and config.fixed_count))
+
 
 #: size -> (parameters, as MMDetection counts them: shared convs once; state-dict entries)
 MMDET_COUNTS = {

@@ -31,7 +31,9 @@ def test_study_models_are_the_five_of_the_study():
 
 @pytest.mark.parametrize("spec", MODELS, ids=lambda s: s.alias)
 def test_hash_prefix_is_the_one_in_the_official_file_name(spec):
-    assert spec.weights.url.startswith("https://download.openmmlab.com/mmdetection/v2.0/")
+    # Mask R-CNN checkpoints are in MMDetection 2.x's folder, RTMDet-Ins ones in 3.x's
+    assert spec.weights.url.startswith(("https://download.openmmlab.com/mmdetection/v2.0/",
+                                        "https://download.openmmlab.com/mmdetection/v3.0/rtmdet/"))
     assert sha256_prefix_from_url(spec.weights.url) == spec.weights.sha256_prefix
 
 
@@ -43,3 +45,12 @@ def test_parameter_count_in_table_is_the_built_models(spec):
 
 def test_readme_table_is_generated_from_the_zoo():
     assert markdown_table() in README.read_text(), "regenerate with `maskbench zoo --markdown`"
+
+
+def test_every_family_has_rows_and_the_defaults_the_cli_states():
+    from maskbench.names import KEEP_RATIO_SCALE, RTMDET_INPUT_SIZE, STUDY_INPUT_SIZE
+    from maskbench.zoo import MASK_RCNN_INPUT, RTMDET_INPUT, Family
+
+    assert {spec.family for spec in MODELS} == set(Family)
+    assert (MASK_RCNN_INPUT.stretch_size, MASK_RCNN_INPUT.keep_ratio_scale) == (STUDY_INPUT_SIZE, KEEP_RATIO_SCALE)
+    assert RTMDET_INPUT.stretch_size == RTMDET_INPUT.keep_ratio_scale == RTMDET_INPUT_SIZE

@@ -30,8 +30,10 @@ from torch import nn
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from make_fixtures import check_nms_transcription, float64_ops  # noqa: E402
 
+from maskbench.models.factory import build_model  # noqa: E402
 from maskbench.models.random_init import randomize_  # noqa: E402
-from maskbench.models.rtmdet import RTMDetIns, build_rtmdet_ins  # noqa: E402
+from maskbench.models.rtmdet import RTMDetIns  # noqa: E402
+from maskbench.zoo import get_spec  # noqa: E402
 
 CONFIGS = {
     "tiny": "rtmdet-ins_tiny_8xb32-300e_coco.py",
@@ -61,7 +63,7 @@ def mmdet_model(size: str) -> nn.Module:
 
 @torch.no_grad()
 def our_model(size: str, seed: int) -> RTMDetIns:
-    model = randomize_(build_rtmdet_ins(size), seed).eval()
+    model = randomize_(build_model(get_spec(f"rtmdet-ins-{'t' if size == 'tiny' else size}")), seed).eval()
     generator = torch.Generator().manual_seed(seed)
     for module in model.modules():
         if isinstance(module, nn.BatchNorm2d):
@@ -139,7 +141,7 @@ def check(size: str, seed: int, dtype: torch.dtype) -> None:
         our_head, their_head = ours.head_outputs(our_feats), head(their_feats)
         for name, a, b in zip(("cls_scores", "bbox_preds", "kernel_preds", "mask_feat"), our_head, their_head):
             report(f"head {name}", a, b)
-        above = [int((c.sigmoid() > ours.test_config.score_thr).sum()) for c in our_head[0]]
+        above = [int((c.sigmoid() > ours.detection_config.score_thr).sum()) for c in our_head[0]]
         print(f"    (prior, class) scores above score_thr per level: {above}")
         boxes, scores, labels, kernels, priors = ours.select(*our_head[:3], img_shape, 0)
         our_masks = ours.mask_logits(our_head[3][0], kernels, priors)

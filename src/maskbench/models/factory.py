@@ -40,13 +40,16 @@ def build_model(spec: ModelSpec, fixed_count: bool = False) -> Detector:
     ``max_per_img`` detections per image (for benchmarks on random weights)."""
     backbone = spec.build_backbone()
     if spec.family is Family.RTMDET_INS:
+        from .backbones.cspnext import CSPNeXt
         from .rtmdet import RTMDetIns, RTMDetTestConfig
 
-        return RTMDetIns(backbone, cast(RTMDetOptions, spec.heads), RTMDetTestConfig(fixed_count=fixed_count)).eval()
+        options = cast(RTMDetOptions, spec.heads)
+        return RTMDetIns(cast(CSPNeXt, backbone), options, RTMDetTestConfig(fixed_count=fixed_count)).eval()
     from .mask_rcnn import MaskRCNN
     from .roi_heads import DetectionConfig
 
-    return MaskRCNN(backbone, cast(HeadOptions, spec.heads), detection_config=DetectionConfig(fixed_count=fixed_count)).eval()
+    heads = cast(HeadOptions, spec.heads)
+    return MaskRCNN(backbone, heads, detection_config=DetectionConfig(fixed_count=fixed_count)).eval()
 
 
 def calibrate_random_(model: Detector, spec: ModelSpec, images: torch.Tensor, shapes: list[tuple[int, int]]) -> None:

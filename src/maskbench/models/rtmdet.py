@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..zoo import RTMDetOptions  # the zoo table holds one per size
 from .backbones.cspnext import ConvModule, CSPLayer, CSPNeXt
 from .nms import batched_nms
 from .roi_heads import _fill_with_suppressed
@@ -60,25 +61,6 @@ class RTMDetRaw:
     scores: Tensor  # (D,)
     labels: Tensor  # (D,) int64, 0..79
     mask_logits: Tensor  # (D, Hp/8, Wp/8), stride 8 of the padded input
-
-
-@dataclass(frozen=True)
-class RTMDetSize:
-    deepen_factor: float
-    widen_factor: float
-    neck_channels: int
-    head_channels: int
-    num_csp_blocks: int
-
-
-#: MMDetection 3.3's ``rtmdet-ins_{size}_8xb32-300e_coco.py`` (``x``: ``8xb16``).
-SIZES = {
-    "tiny": RTMDetSize(0.167, 0.375, 96, 96, 1),
-    "s": RTMDetSize(0.33, 0.5, 128, 128, 1),
-    "m": RTMDetSize(0.67, 0.75, 192, 192, 2),
-    "l": RTMDetSize(1.0, 1.0, 256, 256, 3),
-    "x": RTMDetSize(1.33, 1.25, 320, 320, 4),
-}
 
 
 class CSPNeXtPAFPN(nn.Module):
@@ -181,6 +163,12 @@ class RTMDetInsSepBNHead(nn.Module):
         self.rtm_kernel = nn.ModuleList(nn.Conv2d(feat_channels, self.num_gen_params, 1) for _ in self.strides)
         self.mask_head = MaskFeatModule(in_channels, feat_channels, len(self.strides), num_prototypes)
 
+    def last_layer_rows(self) -> tuple[slice, int]:
+        """Where ``rtm_kernel``'s outputs hold the last dynamic conv's weights, and its one bias
+        (the mask logit's offset): weights of every layer come first, then the biases."""
+        start = sum(self.weight_nums[:-1])
+        return slice(start, start + self.weight_nums[-1]), self.num_gen_params - 1
+
     def forward(self, features: Sequence[Tensor]) -> tuple[list[Tensor], list[Tensor], list[Tensor], Tensor]:
         mask_feat = self.mask_head(features)
         cls_scores, bbox_preds, kernel_preds = [], [], []
@@ -235,14 +223,16 @@ def _top_candidates(scores: Tensor, score_thr: float, nms_pre: int) -> tuple[Ten
 
 
 class RTMDetIns(nn.Module):
-    def __init__(self, deepen_factor: float, widen_factor: float, neck_channels: int, head_channels: int,
-                 num_csp_blocks: int, num_classes: int = 80,
-                 test_config: RTMDetTestConfig = RTMDetTestConfig()) -> None:
+    """``backbone``: a :class:`CSPNeXt` (the zoo builds it); ``options``: the size's neck/head
+    channels and CSP blocks (``zoo.RTMDetOptions``)."""
+
+    def __init__(self, backbone: CSPNeXt, options: RTMDetOptions,
+                 detection_config: RTMDetTestConfig = RTMDetTestConfig()) -> None:
         super().__init__()
-        self.backbone = CSPNeXt(deepen_factor, widen_factor)
-        self.neck = CSPNeXtPAFPN(self.backbone.out_channels, neck_channels, num_csp_blocks)
-        self.bbox_head = RTMDetInsSepBNHead(num_classes, neck_channels, head_channels)
-        self.test_config = test_config
+        self.backbone = backbone
+        self.neck = CSPNeXtPAFPN(backbone.out_channels, options.channels, options.num_csp_blocks)
+        self.bbox_head = RTMDetInsSepBNHead(options.num_classes, options.channels, options.channels)
+        self.detection_config = detection_config
 
     # The stages are separate methods so benchmarks can time them one by one.
     def extract_features(self, images: Tensor) -> list[Tensor]:
@@ -255,7 +245,7 @@ class RTMDetIns(nn.Module):
                img_shape: tuple[int, int], image_index: int = 0) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
         """Boxes, scores, labels, dynamic kernels and priors of one image's detections, by
         descending score (MMDetection's ``_predict_by_feat_single`` up to the mask step)."""
-        cfg = self.test_config
+        cfg = self.detection_config
         sizes = [(int(c.shape[-2]), int(c.shape[-1])) for c in cls_scores]
         mlvl_priors = point_priors(sizes, self.bbox_head.strides, cls_scores[0].dtype, cls_scores[0].device)
         flat = [(c[image_index].permute(1, 2, 0).reshape(-1, c.shape[1]).sigmoid(),
@@ -327,13 +317,3 @@ def _top_overall(level_scores: Sequence[Tensor], count: int) -> list[tuple[Tenso
         picked.append((s.reshape(-1)[mine], mine // s.shape[1], mine % s.shape[1]))
         start += s.numel()
     return picked
-
-
-def build_rtmdet_ins(size: str, test_config: RTMDetTestConfig = RTMDetTestConfig(),
-                     num_classes: int = 80) -> RTMDetIns:
-    """RTMDet-Ins ``tiny``, ``s``, ``m``, ``l`` or ``x`` as in MMDetection 3.3's COCO configs."""
-    if size not in SIZES:
-        raise ValueError(f"unknown RTMDet-Ins size {size!r}; expected one of {sorted(SIZES)}")
-    s = SIZES[size]
-    return RTMDetIns(s.deepen_factor, s.widen_factor, s.neck_channels, s.head_channels, s.num_csp_blocks,
-                     num_classes, test_config)

@@ -145,3 +145,8 @@ class CSPNeXt(nn.Module):
             x = self.get_submodule(name)(x)
             outputs.append(x)
         return outputs
+
+
+def build_cspnext(deepen_factor: float, widen_factor: float) -> CSPNeXt:
+    """The zoo's builder (``zoo.RTMDetOptions`` holds each size's factors)."""
+    return CSPNeXt(deepen_factor, widen_factor)
