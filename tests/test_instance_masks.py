@@ -68,3 +68,12 @@ def test_all_negative_logits_give_empty_masks_and_no_writes():
     masks = instance_masks(-np.ones((3, 80, 80), dtype=np.float32), meta)
     assert masks.shape == (3, 900, 1600) and not masks.any()
     assert instance_masks(np.zeros((0, 80, 80), dtype=np.float32), meta).shape == (0, 900, 1600)
+
+
+def test_logits_positive_only_in_the_padding_give_empty_masks():
+    _, meta = preprocess(np.zeros((900, 1600, 3), dtype=np.uint8), ResizeMode.KEEP_RATIO, None, RTMDET_INPUT)
+    logits = -np.ones((2, 80, 80), dtype=np.float32)
+    logits[:, 60:, :] = 5.0  # rows 480.. of the 640 padded input: below the 360 image rows
+    expected = mmdet_masks(torch.from_numpy(logits), meta)
+    assert not expected.any()
+    assert not instance_masks(logits, meta).any()

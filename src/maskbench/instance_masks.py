@@ -92,6 +92,8 @@ def instance_masks(mask_logits: np.ndarray, meta: ImageMeta, stride: int = 8,
             continue
         rows = _span(weights_y, positive.any(axis=1))
         cols = _span(weights_x, positive.any(axis=0))
+        if rows.stop == rows.start or cols.stop == cols.start:  # positive only in the cropped padding
+            continue
         source_rows = np.flatnonzero(weights_y[rows].any(axis=0))
         source_cols = np.flatnonzero(weights_x[cols].any(axis=0))
         rs, cs = slice(source_rows[0], source_rows[-1] + 1), slice(source_cols[0], source_cols[-1] + 1)
