@@ -37,8 +37,12 @@ from .preprocess import ImageMeta
 MASK_SIZE = 28
 
 
-def rescale_boxes(boxes: torch.Tensor, meta: ImageMeta) -> torch.Tensor:
+def rescale_boxes(boxes: torch.Tensor, meta: ImageMeta, by_reciprocal: bool = False) -> torch.Tensor:
+    """Resized-image boxes to original-image pixels: divided by the scale factors (Mask R-CNN's
+    bbox head), or multiplied by their reciprocals (``scale_boxes`` in RTMDet-Ins' head)."""
     w_scale, h_scale = meta.scale_factor
+    if by_reciprocal:
+        return boxes * boxes.new_tensor([1 / w_scale, 1 / h_scale, 1 / w_scale, 1 / h_scale])
     return boxes / boxes.new_tensor([w_scale, h_scale, w_scale, h_scale])
 
 
@@ -100,7 +104,7 @@ def paste_masks(mask_probs, boxes, img_h: int, img_w: int, threshold: float = 0.
 def to_detections(raw: RawDetections | RTMDetRaw, meta: ImageMeta, mask_threshold: float = 0.5) -> Detections:
     # a double network's boxes are rescaled in double, as MMDetection's mask head does
     precise = raw.boxes if raw.boxes.dtype == torch.float64 else raw.boxes.float()
-    boxes = rescale_boxes(precise, meta).float().cpu().numpy()
+    boxes = rescale_boxes(precise, meta, by_reciprocal=isinstance(raw, RTMDetRaw)).float().cpu().numpy()
     img_h, img_w = meta.ori_shape
     if isinstance(raw, RTMDetRaw):
         masks = instance_masks(raw.mask_logits.float().cpu().numpy(), meta, threshold=mask_threshold)

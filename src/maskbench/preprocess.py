@@ -74,9 +74,12 @@ def preprocess(
     padded_h, padded_w = padded_h + -padded_h % PAD_DIVISOR, padded_w + -padded_w % PAD_DIVISOR
     tensor = normalise_into_padded(resized, input_format.mean, input_format.std, (padded_h, padded_w), dtype,
                                    input_format.pad_value)
+    # mmcv's ``Pad`` transform (RTMDet's pipeline) sets ``img_shape`` to the padded size, so
+    # MMDetection's head clamps boxes to the padded input there, not to the resized image.
+    padded_in_pipeline = mode == ResizeMode.KEEP_RATIO and input_format.pad_to_scale
     meta = ImageMeta(
         ori_shape=(height, width),
-        img_shape=(new_h, new_w),
+        img_shape=(padded_h, padded_w) if padded_in_pipeline else (new_h, new_w),
         pad_shape=(padded_h, padded_w),
         scale_factor=(new_w / width, new_h / height),
     )

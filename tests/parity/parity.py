@@ -24,9 +24,11 @@ from maskbench.data.images import load_image
 from maskbench.data.sources import embedded_nuscenes, find_images
 from maskbench.detections import Detections
 from maskbench.models.factory import LoadedModel, calibration_batch, create_model
+from maskbench.instance_masks import instance_masks
+from maskbench.models.rtmdet import RTMDetRaw
 from maskbench.postprocess import paste_masks, rescale_boxes
 from maskbench.preprocess import ResizeMode, preprocess
-from maskbench.zoo import get_spec
+from maskbench.zoo import Family, get_spec
 
 HERE = Path(__file__).resolve().parent
 FIXTURES = HERE / "fixtures"
@@ -57,14 +59,17 @@ def reference_detections(run: dict) -> Detections:
                       np.array(run["labels"], np.int64), masks.astype(bool))
 
 
-def reference_mask_probs(run: dict) -> np.ndarray:
+def reference_mask_probs(run: dict) -> np.ndarray | None:
+    """Mask R-CNN's first 28x28 mask probabilities (RTMDet-Ins fixtures hold none)."""
+    if run.get("mask_probs_f32") is None:
+        return None
     raw = np.frombuffer(base64.b64decode(run["mask_probs_f32"]), dtype=np.float32)
     return raw.reshape(-1, 28, 28)
 
 
 def weights_fingerprint(state_dict: dict[str, torch.Tensor]) -> dict[str, float]:
     parts = {"all": [k for k, v in state_dict.items() if v.is_floating_point()]}
-    parts["heads"] = [k for k in parts["all"] if k.startswith(("rpn_head.", "roi_head."))]
+    parts["heads"] = [k for k in parts["all"] if k.startswith(("rpn_head.", "roi_head.", "bbox_head."))]
     return {name: float(sum(state_dict[k].double().abs().sum() for k in keys)) for name, keys in parts.items()}
 
 
@@ -79,7 +84,14 @@ def parity_model(alias: str, seed: int) -> LoadedModel:
     themselves followed the CPU's kernels (ResNeSt's heads by 0.24%).
     """
     spec = get_spec(alias)
-    images, shapes = calibration_batch(spec, [load_image(frame_path(f)) for f in FRAMES], dtype=torch.float64)
+    frames = [load_image(frame_path(f)) for f in FRAMES]
+    if spec.family is Family.RTMDET_INS:
+        # both modes give 640x640 inputs: calibrated on all four runs' own inputs
+        inputs = [preprocess(frame, ResizeMode(mode), None, spec.input_format, torch.float64)
+                  for mode in MODES for frame in frames]
+        images, shapes = torch.cat([t for t, _ in inputs]), [m.img_shape for _, m in inputs]
+    else:
+        images, shapes = calibration_batch(spec, frames, dtype=torch.float64)
     return create_model(spec.name, "random", seed=seed, fixed_count=False, progress=False,
                         calibration_images=images, calibration_shapes=shapes, dtype=torch.float64)
 
@@ -108,18 +120,24 @@ def run_once(loaded: LoadedModel, fixture_run: dict, run_name: str) -> RunResult
     tensor, meta = preprocess(load_image(frame_path(frame)), ResizeMode(mode), None, spec.input_format,
                               dtype)
     raw = loaded.model(tensor, [meta.img_shape])[0]
-    boxes = rescale_boxes(raw.boxes, meta)  # in the network's precision, as MMDetection's mask head
-    masks = paste_masks(raw.mask_probs.numpy(), boxes.float().numpy(), *meta.ori_shape,
-                        loaded.model.detection_config.mask_thr_binary)
+    threshold = loaded.model.detection_config.mask_thr_binary
+    one_stage = isinstance(raw, RTMDetRaw)
+    boxes = rescale_boxes(raw.boxes, meta, by_reciprocal=one_stage)  # in the network's precision, as MMDetection
+    if one_stage:
+        masks = instance_masks(raw.mask_logits.float().numpy(), meta, threshold=threshold)
+    else:
+        masks = paste_masks(raw.mask_probs.numpy(), boxes.float().numpy(), *meta.ori_shape, threshold)
     ours = Detections(boxes.double().numpy(), raw.scores.double().numpy(), raw.labels.numpy(), masks)
     ref = reference_detections(fixture_run)
     same_shape = list(tensor.shape) == fixture_run["input_shape"] and list(meta.img_shape) == fixture_run["img_shape"][:2]
     input_difference = (abs(float(tensor.double().sum()) - fixture_run["input_sum"]) / max(1.0, abs(fixture_run["input_sum"]))
                         if same_shape else float("inf"))
     ref_probs = reference_mask_probs(fixture_run)
-    k = min(len(ref_probs), raw.mask_probs.shape[0])
-    same_first = k > 0 and np.array_equal(ours.labels[:k], ref.labels[:k])
-    prob_diff = float(np.abs(raw.mask_probs[:k].double().numpy() - ref_probs[:k]).max()) if same_first else float("nan")
+    prob_diff = float("nan")
+    if ref_probs is not None and not one_stage:
+        k = min(len(ref_probs), raw.mask_probs.shape[0])
+        if k > 0 and np.array_equal(ours.labels[:k], ref.labels[:k]):
+            prob_diff = float(np.abs(raw.mask_probs[:k].double().numpy() - ref_probs[:k]).max())
     return RunResult(run_name, str(dtype).removeprefix("torch."), compare_detections(ref, ours), input_difference,
                      prob_diff)
 

@@ -25,8 +25,11 @@ Two ops do not run in double as MMDetection ships them, so, for the float64 run 
 - ``_do_paste_mask`` samples float32 masks with a grid built from the boxes' dtype, which
   ``grid_sample`` refuses when the boxes are double: the boxes are handed to it as float32,
   i.e. the pasting MMDetection does in float32 (maskbench pastes float32 the same way).
+RTMDet-Ins: MMDetection's own masks in keep-ratio mode; in stretch mode its masks have the
+wrong shape (``rtmdet_masks_axes_fixed``), so there the masks are its stride-8 logits resized
+with the axes the right way round (what maskbench computes, docs/parity.md).
 Saved per model (small, committed): the float64 boxes, scores, labels, the first 28x28 mask
-probabilities, the pasted masks as COCO RLE, the preprocessing meta, a fingerprint of the
+probabilities (Mask R-CNN), the pasted masks as COCO RLE, the preprocessing meta, a fingerprint of the
 weights, and the float32 spread. The parity test regenerates the same weights with maskbench.
 """
 
@@ -49,7 +52,13 @@ import torch
 REPO = Path(__file__).resolve().parents[2]
 FIXTURES = REPO / "tests" / "parity" / "fixtures"
 PROBS_KEPT = 20
-MODES = {"stretch": dict(scale=(1344, 800), keep_ratio=False), "keep_ratio": dict(scale=(1333, 800), keep_ratio=True)}
+
+
+def modes(spec) -> dict[str, dict]:
+    """Each preprocessing mode as the Resize step of the model's test pipeline."""
+    fmt = spec.input_format
+    return {"stretch": dict(scale=fmt.stretch_size, keep_ratio=False),
+            "keep_ratio": dict(scale=fmt.keep_ratio_scale, keep_ratio=True)}
 
 
 def nms_float64(boxes: torch.Tensor, scores: torch.Tensor, iou_threshold: float, offset: int = 0) -> torch.Tensor:
@@ -148,7 +157,7 @@ def mmdet_model(spec, checkpoint: Path, mode: str, dtype: torch.dtype):
         if step["type"] == "LoadAnnotations":
             continue  # no ground truth at inference
         if step["type"] == "Resize":
-            step = dict(step, **MODES[mode])
+            step = dict(step, **modes(spec)[mode])
         pipeline.append(step)
     config.test_dataloader.dataset.pipeline = pipeline
     model = init_detector(config, str(checkpoint), device="cpu")  # float32: the weights rounded
@@ -158,33 +167,68 @@ def mmdet_model(spec, checkpoint: Path, mode: str, dtype: torch.dtype):
     return model
 
 
-def run_mmdet(model, image_path: Path) -> dict:
+def rtmdet_masks_axes_fixed(logits: torch.Tensor, metainfo: dict, threshold: float = 0.5) -> np.ndarray:
+    """``RTMDetInsHead._bbox_mask_post_process``'s masks with the scale factors taken in (h, w)
+    order: MMDetection uses (w, h) as (h, w), which only a non-uniform stretch exposes (a
+    1600x900 frame stretched to 640x640 gets 900x900 masks). Everything else as MMDetection."""
+    import math
+
+    import torch.nn.functional as F
+
+    upsampled = F.interpolate(logits.unsqueeze(0), scale_factor=8, mode="bilinear")
+    w_scale, h_scale = metainfo["scale_factor"]
+    ori_h, ori_w = metainfo["ori_shape"][:2]
+    size = [math.ceil(upsampled.shape[-2] * (1 / h_scale)), math.ceil(upsampled.shape[-1] * (1 / w_scale))]
+    resized = F.interpolate(upsampled, size=size, mode="bilinear", align_corners=False)[..., :ori_h, :ori_w]
+    return (resized.sigmoid().squeeze(0) > threshold).numpy()
+
+
+def run_mmdet(model, image_path: Path, mode: str) -> dict:
     from mmdet.apis import inference_detector
     from pycocotools import mask as mask_utils
 
     captured = {}
-    hook = model.roi_head.mask_head.register_forward_hook(lambda m, i, o: captured.__setitem__("logits", o))
+    rtmdet = not hasattr(model, "roi_head")
+    if rtmdet:  # the stride-8 mask logits of the kept instances
+        predict = model.bbox_head._mask_predict_by_feat_single
+
+        def keep_logits(*args, **kwargs):
+            captured["logits"] = predict(*args, **kwargs)
+            return captured["logits"]
+
+        model.bbox_head._mask_predict_by_feat_single = keep_logits
+        hook = None
+    else:
+        hook = model.roi_head.mask_head.register_forward_hook(lambda m, i, o: captured.__setitem__("logits", o))
     hook_in = model.data_preprocessor.register_forward_hook(lambda m, i, o: captured.__setitem__("inputs", o))
     try:
         result = inference_detector(model, str(image_path))
     finally:
-        hook.remove()
+        if hook is not None:
+            hook.remove()
+        else:
+            del model.bbox_head._mask_predict_by_feat_single
         hook_in.remove()
     inst = result.pred_instances
     labels = inst.labels
     logits = captured["logits"]
-    probs = logits[torch.arange(labels.shape[0]), labels].sigmoid() if labels.numel() else logits[:, 0]
-    masks = inst.masks.numpy().astype(np.uint8)
-    rles = [mask_utils.encode(np.asfortranarray(m)) for m in masks]
+    if rtmdet:
+        probs = None
+        masks = inst.masks.numpy() if mode == "keep_ratio" else rtmdet_masks_axes_fixed(logits, result.metainfo)
+    else:
+        probs = logits[torch.arange(labels.shape[0]), labels].sigmoid() if labels.numel() else logits[:, 0]
+        masks = inst.masks.numpy()
+    rles = [mask_utils.encode(np.asfortranarray(m.astype(np.uint8))) for m in masks]
     inputs = captured["inputs"]["inputs"]
     return {
         "dtype": str(inputs.dtype).removeprefix("torch."),
         "boxes": inst.bboxes.double().numpy().tolist(),
         "scores": inst.scores.double().numpy().tolist(),
         "labels": inst.labels.numpy().astype(np.int64).tolist(),
-        # The first PROBS_KEPT detections' 28x28 probabilities, float32 base64: enough to
-        # diagnose a mask-head difference without committing megabytes.
-        "mask_probs_f32": base64.b64encode(probs[:PROBS_KEPT].float().numpy().tobytes()).decode(),
+        # Mask R-CNN: the first PROBS_KEPT detections' 28x28 probabilities, float32 base64:
+        # enough to diagnose a mask-head difference without committing megabytes.
+        "mask_probs_f32": None if probs is None else
+        base64.b64encode(probs[:PROBS_KEPT].float().numpy().tobytes()).decode(),
         "masks_rle": [{"size": r["size"], "counts": r["counts"].decode()} for r in rles],
         "img_shape": list(result.metainfo["img_shape"]),
         "scale_factor": list(result.metainfo["scale_factor"]),
@@ -226,14 +270,14 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             checkpoint = Path(tmp) / f"{spec.alias}.pth"
             torch.save({"meta": {"CLASSES": COCO_CLASSES}, "state_dict": state}, checkpoint)
-            for mode in MODES:
+            for mode in modes(spec):
                 model32 = mmdet_model(spec, checkpoint, mode, torch.float32)
                 model64 = mmdet_model(spec, checkpoint, mode, torch.float64)
                 for frame in FRAMES:
                     name = f"{frame}/{mode}"
                     with float64_ops():
-                        run64 = run_mmdet(model64, frame_path(frame))
-                    run32 = run_mmdet(model32, frame_path(frame))
+                        run64 = run_mmdet(model64, frame_path(frame), mode)
+                    run32 = run_mmdet(model32, frame_path(frame), mode)
                     spread = compare_detections(reference_detections(run64), reference_detections(run32))
                     record["runs"][name] = run64
                     record["float32_spread"][name] = spread.as_dict()
