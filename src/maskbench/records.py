@@ -30,8 +30,9 @@ OK = "ok"
 FAILED = "failed"  # the worker caught an error and reported it
 CRASHED = "crashed"  # the worker process died (signal, OOM kill, hard crash)
 TIMEOUT = "timeout"
-# The network's stages, in order (``BenchmarkRecord.stages``; JSON stores them sorted by name).
-STAGES = ("backbone+fpn", "rpn", "box_head", "mask_head")
+# The networks' stages, in order (``BenchmarkRecord.stages``; JSON stores them sorted by name):
+# Mask R-CNN's four, then RTMDet-Ins' own (``STAGE_NAMES`` of each model class).
+STAGES = ("backbone+fpn", "rpn", "box_head", "dense_head", "select", "mask_head")
 # The per-image timings every ok record has (fields of BenchmarkRecord).
 LATENCY_PARTS = ("end_to_end", "decode", "preprocess", "inference", "postprocess")
 # BenchmarkJob fields added after results files existed, with their default: left out of the

@@ -33,7 +33,7 @@ from ..models.factory import OFFICIAL, RANDOM, create_model
 from ..postprocess import to_detections
 from ..predict import Predictor
 from ..preprocess import ResizeMode
-from ..records import FAILED, OK, STAGES, BenchmarkJob, BenchmarkRecord
+from ..records import FAILED, OK, BenchmarkJob, BenchmarkRecord
 from ..report.coco_results import detections_to_coco, write_json_atomic
 from ..stats import LatencyStats
 from ..zoo import get_spec
@@ -291,30 +291,23 @@ def _stage_timings(predictor: Predictor, frames, repeat: int, runtime) -> dict[s
         from .profiling.graph_profile import graph_stage_timings
 
         prepared = [predictor.prepare(image) for _, _, image in frames]
-        timings = graph_stage_timings(runtime, [tensor for tensor, _ in prepared],
-                                      [meta.img_shape for _, meta in prepared], repeat)
-        return {name: LatencyStats.from_seconds(values).to_dict() for name, values in timings.items()}
+        graph_timings = graph_stage_timings(runtime, [tensor for tensor, _ in prepared],
+                                            [meta.img_shape for _, meta in prepared], repeat)
+        return {name: LatencyStats.from_seconds(values).to_dict() for name, values in graph_timings.items()}
     device = runtime.device
     dtype = next(model.parameters()).dtype
-    timings = {name: [] for name in STAGES}
+    timings: dict[str, list[float]] = {name: [] for name in model.STAGE_NAMES}
     for _ in range(max(1, repeat)):
         for _, _, image in frames:
             tensor, meta = predictor.prepare(image)
-            images, shapes = tensor.to(device, dtype), [meta.img_shape]
             marks = [time.perf_counter()]
-            features = model.extract_features(images)
-            synchronize(device)
-            marks.append(time.perf_counter())
-            proposals = model.propose(features, shapes)
-            synchronize(device)
-            marks.append(time.perf_counter())
-            detections = model.detect_boxes(features[:4], proposals, shapes)
-            synchronize(device)
-            marks.append(time.perf_counter())
-            model.predict_masks(features[:4], detections)
-            synchronize(device)
-            marks.append(time.perf_counter())
-            for name, start, end in zip(STAGES, marks, marks[1:]):
+
+            def lap(marks: list[float] = marks) -> None:
+                synchronize(device)
+                marks.append(time.perf_counter())
+
+            model.staged_forward(tensor.to(device, dtype), [meta.img_shape], lap)
+            for name, start, end in zip(model.STAGE_NAMES, marks, marks[1:]):
                 timings[name].append(end - start)
     return {name: LatencyStats.from_seconds(values).to_dict() for name, values in timings.items()}
 

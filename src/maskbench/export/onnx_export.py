@@ -1,9 +1,11 @@
 """Export a zoo model to standard ONNX, cached on disk and checked before it is trusted.
 
-The graph is :class:`~maskbench.export.graph.DetectorGraph`: one normalised, padded image in;
-``boxes`` (D, 4) in resized-image pixels, ``scores`` (D,), ``labels`` (D,) int64 and
-``mask_probs`` (D, 28, 28) out, D <= 100 (exactly 100 with ``fixed_count``). Mask pasting stays
-outside, in :mod:`maskbench.postprocess`, as for eager.
+The graph is :class:`~maskbench.export.graph.DetectorGraph` (Mask R-CNN) or
+:class:`~maskbench.export.graph_rtmdet.RTMDetGraph`: one normalised, padded image in;
+``boxes`` (D, 4) in resized-image pixels, ``scores`` (D,), ``labels`` (D,) int64 and the masks
+out: ``mask_probs`` (D, 28, 28) or ``mask_logits`` (D, H/8, W/8) (:func:`output_names`), D <= 100
+(exactly 100 with ``fixed_count``). Mask pasting stays outside, in :mod:`maskbench.postprocess`,
+as for eager.
 
 The TorchScript exporter is used (``dynamo=False``, opset 17): the dynamo exporter fails on the
 data-dependent shapes of NMS. Only standard ``ai.onnx`` operators come out (``RoiAlign`` with
@@ -29,6 +31,7 @@ import contextlib
 import hashlib
 import json
 import warnings
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -38,14 +41,18 @@ import torch
 from ..errors import MaskbenchError
 from ..files import atomic_path, cache_dir
 from ..models.factory import LoadedModel
+from ..models.mask_rcnn import MaskRCNN, RawDetections
+from ..models.rtmdet import RTMDetIns, RTMDetRaw
 from ..packages import require_package
 from ..preprocess import ResizeMode
+from ..zoo import Family, ModelSpec
 
 OPSET = 17
-GRAPH_VERSION = 1  # bump when DetectorGraph or the export settings change what a file computes
+GRAPH_VERSION = 1  # bump when a graph or the export settings change what a file computes
 INPUT_NAMES_STRETCH = ["images"]
 INPUT_NAMES_KEEP_RATIO = ["images", "img_shape"]
-OUTPUT_NAMES = ["boxes", "scores", "labels", "mask_probs"]
+OUTPUT_NAMES = ["boxes", "scores", "labels", "mask_probs"]  # Mask R-CNN's
+RTMDET_OUTPUT_NAMES = ["boxes", "scores", "labels", "mask_logits"]
 KEY_PROP = "maskbench.export_key"
 STANDARD_DOMAINS = ("", "ai.onnx")
 
@@ -79,6 +86,21 @@ class ExportTarget:
         if ResizeMode(mode) == ResizeMode.STRETCH:
             return cls(input_hw, (int(img_shape[0]), int(img_shape[1])))
         return cls(input_hw, None)
+
+
+def output_names(spec: ModelSpec) -> list[str]:
+    """The exported graph's outputs, in order: boxes, scores, labels, then the family's masks."""
+    return RTMDET_OUTPUT_NAMES if spec.family is Family.RTMDET_INS else OUTPUT_NAMES
+
+
+def raw_from_outputs(spec: ModelSpec, outputs: Sequence[np.ndarray]) -> RawDetections | RTMDetRaw:
+    """The eager model's output type from a graph's four outputs (copied: runtimes reuse buffers)."""
+    boxes, scores, labels, masks = (np.array(v, copy=True) for v in outputs)
+    common = (torch.from_numpy(boxes.astype(np.float32)), torch.from_numpy(scores.astype(np.float32)),
+              torch.from_numpy(labels.astype(np.int64)))
+    if spec.family is Family.RTMDET_INS:
+        return RTMDetRaw(*common, mask_logits=torch.from_numpy(masks.astype(np.float32)))
+    return RawDetections(*common, mask_probs=torch.from_numpy(masks.astype(np.float32)))
 
 
 def graph_feeds(images: torch.Tensor, img_shape: tuple[int, int], target: ExportTarget) -> dict[str, np.ndarray]:
@@ -119,7 +141,7 @@ def export_key(loaded: LoadedModel, target: ExportTarget, opset: int = OPSET) ->
         "torchvision": torchvision_version(),
         "graph_version": GRAPH_VERSION,
         "detection_config": asdict(model.detection_config),
-        "proposal_config": asdict(model.proposal_config),
+        **({"proposal_config": asdict(model.proposal_config)} if isinstance(model, MaskRCNN) else {}),
     }
 
 
@@ -201,15 +223,21 @@ def export_onnx(
 
 def _trace_to_onnx(loaded: LoadedModel, target: ExportTarget, path: Path, opset: int) -> None:
     from .graph import DetectorGraph
+    from .graph_rtmdet import RTMDetGraph
 
     model = loaded.model.eval()
-    graph = DetectorGraph(model, target.img_shape).eval()
+    graph: torch.nn.Module
+    if isinstance(model, RTMDetIns):
+        graph = RTMDetGraph(model, target.img_shape).eval()
+    else:
+        graph = DetectorGraph(model, target.img_shape).eval()
+    outputs = output_names(loaded.spec)
     height, width = target.input_hw
     images = _example_input(loaded, target)
     args: tuple = (images,)
     if target.img_shape is None:
         args = (images, torch.tensor(_example_img_shape(target), dtype=torch.int64))
-    dynamic_axes = {name: {0: "detections"} for name in OUTPUT_NAMES}
+    dynamic_axes = {name: {0: "detections"} for name in outputs}
     with torch.no_grad(), warnings.catch_warnings(), _nms_sorted_by_score(opset), _traceable_rpn_nms():
         # The tracer warns about every Python value it freezes; those left in the graph depend
         # on the static input size only (see export/graph.py).
@@ -217,7 +245,7 @@ def _trace_to_onnx(loaded: LoadedModel, target: ExportTarget, path: Path, opset:
         try:
             torch.onnx.export(
                 graph, args, str(path), dynamo=False, opset_version=opset,
-                input_names=target.input_names, output_names=OUTPUT_NAMES, dynamic_axes=dynamic_axes,
+                input_names=target.input_names, output_names=outputs, dynamic_axes=dynamic_axes,
                 do_constant_folding=True,
             )
         except Exception as err:  # noqa: BLE001 - shown as one line with the model and size

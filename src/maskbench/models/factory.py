@@ -11,18 +11,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, cast
+from typing import cast
 
 import torch
 
 from ..zoo import Family, HeadOptions, ModelSpec, RTMDetOptions, get_spec
+from .backbones.cspnext import CSPNeXt
+from .mask_rcnn import MaskRCNN, RawDetections
 from .random_init import calibrate_mask_rcnn_, randomize_
+from .roi_heads import DetectionConfig
+from .rtmdet import RTMDetIns, RTMDetRaw, RTMDetTestConfig
 
-if TYPE_CHECKING:
-    from .mask_rcnn import MaskRCNN
-    from .rtmdet import RTMDetIns
-
-    Detector = MaskRCNN | RTMDetIns
+# Every family's network has the same abilities: ``forward``, ``extract_features``,
+# ``staged_forward``/``STAGE_NAMES``, ``dense_stages``, ``dense_modules``, ``detection_config``.
+Detector = MaskRCNN | RTMDetIns
+RawOutput = RawDetections | RTMDetRaw  # one image's network output, before post-processing
 
 RANDOM = "random"
 OFFICIAL = "official"
@@ -40,14 +43,8 @@ def build_model(spec: ModelSpec, fixed_count: bool = False) -> Detector:
     ``max_per_img`` detections per image (for benchmarks on random weights)."""
     backbone = spec.build_backbone()
     if spec.family is Family.RTMDET_INS:
-        from .backbones.cspnext import CSPNeXt
-        from .rtmdet import RTMDetIns, RTMDetTestConfig
-
         options = cast(RTMDetOptions, spec.heads)
         return RTMDetIns(cast(CSPNeXt, backbone), options, RTMDetTestConfig(fixed_count=fixed_count)).eval()
-    from .mask_rcnn import MaskRCNN
-    from .roi_heads import DetectionConfig
-
     heads = cast(HeadOptions, spec.heads)
     return MaskRCNN(backbone, heads, detection_config=DetectionConfig(fixed_count=fixed_count)).eval()
 

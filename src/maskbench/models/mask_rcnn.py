@@ -8,7 +8,7 @@ shares the same graph boundary and the same post-processing.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import cast
 
@@ -105,6 +105,33 @@ class MaskRCNN(nn.Module):
             results.append(RawDetections(boxes, scores, labels, probs[start:end]))
             start = end
         return results
+
+    # What runtimes and benchmarks ask of any detector family (see also RTMDetIns).
+    STAGE_NAMES = ("backbone+fpn", "rpn", "box_head", "mask_head")
+
+    def staged_forward(self, images: torch.Tensor, img_shapes: Sequence[tuple[int, int]],
+                       lap: Callable[[], None]) -> None:
+        """``forward``'s work with ``lap()`` called after each of :data:`STAGE_NAMES` (timing)."""
+        features = self.extract_features(images)
+        lap()
+        proposals = self.propose(features, img_shapes)
+        lap()
+        detections = self.detect_boxes(features[:4], proposals, img_shapes)
+        lap()
+        self.predict_masks(features[:4], detections)
+        lap()
+
+    def dense_stages(self) -> list[tuple[object, str]]:
+        """(owner, attribute) of each dense stage (convolutions, FCs): replacing
+        ``getattr(owner, attribute)`` changes what ``forward`` and the stage methods call
+        (reduced precision, compilation) without touching their code."""
+        heads = self.roi_head
+        return [(self, "extract_features"), (self.rpn_head, "forward"), (heads.bbox_head, "forward"),
+                (heads.mask_head, "forward")]
+
+    def dense_modules(self) -> list[nn.Module]:
+        """The modules whose weights a half-precision copy converts."""
+        return [self.backbone, self.neck, self.rpn_head, self.roi_head.bbox_head, self.roi_head.mask_head]
 
     @torch.inference_mode()
     def forward(self, images: torch.Tensor, img_shapes: Sequence[tuple[int, int]]) -> list[RawDetections]:

@@ -16,7 +16,7 @@ Details of MMDetection's head that decide the numbers (read in ``rtmdet_ins_head
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import cast
 
@@ -295,6 +295,30 @@ class RTMDetIns(nn.Module):
             if i < layers - 1:
                 x = F.relu(x)
         return x.reshape(num, height, width)
+
+    # What runtimes and benchmarks ask of any detector family (see also MaskRCNN).
+    STAGE_NAMES = ("backbone+fpn", "dense_head", "select", "mask_head")
+
+    def staged_forward(self, images: Tensor, img_shapes: Sequence[tuple[int, int]], lap: Callable[[], None]) -> None:
+        """``forward``'s work with ``lap()`` called after each of :data:`STAGE_NAMES` (timing)."""
+        features = self.extract_features(images)
+        lap()
+        cls_scores, bbox_preds, kernel_preds, mask_feat = self.head_outputs(features)
+        lap()
+        selected = [self.select(cls_scores, bbox_preds, kernel_preds, shape, i) for i, shape in enumerate(img_shapes)]
+        lap()
+        for i, (_, _, _, kernels, priors) in enumerate(selected):
+            self.mask_logits(mask_feat[i], kernels, priors)
+        lap()
+
+    def dense_stages(self) -> list[tuple[object, str]]:
+        """(owner, attribute) of each dense stage: backbone + neck, and the head's convolutions
+        (towers, predictions, prototypes); selection and the per-instance 1x1 convs stay float32."""
+        return [(self, "extract_features"), (self.bbox_head, "forward")]
+
+    def dense_modules(self) -> list[nn.Module]:
+        """The modules whose weights a half-precision copy converts."""
+        return [self.backbone, self.neck, self.bbox_head]
 
     @torch.inference_mode()
     def forward(self, images: Tensor, img_shapes: Sequence[tuple[int, int]]) -> list[RTMDetRaw]:

@@ -1,9 +1,9 @@
 """One interface for every way of running a model: eager PyTorch, ONNX Runtime, OpenVINO...
 
 A :class:`Runtime` takes exactly what the eager network takes for one image and returns the
-same :class:`~maskbench.models.mask_rcnn.RawDetections` (boxes in resized-image pixels, scores,
-labels, (D, 28, 28) mask probabilities, all float32/int64 whatever the precision it computes
-in), so ``postprocess.to_detections`` and ``compare.compare_detections`` work unchanged on any
+same raw output as the eager model (``RawDetections`` or ``RTMDetRaw``: boxes in resized-image
+pixels, scores, labels, the family's masks, all float32/int64 whatever the precision it
+computes in), so ``postprocess.to_detections`` and ``compare.compare_detections`` work unchanged on any
 runtime's output.
 
 What a runtime can do beyond that is its own method, with a default here for those that cannot:
@@ -25,8 +25,7 @@ import torch
 
 from ..errors import MaskbenchError
 from ..export.onnx_export import ExportTarget
-from ..models.factory import LoadedModel
-from ..models.mask_rcnn import MaskRCNN, RawDetections
+from ..models.factory import Detector, LoadedModel, RawOutput
 from ..names import PRECISIONS  # noqa: F401 (re-exported as base.PRECISIONS; defined in names.py: the command line reads it without torch)
 from ..preprocess import ResizeMode
 
@@ -76,7 +75,7 @@ class Runtime(ABC):
         runtime takes those that apply to it."""
 
     @abstractmethod
-    def __call__(self, images: torch.Tensor, img_shape: tuple[int, int]) -> RawDetections:
+    def __call__(self, images: torch.Tensor, img_shape: tuple[int, int]) -> RawOutput:
         """``images``: (1, 3, H, W) float32, normalised and padded as ``preprocess`` gives it;
         ``img_shape``: the resized image's (h, w) inside the padding."""
 
@@ -103,7 +102,7 @@ class Runtime(ABC):
         runs no exported graph."""
         return None
 
-    def stage_model(self) -> MaskRCNN | None:
+    def stage_model(self) -> Detector | None:
         """The eager model this runtime runs, whose stage methods (``extract_features``,
         ``propose``, ``detect_boxes``, ``predict_masks``) time its stages one by one; ``None``
         for a runtime that runs the network as one call."""

@@ -26,10 +26,11 @@ import numpy as np
 import torch
 
 from ..export.calibration import calibration_feeds, feeds_fingerprint
-from ..export.onnx_export import OUTPUT_NAMES, ExportTarget, export_onnx, graph_feeds
+from ..export.onnx_export import OUTPUT_NAMES, ExportTarget, export_onnx, graph_feeds, output_names, raw_from_outputs
 from ..export.quantize import QuantizedArtifact, Quantizer, quantized_artifact
 from ..models.factory import LoadedModel
 from ..models.mask_rcnn import RawDetections
+from ..models.rtmdet import RTMDetRaw
 from ..preprocess import ResizeMode
 from .base import FeatureTapUnavailable, Runtime, check_batch
 from .feature_names import fpn_tensor_names
@@ -88,17 +89,12 @@ class ExportedGraphRuntime(Runtime):
         onnx_path = self.onnx_paths[target]
         return onnx_path, (self.quantized[target].path if self.precision == "int8" else onnx_path)
 
-    def __call__(self, images: torch.Tensor, img_shape: tuple[int, int]) -> RawDetections:
+    def __call__(self, images: torch.Tensor, img_shape: tuple[int, int]) -> RawDetections | RTMDetRaw:
         check_batch(images)
         target = self.graph_target(images, img_shape)
         compiled = self._get(target)
-        boxes, scores, labels, mask_probs = self._run(compiled, graph_feeds(images, img_shape, target))
-        return RawDetections(
-            boxes=torch.from_numpy(np.array(boxes, dtype=np.float32, copy=True)),
-            scores=torch.from_numpy(np.array(scores, dtype=np.float32, copy=True)),
-            labels=torch.from_numpy(np.array(labels, dtype=np.int64, copy=True)),
-            mask_probs=torch.from_numpy(np.array(mask_probs, dtype=np.float32, copy=True)),
-        )
+        spec = self.loaded.spec
+        return raw_from_outputs(spec, self._run(compiled, graph_feeds(images, img_shape, target), output_names(spec)))
 
     def _quantize(self, path: Path, target: ExportTarget) -> QuantizedArtifact:
         """The int8 artifact of ``path``, quantized on the calibration frames preprocessed for
@@ -122,7 +118,7 @@ class ExportedGraphRuntime(Runtime):
     @abstractmethod
     def _run(self, compiled, feeds: dict[str, np.ndarray],
              names: Sequence[str] = OUTPUT_NAMES) -> tuple[np.ndarray, ...]:
-        """The outputs ``names`` (default: boxes, scores, labels, mask_probs, in that order)."""
+        """The outputs ``names`` (default: Mask R-CNN's boxes, scores, labels, mask_probs)."""
 
     def _missing_outputs(self, path: Path, names: Sequence[str]) -> list[str]:
         """Which of ``names`` are not tensors of the graph at ``path`` (default: none known

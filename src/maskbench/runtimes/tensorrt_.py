@@ -160,10 +160,11 @@ class EngineRunner:
         self.context = engine.create_execution_context()
         names = [engine.get_tensor_name(i) for i in range(engine.num_io_tensors)]
         self.inputs = [n for n in names if engine.get_tensor_mode(n) == trt.TensorIOMode.INPUT]
+        self.outputs = [n for n in names if engine.get_tensor_mode(n) == trt.TensorIOMode.OUTPUT]  # ONNX order
         dtypes = {getattr(trt.DataType, k): v for k, v in TORCH_DTYPES.items() if hasattr(trt.DataType, k)}
         self.dtypes = {n: dtypes[engine.get_tensor_dtype(n)] for n in names}
         self.stream = torch.cuda.Stream(device)
-        self.allocators = {name: output_allocator(trt, device) for name in OUTPUT_NAMES}
+        self.allocators = {name: output_allocator(trt, device) for name in self.outputs}
         for name, allocator in self.allocators.items():
             self.context.set_output_allocator(name, allocator)
 
@@ -175,7 +176,7 @@ class EngineRunner:
                 self.context.set_tensor_address(name, tensor.data_ptr())
             if not self.context.execute_async_v3(self.stream.cuda_stream):
                 raise TensorRTError("TensorRT failed to run the engine (execute_async_v3 returned False)")
-            outputs = [self.allocators[n].tensor(self.dtypes[n]).cpu() for n in OUTPUT_NAMES]
+            outputs = [self.allocators[n].tensor(self.dtypes[n]).cpu() for n in self.outputs]
         return tuple(t.float().numpy() if t.is_floating_point() else t.numpy() for t in outputs)
 
 
@@ -227,5 +228,6 @@ class TensorRTRuntime(ExportedGraphRuntime):
 
     def _run(self, compiled, feeds: dict[str, np.ndarray],
              names: Sequence[str] = OUTPUT_NAMES) -> tuple[np.ndarray, ...]:
-        """The engine's four outputs: it has no others (no tap, :data:`NO_TAP`)."""
+        """The engine's four outputs (boxes, scores, labels, the family's masks): it has no
+        others (no tap, :data:`NO_TAP`)."""
         return compiled(feeds)

@@ -1,8 +1,9 @@
 """Eager PyTorch: the reference every other runtime is compared with, in fp32, fp16 or bf16.
 
-Reduced precision applies to the network's dense stages only (:data:`DENSE_STAGES`: backbone +
-FPN, the RPN head's convolutions, the box head's FCs, the mask head's convolutions). Box
-decoding, NMS, top-k and RoIAlign stay in float32, on float32 copies of the stage outputs:
+Reduced precision applies to the network's dense stages only (the model's ``dense_stages()``:
+Mask R-CNN's backbone + FPN, RPN head convolutions, box head FCs, mask head convolutions;
+RTMDet-Ins' backbone + neck and head convolutions). Box decoding, NMS, top-k, RoIAlign and
+RTMDet's per-instance mask convolutions stay in float32, on float32 copies of the stage outputs:
 in fp16 a box coordinate above 1024 px has 1-px steps (bf16: 8-px steps), and the class-aware
 NMS shifts boxes by ``class * (max coordinate + 1)``, up to ~110,000 at 1344x800, past fp16's
 largest value (65,504). So "fp16" measures what the network's arithmetic does to the answers,
@@ -22,24 +23,17 @@ from collections.abc import Callable
 
 import torch
 
-from ..models.factory import LoadedModel
-from ..models.mask_rcnn import MaskRCNN, RawDetections
+from ..models.factory import Detector, LoadedModel
+from ..models.mask_rcnn import RawDetections
+from ..models.rtmdet import RTMDetRaw
 from .base import Runtime, check_batch
 
 DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 
 
-def dense_stages(model: MaskRCNN) -> list[tuple[object, str]]:
-    """(owner, attribute) of each dense stage: replacing ``getattr(owner, attribute)`` changes
-    what ``MaskRCNN.forward`` and the per-stage methods call, without touching their code."""
-    heads = model.roi_head
-    return [(model, "extract_features"), (model.rpn_head, "forward"), (heads.bbox_head, "forward"),
-            (heads.mask_head, "forward")]
-
-
-def wrap_dense_stages(model: MaskRCNN, wrap: Callable[[Callable], Callable]) -> None:
+def wrap_dense_stages(model: Detector, wrap: Callable[[Callable], Callable]) -> None:
     """Replace every dense stage ``f`` of ``model`` (a private copy: this changes it) by ``wrap(f)``."""
-    for owner, attribute in dense_stages(model):
+    for owner, attribute in model.dense_stages():
         setattr(owner, attribute, wrap(getattr(owner, attribute)))
 
 
@@ -68,7 +62,7 @@ def in_precision(stage: Callable, precision: str, device_type: str) -> Callable:
     return run
 
 
-def model_for(model: MaskRCNN, device: str, precision: str, private: bool = False) -> MaskRCNN:
+def model_for(model: Detector, device: str, precision: str, private: bool = False) -> Detector:
     """``model`` on ``device`` in ``precision``: the caller's own model when nothing changes
     (fp32 on its device, not ``private``), else a copy (the caller's model is never altered)."""
     current = next(model.parameters()).device
@@ -76,8 +70,7 @@ def model_for(model: MaskRCNN, device: str, precision: str, private: bool = Fals
         return model.eval()
     copied = copy.deepcopy(model).to(device).eval()
     if precision == "fp16":
-        heads = copied.roi_head
-        for module in (copied.backbone, copied.neck, copied.rpn_head, heads.bbox_head, heads.mask_head):
+        for module in copied.dense_modules():
             module.half()
     if precision != "fp32":
         wrap_dense_stages(copied, lambda stage: in_precision(stage, precision, torch.device(device).type))
@@ -85,7 +78,7 @@ def model_for(model: MaskRCNN, device: str, precision: str, private: bool = Fals
 
 
 class TorchRuntime(Runtime):
-    """``MaskRCNN.forward`` on one image. ``device``: ``None`` = CUDA when available, else CPU.
+    """The model's ``forward`` on one image. ``device``: ``None`` = CUDA when available, else CPU.
     On a GPU, or in fp16/bf16, the runtime works on its own copy of the model (the caller's
     stays as it is); outputs are float32 and stay on the device (``postprocess`` moves them)."""
 
@@ -115,7 +108,7 @@ class TorchRuntime(Runtime):
         note = ", emulated: no native bf16 on this CPU" if self.precision == "bf16" and not native_cpu_bf16() else ""
         return f"{self.name} ({self.precision}{note}, {self.device})"
 
-    def __call__(self, images: torch.Tensor, img_shape: tuple[int, int]) -> RawDetections:
+    def __call__(self, images: torch.Tensor, img_shape: tuple[int, int]) -> RawDetections | RTMDetRaw:
         self._begin_step()
         check_batch(images)
         return self.model(images.to(self.device), [tuple(img_shape)])[0]
@@ -135,7 +128,7 @@ class TorchRuntime(Runtime):
 
         return tap
 
-    def stage_model(self) -> MaskRCNN:
+    def stage_model(self) -> Detector:
         return self.model
 
 

@@ -20,7 +20,7 @@ from typing import Any
 import torch
 
 from ..models.factory import LoadedModel
-from .torch_ import TorchRuntime, dense_stages
+from .torch_ import TorchRuntime
 
 COMPILED_STAGES = 2  # the first dense stages: extract_features, rpn_head.forward
 CALLS_TO_PREPARE = 3  # compile, then (CUDA graphs) warm up and record
@@ -43,7 +43,7 @@ class TorchCompileRuntime(TorchRuntime):
         options: dict[str, Any] = {"backend": backend, "dynamic": False}
         if backend == "inductor":
             options["mode"] = self.compile_mode
-        for owner, attribute in dense_stages(self.model)[:COMPILED_STAGES]:
+        for owner, attribute in self.model.dense_stages()[:COMPILED_STAGES]:
             setattr(owner, attribute, torch.compile(getattr(owner, attribute), **options))
 
     def describe(self) -> str:
