@@ -1,5 +1,6 @@
 """The FPN outputs' tensor names in an exported graph: what a graph runtime's feature tap adds
-as extra outputs (:meth:`.exported.ExportedGraphRuntime.feature_tap`)."""
+as extra outputs (:meth:`.exported.ExportedGraphRuntime.feature_tap`). Mask R-CNN's FPN gives
+P2..P6 (``fpn_convs`` plus a max-pool), RTMDet-Ins' PAFPN P3..P5 (``out_convs``)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,13 @@ from .base import FeatureTapUnavailable
 
 FPN_LEVELS = ("P2", "P3", "P4", "P5", "P6")
 _FPN_CONV = re.compile(r"^(?:/model)?/neck/fpn_convs\.(\d+)/")
+_PAFPN_CONV = re.compile(r"^(?:/model)?/neck/out_convs\.(\d+)/")
+PAFPN_LEVELS = ("P3", "P4", "P5")
+
+
+def level_names(count: int) -> tuple[str, ...]:
+    """The names of ``count`` feature levels: Mask R-CNN's five or RTMDet-Ins' three."""
+    return FPN_LEVELS if count == len(FPN_LEVELS) else PAFPN_LEVELS[:count]
 _NECK = re.compile(r"^(?:/model)?/neck/")
 _QDQ = frozenset({"QuantizeLinear", "DequantizeLinear"})
 
@@ -31,11 +39,13 @@ def fpn_tensor_names(onnx_path: Path | str) -> list[str]:
         return tensor
 
     nodes = [n for n in graph_nodes if n.op_type not in _QDQ]
-    last: dict[int, str] = {}
-    for node in nodes:
-        match = _FPN_CONV.match(node.name)
-        if match:
-            last[int(match.group(1))] = node.output[0]
+    pafpn = _last_in_scopes(nodes, _PAFPN_CONV)
+    if pafpn:  # RTMDet-Ins: each out_convs.<i> scope's last node is level i, nothing pooled
+        if len(pafpn) != len(PAFPN_LEVELS) or sorted(pafpn) != list(range(len(pafpn))):
+            raise FeatureTapUnavailable(f"{onnx_path}: found {len(pafpn)} PAFPN output(s), expected "
+                                        f"{len(PAFPN_LEVELS)} (/neck/out_convs.0-2)")
+        return [pafpn[i] for i in sorted(pafpn)]
+    last = _last_in_scopes(nodes, _FPN_CONV)
     names = [last[i] for i in sorted(last)]
     while names:
         pooled = [n for n in nodes
@@ -47,3 +57,13 @@ def fpn_tensor_names(onnx_path: Path | str) -> list[str]:
         raise FeatureTapUnavailable(f"{onnx_path}: found {len(names)} FPN output(s) ({', '.join(names) or 'none'}), "
                                     f"expected {len(FPN_LEVELS)} (/neck/fpn_convs.0-3 and the neck's MaxPool)")
     return names
+
+
+def _last_in_scopes(nodes, pattern: re.Pattern) -> dict[int, str]:
+    """Scope index -> output of the last node whose name matches ``pattern``."""
+    last: dict[int, str] = {}
+    for node in nodes:
+        match = pattern.match(node.name)
+        if match:
+            last[int(match.group(1))] = node.output[0]
+    return last

@@ -24,7 +24,7 @@ from ..models.factory import LoadedModel
 from ..postprocess import to_detections
 from ..preprocess import ResizeMode, preprocess
 from ..runtimes.base import Runtime
-from ..runtimes.feature_names import FPN_LEVELS
+from ..runtimes.feature_names import level_names
 from .features import compare_features, eager_outputs, feature_tap
 
 RANDOM_WEIGHTS_NOTE = ("random weights: detection-level agreement under reduced precision means something only with "
@@ -60,12 +60,14 @@ class Fidelity:
     @property
     def cosine_per_level(self) -> dict[str, float]:
         """Lowest cosine of each level over the frames."""
-        return {level: min(f.cosine[i] for f in self.frames) for i, level in enumerate(FPN_LEVELS)}
+        levels = level_names(len(self.frames[0].cosine))
+        return {level: min(f.cosine[i] for f in self.frames) for i, level in enumerate(levels)}
 
     @property
     def rel_error_per_level(self) -> dict[str, float]:
         """Highest relative error of each level over the frames."""
-        return {level: max(f.rel_error[i] for f in self.frames) for i, level in enumerate(FPN_LEVELS)}
+        levels = level_names(len(self.frames[0].rel_error))
+        return {level: max(f.rel_error[i] for f in self.frames) for i, level in enumerate(levels)}
 
     @property
     def min_cosine(self) -> float:
