@@ -29,6 +29,7 @@ import torch
 from ..data.images import load_image
 from ..errors import ImageError, MaskbenchError
 from ..export.calibration import calibration_frames, random_weights_calibration
+from ..machine import describe_environment
 from ..models.factory import OFFICIAL, RANDOM, create_model
 from ..postprocess import to_detections
 from ..predict import Predictor
@@ -36,9 +37,9 @@ from ..preprocess import ResizeMode
 from ..records import FAILED, OK, BenchmarkJob, BenchmarkRecord
 from ..report.coco_results import detections_to_coco, write_json_atomic
 from ..stats import LatencyStats
+from ..timing import Stopwatch
 from ..zoo import get_spec
 from . import memory
-from .environment import describe_environment
 
 if TYPE_CHECKING:
     from ..runtimes.base import Runtime
@@ -99,7 +100,8 @@ def _measure(job: BenchmarkJob, out_dir: Path, record: BenchmarkRecord) -> None:
     calibration = {}
     if job.weights == RANDOM:  # calibrated on the benchmark's own frames (see random_init)
         calibration = random_weights_calibration(spec, [image for _, _, image in frames],
-                                                 job.input_size if mode is ResizeMode.STRETCH else None)
+                                                 job.input_size if mode is ResizeMode.STRETCH else None,
+                                                 keep_ratio=mode is ResizeMode.KEEP_RATIO)
     loaded = create_model(job.model, job.weights, seed=job.seed, progress=False, **calibration)
     record.setup_s = time.perf_counter() - t0
     record.weights = loaded.weights
@@ -266,7 +268,6 @@ def _decode_frames(job: BenchmarkJob) -> tuple[list[tuple[str, str | None, np.nd
 
 def timed_call(predictor: Predictor, image, device: str):
     """One end-to-end call split into its three parts (seconds), and its detections."""
-    from ..timing import Stopwatch  # here, not at the top: keeps this change to timed_call's lines
 
     clock = Stopwatch()
     tensor, meta = predictor.prepare(image)

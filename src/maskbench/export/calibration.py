@@ -36,10 +36,11 @@ def calibration_frames(images: Sequence[np.ndarray]) -> list[np.ndarray]:
     return list(images[:MAX_CALIBRATION_FRAMES])
 
 
-def random_weights_calibration(spec: ModelSpec, images: Sequence[np.ndarray], size: tuple[int, int] | None) -> dict:
+def random_weights_calibration(spec: ModelSpec, images: Sequence[np.ndarray], size: tuple[int, int] | None,
+                               keep_ratio: bool = False) -> dict:
     """``create_model``'s keyword arguments that calibrate random weights on ``images`` (at most
     :data:`MAX_CALIBRATION_FRAMES`, each resized to ``size`` (w, h) as ``calibration_batch`` does)."""
-    batch, shapes = calibration_batch(spec, calibration_frames(images), size)
+    batch, shapes = calibration_batch(spec, calibration_frames(images), size, keep_ratio=keep_ratio)
     return {"calibration_images": batch, "calibration_shapes": shapes}
 
 
@@ -50,7 +51,8 @@ def calibrated_random_model(model: str, frames: Sequence[Frame], mode: ResizeMod
     spec = get_spec(model)
     _, meta = preprocess(frames[0].image, mode, size, spec.input_format)
     height, width = meta.pad_shape
-    calibration = random_weights_calibration(spec, [f.image for f in frames], (width, height))
+    calibration = random_weights_calibration(spec, [f.image for f in frames], (width, height),
+                                             keep_ratio=ResizeMode(mode) is ResizeMode.KEEP_RATIO)
     return create_model(model, RANDOM, seed=seed, **calibration)
 
 

@@ -110,11 +110,16 @@ def load_checkpoint_into(model: Detector, path: Path, model_name: str) -> None:
 
 
 def calibration_batch(spec: ModelSpec, images, size: tuple[int, int] | None = None,
-                      dtype: torch.dtype = torch.float32) -> tuple[torch.Tensor, list[tuple[int, int]]]:
-    """RGB frames stretched to one input size (default: the model's, e.g. 1344x800), as one batch."""
+                      dtype: torch.dtype = torch.float32,
+                      keep_ratio: bool = False) -> tuple[torch.Tensor, list[tuple[int, int]]]:
+    """RGB frames as one calibration batch: stretched to one input size (default: the model's,
+    e.g. 1344x800), or, with ``keep_ratio`` where the model pads every frame to one size
+    (RTMDet-Ins' 640x640), as that mode preprocesses them: calibrated on what it will see."""
     from ..preprocess import ResizeMode, preprocess
 
-    batch = [preprocess(image, ResizeMode.STRETCH, size, spec.input_format, dtype) for image in images]
+    mode = ResizeMode.KEEP_RATIO if keep_ratio and spec.input_format.pad_to_scale else ResizeMode.STRETCH
+    batch = [preprocess(image, mode, size if mode is ResizeMode.STRETCH else None, spec.input_format, dtype)
+             for image in images]
     return torch.cat([tensor for tensor, _ in batch]), [meta.img_shape for _, meta in batch]
 
 
