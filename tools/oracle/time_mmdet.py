@@ -8,8 +8,9 @@ process per model:
 
 What is timed is MMDetection's own API call ``inference_detector(model, image)`` on the decoded
 frame (a BGR array, as MMDetection reads it; decoding is outside, as in maskbench's end-to-end
-figure): its test pipeline (resize to 1344x800 without keeping the ratio, as the study's static
-engines, normalise, pad), the network, and the masks pasted at the original 1600x900 size.
+figure): its test pipeline (resize to the model's static size without keeping the ratio, as the
+study's static engines, or with ``--keep-ratio`` its config's own resize and pad), normalise,
+pad, the network, and the masks at the original 1600x900 size.
 Peak RSS is the whole process (model build + every call) and, after a reset following the
 warm-up, the steady state while timing.
 """
@@ -43,6 +44,7 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--keep-ratio", action="store_true", help="the config's keep-ratio pipeline (default: stretch)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     import mmcv
@@ -51,7 +53,7 @@ def main() -> int:
 
     spec = get_spec(args.model)
     t0 = time.perf_counter()
-    model = mmdet_model(spec, args.checkpoint, "stretch")
+    model = mmdet_model(spec, args.checkpoint, "keep_ratio" if args.keep_ratio else "stretch", torch.float32)
     setup_s = time.perf_counter() - t0
     image = mmcv.imread(str(args.image))  # BGR uint8, what MMDetection's LoadImageFromFile gives
     with torch.no_grad():
