@@ -1,11 +1,13 @@
 """Show that the parity test fails on real bugs: inject one, run both tiers on one model.
 
-    .venv/bin/python tools/parity_drift.py BUG [MODEL]      (BUG: fpn-fp16, input-fp16, finest-scale)
+    .venv/bin/python tools/parity_drift.py BUG [MODEL]
+        (BUG: fpn-fp16, input-fp16, finest-scale for Mask R-CNN; nms-iou for RTMDet-Ins)
 
 - ``fpn-fp16``: FPN outputs rounded through fp16 in the float32 path only (an autocast slip):
   a float32-only bug, which only the float32 tier can see;
 - ``input-fp16``: the float32 input tensor rounded through fp16;
-- ``finest-scale``: ``RoIExtractor``'s ``finest_scale`` 56 -> 57, one changed constant.
+- ``finest-scale``: ``RoIExtractor``'s ``finest_scale`` 56 -> 57, one changed constant;
+- ``nms-iou``: RTMDet-Ins' NMS IoU threshold 0.6 -> 0.61, one changed constant.
 Each tier prints PASSED or FAILED with the first line of its assertion.
 """
 
@@ -31,8 +33,8 @@ def inject(bug: str) -> None:
 
         normalise = pre.normalise_into_padded
 
-        def rounded(resized, mean, std, hw, dtype=torch.float32):
-            out = normalise(resized, mean, std, hw, dtype)
+        def rounded(resized, mean, std, hw, dtype=torch.float32, pad_value=None):
+            out = normalise(resized, mean, std, hw, dtype, pad_value)
             return out.half().to(dtype) if dtype == torch.float32 else out
 
         pre.normalise_into_padded = rounded
@@ -42,6 +44,12 @@ def inject(bug: str) -> None:
         init = roi_heads.RoIExtractor.__init__
         roi_heads.RoIExtractor.__init__ = (  # type: ignore[method-assign]
             lambda self, output_size, strides=(4, 8, 16, 32), finest_scale=56: init(self, output_size, strides, 57))
+    elif bug == "nms-iou":
+        import functools
+
+        from maskbench.models import factory
+
+        factory.RTMDetTestConfig = functools.partial(factory.RTMDetTestConfig, iou_threshold=0.61)  # type: ignore[misc]
     else:
         raise SystemExit(__doc__)
 
@@ -49,7 +57,8 @@ def inject(bug: str) -> None:
 def main() -> None:
     if len(sys.argv) < 2:
         raise SystemExit(__doc__)
-    bug, alias = sys.argv[1], (sys.argv[2] if len(sys.argv) > 2 else "r50")
+    bug = sys.argv[1]
+    alias = sys.argv[2] if len(sys.argv) > 2 else ("rtmdet-ins-t" if bug == "nms-iou" else "r50")
     inject(bug)
     from parity import test_parity_mmdet as tiers
 
