@@ -13,7 +13,9 @@ After :func:`random_init.randomize_` and with every BatchNorm set from its own i
   half-plane or nothing, so the kernels' biases carry a fixed small network that computes
   ``2 - 5 * (|dx| + |dy|)`` over the relative coordinates (in units of 8 strides): a diamond
   mask around each instance's prior, a few strides wide, with the instance's own (scaled-down)
-  random kernel and the prototypes perturbing it. Every detection gets a partial mask.
+  random kernel and the prototypes (standardised to N(0, 1): unscaled, they outweighed the
+  diamond and put masks away from their boxes) perturbing it. Every detection gets a partial
+  mask, mostly inside its box.
 """
 
 from __future__ import annotations
@@ -27,7 +29,8 @@ from .random_init import BatchNormsFromInput, measure_and_standardise
 CLASS_LOGITS = (0.0, 1.0)  # per class, before the common affine map
 BEST_LOGIT, CUT_LOGIT, CUT_RANK = 6.0, -2.0, 150
 DISTANCES = (3.0, 1.0)
-KERNELS = (0.0, 0.1)  # the random part of every dynamic-conv parameter
+KERNELS = (0.0, 0.01)  # the random part of every dynamic-conv parameter (heavy-tailed: 10x at the top scores)
+PROTOTYPES = (0.0, 1.0)  # the mask features the dynamic convs read, per channel
 MASK_CENTRE, MASK_SLOPE = 2.0, 5.0
 
 
@@ -38,11 +41,52 @@ def calibrate_rtmdet_(model, images: torch.Tensor, img_shapes: Sequence[tuple[in
     with BatchNormsFromInput(model):
         features = model.extract_features(images)
         layers = [(layer, CLASS_LOGITS) for layer in head.rtm_cls] + [(layer, DISTANCES) for layer in head.rtm_reg] \
-            + [(layer, KERNELS) for layer in head.rtm_kernel]
+            + [(layer, KERNELS) for layer in head.rtm_kernel] + [(head.mask_head.projection, PROTOTYPES)]
         measure_and_standardise(layers, lambda: model.head_outputs(features))
         cls_scores = model.head_outputs(features)[0]
     _spread_class_logits_(head, cls_scores)
+    _restandardise_at_detections_(model, features, img_shapes)
     _design_mask_kernels_(head)
+
+
+def _restandardise_at_detections_(model, features: list[torch.Tensor], img_shapes: Sequence[tuple[int, int]]) -> None:
+    """Distances and kernels standardised again over the priors that are detected: the top
+    scores of a random network are outliers in every channel (measured: distances of 0, the
+    prior at the box's corner; kernel entries 5x their spread), so statistics over all priors
+    do not describe the instances that are kept."""
+    head = model.bbox_head
+    outputs = model.head_outputs(features)
+    reg_out = [layer(x) for layer, x in zip(head.rtm_reg, _reg_inputs(head, features))]
+    kernel_out = outputs[2]
+    picked: dict[int, list[torch.Tensor]] = {}
+    for index, shape in enumerate(img_shapes):
+        priors = model.select(outputs[0], outputs[1], outputs[2], shape, index)[4]
+        for level, stride in enumerate(head.strides):
+            mine = priors[priors[:, 2] == stride]
+            width = reg_out[level].shape[-1]
+            cells = (mine[:, 1] / stride).long() * width + (mine[:, 0] / stride).long()
+            picked.setdefault(level, []).append(index * reg_out[level].shape[-2] * width + cells)
+    for level, cells in picked.items():
+        cells_all = torch.cat(cells)
+        if cells_all.numel() < 2:
+            continue
+        for layer, values, target in ((head.rtm_reg[level], reg_out[level], DISTANCES),
+                                      (head.rtm_kernel[level], kernel_out[level], KERNELS)):
+            flat = values.permute(1, 0, 2, 3).reshape(values.shape[1], -1)[:, cells_all].double()
+            mean, std = flat.mean(dim=1), flat.std(dim=1).clamp(min=1e-6)
+            scale = (target[1] / std).to(layer.weight.dtype)
+            layer.weight.mul_(scale.view(-1, 1, 1, 1))
+            layer.bias.copy_((layer.bias - mean.to(layer.bias.dtype)) * scale + target[0])
+
+
+def _reg_inputs(head, features: list[torch.Tensor]) -> list[torch.Tensor]:
+    """What each level's ``rtm_reg`` reads (the shared cls/reg tower's output)."""
+    inputs = []
+    for level, x in enumerate(features):
+        for conv in head.cls_convs[level]:
+            x = conv(x)
+        inputs.append(x)
+    return inputs
 
 
 def _spread_class_logits_(head, cls_scores: Sequence[torch.Tensor]) -> None:
@@ -57,7 +101,7 @@ def _spread_class_logits_(head, cls_scores: Sequence[torch.Tensor]) -> None:
 
 
 def _design_mask_kernels_(head) -> None:
-    """Set the biases of the kernel entries that make the diamond (see the module note).
+    """Add to the biases of the kernel entries that make the diamond (see the module note).
 
     Layout (MMDetection's ``parse_dynamic_params``): all layers' weights, then all biases; layer
     ``i``'s weights are (out, in) row-major; layer 0's inputs are (dx, dy, prototypes...)."""
@@ -75,5 +119,5 @@ def _design_mask_kernels_(head) -> None:
     }
     index = torch.tensor(sorted(designed))
     values = torch.tensor([designed[i] for i in sorted(designed)])
-    for layer in head.rtm_kernel:
-        layer.bias[index] = values.to(layer.bias.dtype)
+    for layer in head.rtm_kernel:  # on top of the standardised (zero-mean) random part
+        layer.bias[index] += values.to(layer.bias.dtype)
