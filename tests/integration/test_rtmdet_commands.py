@@ -51,6 +51,12 @@ def test_export_check_conversion_and_predict_on_onnxruntime(env, frame_file, tmp
     proto = onnx.load(str(onnx_file), load_external_data=False)
     assert [o.name for o in proto.graph.output] == ["boxes", "scores", "labels", "mask_logits"]
     assert {n.domain for n in proto.graph.node} <= {"", "ai.onnx"}
+    from maskbench.benchmark.profiling.node_stages import node_stages
+
+    stages = list(node_stages(onnx_file).values())  # what graph runtimes' --stages attribute time to
+    assert set(stages) == {"backbone+fpn", "dense_head", "select", "mask_head"}
+    order = ["backbone+fpn", "dense_head", "select", "mask_head"]
+    assert [order.index(stage) for stage in stages] == sorted(order.index(stage) for stage in stages)
 
     check = tmp_path / "check.json"
     assert main(["check-conversion", "--model", MODEL, "--runtime", "onnxruntime", "--images", str(frame_file),

@@ -93,7 +93,10 @@ def stage_index(onnx_path: Path | str) -> StageIndex:
     graph = onnx.load(str(onnx_path), load_external_data=False).graph
     nodes = list(graph.node)
     keys = [_node_key(node, i) for i, node in enumerate(nodes)]
-    stages = _assign_stages(nodes, {output.name for output in graph.output})
+    if any("/bbox_head/rtm_cls" in node.name for node in nodes):
+        stages = _assign_one_stage_stages(nodes)
+    else:
+        stages = _assign_stages(nodes, {output.name for output in graph.output})
     by_node = dict(zip(keys, stages))
     by_tensor: dict[str, str] = {}
     for node, stage in zip(nodes, stages):
@@ -193,3 +196,23 @@ def _first_scoped_downstream(start: int, consumers: list[list[int]], scoped: lis
             else:
                 frontier.append(j)
     return scoped[min(found)] if found else None
+
+
+def _assign_one_stage_stages(nodes) -> list[str]:
+    """RTMDet-Ins' graph (``export/graph_rtmdet.py``), in node order: backbone and neck ->
+    backbone+fpn; the head's scope (towers, predictions, prototypes) -> dense_head; the code after
+    it -> select, up to the first ``MatMul`` (the per-instance mask convolutions as matrix
+    products) -> mask_head from there on. Leading unscoped nodes take the backbone's stage."""
+    stages, current = [], "backbone+fpn"
+    for node in nodes:
+        parts = node.name.split("/")[1:-1] if node.name.startswith("/") else []
+        if "backbone" in parts or "neck" in parts:
+            current = "backbone+fpn"
+        elif "bbox_head" in parts:
+            current = "dense_head"
+        elif current == "dense_head":
+            current = "select"
+        if current == "select" and node.op_type == "MatMul":
+            current = "mask_head"
+        stages.append(current)
+    return stages
