@@ -44,10 +44,11 @@ class StageProfile:
 
     stages: dict[str, list[float]] = field(default_factory=dict)
     calls: list[float] = field(default_factory=list)
+    names: tuple[str, ...] = STAGES  # the graph's own stages (its family's), in the networks' order
     seconds_by: dict[str, float] = field(default_factory=lambda: {"name": 0.0, "neighbour": 0.0, "other": 0.0})
 
     def add_call(self, seconds: dict[str, float], wall: float) -> None:
-        for stage in (*STAGES, OTHER):
+        for stage in (*self.names, OTHER):
             self.stages.setdefault(stage, [])
         for stage in self.stages:
             self.stages[stage].append(seconds.get(stage, 0.0))
@@ -71,7 +72,7 @@ class StageProfile:
 
     def timings(self) -> dict[str, list[float]]:
         """:data:`STAGES` (:data:`OTHER` only when it got time) and :data:`PROFILED_CALL`."""
-        out = {stage: list(self.stages.get(stage, [])) for stage in STAGES}
+        out = {stage: list(self.stages.get(stage, [])) for stage in self.names}
         if any(self.stages.get(OTHER, [])):
             out[OTHER] = list(self.stages[OTHER])
         out[PROFILED_CALL] = list(self.calls)
@@ -109,6 +110,8 @@ def graph_stage_profile(runtime: Runtime, images, img_shape, repeat: int = 1) ->
         if profiler is None:
             return None
         index = stage_index(profiler.onnx_path)
+        present = set(index.by_node.values())
+        profile.names = tuple(stage for stage in STAGES if stage in present)
         feeds = [graph_feeds(t, s, target) for t, s in group]
         for entries, wall in profiler.profile(feeds, max(1, repeat), index.lookup):
             profile.add_nodes(entries, wall)
