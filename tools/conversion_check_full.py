@@ -17,7 +17,8 @@ import sys
 import time
 from pathlib import Path
 
-from maskbench.preprocess import STUDY_INPUT_SIZE, ResizeMode
+from maskbench.names import STUDY_INPUT_SIZE
+from maskbench.preprocess import ResizeMode
 from maskbench.data.frames import load_frames
 from maskbench.export.calibration import calibrated_random_model
 from maskbench.runtimes import get_runtime
