@@ -22,6 +22,7 @@ shape from it, so the axes are taken the right way round there.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
@@ -46,14 +47,40 @@ def _linear_resize(in_len: int, out_len: int, scale: float) -> np.ndarray:
     return weights
 
 
+@dataclass(frozen=True)
+class AxisResize:
+    """One axis of the mask resize: ``weights`` (outputs x sources) and, precomputed so that a
+    mask's window costs no search, the outputs each source reaches (``reach_lo/hi``; sources
+    cut off by the crop reach nothing: both = the output count) and the sources each output
+    reads (``source_lo/hi``). All ranges are contiguous and grow with the index."""
+
+    weights: np.ndarray
+    reach_lo: np.ndarray
+    reach_hi: np.ndarray
+    source_lo: np.ndarray
+    source_hi: np.ndarray
+
+
 @lru_cache(maxsize=32)
-def resize_weights(in_len: int, stride: int, resized_len: int, keep: int) -> np.ndarray:
-    """(keep, in_len) float32: upsample by ``stride`` (PyTorch's scale ``1 / stride``), resize to
-    ``resized_len`` (scale ``in / out``), keep the first ``keep`` outputs (the crop)."""
+def resize_axis(in_len: int, stride: int, resized_len: int, keep: int) -> AxisResize:
+    """Upsample by ``stride`` (PyTorch's scale ``1 / stride``), resize to ``resized_len``
+    (scale ``in / out``), keep the first ``keep`` outputs (the crop)."""
     upsampled = in_len * stride
     first = _linear_resize(in_len, upsampled, 1.0 / stride)
     second = _linear_resize(upsampled, resized_len, float(np.float32(upsampled) / np.float32(resized_len)))
-    return np.ascontiguousarray((second[:keep] @ first).astype(np.float32))
+    weights = np.ascontiguousarray((second[:keep] @ first).astype(np.float32))
+    nonzero = weights != 0
+    reached = nonzero.any(axis=0)
+    reach_lo = np.where(reached, nonzero.argmax(axis=0), keep)
+    reach_hi = np.where(reached, keep - nonzero[::-1].argmax(axis=0), keep)
+    source_lo = nonzero.argmax(axis=1)
+    source_hi = in_len - nonzero[:, ::-1].argmax(axis=1)
+    return AxisResize(weights, reach_lo, reach_hi, source_lo, source_hi)
+
+
+def resize_weights(in_len: int, stride: int, resized_len: int, keep: int) -> np.ndarray:
+    """(keep, in_len) float32 weights of :func:`resize_axis`."""
+    return resize_axis(in_len, stride, resized_len, keep).weights
 
 
 def rescaled_size(padded_hw: tuple[int, int], meta: ImageMeta) -> tuple[int, int]:
@@ -64,12 +91,6 @@ def rescaled_size(padded_hw: tuple[int, int], meta: ImageMeta) -> tuple[int, int
     if as_mmdet[0] >= ori_h and as_mmdet[1] >= ori_w:
         return as_mmdet
     return math.ceil(padded_hw[0] * (1 / h_scale)), math.ceil(padded_hw[1] * (1 / w_scale))
-
-
-def _span(weights: np.ndarray, positive: np.ndarray) -> slice:
-    """The output rows whose weights reach any positive source index."""
-    reach = np.flatnonzero(weights[:, positive].any(axis=1))
-    return slice(int(reach[0]), int(reach[-1]) + 1) if reach.size else slice(0, 0)
 
 
 def instance_masks(mask_logits: np.ndarray, meta: ImageMeta, stride: int = 8,
@@ -83,26 +104,28 @@ def instance_masks(mask_logits: np.ndarray, meta: ImageMeta, stride: int = 8,
     if count == 0:
         return masks
     resized_h, resized_w = rescaled_size((height * stride, width * stride), meta)
-    weights_y = resize_weights(height, stride, resized_h, ori_h)
-    weights_x = resize_weights(width, stride, resized_w, ori_w)
+    axis_y = resize_axis(height, stride, resized_h, ori_h)
+    axis_x = resize_axis(width, stride, resized_w, ori_w)
     cut = np.float32(math.log(threshold / (1 - threshold))) if 0 < threshold < 1 else np.float32(threshold)
+    positive = logits > cut
+    rows_any, cols_any = positive.any(axis=2), positive.any(axis=1)
     for i in range(count):
-        positive = logits[i] > cut
-        if not positive.any():
+        source_rows, source_cols = np.flatnonzero(rows_any[i]), np.flatnonzero(cols_any[i])
+        if source_rows.size == 0:
             continue
-        rows = _span(weights_y, positive.any(axis=1))
-        cols = _span(weights_x, positive.any(axis=0))
-        if rows.stop == rows.start or cols.stop == cols.start:  # positive only in the cropped padding
+        # the window: every output a positive source reaches (elsewhere all sources are <= cut)
+        r0, r1 = axis_y.reach_lo[source_rows[0]], axis_y.reach_hi[source_rows[-1]]
+        c0, c1 = axis_x.reach_lo[source_cols[0]], axis_x.reach_hi[source_cols[-1]]
+        if r1 <= r0 or c1 <= c0:  # positive only in the cropped padding
             continue
-        source_rows = np.flatnonzero(weights_y[rows].any(axis=0))
-        source_cols = np.flatnonzero(weights_x[cols].any(axis=0))
-        rs, cs = slice(source_rows[0], source_rows[-1] + 1), slice(source_cols[0], source_cols[-1] + 1)
-        left, source, right = weights_y[rows, rs], logits[i, rs, cs], weights_x[cols, cs].T
+        s0, s1 = axis_y.source_lo[r0], axis_y.source_hi[r1 - 1]
+        t0, t1 = axis_x.source_lo[c0], axis_x.source_hi[c1 - 1]
+        left, source, right = axis_y.weights[r0:r1, s0:s1], logits[i, s0:s1, t0:t1], axis_x.weights[c0:c1, t0:t1].T
         # the cheaper association first: the window is tall and wide, the source small
         if left.shape[0] * source.shape[1] * (source.shape[0] + right.shape[1]) \
                 < source.shape[0] * right.shape[1] * (source.shape[1] + left.shape[0]):
             window = (left @ source) @ right
         else:
             window = left @ (source @ right)
-        masks[i, rows, cols] = window > cut
+        np.greater(window, cut, out=masks[i, r0:r1, c0:c1])
     return masks
