@@ -107,8 +107,9 @@ def instance_masks(mask_logits: np.ndarray, meta: ImageMeta, stride: int = 8,
     axis_y = resize_axis(height, stride, resized_h, ori_h)
     axis_x = resize_axis(width, stride, resized_w, ori_w)
     cut = np.float32(math.log(threshold / (1 - threshold))) if 0 < threshold < 1 else np.float32(threshold)
-    positive: np.ndarray = np.greater(logits, cut)
-    rows_any, cols_any = positive.any(axis=2), positive.any(axis=1)
+    positive = np.greater(logits, cut)
+    rows_any: np.ndarray = np.asarray(positive.any(axis=2))
+    cols_any: np.ndarray = np.asarray(positive.any(axis=1))
     for i in range(count):
         source_rows, source_cols = np.flatnonzero(rows_any[i]), np.flatnonzero(cols_any[i])
         if source_rows.size == 0:
