@@ -83,7 +83,7 @@ def _title(records: Sequence[BenchmarkRecord]) -> str:
     models = {r.model for r in records}
     devices = sorted({r.device for r in records if r.device})
     ok = sum(1 for r in records if r.ok)
-    return (f"Mask R-CNN benchmark: {len(models)} model(s), {ok} of {len(records)} model x runtime run(s) ok"
+    return (f"Instance segmentation benchmark: {len(models)} model(s), {ok} of {len(records)} model x runtime run(s) ok"
             + (f" on {', '.join(devices)}" if devices else ""))
 
 
