@@ -322,8 +322,9 @@ def render(rows: dict, info: dict, args) -> str:
         "process (model load, compile, every call).",
         "",
         "Fidelity: each candidate against fp32 eager PyTorch on the same frame (maskbench.verify.fidelity): the "
-        "worst cosine and relative error of the five FPN outputs, detections matched, mean mask IoU of the "
-        "matched ones. With random weights a Mask R-CNN is chaotic: reduced precision changes most detections "
+        "worst cosine and relative error of the feature pyramid (Mask R-CNN's five FPN outputs, RTMDet-Ins' three "
+        "PAFPN outputs), detections matched, mean mask IoU of the matched ones. With random weights a network is "
+        "chaotic (RTMDet-Ins l and x even between fp32 runtimes): reduced precision changes most detections "
         "whatever its quality, so the detection-level numbers of bf16/int8 mean something only with official "
         "weights; read the FPN numbers (random ResNet-family weights also amplify rounding through 100 "
         "layers: their FPN cosine under bf16/int8 says more about the weights than about the runtime; "
