@@ -5,7 +5,7 @@ bilinearly by the stride to the padded input, then bilinearly again to ``ceil(pa
 crops to the original image and thresholds ``sigmoid > mask_thr_binary``. For a 1600x900 frame at
 the 640 keep-ratio input that is 1600x1600 values per instance, most outside the image or far
 from the object. Both resizes are linear and separable, so each axis is one small weight matrix
-(``resize_weights``: the two resizes as PyTorch computes their indices and weights, composed,
+(``resize_axis``: the two resizes as PyTorch computes their indices and weights, composed,
 cropped): a mask is ``Wy @ logits @ Wx.T``. It is evaluated only on the window where it can be
 positive: bilinear weights are non-negative, so a pixel whose source logits are all <= 0 is
 below the threshold; the window is the span of the rows and columns that reach a positive logit.
@@ -76,11 +76,6 @@ def resize_axis(in_len: int, stride: int, resized_len: int, keep: int) -> AxisRe
     source_lo = nonzero.argmax(axis=1)
     source_hi = in_len - nonzero[:, ::-1].argmax(axis=1)
     return AxisResize(weights, reach_lo, reach_hi, source_lo, source_hi)
-
-
-def resize_weights(in_len: int, stride: int, resized_len: int, keep: int) -> np.ndarray:
-    """(keep, in_len) float32 weights of :func:`resize_axis`."""
-    return resize_axis(in_len, stride, resized_len, keep).weights
 
 
 def rescaled_size(padded_hw: tuple[int, int], meta: ImageMeta) -> tuple[int, int]:

@@ -25,7 +25,7 @@ from typing import cast
 import torch
 from torch import Tensor, nn
 
-from ..models.rtmdet import RTMDetIns, RTMDetTestConfig, decode_distances, point_priors
+from ..models.rtmdet import RTMDetIns, RTMDetTestConfig, decode_distances, point_priors, relative_coordinates
 from .graph import shifted_nms
 
 
@@ -82,8 +82,7 @@ def mask_logits_graph(model: RTMDetIns, mask_feat: Tensor, kernels: Tensor, prio
     """``RTMDetIns.mask_logits`` for one image with matrix products instead of grouped convs."""
     head = model.bbox_head
     height, width = mask_feat.shape[-2:]
-    locations = point_priors([(height, width)], head.strides[:1], mask_feat.dtype, mask_feat.device)[0][:, :2]
-    relative = (priors[:, None, :2] - locations[None]).permute(0, 2, 1) / (priors[:, 2].reshape(-1, 1, 1) * 8)
+    relative = relative_coordinates(priors, mask_feat, head.strides[0])
     num = priors.shape[0]
     x = torch.cat([relative, mask_feat.reshape(1, -1, height * width).expand(num, -1, -1)], dim=1)
     splits = torch.split(kernels, head.weight_nums + head.bias_nums, dim=1)

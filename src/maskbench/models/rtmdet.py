@@ -163,12 +163,6 @@ class RTMDetInsSepBNHead(nn.Module):
         self.rtm_kernel = nn.ModuleList(nn.Conv2d(feat_channels, self.num_gen_params, 1) for _ in self.strides)
         self.mask_head = MaskFeatModule(in_channels, feat_channels, len(self.strides), num_prototypes)
 
-    def last_layer_rows(self) -> tuple[slice, int]:
-        """Where ``rtm_kernel``'s outputs hold the last dynamic conv's weights, and its one bias
-        (the mask logit's offset): weights of every layer come first, then the biases."""
-        start = sum(self.weight_nums[:-1])
-        return slice(start, start + self.weight_nums[-1]), self.num_gen_params - 1
-
     def forward(self, features: Sequence[Tensor]) -> tuple[list[Tensor], list[Tensor], list[Tensor], Tensor]:
         mask_feat = self.mask_head(features)
         cls_scores, bbox_preds, kernel_preds = [], [], []
@@ -197,6 +191,14 @@ def point_priors(sizes: Sequence[tuple[int, int]], strides: Sequence[int], dtype
         s = torch.full((height * width,), stride, dtype=dtype, device=device)
         priors.append(torch.stack([xx.reshape(-1), yy.reshape(-1), s, s], dim=-1))
     return priors
+
+
+def relative_coordinates(priors: Tensor, mask_feat: Tensor, stride: int) -> Tensor:
+    """(D, 2, Hf*Wf): each prototype location's offset from each detection's prior, in units of
+    8 prior strides, as MMDetection's ``_mask_predict_by_feat_single`` feeds its dynamic convs."""
+    height, width = mask_feat.shape[-2:]
+    locations = point_priors([(height, width)], [stride], mask_feat.dtype, mask_feat.device)[0][:, :2]
+    return (priors[:, None, :2] - locations[None]).permute(0, 2, 1) / (priors[:, 2].reshape(-1, 1, 1) * 8)
 
 
 def decode_distances(points: Tensor, distances: Tensor, max_shape: tuple[int, int]) -> Tensor:
@@ -282,8 +284,7 @@ class RTMDetIns(nn.Module):
         height, width = mask_feat.shape[-2:]
         if num == 0:
             return mask_feat.new_empty((0, height, width))
-        locations = point_priors([(height, width)], head.strides[:1], mask_feat.dtype, mask_feat.device)[0][:, :2]
-        relative = (priors[:, None, :2] - locations[None]).permute(0, 2, 1) / (priors[:, 2].reshape(-1, 1, 1) * 8)
+        relative = relative_coordinates(priors, mask_feat, head.strides[0])
         x = torch.cat([relative.reshape(num, 2, height, width), mask_feat.expand(num, -1, -1, -1)], dim=1)
         x = x.reshape(1, -1, height, width)
         splits = torch.split_with_sizes(kernels, head.weight_nums + head.bias_nums, dim=1)
