@@ -55,8 +55,13 @@ def _restandardise_at_detections_(model, features: list[torch.Tensor], img_shape
     prior at the box's corner; kernel entries 5x their spread), so statistics over all priors
     do not describe the instances that are kept."""
     head = model.bbox_head
-    outputs = model.head_outputs(features)
-    reg_out = [layer(x) for layer, x in zip(head.rtm_reg, _reg_inputs(head, features))]
+    reg_out: list[torch.Tensor] = []  # rtm_reg's outputs before the ReLU, caught as the head runs once
+    hooks = [layer.register_forward_hook(lambda _m, _i, out: reg_out.append(out)) for layer in head.rtm_reg]
+    try:
+        outputs = model.head_outputs(features)
+    finally:
+        for hook in hooks:
+            hook.remove()
     kernel_out = outputs[2]
     picked: dict[int, list[torch.Tensor]] = {}
     for index, shape in enumerate(img_shapes):
@@ -77,16 +82,6 @@ def _restandardise_at_detections_(model, features: list[torch.Tensor], img_shape
             scale = (target[1] / std).to(layer.weight.dtype)
             layer.weight.mul_(scale.view(-1, 1, 1, 1))
             layer.bias.copy_((layer.bias - mean.to(layer.bias.dtype)) * scale + target[0])
-
-
-def _reg_inputs(head, features: list[torch.Tensor]) -> list[torch.Tensor]:
-    """What each level's ``rtm_reg`` reads (the shared cls/reg tower's output)."""
-    inputs = []
-    for level, x in enumerate(features):
-        for conv in head.cls_convs[level]:
-            x = conv(x)
-        inputs.append(x)
-    return inputs
 
 
 def _spread_class_logits_(head, cls_scores: Sequence[torch.Tensor]) -> None:
