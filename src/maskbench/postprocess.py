@@ -101,15 +101,26 @@ def paste_masks(mask_probs, boxes, img_h: int, img_w: int, threshold: float = 0.
     return masks
 
 
-def to_detections(raw: RawDetections | RTMDetRaw, meta: ImageMeta, mask_threshold: float = 0.5) -> Detections:
-    # a double network's boxes are rescaled in double, as MMDetection's mask head does
+def original_boxes(raw: RawDetections | RTMDetRaw, meta: ImageMeta) -> torch.Tensor:
+    """Boxes in original-image pixels, in the network's precision: a double network's are
+    rescaled in double, as MMDetection's heads do (the parity check keeps them so)."""
     precise = raw.boxes if raw.boxes.dtype == torch.float64 else raw.boxes.float()
-    boxes = rescale_boxes(precise, meta, by_reciprocal=isinstance(raw, RTMDetRaw)).float().cpu().numpy()
-    img_h, img_w = meta.ori_shape
+    return rescale_boxes(precise, meta, by_reciprocal=isinstance(raw, RTMDetRaw))
+
+
+def original_masks(raw: RawDetections | RTMDetRaw, meta: ImageMeta, boxes: np.ndarray,
+                   threshold: float = 0.5) -> np.ndarray:
+    """(N, H, W) bool masks at the original size: Mask R-CNN's 28x28 probabilities pasted into
+    their ``boxes`` (original-image pixels), RTMDet-Ins' stride-8 logits resized."""
     if isinstance(raw, RTMDetRaw):
-        masks = instance_masks(raw.mask_logits.float().cpu().numpy(), meta, threshold=mask_threshold)
-    else:
-        masks = paste_masks(raw.mask_probs.float().cpu().numpy(), boxes, img_h, img_w, mask_threshold)
+        return instance_masks(raw.mask_logits.float().cpu().numpy(), meta, threshold=threshold)
+    img_h, img_w = meta.ori_shape
+    return paste_masks(raw.mask_probs.float().cpu().numpy(), boxes, img_h, img_w, threshold)
+
+
+def to_detections(raw: RawDetections | RTMDetRaw, meta: ImageMeta, mask_threshold: float = 0.5) -> Detections:
+    boxes = original_boxes(raw, meta).float().cpu().numpy()
+    masks = original_masks(raw, meta, boxes, mask_threshold)
     return Detections(
         boxes=boxes.astype(np.float32),
         scores=raw.scores.float().cpu().numpy(),

@@ -68,15 +68,13 @@ def preprocess(
     resized = cv2.resize(image, (new_w, new_h), interpolation=cv2.INTER_LINEAR)
     if input_format.bgr:
         resized = resized[:, :, ::-1]
-    padded_h, padded_w = new_h, new_w
-    if mode == ResizeMode.KEEP_RATIO and input_format.pad_to_scale:
-        padded_w, padded_h = max(size), min(size)
+    # RTMDet's pipeline pads to its scale (mmcv's ``Pad``), which also sets ``img_shape`` to the
+    # padded size: MMDetection's head then clamps boxes to the padded input, not the resized image.
+    padded_in_pipeline = mode == ResizeMode.KEEP_RATIO and input_format.pad_to_scale
+    padded_w, padded_h = (max(size), min(size)) if padded_in_pipeline else (new_w, new_h)
     padded_h, padded_w = padded_h + -padded_h % PAD_DIVISOR, padded_w + -padded_w % PAD_DIVISOR
     tensor = normalise_into_padded(resized, input_format.mean, input_format.std, (padded_h, padded_w), dtype,
                                    input_format.pad_value)
-    # mmcv's ``Pad`` transform (RTMDet's pipeline) sets ``img_shape`` to the padded size, so
-    # MMDetection's head clamps boxes to the padded input there, not to the resized image.
-    padded_in_pipeline = mode == ResizeMode.KEEP_RATIO and input_format.pad_to_scale
     meta = ImageMeta(
         ori_shape=(height, width),
         img_shape=(padded_h, padded_w) if padded_in_pipeline else (new_h, new_w),

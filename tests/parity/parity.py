@@ -24,9 +24,8 @@ from maskbench.data.images import load_image
 from maskbench.data.sources import embedded_nuscenes, find_images
 from maskbench.detections import Detections
 from maskbench.models.factory import LoadedModel, calibration_batch, create_model
-from maskbench.instance_masks import instance_masks
-from maskbench.models.rtmdet import RTMDetRaw
-from maskbench.postprocess import paste_masks, rescale_boxes
+from maskbench.models.mask_rcnn import RawDetections
+from maskbench.postprocess import original_boxes, original_masks
 from maskbench.preprocess import ResizeMode, preprocess
 from maskbench.zoo import Family, get_spec
 
@@ -120,13 +119,8 @@ def run_once(loaded: LoadedModel, fixture_run: dict, run_name: str) -> RunResult
     tensor, meta = preprocess(load_image(frame_path(frame)), ResizeMode(mode), None, spec.input_format,
                               dtype)
     raw = loaded.model(tensor, [meta.img_shape])[0]
-    threshold = loaded.model.detection_config.mask_thr_binary
-    one_stage = isinstance(raw, RTMDetRaw)
-    boxes = rescale_boxes(raw.boxes, meta, by_reciprocal=one_stage)  # in the network's precision, as MMDetection
-    if one_stage:
-        masks = instance_masks(raw.mask_logits.float().numpy(), meta, threshold=threshold)
-    else:
-        masks = paste_masks(raw.mask_probs.numpy(), boxes.float().numpy(), *meta.ori_shape, threshold)
+    boxes = original_boxes(raw, meta)  # in the network's precision, as MMDetection
+    masks = original_masks(raw, meta, boxes.float().numpy(), loaded.model.detection_config.mask_thr_binary)
     ours = Detections(boxes.double().numpy(), raw.scores.double().numpy(), raw.labels.numpy(), masks)
     ref = reference_detections(fixture_run)
     same_shape = list(tensor.shape) == fixture_run["input_shape"] and list(meta.img_shape) == fixture_run["img_shape"][:2]
@@ -134,7 +128,7 @@ def run_once(loaded: LoadedModel, fixture_run: dict, run_name: str) -> RunResult
                         if same_shape else float("inf"))
     ref_probs = reference_mask_probs(fixture_run)
     prob_diff = float("nan")
-    if ref_probs is not None and not one_stage:
+    if ref_probs is not None and isinstance(raw, RawDetections):
         k = min(len(ref_probs), raw.mask_probs.shape[0])
         if k > 0 and np.array_equal(ours.labels[:k], ref.labels[:k]):
             prob_diff = float(np.abs(raw.mask_probs[:k].double().numpy() - ref_probs[:k]).max())

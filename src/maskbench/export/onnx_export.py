@@ -95,12 +95,11 @@ def output_names(spec: ModelSpec) -> list[str]:
 
 def raw_from_outputs(spec: ModelSpec, outputs: Sequence[np.ndarray]) -> RawDetections | RTMDetRaw:
     """The eager model's output type from a graph's four outputs (copied: runtimes reuse buffers)."""
-    boxes, scores, labels, masks = (np.array(v, copy=True) for v in outputs)
-    common = (torch.from_numpy(boxes.astype(np.float32)), torch.from_numpy(scores.astype(np.float32)),
-              torch.from_numpy(labels.astype(np.int64)))
+    boxes, scores, labels, masks = (torch.from_numpy(np.array(v, dtype=dtype, copy=True))
+                                    for v, dtype in zip(outputs, (np.float32, np.float32, np.int64, np.float32)))
     if spec.family is Family.RTMDET_INS:
-        return RTMDetRaw(*common, mask_logits=torch.from_numpy(masks.astype(np.float32)))
-    return RawDetections(*common, mask_probs=torch.from_numpy(masks.astype(np.float32)))
+        return RTMDetRaw(boxes, scores, labels, mask_logits=masks)
+    return RawDetections(boxes, scores, labels, mask_probs=masks)
 
 
 def graph_feeds(images: torch.Tensor, img_shape: tuple[int, int], target: ExportTarget) -> dict[str, np.ndarray]:

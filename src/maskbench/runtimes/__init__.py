@@ -1,6 +1,7 @@
 """Runtimes: eager PyTorch (and torch.compile), and the exported ONNX graph on ONNX Runtime (CPU,
 CUDA), OpenVINO and TensorRT, behind one interface (:class:`Runtime`) returning the eager
-network's :class:`RawDetections`, in the precisions each supports (``maskbench runtimes``).
+network's raw output (``RawDetections`` or ``RTMDetRaw``), in the precisions each supports
+(``maskbench runtimes``).
 
 The registry (:mod:`.registry`) names every backend by dotted path, so listing the runtimes
 imports no backend module. The names below are imported on first use: importing a submodule

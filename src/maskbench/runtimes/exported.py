@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from ..export.calibration import calibration_feeds, feeds_fingerprint
-from ..export.onnx_export import OUTPUT_NAMES, ExportTarget, export_onnx, graph_feeds, output_names, raw_from_outputs
+from ..export.onnx_export import ExportTarget, export_onnx, graph_feeds, output_names, raw_from_outputs
 from ..export.quantize import QuantizedArtifact, Quantizer, quantized_artifact
 from ..models.factory import LoadedModel
 from ..models.mask_rcnn import RawDetections
@@ -117,8 +117,8 @@ class ExportedGraphRuntime(Runtime):
 
     @abstractmethod
     def _run(self, compiled, feeds: dict[str, np.ndarray],
-             names: Sequence[str] = OUTPUT_NAMES) -> tuple[np.ndarray, ...]:
-        """The outputs ``names`` (default: Mask R-CNN's boxes, scores, labels, mask_probs)."""
+             names: Sequence[str]) -> tuple[np.ndarray, ...]:
+        """The outputs ``names``, in that order (``output_names(spec)`` for a detection)."""
 
     def _missing_outputs(self, path: Path, names: Sequence[str]) -> list[str]:
         """Which of ``names`` are not tensors of the graph at ``path`` (default: none known

@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from ..errors import RuntimeNotInstalled
-from ..export.onnx_export import OUTPUT_NAMES, ExportTarget
+from ..export.onnx_export import ExportTarget
 from ..export.quantize import onnxruntime_quantizer
 from .base import UnsupportedPrecisionError
 from .cpu_int8 import has_vnni, int8_instructions
@@ -93,7 +93,7 @@ class OnnxRuntimeRuntime(ExportedGraphRuntime):
         """Nothing to check on the CPU."""
 
     def _run(self, compiled, feeds: dict[str, np.ndarray],
-             names: Sequence[str] = OUTPUT_NAMES) -> tuple[np.ndarray, ...]:
+             names: Sequence[str]) -> tuple[np.ndarray, ...]:
         return tuple(compiled.run(list(names), feeds))
 
     def _missing_outputs(self, path: Path, names: Sequence[str]) -> list[str]:

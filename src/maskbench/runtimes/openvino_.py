@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import RuntimeNotInstalled
-from ..export.onnx_export import OUTPUT_NAMES, ExportTarget
+from ..export.onnx_export import ExportTarget
 from ..export.quantize import openvino_quantizer
 from ..packages import importable, require_package
 from .base import UnsupportedPrecisionError
@@ -104,7 +104,7 @@ class OpenVinoRuntime(ExportedGraphRuntime):
         return compiled, compiled.create_infer_request()
 
     def _run(self, compiled, feeds: dict[str, np.ndarray],
-             names: Sequence[str] = OUTPUT_NAMES) -> tuple[np.ndarray, ...]:
+             names: Sequence[str]) -> tuple[np.ndarray, ...]:
         model, request = compiled
         request.infer(feeds)
         return tuple(request.get_tensor(model.output(name)).data.copy() for name in names)

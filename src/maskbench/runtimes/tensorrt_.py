@@ -34,7 +34,7 @@ import numpy as np
 import torch
 
 from ..errors import MaskbenchError
-from ..export.onnx_export import OUTPUT_NAMES, key_digest, stored_key
+from ..export.onnx_export import key_digest, stored_key
 from ..files import atomic_open
 from .base import UNTESTED_TENSORRT, FeatureTapUnavailable
 from .exported import ExportedGraphRuntime
@@ -227,7 +227,7 @@ class TensorRTRuntime(ExportedGraphRuntime):
         return EngineRunner(trt, runtime, engine, self.device)
 
     def _run(self, compiled, feeds: dict[str, np.ndarray],
-             names: Sequence[str] = OUTPUT_NAMES) -> tuple[np.ndarray, ...]:
+             names: Sequence[str]) -> tuple[np.ndarray, ...]:
         """The engine's four outputs (boxes, scores, labels, the family's masks): it has no
         others (no tap, :data:`NO_TAP`)."""
         return compiled(feeds)
