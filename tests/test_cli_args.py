@@ -12,6 +12,7 @@ import pytest
 
 from maskbench import cli_args, names
 from maskbench.cli import build_parser, main
+from maskbench.zoo import MODEL_SETS, MODELS, STUDY_MODELS, Family, get_spec
 
 HEAVY = ("torch", "torchvision", "numpy", "cv2", "matplotlib", "pycocotools")
 
@@ -63,7 +64,7 @@ REQUIRED = {"export": ["--model", "r50", "--out", "o"], "check-conversion": ["--
 SHARED = {
     "--model": (cli_args.MODEL_HELP, "mask-rcnn_r50_fpn_1x_coco", "mask-rcnn_r50_fpn_1x_coco", "r52",
                 "argument --model: unknown model 'r52'; run `maskbench zoo`"),
-    "--models": (cli_args.MODELS_HELP, "r50, convnext-t", ["r50", "convnext-t"], "r50,r52",
+    "--models": (cli_args.MODELS_HELP, "r50, convnext-t", [get_spec("r50").name, get_spec("convnext-t").name], "r50,r52",
                  "argument --models: unknown model 'r52'"),
     "--weights": (cli_args.WEIGHTS_HELP, "official", "official", None, None),
     "--seed": (cli_args.SEED_HELP, "3", 3, "x", "argument --seed: invalid int value: 'x'"),
@@ -163,10 +164,19 @@ def test_the_singular_spelling_of_a_list_flag_still_takes_the_list():
 
 def test_models_all_stands_alone(capsys):
     parser = build_parser()
-    assert parser.parse_args(["benchmark", "--models", "ALL"]).models == ["all"]
+    assert parser.parse_args(["benchmark", "--models", "ALL"]).models == list(MODEL_SETS["all"])
     with pytest.raises(SystemExit):
         parser.parse_args(["benchmark", "--models", "all,r50"])
     assert "'all' stands alone" in capsys.readouterr().err
+
+
+def test_models_take_named_sets_in_order_each_model_once():
+    parser = build_parser()
+    models = parser.parse_args(["benchmark", "--models", "rtmdet-ins-s,rtmdet-ins,study,r101"]).models
+    rtmdet = [spec.name for spec in MODELS if spec.family is Family.RTMDET_INS]
+    assert models == rtmdet[1:2] + rtmdet[:1] + rtmdet[2:] + list(STUDY_MODELS)
+    assert len(rtmdet) == 5 and len(STUDY_MODELS) == 5 and get_spec("r101").name in STUDY_MODELS
+    assert "rtmdet-ins" in _commands()["benchmark"].format_help()
 
 
 def test_an_unknown_name_is_refused_before_any_model_work(monkeypatch, capsys):

@@ -28,6 +28,8 @@ from .names import (
     METRICS,
     MODEL_ALIASES,
     MODEL_NAMES,
+    MODEL_SET_NAMES,
+    MODEL_SETS,
     PRECISIONS,
     RTMDET_INPUT_SIZE,
     RUNTIME_NAMES,
@@ -93,13 +95,16 @@ def comma_list(item: Callable[[str], str]) -> Callable[[str], list]:
 
 
 def model_list(text: str) -> list[str]:
-    """``benchmark --models``: zoo names/aliases, or ``all`` (alone) for every zoo model."""
+    """``benchmark --models``: zoo names/aliases and named sets (``study``, ``rtmdet-ins``, ...), in
+    the order given, each model once; ``all`` stands alone."""
     names = comma_list(str)(text)
-    if [name.lower() for name in names] == [ALL_MODELS]:
-        return [ALL_MODELS]
-    if any(name.lower() == ALL_MODELS for name in names):
+    if any(name.lower() == ALL_MODELS for name in names) and len(names) > 1:
         raise argparse.ArgumentTypeError(f"'{ALL_MODELS}' stands alone (every zoo model), got '{text}'")
-    return [model_name(name) for name in names]
+    models: list[str] = []
+    for name in names:
+        expanded = MODEL_SETS.get(name.lower()) or (MODEL_ALIASES.get(model_name(name), name.strip()),)
+        models += [model for model in expanded if model not in models]
+    return models
 
 
 runtime_list = comma_list(runtime_name)
@@ -132,7 +137,8 @@ def resize_mode(args: argparse.Namespace) -> ResizeMode:
 # Each shared flag's help starts with its text here, in every command (a command may add what
 # the flag does there, and the default); tests/test_cli_args.py checks it.
 MODEL_HELP = f"zoo name or alias: {', '.join(MODEL_ALIASES)} (see `maskbench zoo`)"
-MODELS_HELP = f"comma-separated zoo names or aliases (as for --model), or '{ALL_MODELS}' for every zoo model"
+MODELS_HELP = (f"comma-separated zoo names or aliases (as for --model) and named sets: {', '.join(MODEL_SET_NAMES)} "
+               f"('{ALL_MODELS}' stands alone)")
 WEIGHTS_HELP = ("'random' (untrained, deterministic, calibrated on the input frames: for timing, its detections "
                 "and AP are meaningless), 'official' (the zoo's checkpoint, downloaded once) or a .pth path")
 SEED_HELP = "seed of random weights"

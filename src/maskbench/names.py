@@ -15,12 +15,14 @@ from __future__ import annotations
 
 from enum import Enum
 
+from .zoo import MODEL_SETS as MODEL_SETS
 from .zoo import MODELS as ZOO
 
 # Short alias -> MMDetection 3.x config name, in the zoo's order (the zoo is plain data).
 MODEL_ALIASES: dict[str, str] = {spec.alias: spec.name for spec in ZOO}
 MODEL_NAMES: frozenset[str] = frozenset(MODEL_ALIASES) | frozenset(MODEL_ALIASES.values())  # what get_spec takes
 ALL_MODELS = "all"  # benchmark --models all: every zoo model
+MODEL_SET_NAMES: tuple[str, ...] = tuple(MODEL_SETS)  # study, mask-rcnn, rtmdet-ins, all
 
 # The runtime registry's names, in its order (= runtimes.registry.RUNTIMES, checked by a test).
 RUNTIME_NAMES: tuple[str, ...] = ("torch", "torch-compile", "onnxruntime", "onnxruntime-cuda", "openvino", "tensorrt")

@@ -234,6 +234,13 @@ MODELS: tuple[ModelSpec, ...] = (
 
 STUDY_MODELS: tuple[str, ...] = tuple(m.name for m in MODELS if m.in_study)
 
+# Named sets `--models` takes beside zoo names: the study's five, each family, every model.
+MODEL_SETS: dict[str, tuple[str, ...]] = {
+    "study": STUDY_MODELS,
+    **{family.value: tuple(m.name for m in MODELS if m.family is family) for family in Family},
+    "all": tuple(m.name for m in MODELS),
+}
+
 
 def get_spec(name: str) -> ModelSpec:
     """Look a model up by its MMDetection config name or its short alias."""

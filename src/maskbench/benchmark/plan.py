@@ -10,7 +10,7 @@ from ..data.sources import STUDY_CAMERAS, embedded_nuscenes, find_images, is_nus
 from ..errors import MaskbenchError
 from ..preprocess import ResizeMode
 from ..records import BenchmarkJob
-from ..zoo import MODELS, get_spec
+from ..zoo import STUDY_MODELS, get_spec
 
 # Fastest first: the runtime `benchmark` picks when none is named.
 PREFERRED_GPU = ("tensorrt", "torch-compile", "onnxruntime-cuda", "torch")
@@ -18,11 +18,10 @@ PREFERRED_CPU = ("openvino", "onnxruntime", "torch")
 
 
 def resolve_models(names: Sequence[str] | None) -> list[str]:
-    """Zoo names for the given names/aliases; default the study's five, ``all`` every model."""
+    """Zoo names for the given names/aliases (named sets are expanded by the parser); default the
+    study's five."""
     if not names:
-        return [spec.name for spec in MODELS if spec.in_study]
-    if [n.lower() for n in names] == ["all"]:
-        return [spec.name for spec in MODELS]
+        return list(STUDY_MODELS)
     return [get_spec(name).name for name in names]  # an unknown name: one line listing the zoo
 
 
