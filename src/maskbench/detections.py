@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import mmap
 from dataclasses import dataclass
 
 import numpy as np
@@ -29,12 +28,3 @@ class Detections:
         keep = self.scores >= score_threshold
         return Detections(self.boxes[keep], self.scores[keep], self.labels[keep], self.masks[keep])
 
-
-def zeroed_bool(shape: tuple[int, ...]) -> np.ndarray:
-    """A writable all-False bool array on an anonymous mapping, not ``np.zeros``: numpy asks the
-    kernel for transparent huge pages on large arrays, whose first write can stall on compaction
-    (measured in :mod:`maskbench.postprocess`); untouched pages here stay the shared zero page."""
-    size = int(np.prod(shape))
-    if size == 0:
-        return np.zeros(shape, dtype=bool)
-    return np.frombuffer(mmap.mmap(-1, size), dtype=bool).reshape(shape)

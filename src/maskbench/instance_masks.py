@@ -9,8 +9,8 @@ from the object. Both resizes are linear and separable, so each axis is one smal
 cropped): a mask is ``Wy @ logits @ Wx.T``. It is evaluated only on the window where it can be
 positive: bilinear weights are non-negative, so a pixel whose source logits are all <= 0 is
 below the threshold; the window is the span of the rows and columns that reach a positive logit.
-The (N, H, W) output lives on an anonymous mapping (:func:`maskbench.detections.zeroed_bool`)
-whose untouched pages cost nothing.
+The (N, H, W) output is a :class:`maskbench.mask_canvas.MaskCanvas`: untouched pages cost
+nothing, and written ones are reused from a frame the caller has dropped.
 
 One difference from MMDetection, on purpose: it computes the second size as
 ``ceil(padded_h / w_scale), ceil(padded_w / h_scale)`` (scale factors in (w, h) order used as
@@ -27,7 +27,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from .detections import zeroed_bool
+from .mask_canvas import MaskCanvas
 from .preprocess import ImageMeta
 
 
@@ -95,9 +95,9 @@ def instance_masks(mask_logits: np.ndarray, meta: ImageMeta, stride: int = 8,
     logits = np.asarray(mask_logits, dtype=np.float32)
     count, height, width = logits.shape
     ori_h, ori_w = meta.ori_shape
-    masks = zeroed_bool((count, ori_h, ori_w))
+    canvas = MaskCanvas((count, ori_h, ori_w))
     if count == 0:
-        return masks
+        return canvas.masks
     resized_h, resized_w = rescaled_size((height * stride, width * stride), meta)
     axis_y = resize_axis(height, stride, resized_h, ori_h)
     axis_x = resize_axis(width, stride, resized_w, ori_w)
@@ -123,5 +123,5 @@ def instance_masks(mask_logits: np.ndarray, meta: ImageMeta, stride: int = 8,
             window = (left @ source) @ right
         else:
             window = left @ (source @ right)
-        np.greater(window, cut, out=masks[i, r0:r1, c0:c1])
-    return masks
+        np.greater(window, cut, out=canvas.window(i, slice(r0, r1), slice(c0, c1)))
+    return canvas.masks

@@ -14,7 +14,8 @@ same pixels as MMDetection (tests/test_postprocess.py compares with a transcript
 code), several times faster, and no torch thread pool (whose threads otherwise fight a graph
 runtime's spinning ones for the cores).
 
-The (N, H, W) mask array (144 MB for 100 detections at 1600x900) is an anonymous memory map,
+The (N, H, W) mask array (144 MB for 100 detections at 1600x900) is a
+:class:`~maskbench.mask_canvas.MaskCanvas` (anonymous memory maps reused across frames),
 not ``np.zeros``: numpy asks the kernel for transparent huge pages on large arrays, and where
 huge pages are compacted on demand (``defrag = madvise``, a common default) the first write to
 each 2 MB page can stall. Measured, OpenVINO r50 at 1344x800 on 2 cores: postprocess 15-377 ms
@@ -28,8 +29,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .detections import Detections, zeroed_bool
+from .detections import Detections
 from .instance_masks import instance_masks
+from .mask_canvas import MaskCanvas
 from .models.mask_rcnn import RawDetections
 from .models.rtmdet import RTMDetRaw
 from .preprocess import ImageMeta
@@ -94,11 +96,11 @@ def paste_masks(mask_probs, boxes, img_h: int, img_w: int, threshold: float = 0.
     """(N, img_h, img_w) bool masks from (N, 28, 28) probabilities and original-image boxes."""
     mask_probs = np.asarray(mask_probs, dtype=np.float32)
     boxes = np.asarray(boxes, dtype=np.float32)
-    masks = zeroed_bool((boxes.shape[0], img_h, img_w))
+    canvas = MaskCanvas((boxes.shape[0], img_h, img_w))
     for i in range(boxes.shape[0]):
         window, (rows, cols) = paste_window(mask_probs[i], boxes[i], img_h, img_w, threshold)
-        masks[i, rows, cols] = window
-    return masks
+        canvas.window(i, rows, cols)[...] = window
+    return canvas.masks
 
 
 def original_boxes(raw: RawDetections | RTMDetRaw, meta: ImageMeta) -> torch.Tensor:

@@ -135,15 +135,20 @@ def _measure(job: BenchmarkJob, out_dir: Path, record: BenchmarkRecord) -> None:
         timed_call(predictor, frames[index % len(frames)][2], runtime.device)
 
     parts: dict[str, list[float]] = {"preprocess": [], "inference": [], "postprocess": [], "end_to_end": []}
-    last = {}
-    total_calls = max(1, job.repeat) * len(frames)
-    for round_ in range(max(1, job.repeat)):
+    last: dict[int, list[dict]] = {}  # the last round's detections as COCO results (RLE masks)
+    rounds = max(1, job.repeat)
+    for round_ in range(rounds):
         for index, (_, _, image) in enumerate(frames):
-            _say(f"timing {round_ * len(frames) + index + 1}/{total_calls}")
+            _say(f"timing {round_ * len(frames) + index + 1}/{rounds * len(frames)}")
             total, pre, infer, post, dets = timed_call(predictor, image, runtime.device)
             for name, value in zip(("end_to_end", "preprocess", "inference", "postprocess"), (total, pre, infer, post)):
                 parts[name].append(value)
-            last[index] = dets
+            # Dense masks are dropped before the next call, as a deployed loop drops them: held
+            # (144 MB per frame of 100 masks at 1600x900), they made the next call's mask writes
+            # land on cold pages, measured +6 ms of RTMDet-Ins-s post-processing (docs/rtmdet.md).
+            if round_ == rounds - 1:
+                last[index] = detections_to_coco(dets, index + 1)
+            del dets
     for name, values in parts.items():
         setattr(record, name, LatencyStats.from_seconds(values).to_dict())
     record.decode = LatencyStats.from_seconds(decode_s).to_dict()
@@ -167,7 +172,7 @@ def _measure(job: BenchmarkJob, out_dir: Path, record: BenchmarkRecord) -> None:
     record.torch_cuda_peak_mb = memory.torch_cuda_peak_mb(runtime.device)
     record.artifact_mb = _artifact_mb(runtime, loaded.model)
     record.images = len(frames)
-    record.detections_per_image = sum(len(d) for d in last.values()) / len(last)
+    record.detections_per_image = sum(len(results) for results in last.values()) / len(last)
     record.detections_file = _save_detections(out_dir, job, frames, last)
     record.environment = describe_environment(runtime.device)
 
@@ -328,7 +333,7 @@ def _save_detections(out_dir: Path, job: BenchmarkJob, frames, last) -> str:
     for index, (path, camera, image) in enumerate(frames):
         payload["frames"].append({"path": str(path), "camera": camera, "width": int(image.shape[1]),
                                   "height": int(image.shape[0]),
-                                  "results": detections_to_coco(last[index], index + 1)})
+                                  "results": last[index]})
     write_json_atomic(out_dir / relative, payload)
     return str(relative)
 
