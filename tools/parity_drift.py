@@ -16,6 +16,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
@@ -33,9 +34,9 @@ def inject(bug: str) -> None:
 
         normalise = pre.normalise_into_padded
 
-        def rounded(resized, mean, std, hw, dtype=torch.float32, pad_value=None):
+        def rounded(resized, mean, std, hw, dtype=np.float32, pad_value=None):
             out = normalise(resized, mean, std, hw, dtype, pad_value)
-            return out.half().to(dtype) if dtype == torch.float32 else out
+            return out.astype(np.float16).astype(np.float32) if dtype == np.float32 else out
 
         pre.normalise_into_padded = rounded
     elif bug == "finest-scale":

@@ -22,30 +22,39 @@ each 2 MB page can stall. Measured, OpenVINO r50 at 1344x800 on 2 cores: postpro
 per frame with ``np.zeros``, 12-19 ms with the plain mapping, whose untouched pages stay the
 kernel's shared zero page (``tools/mmdet_vs_maskbench.py --time-one``, which reports the
 pre/infer/post split per call, before and after, session 12).
+
+Importing this module does not import torch: :func:`detections_from_outputs` (numpy) is what
+both the torch path (:func:`to_detections`) and the torch-free deployment run.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import torch
 
 from .detections import Detections
 from .instance_masks import instance_masks
 from .mask_canvas import MaskCanvas
-from .models.mask_rcnn import RawDetections
-from .models.rtmdet import RTMDetRaw
 from .preprocess import ImageMeta
+from .zoo import Family
+
+if TYPE_CHECKING:
+
+    from .models.mask_rcnn import RawDetections
+    from .models.rtmdet import RTMDetRaw
 
 MASK_SIZE = 28
 
 
-def rescale_boxes(boxes: torch.Tensor, meta: ImageMeta, by_reciprocal: bool = False) -> torch.Tensor:
-    """Resized-image boxes to original-image pixels: divided by the scale factors (Mask R-CNN's
-    bbox head), or multiplied by their reciprocals (``scale_boxes`` in RTMDet-Ins' head)."""
+def rescale_boxes(boxes, meta: ImageMeta, by_reciprocal: bool = False):
+    """Resized-image boxes (a tensor or an array, kept in its precision) to original-image
+    pixels: divided by the scale factors (Mask R-CNN's bbox head), or multiplied by their
+    reciprocals (``scale_boxes`` in RTMDet-Ins' head)."""
     w_scale, h_scale = meta.scale_factor
-    if by_reciprocal:
-        return boxes * boxes.new_tensor([1 / w_scale, 1 / h_scale, 1 / w_scale, 1 / h_scale])
-    return boxes / boxes.new_tensor([w_scale, h_scale, w_scale, h_scale])
+    factors = [1 / w_scale, 1 / h_scale, 1 / w_scale, 1 / h_scale] if by_reciprocal else [w_scale, h_scale] * 2
+    factor = np.asarray(factors, dtype=boxes.dtype) if isinstance(boxes, np.ndarray) else boxes.new_tensor(factors)
+    return boxes * factor if by_reciprocal else boxes / factor
 
 
 def sampling_weights(start: int, stop: int, low: np.float32, high: np.float32, size: int = MASK_SIZE) -> np.ndarray:
@@ -103,29 +112,31 @@ def paste_masks(mask_probs, boxes, img_h: int, img_w: int, threshold: float = 0.
     return canvas.masks
 
 
-def original_boxes(raw: RawDetections | RTMDetRaw, meta: ImageMeta) -> torch.Tensor:
-    """Boxes in original-image pixels, in the network's precision: a double network's are
-    rescaled in double, as MMDetection's heads do (the parity check keeps them so)."""
-    precise = raw.boxes if raw.boxes.dtype == torch.float64 else raw.boxes.float()
-    return rescale_boxes(precise, meta, by_reciprocal=isinstance(raw, RTMDetRaw))
-
-
-def original_masks(raw: RawDetections | RTMDetRaw, meta: ImageMeta, boxes: np.ndarray,
-                   threshold: float = 0.5) -> np.ndarray:
-    """(N, H, W) bool masks at the original size: Mask R-CNN's 28x28 probabilities pasted into
-    their ``boxes`` (original-image pixels), RTMDet-Ins' stride-8 logits resized."""
-    if isinstance(raw, RTMDetRaw):
-        return instance_masks(raw.mask_logits.float().cpu().numpy(), meta, threshold=threshold)
-    img_h, img_w = meta.ori_shape
-    return paste_masks(raw.mask_probs.float().cpu().numpy(), boxes, img_h, img_w, threshold)
+def detections_from_outputs(family: Family, boxes: np.ndarray, scores: np.ndarray, labels: np.ndarray,
+                            masks: np.ndarray, meta: ImageMeta, mask_threshold: float = 0.5) -> Detections:
+    """Original-image detections from the network's four outputs (as the exported graph gives
+    them): boxes rescaled in their own precision (a double network's in double, as MMDetection's
+    heads do), then Mask R-CNN's 28x28 probabilities pasted into them or RTMDet-Ins' stride-8
+    logits resized."""
+    rescaled = rescale_boxes(np.asarray(boxes), meta, by_reciprocal=family is Family.RTMDET_INS)
+    original = rescaled.astype(np.float32)
+    if family is Family.RTMDET_INS:
+        binary = instance_masks(np.asarray(masks, dtype=np.float32), meta, threshold=mask_threshold)
+    else:
+        img_h, img_w = meta.ori_shape
+        binary = paste_masks(masks, original, img_h, img_w, mask_threshold)
+    return Detections(boxes=original, scores=np.asarray(scores, dtype=np.float32),
+                      labels=np.asarray(labels).astype(np.int64), masks=binary)
 
 
 def to_detections(raw: RawDetections | RTMDetRaw, meta: ImageMeta, mask_threshold: float = 0.5) -> Detections:
-    boxes = original_boxes(raw, meta).float().cpu().numpy()
-    masks = original_masks(raw, meta, boxes, mask_threshold)
-    return Detections(
-        boxes=boxes.astype(np.float32),
-        scores=raw.scores.float().cpu().numpy(),
-        labels=raw.labels.cpu().numpy().astype(np.int64),
-        masks=masks,
-    )
+    """:func:`detections_from_outputs` of the eager network's (or a runtime's) raw output."""
+    from .models.rtmdet import RTMDetRaw
+
+    family, masks = ((Family.RTMDET_INS, raw.mask_logits) if isinstance(raw, RTMDetRaw)
+                     else (Family.MASK_RCNN, raw.mask_probs))
+    boxes = raw.boxes.detach().cpu()
+    return detections_from_outputs(family, (boxes if boxes.dtype.is_floating_point and boxes.element_size() == 8
+                                            else boxes.float()).numpy(),
+                                   raw.scores.float().cpu().numpy(), raw.labels.cpu().numpy(),
+                                   masks.float().cpu().numpy(), meta, mask_threshold)

@@ -9,20 +9,26 @@ Two modes, both from the study's world:
   static TensorRT/MMDeploy build does (the study's setting).
 Resizing uses OpenCV's bilinear filter on uint8, exactly as mmcv does, so the network sees the
 same pixels as in MMDetection.
+
+Importing this module does not import torch: :func:`preprocess_array` (numpy and OpenCV) is what
+the torch-free deployment (:mod:`maskbench.deploy`) runs, and :func:`preprocess` wraps its output
+in a tensor, so both paths feed the network the same bits.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import cast
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
-import torch
 
 from .names import ResizeMode  # in names.py: the CLI reads it without torch
 from .zoo import MASK_RCNN_INPUT, InputFormat
+
+if TYPE_CHECKING:
+    import torch
 
 PAD_DIVISOR = 32
 
@@ -54,13 +60,28 @@ def preprocess(
     mode: ResizeMode = ResizeMode.STRETCH,
     size: tuple[int, int] | None = None,
     input_format: InputFormat = MASK_RCNN_INPUT,
-    dtype: torch.dtype = torch.float32,
+    dtype: torch.dtype | None = None,
 ) -> tuple[torch.Tensor, ImageMeta]:
     """RGB uint8 HxWx3 -> normalised (1, 3, H', W') padded tensor, and its meta.
 
     ``input_format`` is the model's (``spec.input_format``): channel order, mean/std, default
     sizes and padding. ``dtype`` float64 normalises in double, as MMDetection's data preprocessor
-    does once its model is in double (the parity check, docs/parity.md)."""
+    does once its model is in double (the parity check, docs/parity.md); default float32."""
+    import torch
+
+    array, meta = preprocess_array(image, mode, size, input_format,
+                                   np.float64 if dtype == torch.float64 else np.float32)
+    return torch.from_numpy(array), meta
+
+
+def preprocess_array(
+    image: np.ndarray,
+    mode: ResizeMode = ResizeMode.STRETCH,
+    size: tuple[int, int] | None = None,
+    input_format: InputFormat = MASK_RCNN_INPUT,
+    dtype: type[np.floating] = np.float32,
+) -> tuple[np.ndarray, ImageMeta]:
+    """:func:`preprocess` in numpy: the (1, 3, H', W') ``dtype`` array and its meta."""
     mode = ResizeMode(mode)
     size = size or (input_format.stretch_size if mode == ResizeMode.STRETCH else input_format.keep_ratio_scale)
     height, width = image.shape[:2]
@@ -73,20 +94,20 @@ def preprocess(
     padded_in_pipeline = mode == ResizeMode.KEEP_RATIO and input_format.pad_to_scale
     padded_w, padded_h = (max(size), min(size)) if padded_in_pipeline else (new_w, new_h)
     padded_h, padded_w = padded_h + -padded_h % PAD_DIVISOR, padded_w + -padded_w % PAD_DIVISOR
-    tensor = normalise_into_padded(resized, input_format.mean, input_format.std, (padded_h, padded_w), dtype,
-                                   input_format.pad_value)
+    array = normalise_into_padded(resized, input_format.mean, input_format.std, (padded_h, padded_w), dtype,
+                                  input_format.pad_value)
     meta = ImageMeta(
         ori_shape=(height, width),
         img_shape=(padded_h, padded_w) if padded_in_pipeline else (new_h, new_w),
         pad_shape=(padded_h, padded_w),
         scale_factor=(new_w / width, new_h / height),
     )
-    return tensor, meta
+    return array, meta
 
 
 def normalise_into_padded(resized: np.ndarray, mean: Sequence[float], std: Sequence[float],
-                          padded_hw: tuple[int, int], dtype: torch.dtype = torch.float32,
-                          pad_value: float | None = None) -> torch.Tensor:
+                          padded_hw: tuple[int, int], dtype: type[np.floating] = np.float32,
+                          pad_value: float | None = None) -> np.ndarray:
     """(1, 3, H, W) ``dtype``: ``(pixel - mean) / std`` per channel, padding right and below:
     zeros, or ``pad_value`` normalised like a pixel (RTMDet pads the raw image with 114 first).
 
@@ -101,7 +122,7 @@ def normalise_into_padded(resized: np.ndarray, mean: Sequence[float], std: Seque
     import mmap
 
     height, width = resized.shape[:2]
-    np_dtype = cast("type[np.floating]", {torch.float32: np.float32, torch.float64: np.float64}[dtype])
+    np_dtype = dtype
     itemsize = np.dtype(np_dtype).itemsize
     out = np.frombuffer(mmap.mmap(-1, 3 * padded_hw[0] * padded_hw[1] * itemsize), dtype=np_dtype)
     out = out.reshape(1, 3, *padded_hw)
@@ -115,12 +136,14 @@ def normalise_into_padded(resized: np.ndarray, mean: Sequence[float], std: Seque
             value = (np_dtype(pad_value) - channel_mean) / channel_std
             out[0, channel, height:, :] = value
             out[0, channel, :height, width:] = value
-    return torch.from_numpy(out)
+    return out
 
 
 def pad_like_pipeline(tensor: torch.Tensor, padded_hw: tuple[int, int], input_format: InputFormat) -> torch.Tensor:
     """A normalised (1, 3, h, w) tensor cropped or padded (right, below) to ``padded_hw`` with
     what the model's pipeline pads with: zeros, or its raw pad value normalised (RTMDet's 114)."""
+    import torch
+
     tensor = tensor[..., : padded_hw[0], : padded_hw[1]]
     pad_h, pad_w = padded_hw[0] - tensor.shape[-2], padded_hw[1] - tensor.shape[-1]
     if pad_h == 0 and pad_w == 0:

@@ -25,7 +25,7 @@ from maskbench.data.sources import embedded_nuscenes, find_images
 from maskbench.detections import Detections
 from maskbench.models.factory import LoadedModel, calibration_batch, create_model
 from maskbench.models.mask_rcnn import RawDetections
-from maskbench.postprocess import original_boxes, original_masks
+from maskbench.postprocess import rescale_boxes, to_detections
 from maskbench.preprocess import ResizeMode, preprocess
 from maskbench.zoo import Family, get_spec
 
@@ -119,8 +119,9 @@ def run_once(loaded: LoadedModel, fixture_run: dict, run_name: str) -> RunResult
     tensor, meta = preprocess(load_image(frame_path(frame)), ResizeMode(mode), None, spec.input_format,
                               dtype)
     raw = loaded.model(tensor, [meta.img_shape])[0]
-    boxes = original_boxes(raw, meta)  # in the network's precision, as MMDetection
-    masks = original_masks(raw, meta, boxes.float().numpy(), loaded.model.detection_config.mask_thr_binary)
+    masks = to_detections(raw, meta, loaded.model.detection_config.mask_thr_binary).masks
+    # boxes in the network's precision, as MMDetection rescales them
+    boxes = rescale_boxes(raw.boxes, meta, by_reciprocal=spec.family is Family.RTMDET_INS)
     ours = Detections(boxes.double().numpy(), raw.scores.double().numpy(), raw.labels.numpy(), masks)
     ref = reference_detections(fixture_run)
     same_shape = list(tensor.shape) == fixture_run["input_shape"] and list(meta.img_shape) == fixture_run["img_shape"][:2]
