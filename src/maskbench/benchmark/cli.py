@@ -37,7 +37,7 @@ def add_commands(sub) -> None:
     bench.add_argument("--timeout", type=float, default=3600.0, help="seconds one model x runtime may take")
     bench.add_argument("--no-resume", action="store_true", help="measure again jobs already in results.jsonl")
     cli_args.add_pair_args(bench)
-    cli_args.add_output_args(bench, default=DEFAULT_OUT)
+    cli_args.add_output_args(bench, default=DEFAULT_OUT, one_writer=True)
     bench.set_defaults(run=benchmark_command)
 
 

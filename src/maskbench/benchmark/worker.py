@@ -1,14 +1,19 @@
 """Measure one :class:`~.records.BenchmarkJob` in this process and write its record.
 
-Run as ``python -m maskbench.benchmark.worker JOB.json RECORD.json OUT_DIR`` by the runner,
-one process per job, so that a crash, an out-of-memory kill or a runtime that corrupts the
-process loses that job only. What is timed, per frame (the study's definition: the API call
-from a decoded image to original-size masks):
+Run as ``python -m maskbench.benchmark.worker JOB.json RECORD.json OUT_DIR RUNNER_PID`` by the
+runner, one process per job, so that a crash, an out-of-memory kill or a runtime that corrupts
+the process loses that job only. The worker dies with its runner (:mod:`.lifeline`) and hands
+its record to the runner in ``RECORD.json``: only the runner appends to ``results.jsonl``.
+
+What is timed, per frame (the study's definition: the API call from a decoded image to
+original-size masks):
 
 ``preprocess`` (resize, normalise, pad) -> ``inference`` (the runtime, synchronised on a GPU)
 -> ``postprocess`` (rescale boxes, paste masks), ``end_to_end`` = their sum; ``decode``
 (reading the file) on its own. Before timing: model setup, the runtime's ``prepare``
-(export/compile, ``prepare_s``), one cold call (``first_call_ms``) and ``warmup`` calls.
+(export/compile, ``prepare_s``), one cold call (``first_call_ms``) and ``warmup`` calls. Around
+the timed calls: the load average and any other maskbench worker alive
+(:mod:`maskbench.machine_load`), so the report can mark a job measured under load.
 After timing, with ``fidelity``: the runtime against fp32 eager PyTorch on the same frames
 (FPN features, detections; with ``coco`` also eager's AP, for ``ap_drop``), not timed.
 """
@@ -40,6 +45,7 @@ from ..stats import LatencyStats
 from ..timing import Stopwatch
 from ..zoo import get_spec
 from . import memory
+from .lifeline import ORPHANED_EXIT_CODE, runner_alive, tie_to_runner
 
 if TYPE_CHECKING:
     from ..runtimes.base import Runtime
@@ -334,10 +340,18 @@ def _save_detections(out_dir: Path, job: BenchmarkJob, frames, last) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    job_path, record_path, out_dir = (argv if argv is not None else sys.argv[1:])[:3]
+    """``JOB.json RECORD.json OUT_DIR [RUNNER_PID]``. Tied to the runner before anything else
+    (only imports ran before: nothing measured, nothing written), and the record is written only
+    while the runner is still there to read it."""
+    args = argv if argv is not None else sys.argv[1:]
+    runner_pid = int(args[3]) if len(args) > 3 else None
+    tie_to_runner(runner_pid)
+    job_path, record_path, out_dir = args[:3]
     job = BenchmarkJob.from_dict(json.loads(Path(job_path).read_text(encoding="utf-8")))
     record = run_job(job, Path(out_dir))
     record.peak_rss_mb = memory.peak_rss_mb() if record.peak_rss_mb is None else record.peak_rss_mb
+    if not runner_alive(runner_pid):
+        return ORPHANED_EXIT_CODE
     write_json_atomic(record_path, record.to_dict())
     return 0
 
