@@ -35,6 +35,7 @@ from ..data.images import load_image
 from ..errors import ImageError, MaskbenchError
 from ..export.calibration import calibration_frames, random_weights_calibration
 from ..machine import describe_environment
+from ..machine_load import QuietWatch
 from ..models.factory import OFFICIAL, RANDOM, create_model
 from ..postprocess import to_detections
 from ..predict import Predictor
@@ -143,6 +144,7 @@ def _measure(job: BenchmarkJob, out_dir: Path, record: BenchmarkRecord) -> None:
     parts: dict[str, list[float]] = {"preprocess": [], "inference": [], "postprocess": [], "end_to_end": []}
     last = {}
     total_calls = max(1, job.repeat) * len(frames)
+    watch = QuietWatch.start()  # was the machine quiet? (looked at between passes, never inside a call)
     for round_ in range(max(1, job.repeat)):
         for index, (_, _, image) in enumerate(frames):
             _say(f"timing {round_ * len(frames) + index + 1}/{total_calls}")
@@ -150,6 +152,10 @@ def _measure(job: BenchmarkJob, out_dir: Path, record: BenchmarkRecord) -> None:
             for name, value in zip(("end_to_end", "preprocess", "inference", "postprocess"), (total, pre, infer, post)):
                 parts[name].append(value)
             last[index] = dets
+        watch.look()
+    watch.stop()
+    record.load_average_before, record.load_average_after = watch.load_before, watch.load_after
+    record.other_worker_pids = watch.other_worker_pids()
     for name, values in parts.items():
         setattr(record, name, LatencyStats.from_seconds(values).to_dict())
     record.decode = LatencyStats.from_seconds(decode_s).to_dict()
