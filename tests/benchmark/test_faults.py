@@ -143,6 +143,7 @@ def test_a_worker_whose_runner_is_gone_writes_no_record(tmp_path):
     assert not record.exists() and not done.stderr
 
 
+@pytest.mark.skipif(threading.current_thread() is not threading.main_thread(), reason="handlers: main thread")
 def test_stop_signals_are_taken_only_where_left_at_their_default():
     sighup = signal.getsignal(signal.SIGHUP)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)  # as under nohup
@@ -202,3 +203,11 @@ def test_without_the_death_signal_a_thread_ends_the_orphan(tmp_path):
                           capture_output=True, text=True, timeout=60)
     leaf_pid = int(done.stdout)  # the middle process (its runner) has ended
     _wait_for(lambda: not _running(leaf_pid), "end of the orphan", timeout_s=3)
+
+
+def test_only_the_runner_appends_to_results_jsonl():
+    """A worker hands its record over in a file; whatever it does, it cannot append a record."""
+    package = SRC / "maskbench"
+    appenders = {path.relative_to(package).as_posix() for path in package.rglob("*.py")
+                 if "append_record(" in path.read_text(encoding="utf-8")}
+    assert appenders == {"records.py", "benchmark/runner.py"}
