@@ -190,3 +190,18 @@ def test_an_unknown_name_is_refused_before_any_model_work(monkeypatch, capsys):
         err = capsys.readouterr().err
         assert exit_info.value.code == 2 and err.count("\n") == 1 and "unknown" in err, err
     assert not calls
+
+
+def test_the_commands_that_write_a_folder_lock_it_and_take_wait():
+    """benchmark, predict and evaluate hold their --out folder (maskbench/out_lock.py); --wait
+    waits for another run holding it, with the same help everywhere."""
+    parser = build_parser()
+    locking = {command for command, sub in _commands().items()
+               if any("--wait" in action.option_strings for action in sub._actions)}
+    assert locking == {"benchmark", "predict", "evaluate"}
+    for command in locking:
+        action = next(a for a in _commands()[command]._actions if "--wait" in a.option_strings)
+        assert action.help == cli_args.WAIT_HELP
+        assert parser.parse_args([command]).one_writer is True
+        assert parser.parse_args([command]).wait is False and parser.parse_args([command, "--wait"]).wait is True
+    assert not hasattr(parser.parse_args(["report", "--results", "r"]), "one_writer")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import shlex
 import sys
 from pathlib import Path
 
@@ -27,7 +29,7 @@ def build_parser() -> cli_args.Parser:
     cli_args.add_runtime_args(predict, default_text="eager PyTorch on the CPU; with --precision other than fp32: torch")
     cli_args.add_precision_args(predict)
     cli_args.add_threads_args(predict)
-    cli_args.add_output_args(predict, default=Path("out/predict"))
+    cli_args.add_output_args(predict, default=Path("out/predict"), one_writer=True)
     predict.add_argument("--draw-threshold", type=float, default=0.3, help="score below which overlays skip")
     predict.add_argument("--no-overlays", action="store_true")
 
@@ -49,16 +51,27 @@ def build_parser() -> cli_args.Parser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        if args.command == "zoo":
-            return _zoo(args)
-        if args.command == "predict":
-            return _predict(args)
-        if hasattr(args, "run"):  # commands added by add_commands
-            return args.run(args)
+        with _output_folder_lock(args, argv if argv is not None else sys.argv[1:]):
+            if args.command == "zoo":
+                return _zoo(args)
+            if args.command == "predict":
+                return _predict(args)
+            if hasattr(args, "run"):  # commands added by add_commands
+                return args.run(args)
     except MaskbenchError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     return 1
+
+
+def _output_folder_lock(args, argv: list[str]) -> contextlib.AbstractContextManager:
+    """The commands that write a folder (``add_output_args(one_writer=True)``) hold it for their
+    whole run, taken before any other work, so a second run on it stops at once (or waits)."""
+    if not getattr(args, "one_writer", False):
+        return contextlib.nullcontext()
+    from .out_lock import hold_output_folder
+
+    return hold_output_folder(args.out, wait=args.wait, command=shlex.join(["maskbench", *argv]))
 
 
 def _zoo(args) -> int:

@@ -161,6 +161,8 @@ THREADS_HELP = "CPU threads of the runtime (default: torch's, one per core)"
 RESULTS_HELP = "results.jsonl of a benchmark, or the folder holding it"
 METRIC_HELP = f"the AP the report plots and recommend ranks by: {_or(list(METRICS))}"
 PAIR_HELP = "two models drawn side by side in the report, comma-separated (as for --model)"
+WAIT_HELP = ("when another maskbench run is writing to the same --out folder, wait for it to finish instead of "
+             "stopping with an error")
 
 
 def _with(text: str, note: str | None = None, default: object = None) -> str:
@@ -251,10 +253,15 @@ def add_threads_args(parser) -> None:
 
 
 def add_output_args(parser, *, default: Path | None = None, default_text: str | None = None, required: bool = False,
-                    kind: str = "folder") -> None:
-    """``--out``: the ``kind`` (folder, JSON file) the command writes."""
+                    kind: str = "folder", one_writer: bool = False) -> None:
+    """``--out``: the ``kind`` (folder, JSON file) the command writes. ``one_writer``: the folder
+    is locked while the command runs (``maskbench.cli`` takes the lock, see
+    :mod:`maskbench.out_lock`), and ``--wait`` waits for another run holding it."""
     parser.add_argument("--out", type=Path, default=default, required=required,
                         help=_with(f"{kind} to write to", default=default_text or default))
+    if one_writer:
+        parser.add_argument("--wait", action="store_true", help=WAIT_HELP)
+        parser.set_defaults(one_writer=True)
 
 
 def add_results_args(parser) -> None:

@@ -26,6 +26,11 @@ class RuntimeNotInstalled(MaskbenchError):
     to get it."""
 
 
+class OutputFolderBusy(MaskbenchError):
+    """An output folder another maskbench run is writing to (``out_lock``): the message names the
+    holding process and the fix."""
+
+
 def one_line(reason: object) -> str:
     """``str(reason)`` squeezed onto one line, since errors print as a single line."""
     return " ".join(str(reason).split()) or type(reason).__name__

@@ -17,6 +17,9 @@ floor was unchecked for it. With a floor, the precisions and runtimes of one mod
 count as equally accurate (the model's best AP among them), so the fastest of them is picked:
 the floor is the accuracy the user accepts to lose for speed.
 Memory sizes are MiB; "GB" and "GiB" both mean 1024 MiB, as GPU cards are sold ("6 GB").
+A pick measured under load (:func:`maskbench.machine_load.under_load_reason`) is still picked,
+on the numbers it has, and the sentence says so: its latency may be lower on a quiet machine,
+and the budget it was judged against should be checked again there.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from maskbench.machine_load import under_load_reason
 from maskbench.records import BenchmarkRecord
 from maskbench.report.pareto import (
     METRICS,
@@ -198,6 +202,10 @@ def recommend(
     if pick is not None and floor and rank[id(pick)] > ranked_ap(pick, metric):
         reason = (f"{reason[:-1]}; above the fidelity floor the precisions of {pick.alias or pick.model} count as "
                   f"equally accurate (its best: {METRICS[metric]} {rank[id(pick)]:.1f}), and this is the fastest.")
+    load = under_load_reason(pick) if pick is not None else None
+    if load:
+        reason += (f" It was measured under load ({load}): its latency may be lower on a quiet machine; measure it "
+                   "again with the machine idle before relying on the budget.")
     return Recommendation(metric, front, fitting, rejected, pick, reason, budget, notes)
 
 

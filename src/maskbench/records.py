@@ -156,6 +156,10 @@ class BenchmarkRecord:
     fidelity_note: str | None = None  # the random-weights sentence, or the reason there is no measurement
     reference_mask_ap: float | None = None  # with --coco: fp32 eager's mask AP on the same data
     ap_drop: float | None = None  # reference_mask_ap - measured_mask_ap (points)
+    # was the machine quiet while timing (machine_load.py decides "measured under load")
+    load_average_before: float | None = None  # 1-minute load average right before the timed calls
+    load_average_after: float | None = None  # ... and right after them
+    other_worker_pids: list[int] | None = None  # other maskbench workers alive while timing; None: not checked
     environment: dict = field(default_factory=dict)
     started_at: str = ""
     wall_s: float | None = None

@@ -6,12 +6,14 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
 from maskbench.records import OK, read_records
 from maskbench.cli import main
 from maskbench.data.sources import embedded_nuscenes, find_images
+from maskbench.machine_load import other_worker_pids
 
 
 def _args(out, frame):
@@ -30,6 +32,23 @@ def _wait_for_lines(path, count, process, timeout_s=600):
     pytest.fail("no record within the timeout")
 
 
+def _wait_for_no_worker_of(out, timeout_s=5):
+    """No live worker process whose command line names ``out`` (other tests' workers may run)."""
+    def command_line(pid):
+        try:
+            return Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+        except OSError:  # ended meanwhile
+            return ""
+
+    def workers():
+        return [pid for pid in other_worker_pids() or [] if str(out) in command_line(pid)]
+
+    deadline = time.monotonic() + timeout_s
+    while workers() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not workers(), "a worker outlived its runner"
+
+
 def test_killed_run_loses_nothing_and_the_rerun_resumes(tmp_path, capsys):
     frame = find_images(embedded_nuscenes(), ["CAM_FRONT"])[0].path
     out = tmp_path / "bench"
@@ -38,8 +57,9 @@ def test_killed_run_loses_nothing_and_the_rerun_resumes(tmp_path, capsys):
     try:
         _wait_for_lines(out / "results.jsonl", 1, process)
     finally:
-        os.killpg(process.pid, signal.SIGKILL)  # the runner and the worker measuring the second model
+        os.killpg(process.pid, signal.SIGKILL)  # the runner (its worker has a session of its own)
         process.wait()
+    _wait_for_no_worker_of(out)  # the worker measuring the second model died with its runner
     (first,) = read_records(out / "results.jsonl")
     assert first.status == OK and first.alias == "r50"
 
@@ -58,6 +78,8 @@ def test_killed_run_loses_nothing_and_the_rerun_resumes(tmp_path, capsys):
         assert set(record.stages) == {"backbone+fpn", "rpn", "box_head", "mask_head"}
         assert record.steady_rss_mb > 100 and record.peak_rss_mb >= record.steady_rss_mb
         assert record.environment["packages"]["torch"] and record.device == "cpu"
+        assert record.load_average_before >= 0 and record.load_average_after >= 0
+        assert isinstance(record.other_worker_pids, list)  # whatever else this machine runs
         detections = json.loads((out / record.detections_file).read_text())
         assert len(detections["frames"]) == 1 and len(detections["frames"][0]["results"]) == 100
     for name in ("report.md", "report.html", "results.csv", "pareto.png"):

@@ -2,51 +2,19 @@
 
 import json
 import sys
-import textwrap
+from pathlib import Path
 
 import pytest
 
 from maskbench.records import CRASHED, FAILED, OK, TIMEOUT, BenchmarkJob, read_records
 from maskbench.benchmark.runner import run_benchmark
 
-# A stand-in for `python -m maskbench.benchmark.worker`: what it does depends on the job's runtime name.
-FAKE_WORKER = textwrap.dedent("""
-    import json, os, signal, sys, time
-
-    job_path, record_path, out_dir = sys.argv[1:4]
-    job_dict = json.load(open(job_path))
-    runtime = job_dict["runtime"]
-    with open(os.path.join(out_dir, "calls.txt"), "a") as calls:
-        calls.write(runtime + "\\n")
-    if runtime == "crash":
-        print("segfault-like death in the runtime", flush=True)
-        os.kill(os.getpid(), signal.SIGKILL)
-    if runtime == "hang":
-        time.sleep(60)
-    if runtime == "exit3":
-        print("bad things", flush=True)
-        sys.exit(3)
-    from maskbench.records import BenchmarkJob, BenchmarkRecord  # light: no torch
-    from maskbench.stats import LatencyStats
-
-    job = BenchmarkJob.from_dict(job_dict)
-    record = BenchmarkRecord(key=job.key(), job=job.to_dict(), status="failed", runtime=runtime)
-    if runtime == "error":
-        record.error = "this runtime cannot run this model"
-    else:
-        record.status = "ok"
-        record.end_to_end = LatencyStats.from_seconds([0.01, 0.02]).to_dict()
-    with open(record_path, "w") as handle:
-        json.dump(record.to_dict(), handle)
-""")
-
+STAND_IN = Path(__file__).with_name("stand_in_worker.py")  # for `python -m maskbench.benchmark.worker`
 
 
 @pytest.fixture
-def fake_worker(tmp_path):
-    script = tmp_path / "fake_worker.py"
-    script.write_text(FAKE_WORKER)
-    return (sys.executable, str(script))
+def fake_worker():
+    return (sys.executable, str(STAND_IN))
 
 
 def _jobs(*runtimes):

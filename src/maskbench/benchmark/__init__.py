@@ -6,5 +6,6 @@
 - :mod:`.memory`: peak RSS and GPU memory;
 - :mod:`.worker`: runs one job (``python -m maskbench.benchmark.worker``);
 - :mod:`.profiling`: the network's stage times (eager stage by stage, graph runtimes by node);
-- :mod:`.runner`: runs every job in its own process, records crashes and timeouts, resumes.
+- :mod:`.runner`: runs every job in its own process, records crashes and timeouts, resumes;
+- :mod:`.lifeline`: a worker dies with its runner; a runner stopped by a signal stops its worker.
 """

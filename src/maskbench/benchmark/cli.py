@@ -37,7 +37,7 @@ def add_commands(sub) -> None:
     bench.add_argument("--timeout", type=float, default=3600.0, help="seconds one model x runtime may take")
     bench.add_argument("--no-resume", action="store_true", help="measure again jobs already in results.jsonl")
     cli_args.add_pair_args(bench)
-    cli_args.add_output_args(bench, default=DEFAULT_OUT)
+    cli_args.add_output_args(bench, default=DEFAULT_OUT, one_writer=True)
     bench.set_defaults(run=benchmark_command)
 
 
@@ -66,12 +66,16 @@ def benchmark_command(args) -> int:
 
 
 def _print_record(record) -> None:
+    from ..machine_load import under_load_reason
+
     if record.ok:
         stats = record.latency()
         fidelity = (f", FPN cosine {record.feature_cosine:.4f}, mean mask IoU {record.mean_mask_iou:.3f}"
                     if record.feature_cosine is not None else "")
+        load = under_load_reason(record)
         print(f"  {record.alias:<11} {record.runtime} {record.precision}: {stats.mean_ms:.0f} ms mean "
-              f"(p95 {stats.p95_ms:.0f}), steady RSS {record.steady_rss_mb:.0f} MiB{fidelity}", flush=True)
+              f"(p95 {stats.p95_ms:.0f}), steady RSS {record.steady_rss_mb:.0f} MiB{fidelity}"
+              + (f"; measured under load: {load}" if load else ""), flush=True)
     else:
         print(f"  {record.alias or record.job.get('model')} {record.runtime} {record.precision}: "
               f"{record.status}: {record.error}", flush=True)

@@ -4,6 +4,12 @@ Each job runs in ``python -m maskbench.benchmark.worker`` (see :mod:`.worker`). 
 appends each job's record to ``results.jsonl`` as soon as it is known, so a run killed at any
 point loses only the job in progress; run the same command again and the jobs whose newest
 record is ``ok`` are skipped (``resume``), the others measured again.
+
+Faults (see :mod:`.lifeline` and :mod:`maskbench.out_lock`): the runner is the only writer of
+``results.jsonl`` (a worker hands its record over in a file), it holds the output folder's lock
+for the whole run (a second run on the same folder stops, or waits), it stops its worker's
+whole process group on Ctrl-C, ``SIGTERM``, ``SIGHUP`` and any exception, and a worker whose
+runner died (``SIGKILL``) is killed by the kernel and never hands in a record.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from ..errors import UnknownModelError
+from ..out_lock import hold_output_folder
 from ..records import (
     CRASHED,
     OK,
@@ -34,6 +41,7 @@ from ..records import (
 )
 from ..report.coco_results import write_json_atomic
 from ..zoo import get_spec
+from .lifeline import StoppedBySignal, signals_stop_the_run
 from .worker import base_record
 
 WORKER_COMMAND = (sys.executable, "-m", "maskbench.benchmark.worker")
@@ -63,11 +71,27 @@ def run_benchmark(
     worker_command: Sequence[str] = WORKER_COMMAND,
     progress: bool = True,
     on_record: Callable[[BenchmarkRecord], None] | None = None,
+    wait_for_lock: bool = False,
 ) -> RunSummary:
-    """Measure ``jobs`` in order, each in its own process, appending to ``out_dir/results.jsonl``."""
+    """Measure ``jobs`` in order, each in its own process, appending to ``out_dir/results.jsonl``.
+    ``out_dir`` is locked for the run: another run on it raises
+    :class:`~maskbench.errors.OutputFolderBusy`, or is waited for with ``wait_for_lock``."""
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    summary = RunSummary(out_dir / RESULTS_FILE)
+    with hold_output_folder(out_dir, wait=wait_for_lock), signals_stop_the_run():
+        summary = RunSummary(out_dir / RESULTS_FILE)
+        try:
+            _run_jobs(jobs, out_dir, summary, timeout_s, resume, worker_command, progress, on_record)
+        except StoppedBySignal as stop:
+            print(f"benchmark stopped by {stop.signal_name}: the job in progress, if any, was stopped; "
+                  f"{len(summary.measured)} record(s) of this run are in {summary.results_file}; "
+                  "run the same command again to resume", file=sys.stderr, flush=True)
+            raise
+    return summary
+
+
+def _run_jobs(jobs: Sequence[BenchmarkJob], out_dir: Path, summary: RunSummary, timeout_s: float, resume: bool,
+              worker_command: Sequence[str], progress: bool,
+              on_record: Callable[[BenchmarkRecord], None] | None) -> None:
     done = {r.key: r for r in latest_records(read_records(summary.results_file)) if r.status == OK} if resume else {}
     # In a terminal the bar shows the worker's current step; in a log file only per-job lines.
     interactive = sys.stderr.isatty()
@@ -89,7 +113,6 @@ def run_benchmark(
         summary.measured.append(record)
         if on_record is not None:
             on_record(record)
-    return summary
 
 
 def run_in_subprocess(job: BenchmarkJob, out_dir: Path, *, timeout_s: float,
@@ -97,7 +120,8 @@ def run_in_subprocess(job: BenchmarkJob, out_dir: Path, *, timeout_s: float,
                       on_output: Callable[[str], None] | None = None) -> BenchmarkRecord:
     """One job in a fresh process. The worker writes its record; if it dies first, the record
     says how (signal, exit code, timeout) with the last line it printed. ``on_output`` gets the
-    worker's latest output line while it runs (the progress bar shows it)."""
+    worker's latest output line while it runs (the progress bar shows it). The worker gets this
+    process's pid, to die with it (:func:`.lifeline.tie_to_runner`)."""
     slug = job.slug()
     job_file = write_json_atomic(out_dir / "jobs" / f"{slug}.json", job.to_dict())
     record_file = out_dir / "jobs" / f"{slug}.record.json"
@@ -105,7 +129,7 @@ def run_in_subprocess(job: BenchmarkJob, out_dir: Path, *, timeout_s: float,
     log_file.parent.mkdir(parents=True, exist_ok=True)
     record_file.unlink(missing_ok=True)
     with open(log_file, "w", encoding="utf-8") as log:
-        process = subprocess.Popen([*worker_command, str(job_file), str(record_file), str(out_dir)],
+        process = subprocess.Popen([*worker_command, str(job_file), str(record_file), str(out_dir), str(os.getpid())],
                                    stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         try:
             returncode = _wait(process, timeout_s, log_file, on_output)
@@ -113,7 +137,7 @@ def run_in_subprocess(job: BenchmarkJob, out_dir: Path, *, timeout_s: float,
             _kill_group(process)
             return _failure(job, TIMEOUT, f"no result after {timeout_s:.0f} s; the worker was stopped "
                                           f"(raise --timeout, or see {log_file})")
-        except BaseException:  # Ctrl-C: stop the worker too; finished records are already on disk
+        except BaseException:  # Ctrl-C, SIGTERM/SIGHUP, errors: stop the worker too; finished records are on disk
             _kill_group(process)
             raise
     if returncode == 0 and record_file.exists():

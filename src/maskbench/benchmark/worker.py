@@ -1,14 +1,19 @@
 """Measure one :class:`~.records.BenchmarkJob` in this process and write its record.
 
-Run as ``python -m maskbench.benchmark.worker JOB.json RECORD.json OUT_DIR`` by the runner,
-one process per job, so that a crash, an out-of-memory kill or a runtime that corrupts the
-process loses that job only. What is timed, per frame (the study's definition: the API call
-from a decoded image to original-size masks):
+Run as ``python -m maskbench.benchmark.worker JOB.json RECORD.json OUT_DIR RUNNER_PID`` by the
+runner, one process per job, so that a crash, an out-of-memory kill or a runtime that corrupts
+the process loses that job only. The worker dies with its runner (:mod:`.lifeline`) and hands
+its record to the runner in ``RECORD.json``: only the runner appends to ``results.jsonl``.
+
+What is timed, per frame (the study's definition: the API call from a decoded image to
+original-size masks):
 
 ``preprocess`` (resize, normalise, pad) -> ``inference`` (the runtime, synchronised on a GPU)
 -> ``postprocess`` (rescale boxes, paste masks), ``end_to_end`` = their sum; ``decode``
 (reading the file) on its own. Before timing: model setup, the runtime's ``prepare``
-(export/compile, ``prepare_s``), one cold call (``first_call_ms``) and ``warmup`` calls.
+(export/compile, ``prepare_s``), one cold call (``first_call_ms``) and ``warmup`` calls. Around
+the timed calls: the load average and any other maskbench worker alive
+(:mod:`maskbench.machine_load`), so the report can mark a job measured under load.
 After timing, with ``fidelity``: the runtime against fp32 eager PyTorch on the same frames
 (FPN features, detections; with ``coco`` also eager's AP, for ``ap_drop``), not timed.
 """
@@ -30,6 +35,7 @@ from ..data.images import load_image
 from ..errors import ImageError, MaskbenchError
 from ..export.calibration import calibration_frames, random_weights_calibration
 from ..machine import describe_environment
+from ..machine_load import QuietWatch
 from ..models.factory import OFFICIAL, RANDOM, create_model
 from ..postprocess import to_detections
 from ..predict import Predictor
@@ -40,6 +46,7 @@ from ..stats import LatencyStats
 from ..timing import Stopwatch
 from ..zoo import get_spec
 from . import memory
+from .lifeline import ORPHANED_EXIT_CODE, runner_alive, tie_to_runner
 
 if TYPE_CHECKING:
     from ..runtimes.base import Runtime
@@ -137,18 +144,22 @@ def _measure(job: BenchmarkJob, out_dir: Path, record: BenchmarkRecord) -> None:
     parts: dict[str, list[float]] = {"preprocess": [], "inference": [], "postprocess": [], "end_to_end": []}
     last: dict[int, list[dict]] = {}  # the last round's detections as COCO results (RLE masks)
     rounds = max(1, job.repeat)
+    watch = QuietWatch.start()  # was the machine quiet? (looked at between passes, never inside a call)
     for round_ in range(rounds):
         for index, (_, _, image) in enumerate(frames):
             _say(f"timing {round_ * len(frames) + index + 1}/{rounds * len(frames)}")
             total, pre, infer, post, dets = timed_call(predictor, image, runtime.device)
             for name, value in zip(("end_to_end", "preprocess", "inference", "postprocess"), (total, pre, infer, post)):
                 parts[name].append(value)
-            # Dense masks are dropped before the next call, as a deployed loop drops them: held
-            # (144 MB per frame of 100 masks at 1600x900), they made the next call's mask writes
-            # land on cold pages, measured +6 ms of RTMDet-Ins-s post-processing (docs/rtmdet.md).
+            # Dense masks are dropped before the next call, as a deployed loop drops them, so
+            # that the next call's masks reuse their pages (maskbench.mask_canvas).
             if round_ == rounds - 1:
                 last[index] = detections_to_coco(dets, index + 1)
             del dets
+        watch.look()
+    watch.stop()
+    record.load_average_before, record.load_average_after = watch.load_before, watch.load_after
+    record.other_worker_pids = watch.other_worker_pids()
     for name, values in parts.items():
         setattr(record, name, LatencyStats.from_seconds(values).to_dict())
     record.decode = LatencyStats.from_seconds(decode_s).to_dict()
@@ -339,10 +350,18 @@ def _save_detections(out_dir: Path, job: BenchmarkJob, frames, last) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    job_path, record_path, out_dir = (argv if argv is not None else sys.argv[1:])[:3]
+    """``JOB.json RECORD.json OUT_DIR [RUNNER_PID]``. Tied to the runner before anything else
+    (only imports ran before: nothing measured, nothing written), and the record is written only
+    while the runner is still there to read it."""
+    args = argv if argv is not None else sys.argv[1:]
+    runner_pid = int(args[3]) if len(args) > 3 else None
+    tie_to_runner(runner_pid)
+    job_path, record_path, out_dir = args[:3]
     job = BenchmarkJob.from_dict(json.loads(Path(job_path).read_text(encoding="utf-8")))
     record = run_job(job, Path(out_dir))
     record.peak_rss_mb = memory.peak_rss_mb() if record.peak_rss_mb is None else record.peak_rss_mb
+    if not runner_alive(runner_pid):
+        return ORPHANED_EXIT_CODE
     write_json_atomic(record_path, record.to_dict())
     return 0
 

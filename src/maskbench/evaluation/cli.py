@@ -44,7 +44,7 @@ def add_commands(sub) -> None:
                           help="precision of --compare-runtime (as for --precision; default: --precision)")
     evaluate.add_argument("--compare-with", type=Path, default=None,
                           help="a metrics.json of an earlier evaluation: report this one's AP minus that one's")
-    cli_args.add_output_args(evaluate, default=Path("out/evaluate"))
+    cli_args.add_output_args(evaluate, default=Path("out/evaluate"), one_writer=True)
     evaluate.add_argument("--no-progress", action="store_true", help="no progress bar")
     evaluate.set_defaults(run=evaluate_command)
 

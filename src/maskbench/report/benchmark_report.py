@@ -58,6 +58,7 @@ def write_report(
         title=_title(records),
         notes=tables.setup_notes(records) if records else ["no benchmark record"],
         results=tables.results_table(records),
+        results_notes=tables.under_load_notes(records),
         startup=tables.startup_table(records),
         stages=tables.stage_table(records),
         fidelity=tables.fidelity_table(records),
@@ -115,6 +116,7 @@ def render_markdown(content: PageContent, out_dir: Path) -> str:
     lines += [f"> **{w}**" for w in warning] + ([""] if warning else [])
     lines += ["## Setup", "", *bullets([n for n in content.notes if n not in warning]), ""]
     lines += ["## Results", "", content.results.to_markdown(), ""]
+    lines += [*bullets(content.results_notes), ""] if content.results_notes else []
     if content.failures:
         lines += ["## Failed runs", "", *bullets(content.failures), ""]
     if content.fidelity is not None:

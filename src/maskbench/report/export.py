@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from maskbench.files import atomic_open
+from maskbench.machine_load import under_load_reason
 from maskbench.records import BenchmarkRecord
 from maskbench.report.coco_results import write_json_atomic
 
@@ -17,7 +18,8 @@ from maskbench.report.coco_results import write_json_atomic
 def flatten(record: BenchmarkRecord) -> dict[str, object]:
     """One level of columns: nested dicts become ``parent.child`` (``end_to_end.mean_ms``,
     ``stages.backbone.p95_ms``, ``environment.packages.torch``); lists become JSON text.
-    ``images_per_s`` is added, the table's throughput column."""
+    ``images_per_s`` is added, the table's throughput column, and ``measured_under_load`` (why,
+    or empty: :func:`maskbench.machine_load.under_load_reason`)."""
     flat: dict[str, object] = {}
 
     def put(prefix: str, value: object) -> None:
@@ -32,6 +34,7 @@ def flatten(record: BenchmarkRecord) -> dict[str, object]:
     put("", record.to_dict())
     stats = record.latency()
     flat["images_per_s"] = stats.images_per_s if stats else None
+    flat["measured_under_load"] = under_load_reason(record)
     return flat
 
 

@@ -41,6 +41,7 @@ class PageContent:
     title: str
     notes: list[str]
     results: Table
+    results_notes: list[str] = field(default_factory=list)  # the under-load footnote
     startup: Table | None = None
     stages: Table | None = None
     fidelity: Table | None = None
@@ -77,7 +78,7 @@ def render_page(content: PageContent) -> str:
              f"<style>{CSS}</style></head><body><h1>{esc(content.title)}</h1>"]
     parts += [f"<p class='warning'>{esc(w)}</p>" for w in warning]
     parts.append(f"<h2>Setup</h2>{_list(notes)}")
-    parts.append(f"<h2>Results</h2><div class='scroll'>{content.results.to_html()}</div>")
+    parts.append(f"<h2>Results</h2><div class='scroll'>{content.results.to_html()}</div>{_list(content.results_notes)}")
     if not content.results.rows:
         parts.append("<p>No model finished.</p>")
     if content.failures:

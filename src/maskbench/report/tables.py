@@ -12,10 +12,12 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from maskbench.machine_load import under_load_reason
 from maskbench.records import STAGES as STAGE_ORDER  # the network's order
 from maskbench.records import BenchmarkRecord
 
 MISSING = "–"
+UNDER_LOAD_MARK = "†"
 _NUMBER = re.compile(r"^[–\-+]?[\d,]*\.?\d*$")
 RANDOM_WEIGHTS_WARNING = (
     "random weights: AP columns are the zoo's published numbers for the official weights, not measured; "
@@ -80,7 +82,7 @@ def results_table(records: Sequence[BenchmarkRecord]) -> Table:
     record has them (a CPU-only run has no empty GPU column)."""
     ok = [r for r in records if r.ok]
     columns: list[tuple[str, Callable[[BenchmarkRecord], str]]] = [
-        ("Model", name_of),
+        ("Model", lambda r: name_of(r) + (f" {UNDER_LOAD_MARK}" if under_load_reason(r) else "")),
         ("Backbone", lambda r: r.backbone or MISSING),
         ("Schedule", lambda r: r.schedule or MISSING),
         ("Runtime", lambda r: r.runtime),
@@ -108,6 +110,18 @@ def results_table(records: Sequence[BenchmarkRecord]) -> Table:
         ("Params (M)", lambda r: fmt(r.params / 1e6 if r.params is not None else None)),
     ]
     return Table([name for name, _ in columns], [[cell(r) for _, cell in columns] for r in ok])
+
+
+def under_load_notes(records: Sequence[BenchmarkRecord]) -> list[str]:
+    """The results table's footnote: what its mark means, then each marked row and why
+    (:func:`maskbench.machine_load.under_load_reason`); empty when no row is marked."""
+    loaded = [(r, reason) for r in records if r.ok and (reason := under_load_reason(r))]
+    if not loaded:
+        return []
+    return [f"{UNDER_LOAD_MARK} measured under load: other work wanted the CPU while these rows were timed (1-min "
+            "load average above the usable CPUs, or another maskbench worker running), so their latencies may be "
+            "higher than on a quiet machine; measure them again with the machine idle"] + \
+        [f"{name_of(r)} / {r.runtime} / {r.precision}: {reason}" for r, reason in loaded]
 
 
 def stage_table(records: Sequence[BenchmarkRecord]) -> Table | None:
