@@ -118,3 +118,28 @@ def test_nothing_left_to_score_is_refused_and_classes_the_file_lacks_are_named(t
     assert [entry["category_id"] for entry in triaged.scorable] == [1]
     assert triaged.note("results.json") == ("results.json: 1 of 2 entries not scored: 1 with category 'toaster' not "
                                             "in the annotation file (first: index 0)")
+
+
+def test_predict_files_with_an_image_the_annotation_file_lacks_score_the_others(
+        tiny_coco, tiny_dataset, gt_masks, tmp_path, capsys):
+    """predict run on a folder holding one image more than the dataset: its results are counted
+    by file name, the dataset's images scored."""
+    from maskbench.report.coco_results import ImageRecord, write_predictions
+
+    chosen = sorted(tiny_dataset["images"], key=lambda image: image["id"])[:2]
+    records = [ImageRecord(i, image["file_name"], image["width"], image["height"]) for i, image in enumerate(chosen, 1)]
+    records.append(ImageRecord(3, "holiday.jpg", chosen[0]["width"], chosen[0]["height"]))
+    results = [{"image_id": predict_id, "category_id": ann["category_id"], "bbox": ann["bbox"], "score": 0.9,
+                "category_name": next(c["name"] for c in tiny_dataset["categories"] if c["id"] == ann["category_id"])}
+               for predict_id, image in ((1, chosen[0]), (2, chosen[1]), (3, chosen[0]))
+               for ann in tiny_dataset["annotations"] if ann["image_id"] == image["id"] and not ann["iscrowd"]]
+    write_predictions(tmp_path / "predict", records, results)
+    out = tmp_path / "eval"
+    assert main(["evaluate", "--predictions", str(tmp_path / "predict" / "results.json"), "--coco",
+                 str(tiny_coco[0]), "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    extra = sum(1 for entry in results if entry["image_id"] == 3)
+    assert (f"results.json: {extra} of {len(results)} entries not scored: {extra} with image 'holiday.jpg' not in "
+            "instances_val2017.json") in printed
+    metrics = json.loads((out / "metrics.json").read_text())["metrics"]
+    assert metrics["num_images"] == 2 and metrics["box"]["stats"]["AP"] == 1.0

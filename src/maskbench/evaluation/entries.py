@@ -11,7 +11,8 @@ not a number, a NaN/infinite or negative-size box, an image or category the anno
 does not have) is left out and counted in one line: the rest of the file is still worth
 scoring, and the line says what was not. A segmentation that is there but cannot be read is
 refused, naming the entry: the writer's format is then not understood, and scoring the rest
-would hide that. ``segmentation`` null or ``[]`` counts as absent (box-only writers).
+would hide that. ``segmentation`` null or ``[]`` and ``bbox`` null count as absent (writers of
+boxes or masks only).
 """
 
 from __future__ import annotations
@@ -91,8 +92,7 @@ class Triage:
         """Refuse (one line) when entries were given and none of them can be scored;
         ``image_hint``: what to do when some of them name images the dataset does not have."""
         if self.total and not self.scorable:
-            images = any(reason in self.not_scored.unknown and reason.startswith("with image")
-                         for reason in self.not_scored.counts)
+            images = any(noun == "image" for noun, _, _ in self.not_scored.unknown.values())
             raise MaskbenchError(f"{self.not_scored.line(source, self.total)}: nothing left to score"
                                  + (f"; {image_hint}" if images else ""))
 
@@ -140,7 +140,7 @@ def _reason(entry) -> str | None:
             return f"with no {key}"
     if not _finite_number(entry["score"]):
         return "with a score that is not a number"
-    if "bbox" in entry:
+    if entry.get("bbox") is not None:
         box = entry["bbox"]
         if not isinstance(box, (list, tuple)) or len(box) != 4 or not all(_number(v) for v in box):
             return "with a box that is not [x, y, w, h]"
@@ -154,7 +154,8 @@ def _reason(entry) -> str | None:
 
 
 def _scorable_copy(entry: Mapping, image_id, category_id, size: tuple, source: str, index: int) -> dict:
-    copy = {key: value for key, value in entry.items() if key != "segmentation"}
+    copy = {key: value for key, value in entry.items()
+            if key != "segmentation" and not (key == "bbox" and value is None)}
     copy["image_id"], copy["category_id"] = image_id, category_id
     segmentation = _segmentation(entry)
     if segmentation is not None:
