@@ -54,8 +54,10 @@ def benchmark_command(args) -> int:
         repeat=args.repeat, stages=args.stages, coco=args.coco, coco_images=args.coco_images,
         coco_max_images=args.coco_max_images, fidelity=args.fidelity,
     )
+    for line in jobs.left_out:  # refused before any worker starts (see benchmark/preflight.py)
+        print(f"left out: {line}")
     print(f"benchmark: {len(models)} model(s) x {len(runtimes)} runtime(s) x {len(args.precisions)} precision(s) "
-          f"on {len(jobs[0].images)} frame(s); results: {args.out / 'results.jsonl'}")
+          f"= {len(jobs)} job(s) on {len(jobs[0].images)} frame(s); results: {args.out / 'results.jsonl'}")
     summary = run_benchmark(jobs, args.out, timeout_s=args.timeout, resume=not args.no_resume,
                             on_record=_print_record)
     if summary.resumed:

@@ -11,6 +11,7 @@ from ..errors import MaskbenchError
 from ..preprocess import ResizeMode
 from ..records import BenchmarkJob
 from ..zoo import STUDY_MODELS, get_spec
+from .preflight import JobPlan, check_names, runnable_plan
 
 # Fastest first: the runtime `benchmark` picks when none is named.
 PREFERRED_GPU = ("tensorrt", "torch-compile", "onnxruntime-cuda", "torch")
@@ -56,13 +57,11 @@ def plan_jobs(
     coco_images: Path | None = None,
     coco_max_images: int | None = None,
     fidelity: bool = False,
-) -> list[BenchmarkJob]:
-    """One job per model x runtime x precision, all on the same frames."""
-    from ..runtimes.registry import RUNTIMES
-
-    unknown = [name for name in runtimes if name not in RUNTIMES]
-    if unknown:
-        raise MaskbenchError(f"unknown runtime(s) {', '.join(unknown)}; choose from: {', '.join(RUNTIMES)}")
+) -> JobPlan:
+    """One job per model x runtime x precision, all on the same frames; what can be refused
+    without a model is refused here, before any worker starts (:mod:`.preflight`: unknown
+    names, no job able to run; jobs that can never run here are left out, ``.left_out``)."""
+    check_names(models, runtimes, precisions)
     if warmup < 0 or repeat < 1:
         raise MaskbenchError(f"--warmup must be >= 0 and --repeat >= 1 (got {warmup}, {repeat})")
     source = Path(images) if images is not None else embedded_nuscenes()
@@ -73,14 +72,14 @@ def plan_jobs(
     cams = tuple(ref.camera for ref in refs)
     coco_fields = _coco_fields(coco, coco_images, coco_max_images)
     weights = weights if weights in ("random", "official") else str(Path(weights).resolve())
-    return [
+    return runnable_plan([
         BenchmarkJob(model=model, runtime=runtime, precision=precision, weights=weights, seed=seed,
                      mode=ResizeMode(mode).value,
                      input_size=cast("tuple[int, int]", tuple(input_size)) if input_size else None,
                      device=device, threads=threads, warmup=warmup, repeat=repeat, images=paths, cameras=cams,
                      stages=stages, fidelity=bool(fidelity), **coco_fields)
         for model in models for runtime in runtimes for precision in precisions
-    ]
+    ])
 
 
 def _coco_fields(coco: Path | None, images: Path | None, max_images: int | None) -> dict:

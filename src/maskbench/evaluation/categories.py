@@ -89,29 +89,37 @@ class CategoryMap:
 
 
 def to_dataset_ids(entries: Iterable[Mapping], category_map: CategoryMap) -> tuple[list[dict], int]:
-    """Copies of COCO result ``entries`` with ``category_id`` in the dataset's numbering.
-
-    Entries carrying a ``category_name`` (as ``maskbench predict`` and ``evaluate`` write them)
-    are mapped by that name, whatever id they hold (COCO's official one); entries from other
-    tools, without a name, are taken to use the annotation file's ids already and are kept as
-    they are. Returns the copies and how many entries were dropped because the dataset does not
-    have their class.
-    """
+    """Copies of COCO result ``entries`` with ``category_id`` in the dataset's numbering (see
+    :func:`dataset_category_id`), and how many entries were dropped because the dataset does not
+    have their class."""
     mapped, dropped = [], 0
     for entry in entries:
-        name = entry.get("category_name")
-        if name is None:
+        if entry.get("category_name") is None:  # another tool's: kept as it is
             mapped.append(dict(entry))
             continue
-        label = _LABEL_BY_NAME.get(normalise_name(name))
-        if label is None:
-            raise CategoryMismatchError(
-                f"a result names category {name!r}, which is not a COCO class; drop 'category_name' from "
-                "the results to score their category_id as the annotation file's ids"
-            )
-        dataset_id = category_map.dataset_id(label)
+        dataset_id = dataset_category_id(entry, category_map)
         if dataset_id is None:
             dropped += 1
             continue
         mapped.append({**entry, "category_id": dataset_id})
     return mapped, dropped
+
+
+def dataset_category_id(entry: Mapping, category_map: CategoryMap):
+    """The dataset's category id of one COCO result ``entry``; None when the dataset lacks its class.
+
+    An entry carrying a ``category_name`` (as ``maskbench predict`` and ``evaluate`` write them)
+    is mapped by that name, whatever id it holds (COCO's official one); an entry from another
+    tool, without a name, is taken to use the annotation file's ids already (its ``category_id``
+    as it is).
+    """
+    name = entry.get("category_name")
+    if name is None:
+        return entry.get("category_id")
+    label = _LABEL_BY_NAME.get(normalise_name(name))
+    if label is None:
+        raise CategoryMismatchError(
+            f"a result names category {name!r}, which is not a COCO class; drop 'category_name' from "
+            "the results to score their category_id as the annotation file's ids"
+        )
+    return category_map.dataset_id(label)

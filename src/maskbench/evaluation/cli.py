@@ -81,7 +81,7 @@ def _score_predictions(args, annotations: Path) -> CocoMetrics:
     from .predictions import load_predictions
 
     dataset = load_annotations(annotations)
-    loaded = load_predictions(args.predictions, dataset)
+    loaded = load_predictions(args.predictions, dataset, annotations_name=Path(annotations).name)
     metrics = score_results(loaded.entries, dataset, image_ids=loaded.image_ids, backend=args.backend)
     metrics.notes[:0] = loaded.notes
     context = {"predictions": args.predictions, "annotations": annotations}

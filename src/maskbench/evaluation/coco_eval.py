@@ -30,6 +30,8 @@ from maskbench.names import (  # the command line reads them from there, without
 )
 from maskbench.report.coco_results import for_segm_eval
 
+from .entries import ANOTHER_DATASET, triage
+
 # COCOeval.stats, in its order; -1 means "no ground truth in that range" (COCOeval's convention).
 STAT_NAMES = ("AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10", "AR100", "ARs", "ARm", "ARl")
 IOU_TYPES = {"box": "bbox", "mask": "segm"}
@@ -101,7 +103,10 @@ def score_results(results: Sequence[Mapping], annotations: Path | Mapping, *,
     ``annotations``: an annotation file or its already loaded dict. ``image_ids``: the images
     to score (default: all of the annotation file); an image without results counts as one
     where nothing was detected. Box AP is computed when every entry has a ``bbox``, mask AP
-    when every entry has a ``segmentation``. ``results`` are not modified.
+    when every entry has a ``segmentation`` (polygons and uncompressed RLE are converted to
+    compressed RLE at the image's size). Entries that cannot be scored (see :mod:`.entries`)
+    are left out and counted in a note; when none can, or a segmentation cannot be read, the
+    refusal is one line. ``results`` are not modified.
     """
     backend = backend or default_backend()
     if backend not in available_backends():
@@ -109,7 +114,10 @@ def score_results(results: Sequence[Mapping], annotations: Path | Mapping, *,
     dataset = annotations if isinstance(annotations, Mapping) else load_annotations(Path(annotations))
     all_ids = {image["id"] for image in dataset["images"]}
     scored_ids = sorted(all_ids if image_ids is None else set(image_ids))
-    _check_results(results, all_ids)
+    where = Path(annotations).name if not isinstance(annotations, Mapping) else "the annotation file"
+    triaged = triage(results, dataset, annotations_name=where)
+    triaged.require_some("results", image_hint=ANOTHER_DATASET)
+    results = triaged.scorable
     started = time.perf_counter()
     coco_cls, eval_cls = _api(backend)
     with contextlib.redirect_stdout(io.StringIO()):  # pycocotools prints every step
@@ -118,6 +126,7 @@ def score_results(results: Sequence[Mapping], annotations: Path | Mapping, *,
         ground_truth.dataset = {**dataset, "annotations": [dict(ann) for ann in dataset["annotations"]]}
         ground_truth.createIndex()
         metrics = CocoMetrics(backend, len(scored_ids), len(results))
+        metrics.notes += [note for note in [triaged.note("results")] if note]
         for key, iou_type in IOU_TYPES.items():
             field_name = "bbox" if iou_type == "bbox" else "segmentation"
             if results and not all(field_name in entry for entry in results):
@@ -171,22 +180,6 @@ def _per_class_ap(evaluator, ground_truth) -> dict[str, float | None]:
         values = values[values > -1]  # -1: no ground truth of this class in the scored images
         per_class[ground_truth.cats[category_id]["name"]] = float(values.mean()) if values.size else None
     return per_class
-
-
-def _check_results(results: Sequence[Mapping], image_ids: Collection[int]) -> None:
-    """Reject what pycocotools would fail on with a bare assertion, with the reason."""
-    for index, entry in enumerate(results):
-        missing = [key for key in ("image_id", "category_id", "score") if key not in entry]
-        if missing:
-            raise MaskbenchError(f"result {index} has no {', '.join(missing)}; each COCO result needs "
-                                 "image_id, category_id, score and a bbox and/or segmentation")
-    unknown = sorted({entry["image_id"] for entry in results} - set(image_ids))
-    if unknown:
-        raise MaskbenchError(
-            f"results refer to {len(unknown)} image id(s) not in the annotation file (e.g. {unknown[:5]}); "
-            "they were made for another dataset, or with maskbench predict's own numbering (keep its "
-            "images.json beside results.json so evaluate can match the images by file name)"
-        )
 
 
 def _copies(entries: Sequence[Mapping]) -> list[dict]:

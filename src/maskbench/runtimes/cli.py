@@ -62,8 +62,11 @@ def export_command(args) -> int:
     if args.runtime == "onnx" and args.precision != "fp32":
         raise MaskbenchError(f"the ONNX file is always fp32; --precision {args.precision} applies to a runtime: "
                              "add --runtime openvino (bf16, int8), onnxruntime (int8) or tensorrt (fp16)")
-    if args.runtime != "onnx":  # unknown precision, missing package or GPU: refused before any model work
+    # An unknown or unsupported precision, a missing package or GPU: refused before any model work.
+    if args.runtime != "onnx":
         require_runtime(args.runtime, args.precision)
+    else:
+        require_package("onnx")
     frames = load_frames(args.images, args.cameras)[:1]
     # The same model `maskbench predict` builds (random weights: calibrated on the first frame).
     predictor = load_predictor(args.model, args.weights, mode, args.input_size, frames[0].image, args.seed)

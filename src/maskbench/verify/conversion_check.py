@@ -47,6 +47,7 @@ from ..preprocess import ResizeMode, preprocess
 from ..runtimes.base import FeatureTapUnavailable, Runtime
 from ..runtimes.registry import get_runtime, require_runtime
 from ..timing import best_of
+from ..zoo import get_spec
 from .check_row import CheckRow
 from .features import compare_features, eager_outputs, feature_tap, reference_features
 from .tolerances import TOLERANCES, close_pairs
@@ -131,7 +132,8 @@ def run_check(
     """``maskbench check-conversion``: load the model, build the runtimes (all in ``precision``;
     int8 calibrated on ``calibration_images``, default the embedded frames), check every frame
     against eager fp32."""
-    for name in runtime_names:  # refused in one line before the model is built
+    get_spec(model)  # an unknown model, runtime or precision: refused in one line before the model is built
+    for name in runtime_names:
         require_runtime(name, precision)
     mode = ResizeMode(mode)
     frames = load_frames(images, cameras)
