@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from maskbench.benchmark import lifeline
+from maskbench.benchmark.preflight import JobPlan
 from maskbench.benchmark.runner import run_benchmark
 from maskbench.cli import main
 from maskbench.out_lock import holder_of
@@ -165,7 +166,7 @@ def test_two_runs_on_one_folder_the_second_stops_or_waits(tmp_path, capsys, monk
     --wait it runs after the first and finds every job already measured (none twice)."""
     out = tmp_path / "out"
     runtimes = ("slow", "ok2")
-    monkeypatch.setattr("maskbench.benchmark.plan.plan_jobs", lambda *args, **kwargs: _jobs(*runtimes))
+    monkeypatch.setattr("maskbench.benchmark.plan.plan_jobs", lambda *args, **kwargs: JobPlan(_jobs(*runtimes)))
     monkeypatch.setattr("maskbench.benchmark.runner.run_benchmark", partial(run_benchmark, worker_command=STAND_IN,
                                                                             progress=False))
     monkeypatch.setattr("maskbench.benchmark.cli._write_report", lambda records, args: None)

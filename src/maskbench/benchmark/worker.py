@@ -96,7 +96,7 @@ def _measure(job: BenchmarkJob, out_dir: Path, record: BenchmarkRecord) -> None:
 
     if job.threads:
         torch.set_num_threads(job.threads)
-    require_runtime(job.runtime)  # a missing package is reported before any model work
+    require_runtime(job.runtime, job.precision, job.device)  # refused before any model work
     _say("reading frames")
     frames, decode_s = _decode_frames(job)
     mode = ResizeMode(job.mode)
