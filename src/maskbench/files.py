@@ -70,9 +70,18 @@ def atomic_path(path: Path | str) -> Iterator[Path]:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             yield tmp
+            _fsync_file(tmp)  # what a library wrote is on disk before it takes the final name
             os.replace(tmp, path)
         finally:
             tmp.unlink(missing_ok=True)
+
+
+def _fsync_file(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 @contextlib.contextmanager

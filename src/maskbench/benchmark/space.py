@@ -4,7 +4,8 @@ Both serve the one-line error of a full output folder. The need is measured wher
 the files the jobs already run left (detections, log, job and record files, their line in
 ``results.jsonl``), the largest per job, times the jobs still to run, plus the report; never
 less than the estimate from the frames (100 instances with RLE masks on a 1600x900 frame:
-~130 KB of detections, measured).
+130-430 KB of detections, measured on convnext-t and r50 with random weights; the largest is
+taken).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from ..records import OK, RESULTS_FILE, BenchmarkJob, BenchmarkRecord, latest_re
 from ..report.benchmark_report import report_size_estimate
 from ..write_errors import ALWAYS_WRITES, WriteFailed, errno_in
 
-DETECTIONS_BYTES_PER_FRAME = 160 * 1024
+DETECTIONS_BYTES_PER_FRAME = 448 * 1024
 JOB_FILES_BYTES = 64 * 1024  # job, record and log files, the record's line
 
 
