@@ -33,3 +33,11 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "slow" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture
+def small_tmpfs(tmp_path):
+    """A real 1 MB tmpfs (root on Linux only; the test is skipped elsewhere)."""
+    from disk_faults import mounted_tmpfs
+
+    yield from mounted_tmpfs(tmp_path)

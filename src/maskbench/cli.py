@@ -61,6 +61,14 @@ def main(argv: list[str] | None = None) -> int:
     except MaskbenchError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except OSError as err:  # a write error no writer translated (e.g. a library writing on its own)
+        from .files import write_failure
+
+        failure = write_failure(err, getattr(args, "out", None))
+        if failure is None:
+            raise
+        print(f"error: {failure}", file=sys.stderr)
+        return 2
     return 1
 
 

@@ -1,7 +1,8 @@
 """Run a zoo model over images and write COCO-format results plus overlay PNGs.
 
 A bad image (corrupt, truncated, not an image, too large) is reported for that file and the
-others are still processed; whatever was predicted before an interruption is still written.
+others are still processed; whatever was predicted before an interruption (Ctrl-C, a full or
+read-only disk) is still written to ``results.json`` (:mod:`.predict_files`).
 """
 
 from __future__ import annotations
@@ -22,9 +23,10 @@ from .detections import Detections
 from .errors import ImageError
 from .models.factory import RANDOM, LoadedModel, create_model
 from .postprocess import to_detections
+from .predict_files import PredictionFiles
 from .preprocess import ImageMeta, ResizeMode, preprocess
-from .report.coco_results import ImageRecord, detections_to_coco, write_predictions
-from .report.overlay import draw_overlay, save_png
+from .report.coco_results import ImageRecord, detections_to_coco
+from .report.overlay import draw_overlay
 
 if TYPE_CHECKING:  # only for the annotation: runtimes load on use
     from .runtimes.base import Runtime
@@ -108,23 +110,24 @@ def run_predict(
     if runtime is not None:
         predictor.runtime = get_runtime(runtime, predictor.loaded, mode=mode, threads=threads, precision=precision)
     summary = PredictSummary(out_dir, predictor.loaded.weights)
-    records: list[ImageRecord] = []
-    results: list[dict] = []
     info = {"model": predictor.loaded.spec.name, "weights": predictor.loaded.weights,
             "preprocessing": f"{ResizeMode(mode).value} {size or 'default'}",
             "runtime": predictor.runtime.describe() if predictor.runtime is not None else "torch (eager, cpu)"}
-    try:
+    title = f"{predictor.loaded.spec.name} | weights: {predictor.loaded.weights}"
+    # Detections are kept before the overlay is saved; the COCO files are written whatever stops the loop.
+    with PredictionFiles(out_dir, info, len(refs), overlays).kept_whatever_happens() as files:
         for image_id, ref in enumerate(tqdm(refs, desc=f"predict {predictor.loaded.spec.alias}", unit="img"), 1):
-            record, entries = _predict_one(predictor, ref, image_id, out_dir, overlays, draw_threshold)
-            records.append(record)
-            results.extend(entries)
+            record, entries, drawable = _predict_one(predictor, ref, image_id)
+            files.add(record, entries)
             if record.error:
                 summary.errors.append(record.error)
                 print(f"skipped: {record.error}", file=sys.stderr)
-            else:
-                summary.processed += 1
-    finally:  # an interruption keeps what was already predicted
-        write_predictions(out_dir, records, results, info)
+                continue
+            summary.processed += 1
+            if overlays and drawable is not None:
+                image, dets = drawable
+                files.save_overlay(_overlay_name(image_id, ref),
+                                   draw_overlay(image, dets, score_threshold=draw_threshold, title=title))
     return summary
 
 
@@ -137,20 +140,23 @@ def _first_readable(refs: Sequence[ImageRef]) -> np.ndarray | None:
     return None
 
 
-def _predict_one(predictor: Predictor, ref: ImageRef, image_id: int, out_dir: Path, overlays: bool,
-                 draw_threshold: float) -> tuple[ImageRecord, list[dict]]:
+def _predict_one(predictor: Predictor, ref: ImageRef,
+                 image_id: int) -> tuple[ImageRecord, list[dict], tuple[np.ndarray, Detections] | None]:
+    """The frame's record, its COCO results, and (image, detections) to draw; an unreadable
+    image or a model failure is the record's error."""
     try:
         image = load_image(ref.path)
     except ImageError as err:
-        return ImageRecord(image_id, str(ref.path), 0, 0, ref.camera, error=str(err)), []
+        return ImageRecord(image_id, str(ref.path), 0, 0, ref.camera, error=str(err)), [], None
     height, width = image.shape[:2]
     try:
         dets = predictor(image)
     except (RuntimeError, ValueError) as err:  # keep going with the other images
         message = f"{ref.path}: model failed on this image ({err}); report it with the image attached"
-        return ImageRecord(image_id, str(ref.path), width, height, ref.camera, error=message), []
-    if overlays:
-        name = f"{image_id:04d}_{ref.camera + '_' if ref.camera else ''}{ref.path.stem}.png"
-        title = f"{predictor.loaded.spec.name} | weights: {predictor.loaded.weights}"
-        save_png(out_dir / "overlays" / name, draw_overlay(image, dets, score_threshold=draw_threshold, title=title))
-    return ImageRecord(image_id, str(ref.path), width, height, ref.camera), detections_to_coco(dets, image_id)
+        return ImageRecord(image_id, str(ref.path), width, height, ref.camera, error=message), [], None
+    record = ImageRecord(image_id, str(ref.path), width, height, ref.camera)
+    return record, detections_to_coco(dets, image_id), (image, dets)
+
+
+def _overlay_name(image_id: int, ref: ImageRef) -> str:
+    return f"{image_id:04d}_{ref.camera + '_' if ref.camera else ''}{ref.path.stem}.png"

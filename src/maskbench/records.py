@@ -8,19 +8,20 @@ stable id, so rerunning the same command finds the jobs already measured and res
 A :class:`BenchmarkRecord` is the outcome: ``status`` ``"ok"`` with the measurements, or a
 failure status with a one-line reason (the process crashed, ran out of memory, timed out...).
 
-Records are appended to ``results.jsonl`` one line at a time as they are measured (flushed
-and fsynced), so killing the run loses nothing finished; the newest record of a key wins.
+Records are appended to ``results.jsonl`` one whole line at a time as they are measured (one
+write, fsynced), so killing the run or filling the disk loses nothing finished; a torn last line
+is skipped on reading and cut off before the next append; the newest record of a key wins.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
-from .errors import MaskbenchError
+from .errors import MaskbenchError, one_line
+from .files import append_line
 from .stats import LatencyStats
 
 SCHEMA_VERSION = 1
@@ -183,32 +184,39 @@ class BenchmarkRecord:
 
 
 def append_record(path: Path, record: BenchmarkRecord) -> None:
-    """One JSON line, flushed to disk before returning (a kill right after loses nothing)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a", encoding="utf-8") as handle:
-        handle.write(json.dumps(record.to_dict(), sort_keys=True) + "\n")
-        handle.flush()
-        os.fsync(handle.fileno())
+    """One JSON line written whole or not at all, fsynced before returning (a kill right after
+    loses nothing); a torn last line left by a crash or a full disk is cut off first
+    (:func:`maskbench.files.append_line`). A write error is :class:`~maskbench.write_errors.WriteFailed`."""
+    append_line(path, json.dumps(record.to_dict(), sort_keys=True), last_line_ok=_is_json)
 
 
 def read_records(path: Path) -> list[BenchmarkRecord]:
-    """Every record in the file, in order. A torn last line (a kill mid-write) is skipped; any
-    other unreadable line is an error naming the file and line."""
+    """Every record in the file, in order. A torn last line (a kill or a full disk mid-write:
+    no newline, or not JSON) is skipped, the job is simply measured again; any other unreadable
+    line is an error naming the file and line."""
     if not Path(path).exists():
         return []
     records = []
-    lines = Path(path).read_text(encoding="utf-8").splitlines()
+    lines = Path(path).read_bytes().split(b"\n")  # a complete file ends in a newline: the last item is b""
     for number, line in enumerate(lines, 1):
         if not line.strip():
             continue
         try:
-            records.append(BenchmarkRecord.from_dict(json.loads(line)))
-        except (json.JSONDecodeError, TypeError) as err:
-            if number == len(lines):
+            records.append(BenchmarkRecord.from_dict(json.loads(line.decode("utf-8"))))
+        except (ValueError, TypeError) as err:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+            if not any(rest.strip() for rest in lines[number:]):
                 continue  # torn last line: the job is simply measured again
-            raise MaskbenchError(f"{path}:{number}: not a benchmark record ({err}); "
+            raise MaskbenchError(f"{path}:{number}: not a benchmark record ({one_line(err)[:200]}); "
                                  "delete that line or the file") from None
     return records
+
+
+def _is_json(line: bytes) -> bool:
+    try:
+        json.loads(line.decode("utf-8"))
+    except ValueError:
+        return False
+    return True
 
 
 def latest_records(records: list[BenchmarkRecord]) -> list[BenchmarkRecord]:

@@ -42,8 +42,10 @@ def add_commands(sub) -> None:
 
 
 def benchmark_command(args) -> int:
+    from ..files import space_estimate
     from .plan import default_runtimes, plan_jobs, resolve_models
     from .runner import run_benchmark
+    from .space import space_needed
 
     models = resolve_models(args.models)
     runtimes = args.runtimes or default_runtimes()
@@ -58,12 +60,16 @@ def benchmark_command(args) -> int:
         print(f"left out: {line}")
     print(f"benchmark: {len(models)} model(s) x {len(runtimes)} runtime(s) x {len(args.precisions)} precision(s) "
           f"= {len(jobs)} job(s) on {len(jobs[0].images)} frame(s); results: {args.out / 'results.jsonl'}")
-    summary = run_benchmark(jobs, args.out, timeout_s=args.timeout, resume=not args.no_resume,
-                            on_record=_print_record)
-    if summary.resumed:
-        print(f"resumed: {len(summary.resumed)} job(s) already measured in {summary.results_file}")
-    records = summary.records
-    _write_report(records, args)
+    # A full or read-only --out: one line with the space the rest of the run needs.
+    with space_estimate(args.out, lambda: space_needed(args.out, jobs),
+                        kept=f"the finished jobs are kept in {args.out / 'results.jsonl'}: the same command "
+                             "resumes"):
+        summary = run_benchmark(jobs, args.out, timeout_s=args.timeout, resume=not args.no_resume,
+                                on_record=_print_record)
+        if summary.resumed:
+            print(f"resumed: {len(summary.resumed)} job(s) already measured in {summary.results_file}")
+        records = summary.records
+        _write_report(records, args)
     return 0 if any(r.ok for r in records) else 1
 
 

@@ -3,7 +3,8 @@
 Each job runs in ``python -m maskbench.benchmark.worker`` (see :mod:`.worker`). The runner
 appends each job's record to ``results.jsonl`` as soon as it is known, so a run killed at any
 point loses only the job in progress; run the same command again and the jobs whose newest
-record is ``ok`` are skipped (``resume``), the others measured again.
+record is ``ok`` are skipped (``resume``), the others measured again. A job that failed because
+the output folder is full or read-only stops the run (:mod:`.space`): the next would fail too.
 
 Faults (see :mod:`.lifeline` and :mod:`maskbench.out_lock`): the runner is the only writer of
 ``results.jsonl`` (a worker hands its record over in a file), it holds the output folder's lock
@@ -42,6 +43,7 @@ from ..records import (
 from ..report.coco_results import write_json_atomic
 from ..zoo import get_spec
 from .lifeline import StoppedBySignal, signals_stop_the_run
+from .space import stop_if_disk_failed
 from .worker import base_record
 
 WORKER_COMMAND = (sys.executable, "-m", "maskbench.benchmark.worker")
@@ -113,6 +115,7 @@ def _run_jobs(jobs: Sequence[BenchmarkJob], out_dir: Path, summary: RunSummary, 
         summary.measured.append(record)
         if on_record is not None:
             on_record(record)
+        stop_if_disk_failed(record, out_dir)
 
 
 def run_in_subprocess(job: BenchmarkJob, out_dir: Path, *, timeout_s: float,

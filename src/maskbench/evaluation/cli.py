@@ -147,15 +147,20 @@ def _runtime(name: str | None, precision: str, predictor, args):
 
 
 def _write_evaluation(out: Path, result, annotations: Path, images: Path) -> None:
+    from ..files import space_estimate
     from ..report.coco_results import write_coco_results
 
-    write_coco_results(out / "results.json", result.results)
-    context = {**result.info, "annotations": annotations, "images": images,
-               "images scored": f"{result.images_scored} of {result.images_total}"}
-    failures = [{"file_name": f.file_name, "error": f.error} for f in result.failures]
-    summary = result.to_dict()
-    summary["info"] = {**summary["info"], "annotations": str(annotations), "images": str(images)}
-    _write_and_print(out, result.metrics, context, result.random_weights, failures, summary["timing"], extra=summary)
+    # A full disk: the results' JSON, plus ~64 KB of metrics.
+    with space_estimate(out, lambda: (len(json.dumps(result.results)) + (64 << 10),
+                                      f"the results of {result.images_scored} image(s)")):
+        write_coco_results(out / "results.json", result.results)
+        context = {**result.info, "annotations": annotations, "images": images,
+                   "images scored": f"{result.images_scored} of {result.images_total}"}
+        failures = [{"file_name": f.file_name, "error": f.error} for f in result.failures]
+        summary = result.to_dict()
+        summary["info"] = {**summary["info"], "annotations": str(annotations), "images": str(images)}
+        _write_and_print(out, result.metrics, context, result.random_weights, failures, summary["timing"],
+                         extra=summary)
     for failure in result.failures[:5]:
         print(f"not evaluated: {failure.error}")
     if len(result.failures) > 5:
@@ -164,6 +169,7 @@ def _write_evaluation(out: Path, result, annotations: Path, images: Path) -> Non
 
 def _write_and_print(out: Path, metrics: CocoMetrics, context: dict, random_weights: bool,
                      failures=(), timing=None, extra: dict | None = None) -> None:
+    from ..files import atomic_open
     from ..report.coco_results import write_json_atomic
     from .coco_eval import default_backend
     from .tables import RANDOM_WEIGHTS_WARNING, metrics_markdown, summary_table
@@ -173,8 +179,8 @@ def _write_and_print(out: Path, metrics: CocoMetrics, context: dict, random_weig
     if random_weights:
         payload = {"warning": RANDOM_WEIGHTS_WARNING, **payload}
     write_json_atomic(out / "metrics.json", payload, indent=1)
-    (out / "metrics.md").write_text(metrics_markdown(metrics, context, random_weights, failures, timing),
-                                    encoding="utf-8")
+    with atomic_open(out / "metrics.md") as file:
+        file.write(metrics_markdown(metrics, context, random_weights, failures, timing))
     if random_weights:
         print(RANDOM_WEIGHTS_WARNING)
     print(" | ".join(f"{key}: {value}" for key, value in context.items()))
@@ -188,6 +194,7 @@ def _write_and_print(out: Path, metrics: CocoMetrics, context: dict, random_weig
 
 def _report_difference(reference: CocoMetrics, other: CocoMetrics, reference_label: str, other_label: str,
                        out: Path) -> None:
+    from ..files import atomic_open
     from ..report.coco_results import write_json_atomic
     from .compare import ap_difference, difference_markdown
 
@@ -195,8 +202,8 @@ def _report_difference(reference: CocoMetrics, other: CocoMetrics, reference_lab
     difference = {"reference": reference_label, "other": other_label, "other_minus_reference":
                   ap_difference(reference, other)}
     write_json_atomic(out / "difference.json", difference, indent=1)
-    (out / "difference.md").write_text(f"# AP difference: {other_label} minus {reference_label}\n\n{table}\n",
-                                       encoding="utf-8")
+    with atomic_open(out / "difference.md") as file:
+        file.write(f"# AP difference: {other_label} minus {reference_label}\n\n{table}\n")
     print(f"\nAP difference, {other_label} minus {reference_label}:\n{table}\nwritten: {out / 'difference.md'}")
 
 

@@ -39,7 +39,7 @@ import numpy as np
 import torch
 
 from ..errors import MaskbenchError
-from ..files import atomic_path, cache_dir
+from ..files import atomic_path, cache_dir, writing_in
 from ..models.factory import LoadedModel
 from ..models.mask_rcnn import MaskRCNN, RawDetections
 from ..models.rtmdet import RTMDetIns, RTMDetRaw
@@ -242,11 +242,14 @@ def _trace_to_onnx(loaded: LoadedModel, target: ExportTarget, path: Path, opset:
         # on the static input size only (see export/graph.py).
         warnings.simplefilter("ignore")
         try:
-            torch.onnx.export(
-                graph, args, str(path), dynamo=False, opset_version=opset,
-                input_names=target.input_names, output_names=outputs, dynamic_axes=dynamic_axes,
-                do_constant_folding=True,
-            )
+            with writing_in(path.parent):  # a full disk is that, not a failed export
+                torch.onnx.export(
+                    graph, args, str(path), dynamo=False, opset_version=opset,
+                    input_names=target.input_names, output_names=outputs, dynamic_axes=dynamic_axes,
+                    do_constant_folding=True,
+                )
+        except MaskbenchError:
+            raise
         except Exception as err:  # noqa: BLE001 - shown as one line with the model and size
             message = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
             raise ExportError(f"ONNX export of {loaded.spec.name} at {width}x{height} failed: {message}") from err

@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import MaskbenchError
-from ..files import atomic_open, file_sha256
+from ..files import atomic_open, file_sha256, silent_write_failure, writing_in
 from .onnx_export import key_digest, stored_key
 
 QUANTIZE_VERSION = 1  # bump when the quantization recipe below changes what an artifact computes
@@ -98,13 +98,20 @@ def quantized_artifact(quantizer: Quantizer, onnx_path: Path, feeds: Sequence[di
     record = stem.with_suffix(".json")
     if _cached(record, key, files):
         return QuantizedArtifact(files[0], files, key, built=False)
-    with tempfile.TemporaryDirectory(prefix=stem.name + ".", dir=onnx_path.parent) as tmp:
+    # A write error (full disk, read-only cache) is WriteFailed, not a failed quantization.
+    folder = onnx_path.parent
+    with writing_in(folder), tempfile.TemporaryDirectory(prefix=stem.name + ".", dir=folder) as tmp:
         built = Path(tmp) / f"model{quantizer.suffixes[0]}"
         try:
-            quantizer.build(onnx_path, list(feeds), built)
+            with writing_in(folder):
+                quantizer.build(onnx_path, list(feeds), built)
         except MaskbenchError:
             raise
         except Exception as err:  # noqa: BLE001 - one line naming the library and file
+            # OpenVINO reports a failed write without errno: the folder's state says if it was one.
+            failure = silent_write_failure(folder, onnx_path.stat().st_size, "the int8 artifact")
+            if failure is not None:
+                raise failure from err
             first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
             raise QuantizationError(f"int8 quantization of {onnx_path.name} with {quantizer.library} failed: "
                                     f"{first}") from err

@@ -20,6 +20,12 @@ from maskbench.report.html_page import FIDELITY_HEADING, PageContent, render_pag
 from maskbench.report.pareto import METRICS, ap_sources, pareto_figure, pareto_front, point_label, save_figure
 from maskbench.report.side_by_side import DEFAULT_PAIR, write_side_by_side
 
+REPORT_FILES = ("report.md", "report.html", "results.csv", "results.json", "pareto.png", "pareto.svg")
+# A report's size before one was written (measured on docs/benchmark-cpu: 3 frames, 3 MB):
+# tables and plot ~0.2 MB; each side-by-side frame ~0.7 MB of PNG plus its JPEG in the HTML page.
+REPORT_BASE_BYTES = 512 * 1024
+REPORT_BYTES_PER_OVERLAY = 1024 * 1024
+
 
 @dataclass
 class ReportFiles:
@@ -78,6 +84,17 @@ def write_report(
         json=export.write_json(out_dir / "results.json", records), pareto_png=png, pareto_svg=svg,
         html=html_path, overlays=overlays.files, notes=overlays.notes,
     )
+
+
+def report_size_estimate(out_dir: Path, frames: int, max_overlay_frames: int = 6) -> int:
+    """Bytes the report needs in ``out_dir`` (for a full disk's message): the size of the report
+    already there, else an estimate from the number of frames drawn side by side."""
+    out_dir = Path(out_dir)
+    written = [out_dir / name for name in REPORT_FILES] + sorted((out_dir / "overlays").glob("*.png"))
+    sizes = [path.stat().st_size for path in written if path.is_file()]
+    if (out_dir / "report.html").is_file():
+        return sum(sizes)
+    return REPORT_BASE_BYTES + REPORT_BYTES_PER_OVERLAY * min(frames, max_overlay_frames)
 
 
 def _title(records: Sequence[BenchmarkRecord]) -> str:

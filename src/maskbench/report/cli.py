@@ -65,13 +65,16 @@ def load_results(path: Path):
 
 
 def report_command(args) -> int:
+    from ..files import space_estimate
     from ..names import DEFAULT_PAIR
-    from .benchmark_report import write_report
+    from .benchmark_report import report_size_estimate, write_report
 
     file, records = load_results(args.results)
     out = args.out or file.parent
-    files = write_report(records, out, overlay_pair=args.pair or DEFAULT_PAIR, results_dir=file.parent,
-                         metric=args.metric)
+    frames = max(len(record.job.get("images", ())) for record in records)
+    with space_estimate(out, lambda: (report_size_estimate(out, frames), "the report")):
+        files = write_report(records, out, overlay_pair=args.pair or DEFAULT_PAIR, results_dir=file.parent,
+                             metric=args.metric)
     for note in files.notes:
         print(note)
     print(f"report: {files.html} (and {files.markdown.name}, {files.csv.name}, {files.json.name}, "

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import cast
 
+from maskbench.files import atomic_path
 from maskbench.names import METRICS  # the command line reads it from there, without numpy
 from maskbench.records import BenchmarkRecord
 
@@ -122,7 +123,8 @@ def pareto_figure(records: Sequence[BenchmarkRecord], metric: str = "mask_ap"):
 
 
 def save_figure(figure, png: Path, svg: Path) -> tuple[Path, Path]:
-    png.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(png)
-    figure.savefig(svg)
+    """Both files atomically (the format is named: the temporary file's name ends in .tmp)."""
+    for path, kind in ((png, "png"), (svg, "svg")):
+        with atomic_path(path) as tmp:
+            figure.savefig(tmp, format=kind)
     return png, svg

@@ -53,7 +53,8 @@ def _calibration_images(args):
 def export_command(args) -> int:
     from ..data.frames import load_frames
     from ..errors import MaskbenchError
-    from ..export.onnx_export import ExportTarget, export_onnx
+    from ..export.onnx_export import ExportTarget, export_cache_dir, export_onnx
+    from ..files import space_estimate
     from ..packages import require_package
     from ..predict import load_predictor
     from .registry import get_runtime, require_runtime
@@ -73,25 +74,49 @@ def export_command(args) -> int:
     loaded = predictor.loaded
     tensor, meta = predictor.prepare(frames[0].image)
     target = ExportTarget.for_input(tensor, meta.img_shape, mode)
-    path = export_onnx(loaded, target, cache_dir=args.out)
-    height, width = target.input_hw
-    print(f"ONNX ({mode.value}, input 1x3x{height}x{width}"
-          f"{'' if target.img_shape is not None else ' + img_shape [h, w]'}): {path}")
-    if args.runtime == "openvino":
-        ov = require_package("openvino", "openvino")
-        xml = path.with_suffix(".xml")
-        ov.save_model(ov.Core().read_model(str(path)), str(xml), compress_to_fp16=False)
-        print(f"OpenVINO IR (fp32): {xml} (+ {xml.with_suffix('.bin').name})")
-    if args.runtime != "onnx":
-        runtime = get_runtime(args.runtime, loaded, mode=mode, cache_dir=args.out, precision=args.precision,
-                              calibration_images=_calibration_images(args))
-        runtime.prepare(tensor, meta.img_shape)
-        for line in runtime.artifact_lines():  # engines, int8 artifacts
-            print(line)
-        raw = runtime(tensor, meta.img_shape)
-        print(f"{runtime.describe()}: ran on {frames[0].name}, {raw.scores.shape[0]} detections")
+    # A full disk: the fp32 graph is ~4 bytes per parameter, a runtime's artifact (IR, engine) as much again.
+    needed = 4 * sum(p.numel() for p in loaded.model.parameters()) * (1 if args.runtime == "onnx" else 2)
+    with space_estimate(args.out or export_cache_dir(), lambda: (needed, "the exported files")):
+        path = export_onnx(loaded, target, cache_dir=args.out)
+        height, width = target.input_hw
+        print(f"ONNX ({mode.value}, input 1x3x{height}x{width}"
+              f"{'' if target.img_shape is not None else ' + img_shape [h, w]'}): {path}")
+        if args.runtime == "openvino":
+            ov = require_package("openvino", "openvino")
+            xml = save_openvino_ir(ov, path)
+            print(f"OpenVINO IR (fp32): {xml} (+ {xml.with_suffix('.bin').name})")
+        if args.runtime != "onnx":
+            runtime = get_runtime(args.runtime, loaded, mode=mode, cache_dir=args.out, precision=args.precision,
+                                  calibration_images=_calibration_images(args))
+            runtime.prepare(tensor, meta.img_shape)
+            for line in runtime.artifact_lines():  # engines, int8 artifacts
+                print(line)
+            raw = runtime(tensor, meta.img_shape)
+            print(f"{runtime.describe()}: ran on {frames[0].name}, {raw.scores.shape[0]} detections")
     print(f"weights: {loaded.weights}")
     return 0
+
+
+def save_openvino_ir(ov, onnx_path: Path) -> Path:
+    """The ONNX file as OpenVINO IR beside it (``.xml`` + ``.bin``, fp32 weights), saved in a
+    temporary folder and renamed, so a crash or a full disk leaves no half-written file."""
+    import os
+    import tempfile
+
+    from ..files import silent_write_failure, writing_in
+
+    xml = onnx_path.with_suffix(".xml")
+    with writing_in(onnx_path.parent), tempfile.TemporaryDirectory(dir=onnx_path.parent) as tmp:
+        try:
+            ov.save_model(ov.Core().read_model(str(onnx_path)), str(Path(tmp) / "model.xml"), compress_to_fp16=False)
+        except RuntimeError as err:  # OpenVINO's failed write has no errno: the folder says why
+            failure = silent_write_failure(onnx_path.parent, onnx_path.stat().st_size, "the OpenVINO IR")
+            if failure is None:
+                raise
+            raise failure from err
+        os.replace(Path(tmp) / "model.bin", xml.with_suffix(".bin"))
+        os.replace(Path(tmp) / "model.xml", xml)
+    return xml
 
 
 def check_conversion_command(args) -> int:
