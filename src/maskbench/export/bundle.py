@@ -8,13 +8,11 @@ from __future__ import annotations
 import importlib
 import shutil
 from pathlib import Path
+from typing import Any, Protocol
 
+from ..bundle_manifest import Manifest
 from ..data.coco_classes import COCO_CLASSES
-from ..deploy.manifest import Manifest
-from ..errors import MaskbenchError
 from ..files import atomic_path, file_sha256
-from ..runtimes.base import Runtime
-from ..runtimes.exported import ExportedGraphRuntime
 from .graph_io import ExportTarget, output_names
 from .onnx_export import weights_hash
 
@@ -22,18 +20,30 @@ RUNTIME_MODULES = {"onnxruntime": "onnxruntime", "onnxruntime-cuda": "onnxruntim
                    "tensorrt": "tensorrt"}
 
 
+class GraphRuntime(Protocol):
+    """What the bundle reads of a graph runtime (:class:`maskbench.runtimes.exported.ExportedGraphRuntime`;
+    a protocol, since export comes before runtimes)."""
+
+    name: str
+    precision: str
+    threads: int
+    loaded: Any
+
+    def graph_files(self, target: ExportTarget) -> tuple[Path, Path]: ...
+
+    def artifact_files(self) -> list[Path]: ...
+
+
 def runtime_version(name: str) -> str:
     module = importlib.import_module(RUNTIME_MODULES[name])
     return str(getattr(module, "__version__", None) or module.get_version())
 
 
-def write_bundle(folder: Path, runtime: Runtime, target: ExportTarget,
+def write_bundle(folder: Path, runtime: GraphRuntime, target: ExportTarget,
                  input_size: tuple[int, int] | None, latency_ms: float | None = None,
                  fidelity: dict | None = None) -> Path:
     """Copy ``runtime``'s compiled file for ``target`` (prepared already) into ``folder`` and
     write its manifest last, so a folder with a manifest always holds the files it names."""
-    if not isinstance(runtime, ExportedGraphRuntime):
-        raise MaskbenchError(f"runtime '{runtime.name}' runs no exported graph: a bundle needs onnxruntime or openvino")
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     _, artifact = runtime.graph_files(target)
