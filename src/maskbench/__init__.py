@@ -11,7 +11,9 @@ The few names a user needs (see the README's "Python API"), imported on first us
   process, records in ``out_dir/results.jsonl``;
 - ``evaluate_predictor(predictor, annotations, images)``: COCO box and mask AP
   (``embedded_coco()`` is the shipped 80-image example);
-- ``MODELS``, ``get_spec``: the zoo; ``available_runtimes()``: what runs on this machine.
+- ``MODELS``, ``get_spec``: the zoo; ``available_runtimes()``: what runs on this machine;
+- ``deploy``: a bundle from ``maskbench export --bundle`` without torch
+  (``maskbench.deploy.load(DIR)(image)``, docs/deploy.md).
 """
 
 from importlib import import_module
@@ -37,6 +39,8 @@ __all__ = sorted(_WHERE)
 
 
 def __getattr__(name: str):
+    if name == "deploy":  # a subpackage, importable as maskbench.deploy after a plain `import maskbench`
+        return import_module("maskbench.deploy")
     if name in _WHERE:
         return getattr(import_module(_WHERE[name]), name)
     raise AttributeError(f"module 'maskbench' has no attribute {name!r}")

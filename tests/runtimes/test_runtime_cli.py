@@ -34,10 +34,13 @@ def env(monkeypatch, cache):
 def test_export_openvino_writes_onnx_and_ir_and_runs(env, frame_file, capsys):
     out = env / "onnx"
     code = main(["export", "--model", "r50", "--runtime", "openvino", "--input-size", "320x192",
-                 "--images", str(frame_file), "--out", str(out)])
+                 "--images", str(frame_file), "--out", str(out), "--bundle", str(env / "bundle")])
     printed = capsys.readouterr().out
     assert code == 0, printed
     (onnx_file,) = out.glob("r50_stretch_320x192_*.onnx")
+    manifest = json.loads((env / "bundle" / "manifest.json").read_text())  # --bundle: the file compiled
+    assert manifest["artifact"] == onnx_file.name and manifest["runtime"] == "openvino"
+    assert (env / "bundle" / onnx_file.name).read_bytes() == onnx_file.read_bytes()
     assert onnx_file.with_suffix(".xml").is_file() and onnx_file.with_suffix(".bin").is_file()
     assert "openvino (fp32, cpu" in printed and "100 detections" in printed
     proto = onnx.load(str(onnx_file), load_external_data=False)

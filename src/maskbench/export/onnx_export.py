@@ -32,7 +32,7 @@ import hashlib
 import json
 import warnings
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -44,53 +44,25 @@ from ..models.factory import LoadedModel
 from ..models.mask_rcnn import MaskRCNN, RawDetections
 from ..models.rtmdet import RTMDetIns, RTMDetRaw
 from ..packages import require_package
-from ..preprocess import ResizeMode
 from ..zoo import Family, ModelSpec
+from .graph_io import (  # noqa: F401 (re-exported: the torch-free part, also deploy's)
+    INPUT_NAMES_KEEP_RATIO,
+    INPUT_NAMES_STRETCH,
+    OUTPUT_NAMES,
+    RTMDET_OUTPUT_NAMES,
+    ExportTarget,
+    array_feeds,
+    output_names,
+)
 
 OPSET = 17
 GRAPH_VERSION = 1  # bump when a graph or the export settings change what a file computes
-INPUT_NAMES_STRETCH = ["images"]
-INPUT_NAMES_KEEP_RATIO = ["images", "img_shape"]
-OUTPUT_NAMES = ["boxes", "scores", "labels", "mask_probs"]  # Mask R-CNN's
-RTMDET_OUTPUT_NAMES = ["boxes", "scores", "labels", "mask_logits"]
 KEY_PROP = "maskbench.export_key"
 STANDARD_DOMAINS = ("", "ai.onnx")
 
 
 class ExportError(MaskbenchError):
     """A model that could not be exported, or an exported file that cannot be used."""
-
-
-@dataclass(frozen=True)
-class ExportTarget:
-    """What an exported graph is specialised for.
-
-    ``input_hw``: the (padded) input tensor's (H, W); ``img_shape``: the resized (h, w) baked in
-    (stretch) or ``None`` when it is a graph input (keep-ratio).
-    """
-
-    input_hw: tuple[int, int]
-    img_shape: tuple[int, int] | None
-
-    @property
-    def mode(self) -> ResizeMode:
-        return ResizeMode.STRETCH if self.img_shape is not None else ResizeMode.KEEP_RATIO
-
-    @property
-    def input_names(self) -> list[str]:
-        return INPUT_NAMES_STRETCH if self.img_shape is not None else INPUT_NAMES_KEEP_RATIO
-
-    @classmethod
-    def for_input(cls, images: torch.Tensor, img_shape: tuple[int, int], mode: ResizeMode) -> ExportTarget:
-        input_hw = (int(images.shape[-2]), int(images.shape[-1]))
-        if ResizeMode(mode) == ResizeMode.STRETCH:
-            return cls(input_hw, (int(img_shape[0]), int(img_shape[1])))
-        return cls(input_hw, None)
-
-
-def output_names(spec: ModelSpec) -> list[str]:
-    """The exported graph's outputs, in order: boxes, scores, labels, then the family's masks."""
-    return RTMDET_OUTPUT_NAMES if spec.family is Family.RTMDET_INS else OUTPUT_NAMES
 
 
 def raw_from_outputs(spec: ModelSpec, outputs: Sequence[np.ndarray]) -> RawDetections | RTMDetRaw:
@@ -103,12 +75,8 @@ def raw_from_outputs(spec: ModelSpec, outputs: Sequence[np.ndarray]) -> RawDetec
 
 
 def graph_feeds(images: torch.Tensor, img_shape: tuple[int, int], target: ExportTarget) -> dict[str, np.ndarray]:
-    """The exported graph's inputs: ``images`` float32, plus ``img_shape`` int64 ``[h, w]`` for a
-    keep-ratio graph (a stretch graph has it baked in)."""
-    feeds = {"images": np.ascontiguousarray(images.detach().cpu().numpy(), dtype=np.float32)}
-    if target.img_shape is None:
-        feeds["img_shape"] = np.asarray([int(img_shape[0]), int(img_shape[1])], dtype=np.int64)
-    return feeds
+    """:func:`.graph_io.array_feeds` of a tensor."""
+    return array_feeds(images.detach().cpu().numpy(), img_shape, target)
 
 
 def export_cache_dir() -> Path:

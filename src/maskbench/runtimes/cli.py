@@ -21,6 +21,9 @@ def add_commands(sub) -> None:
                                                 "graph")
     cli_args.add_resize_args(export)
     cli_args.add_output_args(export, required=True)
+    export.add_argument("--bundle", type=Path, default=None, metavar="DIR",
+                        help="also write a torch-free deployment bundle there: the runtime's artifact + manifest.json "
+                             "(run it with maskbench.deploy, docs/deploy.md)")
     export.set_defaults(run=export_command)
 
     check = sub.add_parser("check-conversion", help="compare a runtime with eager PyTorch on the same frames")
@@ -68,6 +71,8 @@ def export_command(args) -> int:
         require_runtime(args.runtime, args.precision)
     else:
         require_package("onnx")
+    if getattr(args, "bundle", None) is not None and args.runtime == "onnx":
+        raise MaskbenchError("--bundle needs the runtime that will run it: add --runtime onnxruntime or openvino")
     frames = load_frames(args.images, args.cameras)[:1]
     # The same model `maskbench predict` builds (random weights: calibrated on the first frame).
     predictor = load_predictor(args.model, args.weights, mode, args.input_size, frames[0].image, args.seed)
@@ -93,6 +98,14 @@ def export_command(args) -> int:
                 print(line)
             raw = runtime(tensor, meta.img_shape)
             print(f"{runtime.describe()}: ran on {frames[0].name}, {raw.scores.shape[0]} detections")
+            if getattr(args, "bundle", None) is not None:
+                from ..export.bundle import write_bundle
+                from .exported import ExportedGraphRuntime
+
+                if not isinstance(runtime, ExportedGraphRuntime):
+                    raise MaskbenchError(f"runtime '{args.runtime}' runs no exported graph: a bundle needs "
+                                         "onnxruntime or openvino")
+                print(f"bundle: {write_bundle(args.bundle, runtime, target, args.input_size)}")
     print(f"weights: {loaded.weights}")
     return 0
 

@@ -33,6 +33,7 @@ from ..export.quantize import onnxruntime_quantizer
 from .base import UnsupportedPrecisionError
 from .cpu_int8 import has_vnni, int8_instructions
 from .exported import ExportedGraphRuntime
+from .graph_sessions import ort_session_options
 
 
 def require_int8_instructions() -> list[str]:
@@ -67,12 +68,7 @@ class OnnxRuntimeRuntime(ExportedGraphRuntime):
     def session_options(self):
         """This runtime's session settings (also those of the stage profiler's session)."""
         ort = self.require("onnxruntime")
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = self.threads
-        options.inter_op_num_threads = 1
-        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        options.log_severity_level = 3  # errors only: no warnings per unused initialiser
-        return options
+        return ort_session_options(ort, self.threads)
 
     def _compile(self, path: Path, extra_outputs: Sequence[str] = ()):
         """A session on ``path``; ``extra_outputs``: tensor names also made graph outputs (on a

@@ -35,16 +35,10 @@ from ..packages import importable, require_package
 from .base import UnsupportedPrecisionError
 from .cpu_int8 import int8_instructions
 from .exported import ExportedGraphRuntime
+from .graph_sessions import OPENVINO_DEVICE as DEVICE
+from .graph_sessions import PRECISION_HINTS, compile_config  # noqa: F401 (PRECISION_HINTS: its old home)
 
-DEVICE = "CPU"  # "GPU" (Intel iGPU) would go here later
-# int8 lives in the quantized graph (FakeQuantize nodes); the hint is for everything else.
-PRECISION_HINTS = {"fp32": "f32", "bf16": "bf16", "int8": "f32"}
 NNCF_INSTALL = "pip install 'maskbench[int8]'  (or: pip install nncf)"
-
-
-def compile_config(threads: int, precision: str = "fp32") -> dict[str, str]:
-    return {"INFERENCE_NUM_THREADS": str(threads), "INFERENCE_PRECISION_HINT": PRECISION_HINTS[precision],
-            "PERFORMANCE_HINT": "LATENCY"}
 
 
 def optimization_capabilities(core=None) -> list[str]:

@@ -1,0 +1,99 @@
+"""A deployment bundle's manifest (``manifest.json``): everything the torch-free deployment needs to run
+the artifact as the benchmark did, and what it was checked against. Plain JSON, versioned:
+a manifest of another format version is refused rather than half-read. A leaf (errors, files):
+the export side writes it and :mod:`maskbench.deploy` reads it, and neither imports the other."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from .errors import MaskbenchError
+
+FORMAT_VERSION = 1
+MANIFEST_FILE = "manifest.json"
+
+
+class BundleError(MaskbenchError):
+    """A folder that is not a usable bundle: no or foreign manifest, tampered artifact, another
+    runtime version, or a frame the graph was not exported for."""
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """``input_hw``: the graph's padded (H, W); ``img_shape``: the resized (h, w) baked in
+    (stretch) or ``None`` (keep-ratio: a graph input). ``mean``/``std`` are in the network's
+    channel order (``bgr``). ``latency_ms``/``fidelity``: measured when known, else ``None``."""
+
+    model: str
+    alias: str
+    family: str
+    weights: str
+    weights_sha256: str
+    mode: str
+    input_size: tuple[int, int] | None  # the --input-size asked for (w, h), None: the model's default
+    input_hw: tuple[int, int]
+    img_shape: tuple[int, int] | None
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+    bgr: bool
+    pad_value: float | None
+    stretch_size: tuple[int, int]
+    keep_ratio_scale: tuple[int, int]
+    pad_to_scale: bool
+    class_names: tuple[str, ...]
+    mask_threshold: float
+    runtime: str
+    runtime_version: str
+    precision: str
+    threads: int
+    artifact: str
+    artifact_sha256: str
+    output_names: tuple[str, ...]
+    extra_files: tuple[str, ...] = ()  # beside the artifact (OpenVINO IR's .bin)
+    latency_ms: float | None = None
+    fidelity: dict | None = None
+    format_version: int = field(default=FORMAT_VERSION)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict, where: str = "manifest") -> Manifest:
+        version = data.get("format_version")
+        if version != FORMAT_VERSION:
+            raise BundleError(f"{where}: bundle format version {version}, this maskbench reads version "
+                              f"{FORMAT_VERSION}; re-export the bundle with this maskbench (maskbench export --bundle)")
+        names = {f.name for f in fields(cls)}
+        missing = sorted(names - set(data) - {"extra_files", "latency_ms", "fidelity"})
+        if missing:
+            raise BundleError(f"{where}: not a maskbench bundle manifest (missing {', '.join(missing)})")
+        values: dict[str, Any] = {}
+        for key, value in data.items():
+            if key in names:
+                values[key] = tuple(value) if isinstance(value, list) else value
+        return cls(**values)
+
+    def write(self, folder: Path) -> Path:
+        from .files import atomic_open
+
+        path = Path(folder) / MANIFEST_FILE
+        with atomic_open(path) as file:
+            json.dump(self.to_dict(), file, indent=1)
+        return path
+
+    @classmethod
+    def read(cls, folder: Path) -> Manifest:
+        path = Path(folder) / MANIFEST_FILE
+        if not path.is_file():
+            raise BundleError(f"{folder}: not a maskbench bundle (no {MANIFEST_FILE}); make one with "
+                              "maskbench export --model NAME --runtime R --bundle DIR")
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as err:
+            raise BundleError(f"{path}: unreadable manifest ({err}); re-export the bundle") from None
+        if not isinstance(data, dict):
+            raise BundleError(f"{path}: not a maskbench bundle manifest; re-export the bundle")
+        return cls.from_dict(data, str(path))

@@ -1,0 +1,64 @@
+"""``python -m maskbench.deploy DIR --images PATH --out OUT``: predict's ``results.json`` and
+``images.json`` from a bundle, without torch. Exit 0: every image predicted; 1: some images
+failed (listed in images.json); 2: refused (one line: not a bundle, tampered, wrong version,
+missing runtime)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from ..errors import ImageError, MaskbenchError, one_line
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m maskbench.deploy",
+                                     description="predict with a bundle, without torch")
+    parser.add_argument("bundle", type=Path, help="the folder written by maskbench export --bundle")
+    parser.add_argument("--images", type=Path, required=True, help="an image file or a folder of images")
+    parser.add_argument("--out", type=Path, required=True, help="folder for results.json and images.json")
+    parser.add_argument("--threads", type=int, default=None, help="override the bundle's thread count")
+    args = parser.parse_args(argv)
+    try:
+        return predict_folder(args.bundle, args.images, args.out, args.threads)
+    except MaskbenchError as err:
+        print(f"error: {one_line(err)}", file=sys.stderr)
+        return 2
+
+
+def predict_folder(bundle: Path, images: Path, out: Path, threads: int | None) -> int:
+    from ..data.images import load_image
+    from ..data.sources import find_images
+    from ..report.coco_results import ImageRecord, write_predictions
+    from .model import load
+
+    model = load(bundle, threads)
+    refs = find_images(images)
+    records: list[ImageRecord] = []
+    results: list[dict] = []
+    m = model.manifest
+    info = {"model": m.model, "weights": m.weights, "weights_sha256": m.weights_sha256,
+            "preprocessing": f"{m.mode} {m.input_size or 'default'}",
+            "runtime": f"{m.runtime} {m.runtime_version} ({m.precision}, {m.threads} threads, deployed bundle)"}
+    failed = 0
+    try:
+        for image_id, ref in enumerate(refs, 1):
+            try:
+                image = load_image(ref.path)
+            except ImageError as err:
+                records.append(ImageRecord(image_id, str(ref.path), 0, 0, ref.camera, error=str(err)))
+                failed += 1
+                continue
+            detections = model(image)
+            records.append(ImageRecord(image_id, str(ref.path), image.shape[1], image.shape[0], ref.camera))
+            results.extend(model.coco_results(detections, image_id))
+    finally:
+        out.mkdir(parents=True, exist_ok=True)
+        write_predictions(out, records, results, info)
+    print(f"{len(refs) - failed} image(s) predicted: {out}")
+    return 0 if failed == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

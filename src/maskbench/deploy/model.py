@@ -1,0 +1,87 @@
+"""A loaded bundle as a callable: RGB uint8 image in, :class:`~maskbench.detections.Detections`
+out, through the same numpy steps the full install runs around the graph
+(:func:`~maskbench.preprocess.preprocess_array`, :func:`~maskbench.postprocess.detections_from_outputs`),
+so a deployed model gives the benchmark's detections bit for bit."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..detections import Detections
+from ..export.graph_io import ExportTarget, array_feeds
+from ..files import file_sha256
+from ..names import ResizeMode
+from ..postprocess import detections_from_outputs
+from ..preprocess import preprocess_array
+from ..zoo import Family, InputFormat
+from .engines import Engine, open_engine
+from .manifest import BundleError, Manifest
+
+
+@dataclass
+class DeployedModel:
+    """``model(image) -> Detections``; ``class_names[label]`` names a label."""
+
+    manifest: Manifest
+    folder: Path
+    engine: Engine
+
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        return self.manifest.class_names
+
+    @property
+    def target(self) -> ExportTarget:
+        m = self.manifest
+        return ExportTarget(tuple(m.input_hw), tuple(m.img_shape) if m.img_shape is not None else None)  # type: ignore[arg-type]
+
+    @property
+    def input_format(self) -> InputFormat:
+        m = self.manifest
+        return InputFormat(tuple(m.mean), tuple(m.std), m.bgr, tuple(m.stretch_size),  # type: ignore[arg-type]
+                           tuple(m.keep_ratio_scale), m.pad_to_scale, m.pad_value)  # type: ignore[arg-type]
+
+    def __call__(self, image: np.ndarray) -> Detections:
+        m = self.manifest
+        size = tuple(m.input_size) if m.input_size is not None else None
+        array, meta = preprocess_array(image, ResizeMode(m.mode), size, self.input_format)  # type: ignore[arg-type]
+        shape = tuple(array.shape[-2:])
+        if shape != tuple(m.input_hw):
+            raise BundleError(
+                f"this image preprocesses to {shape[1]}x{shape[0]} but the bundle's graph takes "
+                f"{m.input_hw[1]}x{m.input_hw[0]} (image {image.shape[1]}x{image.shape[0]}); export the bundle with a "
+                "frame of this camera (--images), or use stretch mode (export without --keep-ratio)")
+        outputs = self.engine(array_feeds(array, meta.img_shape, self.target))
+        boxes, scores, labels, masks = outputs
+        return detections_from_outputs(Family(m.family), np.asarray(boxes, dtype=np.float32),
+                                       np.asarray(scores, dtype=np.float32), np.asarray(labels, dtype=np.int64),
+                                       np.asarray(masks, dtype=np.float32), meta, m.mask_threshold)
+
+    def coco_results(self, detections: Detections, image_id: int) -> list[dict]:
+        """COCO results entries (masks as compressed RLE), as ``maskbench predict`` writes them."""
+        from ..report.coco_results import detections_to_coco
+
+        return detections_to_coco(detections, image_id)
+
+
+def load(folder: Path | str, threads: int | None = None) -> DeployedModel:
+    """The bundle in ``folder``, checked (format version, artifact hash, runtime version) and
+    compiled; ``threads``: override the manifest's thread count."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise BundleError(f"{folder}: not a folder; give the folder written by maskbench export --bundle")
+    manifest = Manifest.read(folder)
+    artifact = folder / manifest.artifact
+    for name in (manifest.artifact, *manifest.extra_files):
+        if not (folder / name).is_file():
+            raise BundleError(f"{folder}: the bundle's file {name} is missing; re-export the bundle")
+    found = file_sha256(artifact)
+    if found != manifest.artifact_sha256:
+        raise BundleError(f"{artifact}: sha256 {found[:12]}... differs from the manifest's "
+                          f"{manifest.artifact_sha256[:12]}... (changed or corrupt); re-export the bundle")
+    engine = open_engine(manifest.runtime, manifest.runtime_version, artifact, threads or manifest.threads,
+                         manifest.precision, manifest.output_names)
+    return DeployedModel(manifest, folder, engine)
