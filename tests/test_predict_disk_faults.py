@@ -102,8 +102,8 @@ def test_a_read_only_out_is_one_line(frames, tmp_path, monkeypatch, capsys, how)
     line = _error_line(capsys.readouterr().err)
     code = errno.EROFS if how == "EROFS" else errno.EACCES
     what = f"{out} is on a read-only file system" if how == "EROFS" else f"no permission to write in {out}"
-    assert line.startswith(f"error: {what} (writing results.json, [Errno {code}]); the 1 frame(s) predicted were "
-                           "not saved; ")
+    # the output folder's lock is the first thing written: refused before any frame is predicted
+    assert line.startswith(f"error: {what} (writing .maskbench.lock, [Errno {code}]); ")
     assert line.endswith("choose another --out" if how != "EROFS" else "choose another --out (or remount it "
                          "read-write)")
     assert list(out.iterdir()) == []

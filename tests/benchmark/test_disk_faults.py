@@ -140,7 +140,7 @@ def test_a_read_only_out_is_one_line(stand_in, tmp_path, monkeypatch, capsys, ho
     finally:
         out.chmod(0o755)
     line = _error_line(capsys.readouterr().err)
-    what = f"{out / 'jobs'} is on a read-only file system" if how == "EROFS" else f"no permission to write in {out}"
+    what = f"{out} is on a read-only file system (writing .maskbench.lock" if how == "EROFS" else f"no permission to write in {out}"
     assert line.startswith(f"error: {what}") and "choose another --out" in line
     assert list(out.iterdir()) == [] and stand_in(out) == []
 
