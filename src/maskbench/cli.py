@@ -10,6 +10,10 @@ from pathlib import Path
 from . import cli_args
 from .errors import MaskbenchError
 
+# What the `runtimes` extra adds to the deploy-only core (pyproject.toml): a command that needs one
+# of these on a deploy-only install gets one line naming the full install.
+FULL_INSTALL_MODULES = frozenset({"torch", "torchvision", "tqdm", "matplotlib", "faster_coco_eval"})
+
 
 def build_parser() -> cli_args.Parser:
     """Every command's parser; imports neither torch nor numpy (the commands import what they
@@ -60,6 +64,13 @@ def main(argv: list[str] | None = None) -> int:
                 return args.run(args)
     except MaskbenchError as err:
         print(f"error: {err}", file=sys.stderr)
+        return 2
+    except ModuleNotFoundError as err:  # a deploy-only install (no torch): the full one is one line
+        if err.name not in FULL_INSTALL_MODULES:
+            raise
+        print(f"error: `maskbench {args.command}` needs the full install ('{err.name}' is not installed; this "
+              f"looks like the deploy-only install): pip install \"maskbench[runtimes]\"; a bundle runs with "
+              "`python -m maskbench.deploy`", file=sys.stderr)
         return 2
     except OSError as err:  # a write error no writer translated (e.g. a library writing on its own)
         from .files import write_failure
