@@ -8,10 +8,12 @@ the tmpfs is used only where mounting works (root on Linux), its tests skip else
 from __future__ import annotations
 
 import builtins
+import contextlib
 import errno
 import os
 import subprocess
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -98,3 +100,23 @@ def mounted_tmpfs(base: Path, size: str = "1m"):
 def no_temporary_files(folder: Path) -> bool:
     """No ``.name.pid.hex.tmp`` left by an atomic write anywhere under ``folder``."""
     return not [p for p in Path(folder).rglob("*") if p.name.endswith(".tmp")]
+
+
+READ_ONLY_WAYS = ("chmod", "EROFS", "EACCES")
+
+
+@contextlib.contextmanager
+def unwritable_folder(monkeypatch, folder: Path, how: str) -> Iterator[Path]:
+    """``folder``, created and made unwritable ``how``: chmod 555 (skipped as root, which ignores
+    permissions: the EACCES variant simulates it), or every write failing with EROFS / EACCES."""
+    folder.mkdir()
+    if how == "chmod":
+        if os.geteuid() == 0:
+            pytest.skip("root ignores permissions (the EACCES variant simulates it)")
+        folder.chmod(0o555)
+    else:
+        read_only(monkeypatch, folder, getattr(errno, how))
+    try:
+        yield folder
+    finally:
+        folder.chmod(0o755)

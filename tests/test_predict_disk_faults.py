@@ -9,7 +9,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-from disk_faults import no_temporary_files, read_only
+from disk_faults import READ_ONLY_WAYS, no_temporary_files, unwritable_folder
 from PIL import Image
 
 from maskbench.cli import main
@@ -85,20 +85,10 @@ def test_a_full_disk_on_the_second_overlay_keeps_every_frame_predicted(frames, t
     assert sorted(p.name for p in (out / "overlays").iterdir()) == ["0001_a.png"] and no_temporary_files(out)
 
 
-@pytest.mark.parametrize("how", ["chmod", "EROFS", "EACCES"])
+@pytest.mark.parametrize("how", READ_ONLY_WAYS)
 def test_a_read_only_out_is_one_line(frames, tmp_path, monkeypatch, capsys, how):
-    out = tmp_path / "out"
-    out.mkdir()
-    if how == "chmod":
-        if os.geteuid() == 0:
-            pytest.skip("root ignores permissions (the EACCES variant simulates it)")
-        out.chmod(0o555)
-    else:
-        read_only(monkeypatch, out, getattr(errno, how))
-    try:
+    with unwritable_folder(monkeypatch, tmp_path / "out", how) as out:
         assert main(["predict", "--images", str(frames), "--out", str(out)]) == 2
-    finally:
-        out.chmod(0o755)
     line = _error_line(capsys.readouterr().err)
     code = errno.EROFS if how == "EROFS" else errno.EACCES
     what = f"{out} is on a read-only file system" if how == "EROFS" else f"no permission to write in {out}"

@@ -6,7 +6,7 @@ import json
 import os
 
 import pytest
-from disk_faults import disk_full_on, no_temporary_files, read_only
+from disk_faults import READ_ONLY_WAYS, disk_full_on, no_temporary_files, unwritable_folder
 
 from maskbench.files import append_line, atomic_open, space_estimate, write_failure, writing_in
 from maskbench.report.coco_results import write_json_atomic
@@ -68,23 +68,13 @@ def test_only_write_errors_are_translated(tmp_path):
     assert megabytes(1) == "0.1" and megabytes(10 * MB + 1) == "11" and megabytes(MB - 1, round_up=False) == "0.9"
 
 
-@pytest.mark.parametrize("how", ["chmod", "EROFS", "EACCES"])
+@pytest.mark.parametrize("how", READ_ONLY_WAYS)
 def test_a_read_only_folder_is_one_line(tmp_path, monkeypatch, how):
-    folder = tmp_path / "out"
-    folder.mkdir()
-    if how == "chmod":
-        if os.geteuid() == 0:
-            pytest.skip("root ignores permissions (the EACCES variant simulates it)")
-        folder.chmod(0o555)
-    else:
-        read_only(monkeypatch, folder, getattr(errno, how))
-    try:
+    with unwritable_folder(monkeypatch, tmp_path / "out", how) as folder:
         with pytest.raises(WriteFailed) as atomic:
             write_json_atomic(folder / "report" / "results.json", [])
         with pytest.raises(WriteFailed) as appended:
             append_line(folder / "results.jsonl", "{}")
-    finally:
-        folder.chmod(0o755)
     for caught in (atomic, appended):
         assert caught.value.code in (errno.EROFS, errno.EACCES) and str(folder) in str(caught.value)
     assert list(folder.iterdir()) == []

@@ -8,7 +8,7 @@ import textwrap
 from functools import partial
 
 import pytest
-from disk_faults import disk_full_on, no_temporary_files, read_only
+from disk_faults import READ_ONLY_WAYS, disk_full_on, no_temporary_files, unwritable_folder
 
 from maskbench.benchmark import runner
 from maskbench.benchmark.space import DETECTIONS_BYTES_PER_FRAME, JOB_FILES_BYTES
@@ -125,22 +125,13 @@ def test_a_torn_last_record_is_ignored_and_cut_by_the_rerun(stand_in, tmp_path):
     assert stand_in(out) == MODELS + ["swin-t"]
 
 
-@pytest.mark.parametrize("how", ["chmod", "EROFS", "EACCES"])
+@pytest.mark.parametrize("how", READ_ONLY_WAYS)
 def test_a_read_only_out_is_one_line(stand_in, tmp_path, monkeypatch, capsys, how):
-    out = tmp_path / "out"
-    out.mkdir()
-    if how == "chmod":
-        if os.geteuid() == 0:
-            pytest.skip("root ignores permissions (the EACCES variant simulates it)")
-        out.chmod(0o555)
-    else:
-        read_only(monkeypatch, out, getattr(errno, how))
-    try:
+    with unwritable_folder(monkeypatch, tmp_path / "out", how) as out:
         assert _benchmark(out) == 2
-    finally:
-        out.chmod(0o755)
     line = _error_line(capsys.readouterr().err)
-    what = f"{out} is on a read-only file system (writing .maskbench.lock" if how == "EROFS" else f"no permission to write in {out}"
+    what = (f"{out} is on a read-only file system (writing .maskbench.lock" if how == "EROFS"
+            else f"no permission to write in {out}")
     assert line.startswith(f"error: {what}") and "choose another --out" in line
     assert list(out.iterdir()) == [] and stand_in(out) == []
 
