@@ -33,10 +33,9 @@ import torch
 
 from ..data.images import load_image
 from ..errors import ImageError, MaskbenchError
-from ..export.calibration import calibration_frames, random_weights_calibration
 from ..machine import describe_environment
 from ..machine_load import QuietWatch
-from ..models.factory import OFFICIAL, RANDOM, create_model
+from ..models.factory import OFFICIAL, RANDOM
 from ..postprocess import to_detections
 from ..predict import Predictor
 from ..preprocess import ResizeMode
@@ -46,6 +45,7 @@ from ..stats import LatencyStats
 from ..timing import Stopwatch
 from ..zoo import get_spec
 from . import memory
+from .job_model import job_model, job_runtime
 from .lifeline import ORPHANED_EXIT_CODE, runner_alive, tie_to_runner
 
 if TYPE_CHECKING:
@@ -92,7 +92,7 @@ def run_job(job: BenchmarkJob, out_dir: Path) -> BenchmarkRecord:
 
 
 def _measure(job: BenchmarkJob, out_dir: Path, record: BenchmarkRecord) -> None:
-    from ..runtimes.registry import get_runtime, require_runtime
+    from ..runtimes.registry import require_runtime
 
     if job.threads:
         torch.set_num_threads(job.threads)
@@ -103,21 +103,11 @@ def _measure(job: BenchmarkJob, out_dir: Path, record: BenchmarkRecord) -> None:
 
     _say("building the model" + (" (calibrating random weights)" if job.weights == RANDOM else ""))
     t0 = time.perf_counter()
-    spec = get_spec(job.model)
-    calibration = {}
-    if job.weights == RANDOM:  # calibrated on the benchmark's own frames (see random_init)
-        calibration = random_weights_calibration(spec, [image for _, _, image in frames],
-                                                 job.input_size if mode is ResizeMode.STRETCH else None,
-                                                 keep_ratio=mode is ResizeMode.KEEP_RATIO)
-    loaded = create_model(job.model, job.weights, seed=job.seed, progress=False, **calibration)
+    loaded = job_model(job, [image for _, _, image in frames])
     record.setup_s = time.perf_counter() - t0
     record.weights = loaded.weights
 
-    # int8 calibrates its quantisation on the benchmark's own frames too
-    int8_frames = {"calibration_images": calibration_frames([image for _, _, image in frames])} \
-        if job.precision == "int8" else {}
-    runtime = get_runtime(job.runtime, loaded, mode=mode, device=job.device, threads=job.threads,
-                          precision=job.precision, **int8_frames)
+    runtime = job_runtime(job, loaded, [image for _, _, image in frames])
     record.runtime_description = runtime.describe()
     record.device = runtime.device
     record.threads = runtime.threads or torch.get_num_threads()

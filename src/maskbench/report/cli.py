@@ -48,6 +48,9 @@ def add_commands(sub) -> None:
                            "e.g. 0.9")
     pick.add_argument("--max-ap-drop", type=float, default=None,
                       help="fidelity floor: mask AP points lost to fp32 eager (benchmark --fidelity --coco), e.g. 1.0")
+    pick.add_argument("--bundle", type=Path, default=None, metavar="DIR",
+                      help="also export the pick as a torch-free deployment bundle (docs/deploy.md), its measured "
+                           "latency and fidelity in the manifest")
     pick.set_defaults(run=recommend_command)
 
 
@@ -91,4 +94,19 @@ def recommend_command(args) -> int:
                        max_latency_ms=args.max_latency, metric=args.metric, min_mask_iou=args.min_mask_iou,
                        max_ap_drop=args.max_ap_drop)
     print(result.describe())
+    if result.pick and args.bundle is not None:
+        from ..benchmark.job_model import export_job_bundle
+        from ..records import BenchmarkJob
+
+        record = result.pick
+        latency = record.latency()
+        fidelity = {name: getattr(record, name) for name in FIDELITY_FIELDS if getattr(record, name) is not None}
+        path = export_job_bundle(BenchmarkJob.from_dict(record.job), args.bundle,
+                                 latency.mean_ms if latency else None, fidelity or None)
+        print(f"bundle: {path} (run it with python -m maskbench.deploy {args.bundle})")
     return 0 if result.pick else 1
+
+
+# What a bundle's manifest keeps of the pick's fidelity (records from benchmark --fidelity).
+FIDELITY_FIELDS = ("feature_cosine", "feature_rel_error", "fidelity_matched", "fidelity_reference_count",
+                   "mean_mask_iou", "area_weighted_mask_iou", "fidelity_note", "ap_drop")
