@@ -102,7 +102,11 @@ def model_list(text: str) -> list[str]:
         raise argparse.ArgumentTypeError(f"'{ALL_MODELS}' stands alone (every zoo model), got '{text}'")
     models: list[str] = []
     for name in names:
-        expanded = MODEL_SETS.get(name.lower()) or (MODEL_ALIASES.get(model_name(name), name.strip()),)
+        if name.lower() in MODEL_SETS:
+            expanded = MODEL_SETS[name.lower()]
+        else:
+            given = model_name(name)
+            expanded = (MODEL_ALIASES.get(given, given),)  # an alias as its config name, so each model once
         models += [model for model in expanded if model not in models]
     return models
 

@@ -40,7 +40,6 @@ from .preprocess import ImageMeta
 from .zoo import Family
 
 if TYPE_CHECKING:
-
     from .models.mask_rcnn import RawDetections
     from .models.rtmdet import RTMDetRaw
 
@@ -131,12 +130,13 @@ def detections_from_outputs(family: Family, boxes: np.ndarray, scores: np.ndarra
 
 def to_detections(raw: RawDetections | RTMDetRaw, meta: ImageMeta, mask_threshold: float = 0.5) -> Detections:
     """:func:`detections_from_outputs` of the eager network's (or a runtime's) raw output."""
+    import torch  # loaded already: ``raw`` holds tensors
+
     from .models.rtmdet import RTMDetRaw
 
     family, masks = ((Family.RTMDET_INS, raw.mask_logits) if isinstance(raw, RTMDetRaw)
                      else (Family.MASK_RCNN, raw.mask_probs))
     boxes = raw.boxes.detach().cpu()
-    return detections_from_outputs(family, (boxes if boxes.dtype.is_floating_point and boxes.element_size() == 8
-                                            else boxes.float()).numpy(),
-                                   raw.scores.float().cpu().numpy(), raw.labels.cpu().numpy(),
+    boxes = boxes if boxes.dtype == torch.float64 else boxes.float()  # a double network's stay double
+    return detections_from_outputs(family, boxes.numpy(), raw.scores.float().cpu().numpy(), raw.labels.cpu().numpy(),
                                    masks.float().cpu().numpy(), meta, mask_threshold)

@@ -41,17 +41,13 @@ def export_job_bundle(job: BenchmarkJob, folder: Path, latency_ms: float | None 
     """The job's network as a deployment bundle (``maskbench.deploy``), for the graph its first
     frame needs; ``latency_ms``/``fidelity``: what the benchmark measured, kept in the manifest."""
     from ..data.images import load_image
-    from ..errors import MaskbenchError
     from ..export.bundle import write_bundle
     from ..export.onnx_export import ExportTarget
     from ..preprocess import preprocess
-    from ..runtimes.exported import ExportedGraphRuntime
+    from ..runtimes.exported import bundle_runtime
 
     images = [load_image(path) for path in job.images]
-    runtime = job_runtime(job, job_model(job, images), images)
-    if not isinstance(runtime, ExportedGraphRuntime):
-        raise MaskbenchError(f"the pick runs on '{job.runtime}', which runs no exported graph: a bundle needs "
-                             "onnxruntime or openvino; benchmark it on one of them, or use maskbench export --bundle")
+    runtime = bundle_runtime(job_runtime(job, job_model(job, images), images))
     tensor, meta = preprocess(images[0], ResizeMode(job.mode), job.input_size, runtime.loaded.spec.input_format)
     runtime.prepare(tensor, meta.img_shape)
     target = ExportTarget.for_input(tensor, meta.img_shape, ResizeMode(job.mode))

@@ -103,11 +103,12 @@ def _measure(job: BenchmarkJob, out_dir: Path, record: BenchmarkRecord) -> None:
 
     _say("building the model" + (" (calibrating random weights)" if job.weights == RANDOM else ""))
     t0 = time.perf_counter()
-    loaded = job_model(job, [image for _, _, image in frames])
+    images = [image for _, _, image in frames]
+    loaded = job_model(job, images)
     record.setup_s = time.perf_counter() - t0
     record.weights = loaded.weights
 
-    runtime = job_runtime(job, loaded, [image for _, _, image in frames])
+    runtime = job_runtime(job, loaded, images)
     record.runtime_description = runtime.describe()
     record.device = runtime.device
     record.threads = runtime.threads or torch.get_num_threads()

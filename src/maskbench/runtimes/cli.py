@@ -100,12 +100,9 @@ def export_command(args) -> int:
             print(f"{runtime.describe()}: ran on {frames[0].name}, {raw.scores.shape[0]} detections")
             if getattr(args, "bundle", None) is not None:
                 from ..export.bundle import write_bundle
-                from .exported import ExportedGraphRuntime
+                from .exported import bundle_runtime
 
-                if not isinstance(runtime, ExportedGraphRuntime):
-                    raise MaskbenchError(f"runtime '{args.runtime}' runs no exported graph: a bundle needs "
-                                         "onnxruntime or openvino")
-                print(f"bundle: {write_bundle(args.bundle, runtime, target, args.input_size)}")
+                print(f"bundle: {write_bundle(args.bundle, bundle_runtime(runtime), target, args.input_size)}")
     print(f"weights: {loaded.weights}")
     return 0
 

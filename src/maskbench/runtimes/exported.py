@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..errors import MaskbenchError
 from ..export.calibration import calibration_feeds, feeds_fingerprint
 from ..export.onnx_export import ExportTarget, export_onnx, graph_feeds, output_names, raw_from_outputs
 from ..export.quantize import QuantizedArtifact, Quantizer, quantized_artifact
@@ -191,3 +192,12 @@ class GraphTap:
         compiled, names = self._compiled[target]
         values = runtime._run(compiled, graph_feeds(images, img_shape, target), names)
         return [np.asarray(v, dtype=np.float32) for v in values]
+
+
+def bundle_runtime(runtime: Runtime) -> ExportedGraphRuntime:
+    """``runtime`` if it runs an exported graph, the file a deployment bundle ships; else one line
+    naming the runtimes that do (``export --bundle`` and ``recommend --bundle``)."""
+    if not isinstance(runtime, ExportedGraphRuntime):
+        raise MaskbenchError(f"runtime '{runtime.name}' runs no exported graph: a bundle needs onnxruntime or "
+                             "openvino (export with one of them, or pick among jobs benchmarked on them)")
+    return runtime
