@@ -14,7 +14,12 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import RuntimeNotInstalled
-from ..runtimes.graph_sessions import OPENVINO_DEVICE, compile_config, ort_session_options
+from ..runtimes.graph_sessions import (
+    OPENVINO_DEVICE,
+    compile_config,
+    missing_native_precision,
+    ort_session_options,
+)
 from .manifest import BundleError
 
 MODULES = {"onnxruntime": "onnxruntime", "openvino": "openvino"}  # runtime -> Python package
@@ -64,6 +69,11 @@ def open_engine(runtime: str, version: str, path: Path, threads: int, precision:
         names = list(output_names)
         return lambda feeds: tuple(session.run(names, feeds))
     core = module.Core()
+    reason = missing_native_precision([str(c) for c in core.get_property(OPENVINO_DEVICE, "OPTIMIZATION_CAPABILITIES")],
+                                      precision)
+    if reason:  # the manifest's latency and fidelity were measured in this precision: not silently f32 here
+        raise BundleError(f"{path.parent}: the bundle runs in {precision}, but {reason}; export an fp32 bundle "
+                          "for this machine")
     compiled = core.compile_model(core.read_model(str(path)), OPENVINO_DEVICE, compile_config(threads, precision))
     request = compiled.create_infer_request()
     outputs = [compiled.output(name) for name in output_names]

@@ -25,3 +25,17 @@ def compile_config(threads: int, precision: str = "fp32") -> dict[str, str]:
     otherwise pick bf16 on its own where the CPU has it), the latency hint."""
     return {"INFERENCE_NUM_THREADS": str(threads), "INFERENCE_PRECISION_HINT": PRECISION_HINTS[precision],
             "PERFORMANCE_HINT": "LATENCY"}
+
+
+# What OpenVINO must list among the CPU's OPTIMIZATION_CAPABILITIES to run a precision natively
+# (without it the plugin silently runs f32 or emulates, and the result would be labelled wrongly).
+NATIVE_CAPABILITY = {"bf16": "BF16", "int8": "INT8"}
+FIX_WITHOUT = {"bf16": "use --precision fp32, or a CPU with AVX512-BF16/AMX", "int8": "use --precision fp32"}
+
+
+def missing_native_precision(capabilities: list[str], precision: str) -> str | None:
+    """Why OpenVINO cannot run ``precision`` natively on a CPU with ``capabilities``, or None."""
+    needed = NATIVE_CAPABILITY.get(precision)
+    if needed is None or needed in capabilities:
+        return None
+    return f"this CPU cannot run {precision} natively (OpenVINO reports: {', '.join(capabilities)})"

@@ -35,8 +35,8 @@ from ..packages import importable, require_package
 from .base import UnsupportedPrecisionError
 from .cpu_int8 import int8_instructions
 from .exported import ExportedGraphRuntime
+from .graph_sessions import FIX_WITHOUT, PRECISION_HINTS, compile_config, missing_native_precision  # noqa: F401 (PRECISION_HINTS: its old home)
 from .graph_sessions import OPENVINO_DEVICE as DEVICE
-from .graph_sessions import PRECISION_HINTS, compile_config  # noqa: F401 (PRECISION_HINTS: its old home)
 
 NNCF_INSTALL = "pip install 'maskbench[int8]'  (or: pip install nncf)"
 
@@ -50,21 +50,17 @@ def optimization_capabilities(core=None) -> list[str]:
 
 def require_native_bf16(core=None) -> None:
     """Raise unless OpenVINO reports BF16 among the CPU's optimisation capabilities."""
-    capabilities = optimization_capabilities(core)
-    if "BF16" not in capabilities:
-        raise UnsupportedPrecisionError(
-            f"this CPU cannot run bf16 natively (OpenVINO reports: {', '.join(capabilities)}); "
-            "use --precision fp32, or a CPU with AVX512-BF16/AMX")
+    reason = missing_native_precision(optimization_capabilities(core), "bf16")
+    if reason:
+        raise UnsupportedPrecisionError(f"{reason}; {FIX_WITHOUT['bf16']}")
 
 
 def require_native_int8(core=None) -> None:
     """Raise unless OpenVINO reports INT8 among the CPU's optimisation capabilities and NNCF
     (the quantizer) is installed."""
-    capabilities = optimization_capabilities(core)
-    if "INT8" not in capabilities:
-        raise UnsupportedPrecisionError(
-            f"this CPU cannot run int8 natively (OpenVINO reports: {', '.join(capabilities)}); "
-            "use --precision fp32")
+    reason = missing_native_precision(optimization_capabilities(core), "int8")
+    if reason:
+        raise UnsupportedPrecisionError(f"{reason}; {FIX_WITHOUT['int8']}")
     if not importable("nncf"):
         raise RuntimeNotInstalled("openvino int8 quantizes with NNCF, which is not installed; install it "
                                   f"with: {NNCF_INSTALL}")
