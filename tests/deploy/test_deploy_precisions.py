@@ -19,7 +19,8 @@ from maskbench.deploy.manifest import BundleError, Manifest
 from maskbench.names import ResizeMode
 
 SIZE = (256, 160)
-NNCF = pytest.mark.skipif(not importlib.util.find_spec("nncf"), reason="nncf not installed (pip install 'maskbench[int8]')")
+NNCF = pytest.mark.skipif(not importlib.util.find_spec("nncf"),
+                          reason="nncf not installed (pip install 'maskbench[int8]')")
 
 
 @pytest.fixture(scope="module")
