@@ -37,6 +37,7 @@ from ..records import (
     read_records,
 )
 from ..zoo import get_spec
+from .interleave import run_groups
 from .lifeline import StoppedBySignal, signals_stop_the_run
 from .space import stop_if_disk_failed
 from .worker_process import NO_LOG, NO_OUTPUT, ended_record, job_files, kill_group, last_line, timeout_record
@@ -68,17 +69,23 @@ def run_benchmark(
     progress: bool = True,
     on_record: Callable[[BenchmarkRecord], None] | None = None,
     wait_for_lock: bool = False,
+    interleave: bool = False,
+    max_resident: int | None = None,
 ) -> RunSummary:
     """Measure ``jobs`` in order, each in its own process, appending to ``out_dir/results.jsonl``.
     ``out_dir`` is locked for the run: another run on it raises
-    :class:`~maskbench.errors.OutputFolderBusy`, or is waited for with ``wait_for_lock``."""
+    :class:`~maskbench.errors.OutputFolderBusy`, or is waited for with ``wait_for_lock``.
+    ``interleave``: the jobs left to measure (two or more) are timed in alternating rounds, in
+    groups of at most ``max_resident`` (None: as many as free memory holds), see :mod:`.interleave`;
+    else each job is timed in a block of its own."""
     out_dir = Path(out_dir)
     with hold_output_folder(out_dir, wait=wait_for_lock), signals_stop_the_run():
         summary = RunSummary(out_dir / RESULTS_FILE)
         try:
-            _run_jobs(jobs, out_dir, summary, timeout_s, resume, worker_command, progress, on_record)
+            _run_jobs(jobs, out_dir, summary, timeout_s, resume, worker_command, progress, on_record,
+                      interleave, max_resident)
         except StoppedBySignal as stop:
-            print(f"benchmark stopped by {stop.signal_name}: the job in progress, if any, was stopped; "
+            print(f"benchmark stopped by {stop.signal_name}: the job(s) in progress, if any, were stopped; "
                   f"{len(summary.measured)} record(s) of this run are in {summary.results_file}; "
                   "run the same command again to resume", file=sys.stderr, flush=True)
             raise
@@ -86,30 +93,38 @@ def run_benchmark(
 
 
 def _run_jobs(jobs: Sequence[BenchmarkJob], out_dir: Path, summary: RunSummary, timeout_s: float, resume: bool,
-              worker_command: Sequence[str], progress: bool,
-              on_record: Callable[[BenchmarkRecord], None] | None) -> None:
+              worker_command: Sequence[str], progress: bool, on_record: Callable[[BenchmarkRecord], None] | None,
+              interleave: bool, max_resident: int | None) -> None:
     done = {r.key: r for r in latest_records(read_records(summary.results_file)) if r.status == OK} if resume else {}
+    summary.resumed.extend(done[job.key()] for job in jobs if job.key() in done)
+    pending = [job for job in jobs if job.key() not in done]
     # In a terminal the bar shows the worker's current step; in a log file only per-job lines.
     interactive = sys.stderr.isatty()
-    bar = tqdm(jobs, desc="benchmark", unit="job", disable=not progress)
-    for job in bar:
-        key = job.key()
-        if key in done:
-            summary.resumed.append(done[key])
-            continue
-        name = f"{get_alias(job.model)} {job.runtime} {job.precision}"
-        bar.set_postfix_str(name)
+    bar = tqdm(total=len(pending), desc="benchmark", unit="job", disable=not progress)
 
-        def on_output(line: str, name: str = name) -> None:
-            bar.set_postfix_str(f"{name}: {line}", refresh=interactive)
-
-        record = run_in_subprocess(job, out_dir, timeout_s=timeout_s, worker_command=worker_command,
-                                   on_output=on_output)
+    def keep(record: BenchmarkRecord) -> None:
         append_record(summary.results_file, record)
         summary.measured.append(record)
+        bar.update(1)
         if on_record is not None:
             on_record(record)
         stop_if_disk_failed(record, out_dir)
+
+    with bar:
+        if interleave and len(pending) > 1:
+            run_groups(pending, out_dir, max_resident=max_resident, timeout_s=timeout_s,
+                       worker_command=worker_command, on_record=keep,
+                       on_output=lambda line: bar.set_postfix_str(line[:80], refresh=interactive))
+            return
+        for job in pending:
+            name = f"{get_alias(job.model)} {job.runtime} {job.precision}"
+            bar.set_postfix_str(name)
+
+            def on_output(line: str, name: str = name) -> None:
+                bar.set_postfix_str(f"{name}: {line}", refresh=interactive)
+
+            keep(run_in_subprocess(job, out_dir, timeout_s=timeout_s, worker_command=worker_command,
+                                   on_output=on_output))
 
 
 def run_in_subprocess(job: BenchmarkJob, out_dir: Path, *, timeout_s: float,

@@ -1,0 +1,122 @@
+"""Interleaved timing with stand-in workers (no model is built): the round order, one job timing
+at a time, a crash or a hang of one job mid-round, resume, groups, and the memory bound."""
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from maskbench.benchmark.interleave import default_max_resident, split_groups
+from maskbench.benchmark.runner import run_benchmark
+from maskbench.intervals import compare_records
+from maskbench.records import CRASHED, FAILED, OK, TIMEOUT, BenchmarkJob, read_records
+
+STAND_IN = Path(__file__).with_name("stand_in_worker.py")
+WORKER = (sys.executable, str(STAND_IN))
+
+
+def _jobs(*runtimes, repeat=3):
+    return [BenchmarkJob(model="mask-rcnn_r50_fpn_1x_coco", runtime=r, repeat=repeat, images=("x.jpg",))
+            for r in runtimes]
+
+
+def _passes(out):
+    """[(runtime, start, end)] in the order the passes started."""
+    lines = [line.split() for line in (out / "passes.txt").read_text().splitlines()]
+    starts = [(name, float(t)) for name, what, t in lines if what == "start"]
+    ends = [(name, float(t)) for name, what, t in lines if what == "end"]
+    passes = []
+    for name, start in starts:
+        end = next((t for n, t in ends if n == name and t >= start), None)
+        if end is not None:
+            ends.remove((name, end))
+        passes.append((name, start, end))
+    return passes
+
+
+def _run(jobs, out, **kwargs):
+    return run_benchmark(jobs, out, worker_command=WORKER, progress=False, interleave=True, **kwargs)
+
+
+def test_rounds_alternate_one_job_at_a_time_and_records_say_so(tmp_path):
+    out = tmp_path / "out"
+    summary = _run(_jobs("a", "b", "c"), out, timeout_s=20)
+    passes = _passes(out)
+    assert [name for name, _, _ in passes] == ["a", "b", "c"] * 3
+    for (_, _, end), (_, next_start, _) in zip(passes, passes[1:]):
+        assert end <= next_start  # exactly one job timing at any moment
+    records = {r.runtime: r for r in summary.measured}
+    assert all(r.status == OK and r.timing == "interleaved" and r.round_ms == [11.0, 12.0, 13.0]
+               for r in records.values())
+    assert len({r.interleave_group for r in records.values()}) == 1
+    assert sorted(records["a"].compared_with) == sorted([records["b"].key, records["c"].key])
+    assert compare_records(records["a"], records["b"]).paired
+    # every job was prepared before the first timed pass (calls.txt: one line per worker start)
+    assert (out / "calls.txt").read_text().splitlines() == ["a", "b", "c"]
+
+
+def test_a_crash_mid_round_is_recorded_and_the_others_finish(tmp_path):
+    out = tmp_path / "out"
+    summary = _run(_jobs("a", "die-in-round-2", "c", "error"), out, timeout_s=20)
+    records = {r.runtime: r for r in summary.measured}
+    crashed = records["die-in-round-2"]
+    assert crashed.status == CRASHED and "SIGKILL" in crashed.error and "dying in round 2" in crashed.error
+    assert records["error"].status == FAILED  # failed while preparing: its own record, as in block mode
+    assert records["a"].status == OK and records["a"].round_ms == [11.0, 12.0, 13.0]
+    assert records["c"].status == OK and records["c"].round_ms == [11.0, 12.0, 13.0]
+    names = [name for name, _, _ in _passes(out)]
+    assert names == ["a", "die-in-round-2", "c", "a", "die-in-round-2", "c", "a", "c"]
+    assert [r.runtime for r in read_records(out / "results.jsonl")] == ["error", "die-in-round-2", "a", "c"]
+
+
+def test_a_job_past_its_timeout_is_stopped_and_the_others_finish(tmp_path):
+    out = tmp_path / "out"
+    summary = _run(_jobs("a", "hang-in-round-2"), out, timeout_s=3)
+    records = {r.runtime: r for r in summary.measured}
+    assert records["hang-in-round-2"].status == TIMEOUT and "3 s" in records["hang-in-round-2"].error
+    assert records["a"].status == OK and len(records["a"].round_ms) == 3
+
+
+def test_a_rerun_skips_ok_jobs_and_interleaves_the_rest(tmp_path):
+    out = tmp_path / "out"
+    _run(_jobs("a", "die-in-round-2", "c", "error"), out, timeout_s=20)
+    (out / "passes.txt").unlink()
+    jobs = _jobs("a", "b", "c", "error", "d")  # "die-in-round-2" dropped, "b" and "d" new
+    again = _run(jobs, out, timeout_s=20)
+    assert sorted(r.runtime for r in again.resumed) == ["a", "c"]
+    assert [name for name, _, _ in _passes(out)] == ["b", "d"] * 3
+    assert {r.runtime: r.status for r in again.measured} == {"b": OK, "d": OK, "error": FAILED}
+
+
+def test_max_resident_splits_the_run_into_groups(tmp_path):
+    out = tmp_path / "out"
+    summary = _run(_jobs("a", "b", "c", repeat=2), out, timeout_s=20, max_resident=2)
+    assert [name for name, _, _ in _passes(out)] == ["a", "b", "a", "b", "c", "c"]
+    records = {r.runtime: r for r in summary.measured}
+    assert records["a"].interleave_group == records["b"].interleave_group != records["c"].interleave_group
+    assert records["c"].compared_with == []
+    assert not compare_records(records["a"], records["c"]).paired
+
+
+def test_without_interleave_the_jobs_run_in_blocks(tmp_path):
+    out = tmp_path / "out"
+    summary = run_benchmark(_jobs("a", "b"), out, worker_command=WORKER, progress=False)
+    assert not (out / "passes.txt").exists()
+    assert all(r.status == OK and r.timing is None for r in summary.measured)
+
+
+@pytest.mark.parametrize(("count", "limit", "sizes"), [(7, 3, [3, 2, 2]), (3, 2, [2, 1]), (4, 9, [4]), (0, 2, [])])
+def test_groups_are_near_equal(count, limit, sizes):
+    assert [len(g) for g in split_groups(_jobs(*map(str, range(count))), limit)] == sizes
+
+
+def test_the_default_bound_comes_from_free_memory(tmp_path):
+    meminfo = tmp_path / "meminfo"
+    jobs = _jobs("a", "b", "c", "d")
+    meminfo.write_text("MemTotal: 8000000 kB\nMemAvailable:    3000000 kB\n")  # ~2.9 GiB: two r50 jobs
+    assert default_max_resident(jobs, meminfo) == 2
+    meminfo.write_text("MemAvailable:    100 kB\n")
+    assert default_max_resident(jobs, meminfo) == 1
+    meminfo.write_text("MemAvailable:    900000000 kB\n")
+    assert default_max_resident(jobs, meminfo) == 4
+    assert default_max_resident(jobs, tmp_path / "absent") == 4
