@@ -1,7 +1,11 @@
 """Interleaved timing with stand-in workers (no model is built): the round order, one job timing
 at a time, a crash or a hang of one job mid-round, resume, groups, and the memory bound."""
 
+import os
+import signal
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -120,3 +124,38 @@ def test_the_default_bound_comes_from_free_memory(tmp_path):
     meminfo.write_text("MemAvailable:    900000000 kB\n")
     assert default_max_resident(jobs, meminfo) == 4
     assert default_max_resident(jobs, tmp_path / "absent") == 4
+
+
+RUNNER = """
+import sys
+from pathlib import Path
+from maskbench.benchmark.runner import run_benchmark
+from maskbench.records import BenchmarkJob
+jobs = [BenchmarkJob(model="mask-rcnn_r50_fpn_1x_coco", runtime=r, images=("x.jpg",)) for r in sys.argv[2:]]
+run_benchmark(jobs, Path(sys.argv[1]), worker_command=(sys.executable, %r), progress=False, interleave=True,
+              timeout_s=60)
+""" % str(STAND_IN)
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads /proc")
+def test_a_stopped_runner_kills_every_resident_worker(tmp_path):
+    out = tmp_path / "out"
+    src = Path(__file__).resolve().parents[2] / "src"
+    runner = subprocess.Popen([sys.executable, "-c", RUNNER, str(out), "a", "hang-in-round-2", "c"],
+                              env={**os.environ, "PYTHONPATH": str(src)}, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 30
+    while not ((out / "passes.txt").exists() and (out / "passes.txt").read_text().count("start") >= 5):
+        assert time.monotonic() < deadline and runner.poll() is None, "the hang's second round never started"
+        time.sleep(0.05)
+    pids = [int((out / "pids" / name).read_text()) for name in ("a", "hang-in-round-2", "c")]
+    runner.send_signal(signal.SIGTERM)
+    assert runner.wait(10) == 128 + signal.SIGTERM
+    assert "the jobs in progress, if any, were stopped" in runner.stdout.read()
+    for pid in pids:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        assert state == "Z", f"worker {pid} outlived its runner"
+    assert not (out / "results.jsonl").exists()

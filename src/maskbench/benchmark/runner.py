@@ -85,7 +85,8 @@ def run_benchmark(
             _run_jobs(jobs, out_dir, summary, timeout_s, resume, worker_command, progress, on_record,
                       interleave, max_resident)
         except StoppedBySignal as stop:
-            print(f"benchmark stopped by {stop.signal_name}: the job(s) in progress, if any, were stopped; "
+            stopped = "the jobs in progress, if any, were" if interleave else "the job in progress, if any, was"
+            print(f"benchmark stopped by {stop.signal_name}: {stopped} stopped; "
                   f"{len(summary.measured)} record(s) of this run are in {summary.results_file}; "
                   "run the same command again to resume", file=sys.stderr, flush=True)
             raise
