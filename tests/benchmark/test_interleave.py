@@ -159,3 +159,38 @@ def test_a_stopped_runner_kills_every_resident_worker(tmp_path):
             continue
         assert state == "Z", f"worker {pid} outlived its runner"
     assert not (out / "results.jsonl").exists()
+
+
+class _Stop(Exception):
+    pass
+
+
+@pytest.mark.parametrize(("flags", "models", "expected"), [([], "r50,r101", True), ([], "r50", False),
+                                                           (["--no-interleave"], "r50,r101", False),
+                                                           (["--interleave", "--max-resident", "1"], "r50", True)])
+def test_the_command_interleaves_two_or_more_jobs_by_default(tmp_path, monkeypatch, flags, models, expected):
+    from maskbench.benchmark import runner
+    from maskbench.cli import main
+    from maskbench.data.sources import embedded_nuscenes, find_images
+
+    seen = {}
+
+    def capture(jobs, out, **kwargs):
+        seen.update(kwargs)
+        raise _Stop()
+
+    monkeypatch.setattr(runner, "run_benchmark", capture)
+    frame = find_images(embedded_nuscenes(), ["CAM_FRONT"])[0].path
+    with pytest.raises(_Stop):
+        main(["benchmark", "--models", models, "--runtimes", "torch", "--images", str(frame), "--out",
+              str(tmp_path / "out"), *flags])
+    assert seen["interleave"] is expected
+    assert seen["max_resident"] == (1 if "--max-resident" in flags else None)
+
+
+def test_max_resident_must_be_a_positive_count(capsys):
+    from maskbench.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["benchmark", "--max-resident", "0"])
+    assert "not a whole number of jobs of at least 1" in capsys.readouterr().err
