@@ -194,3 +194,37 @@ def test_max_resident_must_be_a_positive_count(capsys):
     with pytest.raises(SystemExit):
         main(["benchmark", "--max-resident", "0"])
     assert "not a whole number of jobs of at least 1" in capsys.readouterr().err
+
+
+def test_the_real_worker_takes_its_turns(tmp_path):
+    """``python -m maskbench.benchmark.worker`` in interleaved mode, two small jobs end to end:
+    both timed in the same rounds."""
+    from maskbench.data.sources import embedded_nuscenes, find_images
+
+    frame = find_images(embedded_nuscenes(), ["CAM_FRONT"])[0].path
+    jobs = [BenchmarkJob(model="rtmdet-ins_s_8xb32-300e_coco", runtime="torch", seed=seed, input_size=(256, 160),
+                         warmup=0, repeat=2, images=(str(frame),)) for seed in (0, 1)]
+    summary = run_benchmark(jobs, tmp_path / "out", progress=False, interleave=True, timeout_s=300)
+    assert [r.status for r in summary.measured] == [OK, OK], [r.error for r in summary.measured]
+    for record, other in zip(summary.measured, summary.measured[::-1]):
+        assert record.timing == "interleaved" and len(record.round_ms) == 2 and len(record.call_ms) == 2
+        assert record.compared_with == [other.key] and record.other_worker_pids is not None
+    assert compare_records(*summary.measured).paired
+
+
+def test_the_control_channel_keeps_the_idle_peers_and_hangs_up_cleanly():
+    """The worker's side of the protocol: replies on the fd, commands on a stream; the peers a
+    ``time`` names are left out of "another worker was running" (they wait, idle)."""
+    import io
+
+    from maskbench.benchmark.control import FINISH, TIME, Control, RunnerHungUp, finish_command, time_command
+
+    read_end, write_end = os.pipe()
+    commands = io.StringIO((time_command([11, 12]) + time_command([]) + finish_command()).decode())
+    control = Control(write_end, commands)
+    control.tell("ready")
+    assert [control.next_command() for _ in range(3)] == [TIME, TIME, FINISH] and control.peers == {11, 12}
+    assert os.read(read_end, 100) == b"ready\n"
+    with pytest.raises(RunnerHungUp):
+        control.next_command()
+    os.close(read_end)
