@@ -202,7 +202,7 @@ def test_the_real_worker_takes_its_turns(tmp_path):
     from maskbench.data.sources import embedded_nuscenes, find_images
 
     frame = find_images(embedded_nuscenes(), ["CAM_FRONT"])[0].path
-    jobs = [BenchmarkJob(model="rtmdet-ins_s_8xb32-300e_coco", runtime="torch", seed=seed, input_size=(256, 160),
+    jobs = [BenchmarkJob(model="rtmdet-ins_s_8xb32-300e_coco", runtime="torch", seed=seed, input_size=(128, 96),
                          warmup=0, repeat=2, images=(str(frame),)) for seed in (0, 1)]
     summary = run_benchmark(jobs, tmp_path / "out", progress=False, interleave=True, timeout_s=300)
     assert [r.status for r in summary.measured] == [OK, OK], [r.error for r in summary.measured]

@@ -14,6 +14,9 @@ original-size masks):
 (export/compile, ``prepare_s``), one cold call (``first_call_ms``) and ``warmup`` calls. Around
 the timed calls: the load average and any other maskbench worker alive
 (:mod:`maskbench.machine_load`), so the report can mark a job measured under load.
+With a reply fd (interleaved timing, :mod:`.interleave`), the worker says ``ready`` after the
+warm-up and times each pass only when the runner commands it (:mod:`.control`); the record
+keeps each pass's mean (``round_ms``) and every call (``call_ms``) for the intervals.
 After timing, with ``fidelity``: the runtime against fp32 eager PyTorch on the same frames
 (FPN features, detections; with ``coco`` also eager's AP, for ``ap_drop``), not timed.
 """
