@@ -151,7 +151,8 @@ def test_a_stopped_runner_kills_every_resident_worker(tmp_path):
     pids = [int((out / "pids" / name).read_text()) for name in ("a", "hang-in-round-2", "c")]
     runner.send_signal(signal.SIGTERM)
     assert runner.wait(10) == 128 + signal.SIGTERM
-    assert "the jobs in progress, if any, were stopped" in runner.stdout.read()
+    with runner.stdout:
+        assert "the jobs in progress, if any, were stopped" in runner.stdout.read()
     for pid in pids:
         try:
             state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
@@ -227,4 +228,5 @@ def test_the_control_channel_keeps_the_idle_peers_and_hangs_up_cleanly():
     assert os.read(read_end, 100) == b"ready\n"
     with pytest.raises(RunnerHungUp):
         control.next_command()
+    control.close()
     os.close(read_end)

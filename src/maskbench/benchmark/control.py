@@ -39,6 +39,9 @@ class Control:
         self._replies.write(reply + "\n")
         self._replies.flush()
 
+    def close(self) -> None:
+        self._replies.close()
+
     def next_command(self) -> str:
         """The next command's word (``time`` or ``finish``); the peers of a ``time`` are kept."""
         line = self._commands.readline()

@@ -112,6 +112,11 @@ class _Resident:
     buffer: bytes = field(default=b"")
 
     def close(self) -> None:
+        if self.process.stdin is not None:
+            try:
+                self.process.stdin.close()
+            except OSError:  # the worker is gone: nothing left to flush
+                pass
         os.close(self.replies)
         self.log.close()
 
