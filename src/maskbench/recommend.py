@@ -2,7 +2,9 @@
 
 Rule: among the ok records that fit every budget given, the highest AP wins (the measured AP
 when the benchmark evaluated it, else the zoo's published one; the sentence says which); on a
-tie, the lower mean end-to-end latency. Budgets:
+tie, the lower mean end-to-end latency; when that latency difference is inside the measurement's
+interval (the runner-up's latency ratio interval contains 1, :mod:`maskbench.intervals`), the
+sentence says "tie within measurement" instead of claiming the pick is faster. Budgets:
 
 - latency: the end-to-end mean per image (the study's number), in ms;
 - GPU memory: the process's GPU memory (NVML, else torch's CUDA peak). A CPU record uses none
@@ -28,6 +30,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from maskbench.intervals import TIE, Comparison, compare_records
 from maskbench.machine_load import under_load_reason
 from maskbench.records import BenchmarkRecord
 from maskbench.report.pareto import (
@@ -199,14 +202,33 @@ def recommend(
     pick = fitting[0] if fitting else None
     reason = (_why_pick(pick, fitting, rejected, metric, budget, max_gpu_memory_mb is not None) if pick
               else _why_nothing(candidates, metric, budget, records, max_gpu_memory_mb, max_memory_mb))
+    tie = _latency_tie(fitting, rank)
     if pick is not None and floor and rank[id(pick)] > ranked_ap(pick, metric):
+        chosen = "this is the fastest" if tie is None else "this one is listed first"
         reason = (f"{reason[:-1]}; above the fidelity floor the precisions of {pick.alias or pick.model} count as "
-                  f"equally accurate (its best: {METRICS[metric]} {rank[id(pick)]:.1f}), and this is the fastest.")
+                  f"equally accurate (its best: {METRICS[metric]} {rank[id(pick)]:.1f}), and {chosen}.")
+    if tie is not None:
+        other, comparison = tie
+        how = "interleaved in the same rounds" if comparison.paired else "timed in separate blocks"
+        reason += (f" It is a {TIE} with the equally accurate {point_label(other)} ({ranked_latency_ms(other):.0f} ms "
+                   f"mean): latency ratio {comparison.ratio.text(3)} (95 % interval, {how}) contains 1, so neither "
+                   "is faster on these numbers.")
     load = under_load_reason(pick) if pick is not None else None
     if load:
         reason += (f" It was measured under load ({load}): its latency may be lower on a quiet machine; measure it "
                    "again with the machine idle before relying on the budget.")
     return Recommendation(metric, front, fitting, rejected, pick, reason, budget, notes)
+
+
+def _latency_tie(fitting: Sequence[BenchmarkRecord],
+                 rank: dict[int, float]) -> tuple[BenchmarkRecord, Comparison] | None:
+    """The runner-up and the comparison when latency decided the pick (the runner-up is as
+    accurate, by AP or by the fidelity floor's rank) and the two cannot be told apart
+    (:mod:`maskbench.intervals`); None otherwise, or without per-round timings."""
+    if len(fitting) < 2 or rank[id(fitting[0])] != rank[id(fitting[1])]:
+        return None
+    comparison = compare_records(fitting[0], fitting[1])
+    return (fitting[1], comparison) if comparison is not None and comparison.tie else None
 
 
 def _floor_rank(fitting: Sequence[BenchmarkRecord], metric: str) -> dict[int, float]:

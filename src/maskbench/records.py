@@ -31,6 +31,10 @@ OK = "ok"
 FAILED = "failed"  # the worker caught an error and reported it
 CRASHED = "crashed"  # the worker process died (signal, OOM kill, hard crash)
 TIMEOUT = "timeout"
+# How a job's timed calls were scheduled (BenchmarkRecord.timing): in a block of its own, or in
+# rounds alternating with the other jobs of its group (benchmark/interleave.py).
+TIMING_BLOCKS = "blocks"
+TIMING_INTERLEAVED = "interleaved"
 # The networks' stages, in order (``BenchmarkRecord.stages``; JSON stores them sorted by name):
 # Mask R-CNN's four, then RTMDet-Ins' own (``STAGE_NAMES`` of each model class).
 STAGES = ("backbone+fpn", "rpn", "box_head", "dense_head", "select", "mask_head")
@@ -161,6 +165,12 @@ class BenchmarkRecord:
     load_average_before: float | None = None  # 1-minute load average right before the timed calls
     load_average_after: float | None = None  # ... and right after them
     other_worker_pids: list[int] | None = None  # other maskbench workers alive while timing; None: not checked
+    # how the timed calls were scheduled (benchmark/interleave.py; intervals.py reads them)
+    timing: str | None = None  # TIMING_BLOCKS or TIMING_INTERLEAVED; None: written before it was recorded
+    interleave_group: str | None = None  # the run's group id: records with the same one were compared directly
+    compared_with: list[str] | None = None  # keys of the other jobs timed in the same rounds
+    round_ms: list[float] | None = None  # end-to-end mean per timed pass (round), in order
+    call_ms: list[float] | None = None  # every timed call's end-to-end, in order (the median's interval)
     environment: dict = field(default_factory=dict)
     started_at: str = ""
     wall_s: float | None = None

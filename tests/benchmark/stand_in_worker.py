@@ -1,11 +1,17 @@
-"""A stand-in for ``python -m maskbench.benchmark.worker JOB RECORD OUT RUNNER_PID``: what it does
+"""A stand-in for ``python -m maskbench.benchmark.worker JOB RECORD OUT RUNNER_PID [REPLY_FD]``: what it does
 depends on the job's runtime name; no model is built (it imports no torch). Like the real
 worker, it ties itself to its runner first; it writes its pid to ``OUT/pids/RUNTIME`` and
 appends the runtime to ``OUT/calls.txt``.
 
 runtimes: ``crash`` (SIGKILLs itself), ``hang`` (60 s), ``exit3``, ``error`` (a failed record),
 ``sleep`` (30 s, then ok), ``sleep-once`` (30 s the first time, ok after), ``slow`` (1.5 s, then
-ok); any other name: an ok record at once."""
+ok); any other name: an ok record at once.
+
+With ``REPLY_FD`` it speaks the interleaved protocol (maskbench.benchmark.control) after the
+above: ``ready``, then per ``time`` command one 0.05 s "pass" logged as ``RUNTIME start|end
+T`` lines in ``OUT/passes.txt`` (``T``: time.monotonic(), the same clock in every process);
+runtimes ``die-in-round-2`` (prints a line and SIGKILLs itself in round 2) and
+``hang-in-round-2`` (sleeps 60 s in round 2)."""
 
 import json
 import os
@@ -47,10 +53,32 @@ from maskbench.stats import LatencyStats  # noqa: E402
 
 job = BenchmarkJob.from_dict(job_dict)
 record = BenchmarkRecord(key=job.key(), job=job.to_dict(), status="failed", runtime=runtime)
+round_ms = []
+if len(sys.argv) > 5 and runtime != "error":
+    from maskbench.benchmark.control import READY, TIME, TIMED, Control  # noqa: E402
+
+    control = Control(int(sys.argv[5]))
+    control.tell(READY)
+    while control.next_command() == TIME:
+        round_ = len(round_ms) + 1
+        with open(out / "passes.txt", "a") as passes:
+            passes.write(f"{runtime} start {time.monotonic()}\n")
+        if runtime == "die-in-round-2" and round_ == 2:
+            print("dying in round 2", flush=True)
+            os.kill(os.getpid(), signal.SIGKILL)
+        if runtime == "hang-in-round-2" and round_ == 2:
+            time.sleep(60)
+        time.sleep(0.05)
+        with open(out / "passes.txt", "a") as passes:
+            passes.write(f"{runtime} end {time.monotonic()}\n")
+        round_ms.append(10.0 + round_)
+        control.tell(TIMED)
+    record.timing = "interleaved"
 if runtime == "error":
     record.error = "this runtime cannot run this model"
 else:
     record.status = "ok"
     record.end_to_end = LatencyStats.from_seconds([0.01, 0.02]).to_dict()
+    record.round_ms = round_ms or None
 with open(record_path, "w") as handle:
     json.dump(record.to_dict(), handle)

@@ -165,3 +165,38 @@ def test_report_command_renders_again(results_dir, tmp_path, capsys):
     assert main(["report", "--results", str(results_dir), "--out", str(out), "--pair", "x101,s101"]) == 0
     assert (out / "report.html").exists() and len(list((out / "overlays").glob("*.png"))) == 2
     assert "left: ResNeXt-101" in (out / "report.md").read_text()
+
+
+def _timed(record, rounds, group="run/1", others=()):
+    record.timing, record.interleave_group, record.compared_with = "interleaved", group, list(others)
+    record.round_ms = list(rounds)
+    return record
+
+
+def test_a_latency_tie_within_measurement_is_said_not_hidden():
+    drift = [300.0, 360.0, 290.0, 380.0, 310.0, 340.0]
+    onnx, openvino = make_record("r50", mean_ms=330.0), make_record("r50", "openvino", mean_ms=335.0)
+    _timed(onnx, [ms * 1.0 for ms in drift], others=[openvino.key])
+    _timed(openvino, [ms * 1.01 + (5.0 if i % 2 else -5.0) for i, ms in enumerate(drift)], others=[onnx.key])
+    result = recommend([onnx, openvino])  # same model, same zoo AP: latency decides
+    assert result.pick is onnx
+    assert "tie within measurement with the equally accurate r50 openvino/fp32" in result.reason
+    assert "interleaved in the same rounds" in result.reason
+    # told apart (a steady 20 % in the same rounds): no tie
+    _timed(openvino, [ms * 1.2 for ms in drift], others=[onnx.key])
+    assert "tie within measurement" not in recommend([onnx, openvino]).reason
+    # more accurate wins whatever the latency: no tie to speak of
+    convnext = _timed(make_record("convnext-t", mean_ms=332.0), drift, others=[onnx.key])
+    assert "tie within measurement" not in recommend([onnx, convnext]).reason
+
+
+def test_a_floor_tie_within_measurement_does_not_claim_the_fastest():
+    drift = [300.0, 360.0, 290.0, 380.0]
+    fp32 = _timed(make_record("r50", "openvino", mean_ms=330.0, mean_mask_iou=1.0), drift)
+    bf16 = _timed(make_record("r50", "openvino", precision="bf16", mean_ms=329.0, mean_mask_iou=0.97),
+                  [ms * 0.999 for ms in drift])
+    fp32.measured_mask_ap, bf16.measured_mask_ap = 34.7, 34.5
+    result = recommend([fp32, bf16], min_mask_iou=0.95)
+    assert result.pick is bf16
+    assert "this one is listed first" in result.reason and "this is the fastest" not in result.reason
+    assert "tie within measurement" in result.reason and "timed in separate blocks" in result.reason

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
 from .. import cli_args
@@ -36,6 +37,13 @@ def add_commands(sub) -> None:
     bench.add_argument("--coco-max-images", type=int, default=None, help="score only the first N images")
     bench.add_argument("--timeout", type=float, default=3600.0, help="seconds one model x runtime may take")
     bench.add_argument("--no-resume", action="store_true", help="measure again jobs already in results.jsonl")
+    bench.add_argument("--interleave", action=argparse.BooleanOptionalAction, default=None,
+                       help="prepare the jobs each in its own process, then time them in alternating rounds (A, B, "
+                            "A, B, ...), one at a time, so the machine's drift falls on all alike; --no-interleave: "
+                            "each job in a block of its own (default: interleave when two or more jobs)")
+    bench.add_argument("--max-resident", type=_at_least_one, default=None, metavar="N",
+                       help="at most N prepared jobs held in memory at once when interleaving: a larger run is split "
+                            "into groups, compared directly only within a group (default: what free memory holds)")
     cli_args.add_pair_args(bench)
     cli_args.add_output_args(bench, default=DEFAULT_OUT, one_writer=True)
     bench.set_defaults(run=benchmark_command)
@@ -64,13 +72,24 @@ def benchmark_command(args) -> int:
     with space_estimate(args.out, lambda: space_needed(args.out, jobs),
                         kept=f"the finished jobs are kept in {args.out / 'results.jsonl'}: the same command "
                              "resumes"):
+        interleave = args.interleave if args.interleave is not None else len(jobs) > 1
         summary = run_benchmark(jobs, args.out, timeout_s=args.timeout, resume=not args.no_resume,
-                                on_record=_print_record)
+                                on_record=_print_record, interleave=interleave, max_resident=args.max_resident)
         if summary.resumed:
             print(f"resumed: {len(summary.resumed)} job(s) already measured in {summary.results_file}")
         records = summary.records
         _write_report(records, args)
     return 0 if any(r.ok for r in records) else 1
+
+
+def _at_least_one(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number of jobs of at least 1")
+    return value
 
 
 def _print_record(record) -> None:

@@ -15,9 +15,7 @@ runner died (``SIGKILL``) is killed by the kernel and never hands in a record.
 
 from __future__ import annotations
 
-import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -30,26 +28,23 @@ from tqdm import tqdm
 from ..errors import UnknownModelError
 from ..out_lock import hold_output_folder
 from ..records import (
-    CRASHED,
     OK,
     RESULTS_FILE,
-    TIMEOUT,
     BenchmarkJob,
     BenchmarkRecord,
     append_record,
     latest_records,
     read_records,
 )
-from ..report.coco_results import write_json_atomic
 from ..zoo import get_spec
+from .interleave import run_groups
 from .lifeline import StoppedBySignal, signals_stop_the_run
 from .space import stop_if_disk_failed
-from .worker import base_record
+from .worker_process import NO_LOG, NO_OUTPUT, ended_record, job_files, kill_group, last_line, timeout_record
 
 WORKER_COMMAND = (sys.executable, "-m", "maskbench.benchmark.worker")
 DEFAULT_TIMEOUT_S = 3600.0
 POLL_S = 1.0
-NO_OUTPUT, NO_LOG = "(nothing)", "(no log)"
 
 
 @dataclass
@@ -74,17 +69,24 @@ def run_benchmark(
     progress: bool = True,
     on_record: Callable[[BenchmarkRecord], None] | None = None,
     wait_for_lock: bool = False,
+    interleave: bool = False,
+    max_resident: int | None = None,
 ) -> RunSummary:
     """Measure ``jobs`` in order, each in its own process, appending to ``out_dir/results.jsonl``.
     ``out_dir`` is locked for the run: another run on it raises
-    :class:`~maskbench.errors.OutputFolderBusy`, or is waited for with ``wait_for_lock``."""
+    :class:`~maskbench.errors.OutputFolderBusy`, or is waited for with ``wait_for_lock``.
+    ``interleave``: the jobs left to measure (two or more) are timed in alternating rounds, in
+    groups of at most ``max_resident`` (None: as many as free memory holds), see :mod:`.interleave`;
+    else each job is timed in a block of its own."""
     out_dir = Path(out_dir)
     with hold_output_folder(out_dir, wait=wait_for_lock), signals_stop_the_run():
         summary = RunSummary(out_dir / RESULTS_FILE)
         try:
-            _run_jobs(jobs, out_dir, summary, timeout_s, resume, worker_command, progress, on_record)
+            _run_jobs(jobs, out_dir, summary, timeout_s, resume, worker_command, progress, on_record,
+                      interleave, max_resident)
         except StoppedBySignal as stop:
-            print(f"benchmark stopped by {stop.signal_name}: the job in progress, if any, was stopped; "
+            stopped = "the jobs in progress, if any, were" if interleave else "the job in progress, if any, was"
+            print(f"benchmark stopped by {stop.signal_name}: {stopped} stopped; "
                   f"{len(summary.measured)} record(s) of this run are in {summary.results_file}; "
                   "run the same command again to resume", file=sys.stderr, flush=True)
             raise
@@ -92,30 +94,38 @@ def run_benchmark(
 
 
 def _run_jobs(jobs: Sequence[BenchmarkJob], out_dir: Path, summary: RunSummary, timeout_s: float, resume: bool,
-              worker_command: Sequence[str], progress: bool,
-              on_record: Callable[[BenchmarkRecord], None] | None) -> None:
+              worker_command: Sequence[str], progress: bool, on_record: Callable[[BenchmarkRecord], None] | None,
+              interleave: bool, max_resident: int | None) -> None:
     done = {r.key: r for r in latest_records(read_records(summary.results_file)) if r.status == OK} if resume else {}
+    summary.resumed.extend(done[job.key()] for job in jobs if job.key() in done)
+    pending = [job for job in jobs if job.key() not in done]
     # In a terminal the bar shows the worker's current step; in a log file only per-job lines.
     interactive = sys.stderr.isatty()
-    bar = tqdm(jobs, desc="benchmark", unit="job", disable=not progress)
-    for job in bar:
-        key = job.key()
-        if key in done:
-            summary.resumed.append(done[key])
-            continue
-        name = f"{get_alias(job.model)} {job.runtime} {job.precision}"
-        bar.set_postfix_str(name)
+    bar = tqdm(total=len(pending), desc="benchmark", unit="job", disable=not progress)
 
-        def on_output(line: str, name: str = name) -> None:
-            bar.set_postfix_str(f"{name}: {line}", refresh=interactive)
-
-        record = run_in_subprocess(job, out_dir, timeout_s=timeout_s, worker_command=worker_command,
-                                   on_output=on_output)
+    def keep(record: BenchmarkRecord) -> None:
         append_record(summary.results_file, record)
         summary.measured.append(record)
+        bar.update(1)
         if on_record is not None:
             on_record(record)
         stop_if_disk_failed(record, out_dir)
+
+    with bar:
+        if interleave and len(pending) > 1:
+            run_groups(pending, out_dir, max_resident=max_resident, timeout_s=timeout_s,
+                       worker_command=worker_command, on_record=keep,
+                       on_output=lambda line: bar.set_postfix_str(line[:80], refresh=interactive))
+            return
+        for job in pending:
+            name = f"{get_alias(job.model)} {job.runtime} {job.precision}"
+            bar.set_postfix_str(name)
+
+            def on_output(line: str, name: str = name) -> None:
+                bar.set_postfix_str(f"{name}: {line}", refresh=interactive)
+
+            keep(run_in_subprocess(job, out_dir, timeout_s=timeout_s, worker_command=worker_command,
+                                   on_output=on_output))
 
 
 def run_in_subprocess(job: BenchmarkJob, out_dir: Path, *, timeout_s: float,
@@ -125,28 +135,19 @@ def run_in_subprocess(job: BenchmarkJob, out_dir: Path, *, timeout_s: float,
     says how (signal, exit code, timeout) with the last line it printed. ``on_output`` gets the
     worker's latest output line while it runs (the progress bar shows it). The worker gets this
     process's pid, to die with it (:func:`.lifeline.tie_to_runner`)."""
-    slug = job.slug()
-    job_file = write_json_atomic(out_dir / "jobs" / f"{slug}.json", job.to_dict())
-    record_file = out_dir / "jobs" / f"{slug}.record.json"
-    log_file = out_dir / "logs" / f"{slug}.log"
-    log_file.parent.mkdir(parents=True, exist_ok=True)
-    record_file.unlink(missing_ok=True)
+    job_file, record_file, log_file = job_files(job, out_dir)
     with open(log_file, "w", encoding="utf-8") as log:
         process = subprocess.Popen([*worker_command, str(job_file), str(record_file), str(out_dir), str(os.getpid())],
                                    stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         try:
             returncode = _wait(process, timeout_s, log_file, on_output)
         except subprocess.TimeoutExpired:
-            _kill_group(process)
-            return _failure(job, TIMEOUT, f"no result after {timeout_s:.0f} s; the worker was stopped "
-                                          f"(raise --timeout, or see {log_file})")
+            kill_group(process)
+            return timeout_record(job, timeout_s, log_file)
         except BaseException:  # Ctrl-C, SIGTERM/SIGHUP, errors: stop the worker too; finished records are on disk
-            _kill_group(process)
+            kill_group(process)
             raise
-    if returncode == 0 and record_file.exists():
-        return BenchmarkRecord.from_dict(json.loads(record_file.read_text(encoding="utf-8")))
-    return _failure(job, CRASHED, f"{_describe_exit(returncode)}; last output: {_last_line(log_file)} "
-                                  f"(full log: {log_file})")
+    return ended_record(job, returncode, record_file, log_file)
 
 
 def get_alias(model: str) -> str:
@@ -165,38 +166,6 @@ def _wait(process: subprocess.Popen, timeout_s: float, log_file: Path,
         except subprocess.TimeoutExpired:
             if time.monotonic() >= deadline:
                 raise
-            line = _last_line(log_file)
+            line = last_line(log_file)
             if on_output is not None and line not in (NO_OUTPUT, NO_LOG):
                 on_output(line[:60])
-
-
-def _failure(job: BenchmarkJob, status: str, reason: str) -> BenchmarkRecord:
-    record = base_record(job)
-    record.status, record.error = status, reason
-    return record
-
-
-def _describe_exit(returncode: int) -> str:
-    if returncode < 0:
-        name = signal.Signals(-returncode).name
-        if name == "SIGKILL":
-            return "the worker was killed (SIGKILL: out of memory, or killed by hand)"
-        return f"the worker died of {name}"
-    return f"the worker exited with code {returncode} without a result"
-
-
-def _last_line(path: Path) -> str:
-    try:
-        lines = [line.strip() for line in path.read_text(encoding="utf-8", errors="replace").splitlines()]
-    except OSError:
-        return NO_LOG
-    lines = [line for line in lines if line]
-    return lines[-1][:300] if lines else NO_OUTPUT
-
-
-def _kill_group(process: subprocess.Popen) -> None:
-    try:
-        os.killpg(process.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
-    process.wait()

@@ -14,6 +14,9 @@ original-size masks):
 (export/compile, ``prepare_s``), one cold call (``first_call_ms``) and ``warmup`` calls. Around
 the timed calls: the load average and any other maskbench worker alive
 (:mod:`maskbench.machine_load`), so the report can mark a job measured under load.
+With a reply fd (interleaved timing, :mod:`.interleave`), the worker says ``ready`` after the
+warm-up and times each pass only when the runner commands it (:mod:`.control`); the record
+keeps each pass's mean (``round_ms``) and every call (``call_ms``) for the intervals.
 After timing, with ``fidelity``: the runtime against fp32 eager PyTorch on the same frames
 (FPN features, detections; with ``coco`` also eager's AP, for ``ap_drop``), not timed.
 """
@@ -39,12 +42,13 @@ from ..models.factory import OFFICIAL, RANDOM
 from ..postprocess import to_detections
 from ..predict import Predictor
 from ..preprocess import ResizeMode
-from ..records import FAILED, OK, BenchmarkJob, BenchmarkRecord
+from ..records import FAILED, OK, TIMING_BLOCKS, TIMING_INTERLEAVED, BenchmarkJob, BenchmarkRecord
 from ..report.coco_results import detections_to_coco, write_json_atomic
 from ..stats import LatencyStats
 from ..timing import Stopwatch
 from ..zoo import get_spec
 from . import memory
+from .control import FINISH, READY, TIME, TIMED, Control
 from .job_model import job_model, job_runtime
 from .lifeline import ORPHANED_EXIT_CODE, runner_alive, tie_to_runner
 
@@ -74,12 +78,13 @@ def base_record(job: BenchmarkJob) -> BenchmarkRecord:
     return record
 
 
-def run_job(job: BenchmarkJob, out_dir: Path) -> BenchmarkRecord:
-    """Measure ``job``; failures become a ``failed`` record with a one-line reason."""
+def run_job(job: BenchmarkJob, out_dir: Path, control: Control | None = None) -> BenchmarkRecord:
+    """Measure ``job``; failures become a ``failed`` record with a one-line reason. With
+    ``control`` (interleaved timing) each timed pass waits for the runner's command."""
     started = time.perf_counter()
     record = base_record(job)
     try:
-        _measure(job, out_dir, record)
+        _measure(job, out_dir, record, control)
         record.status = OK
     except MaskbenchError as err:
         record.error = str(err)
@@ -91,7 +96,7 @@ def run_job(job: BenchmarkJob, out_dir: Path) -> BenchmarkRecord:
     return record
 
 
-def _measure(job: BenchmarkJob, out_dir: Path, record: BenchmarkRecord) -> None:
+def _measure(job: BenchmarkJob, out_dir: Path, record: BenchmarkRecord, control: Control | None) -> None:
     from ..runtimes.registry import require_runtime
 
     if job.threads:
@@ -135,8 +140,16 @@ def _measure(job: BenchmarkJob, out_dir: Path, record: BenchmarkRecord) -> None:
     parts: dict[str, list[float]] = {"preprocess": [], "inference": [], "postprocess": [], "end_to_end": []}
     last: dict[int, list[dict]] = {}  # the last round's detections as COCO results (RLE masks)
     rounds = max(1, job.repeat)
-    watch = QuietWatch.start()  # was the machine quiet? (looked at between passes, never inside a call)
+    record.timing = TIMING_BLOCKS if control is None else TIMING_INTERLEAVED
+    record.round_ms = []
+    watch: QuietWatch | None = None  # was the machine quiet? (looked at between passes, never inside a call)
+    if control is not None:
+        control.tell(READY)
     for round_ in range(rounds):
+        if control is not None:
+            control.await_command(TIME)  # idle until this job's turn in the round
+        watch = watch or QuietWatch.start()
+        first_call = len(parts["end_to_end"])
         for index, (_, _, image) in enumerate(frames):
             _say(f"timing {round_ * len(frames) + index + 1}/{rounds * len(frames)}")
             total, pre, infer, post, dets = timed_call(predictor, image, runtime.device)
@@ -147,12 +160,21 @@ def _measure(job: BenchmarkJob, out_dir: Path, record: BenchmarkRecord) -> None:
             if round_ == rounds - 1:
                 last[index] = detections_to_coco(dets, index + 1)
             del dets
+        record.round_ms.append(1000.0 * float(np.mean(parts["end_to_end"][first_call:])))
         watch.look()
+        if control is not None:
+            control.tell(TIMED)
+    if control is not None:
+        control.await_command(FINISH)
+    assert watch is not None  # rounds >= 1
     watch.stop()
     record.load_average_before, record.load_average_after = watch.load_before, watch.load_after
-    record.other_worker_pids = watch.other_worker_pids()
+    peers = control.peers if control is not None else set()  # idle by the protocol: not load
+    seen = watch.other_worker_pids()
+    record.other_worker_pids = None if seen is None else [pid for pid in seen if pid not in peers]
     for name, values in parts.items():
         setattr(record, name, LatencyStats.from_seconds(values).to_dict())
+    record.call_ms = [1000.0 * value for value in parts["end_to_end"]]
     record.decode = LatencyStats.from_seconds(decode_s).to_dict()
     # Steady memory is read here: the stage profiler and the fidelity tap compile second copies
     # of the graph, and AP measurement holds a dataset; none of that is the timed runtime's.
@@ -341,15 +363,17 @@ def _save_detections(out_dir: Path, job: BenchmarkJob, frames, last) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``JOB.json RECORD.json OUT_DIR [RUNNER_PID]``. Tied to the runner before anything else
-    (only imports ran before: nothing measured, nothing written), and the record is written only
-    while the runner is still there to read it."""
+    """``JOB.json RECORD.json OUT_DIR [RUNNER_PID [REPLY_FD]]``. Tied to the runner before
+    anything else (only imports ran before: nothing measured, nothing written), and the record is
+    written only while the runner is still there to read it. ``REPLY_FD``: interleaved timing,
+    commanded by the runner (:mod:`.control`)."""
     args = argv if argv is not None else sys.argv[1:]
     runner_pid = int(args[3]) if len(args) > 3 else None
     tie_to_runner(runner_pid)
     job_path, record_path, out_dir = args[:3]
+    control = Control(int(args[4])) if len(args) > 4 else None
     job = BenchmarkJob.from_dict(json.loads(Path(job_path).read_text(encoding="utf-8")))
-    record = run_job(job, Path(out_dir))
+    record = run_job(job, Path(out_dir), control)
     record.peak_rss_mb = memory.peak_rss_mb() if record.peak_rss_mb is None else record.peak_rss_mb
     if not runner_alive(runner_pid):
         return ORPHANED_EXIT_CODE

@@ -16,7 +16,7 @@ from pathlib import Path
 from maskbench.files import atomic_open
 from maskbench.records import BenchmarkRecord, latest_records
 from maskbench.report import export, tables
-from maskbench.report.html_page import FIDELITY_HEADING, PageContent, render_page
+from maskbench.report.html_page import FIDELITY_HEADING, PAIRS_HEADING, PageContent, render_page
 from maskbench.report.pareto import METRICS, ap_sources, pareto_figure, pareto_front, point_label, save_figure
 from maskbench.report.side_by_side import DEFAULT_PAIR, write_side_by_side
 
@@ -65,6 +65,8 @@ def write_report(
         notes=tables.setup_notes(records) if records else ["no benchmark record"],
         results=tables.results_table(records),
         results_notes=tables.under_load_notes(records),
+        pairs=tables.pairs_table(records),
+        timing_notes=tables.timing_notes(records),
         startup=tables.startup_table(records),
         stages=tables.stage_table(records),
         fidelity=tables.fidelity_table(records),
@@ -134,6 +136,9 @@ def render_markdown(content: PageContent, out_dir: Path) -> str:
     lines += ["## Setup", "", *bullets([n for n in content.notes if n not in warning]), ""]
     lines += ["## Results", "", content.results.to_markdown(), ""]
     lines += [*bullets(content.results_notes), ""] if content.results_notes else []
+    if content.pairs is not None or content.timing_notes:
+        pairs = [content.pairs.to_markdown(), ""] if content.pairs is not None else []
+        lines += [f"## {PAIRS_HEADING}", "", *pairs, *bullets(content.timing_notes), ""]
     if content.failures:
         lines += ["## Failed runs", "", *bullets(content.failures), ""]
     if content.fidelity is not None:

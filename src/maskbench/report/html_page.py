@@ -20,6 +20,7 @@ from maskbench.report.tables import RANDOM_WEIGHTS_WARNING, Table
 
 OVERLAY_WIDTH = 1600
 FIDELITY_HEADING = "Fidelity against fp32 eager PyTorch"
+PAIRS_HEADING = "Comparisons within measurement (latency ratios)"
 
 CSS = """
 body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 24px; color: #222; background: #fff; }
@@ -42,6 +43,8 @@ class PageContent:
     notes: list[str]
     results: Table
     results_notes: list[str] = field(default_factory=list)  # the under-load footnote
+    pairs: Table | None = None  # latency ratios of the jobs compared directly (interleaved)
+    timing_notes: list[str] = field(default_factory=list)
     startup: Table | None = None
     stages: Table | None = None
     fidelity: Table | None = None
@@ -81,6 +84,9 @@ def render_page(content: PageContent) -> str:
     parts.append(f"<h2>Results</h2><div class='scroll'>{content.results.to_html()}</div>{_list(content.results_notes)}")
     if not content.results.rows:
         parts.append("<p>No model finished.</p>")
+    if content.pairs is not None or content.timing_notes:
+        table = f"<div class='scroll'>{content.pairs.to_html()}</div>" if content.pairs is not None else ""
+        parts.append(f"<h2>{PAIRS_HEADING}</h2>{table}{_list(content.timing_notes)}")
     if content.failures:
         parts.append(f"<h2>Failed runs</h2>{_list(content.failures)}")
     if content.fidelity is not None:

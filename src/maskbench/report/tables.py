@@ -12,9 +12,10 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from maskbench.intervals import TIE, compare_records, compared_directly, record_median_interval
 from maskbench.machine_load import under_load_reason
 from maskbench.records import STAGES as STAGE_ORDER  # the network's order
-from maskbench.records import BenchmarkRecord
+from maskbench.records import TIMING_INTERLEAVED, BenchmarkRecord
 
 MISSING = "–"
 UNDER_LOAD_MARK = "†"
@@ -96,6 +97,7 @@ def results_table(records: Sequence[BenchmarkRecord]) -> Table:
     columns += [
         ("Mean ms", _stat("end_to_end", "mean_ms")),
         ("p50 ms", _stat("end_to_end", "p50_ms")),
+        *([("p50 95% CI ms", _median_interval)] if any(record_median_interval(r) for r in ok) else []),
         ("p95 ms", _stat("end_to_end", "p95_ms")),
         ("Images/s", _images_per_s),
         ("Preprocess ms", _stat("preprocess", "mean_ms")),
@@ -110,6 +112,54 @@ def results_table(records: Sequence[BenchmarkRecord]) -> Table:
         ("Params (M)", lambda r: fmt(r.params / 1e6 if r.params is not None else None)),
     ]
     return Table([name for name, _ in columns], [[cell(r) for _, cell in columns] for r in ok])
+
+
+def _median_interval(record: BenchmarkRecord) -> str:
+    interval = record_median_interval(record)
+    return f"{interval.low:,.1f}–{interval.high:,.1f}" if interval else MISSING
+
+
+def label_of(record: BenchmarkRecord) -> str:
+    return f"{name_of(record)} {record.runtime} {record.precision}"
+
+
+def pairs_table(records: Sequence[BenchmarkRecord]) -> Table | None:
+    """Every pair of ok records compared directly (interleaved in the same rounds): the ratio of
+    their median latencies with its paired 95 % interval, and the verdict; None when no record
+    was interleaved with another."""
+    ok = [r for r in records if r.ok]
+    rows = []
+    for index, a in enumerate(ok):
+        for b in ok[index + 1:]:
+            comparison = compare_records(a, b) if compared_directly(a, b) else None
+            if comparison is not None:
+                rows.append([label_of(a), label_of(b), comparison.ratio.text(3),
+                             comparison.verdict(label_of(a), label_of(b))])
+    if not rows:
+        return None
+    return Table(["A", "B", "A/B latency [95% CI]", "Verdict"], rows)
+
+
+def timing_notes(records: Sequence[BenchmarkRecord]) -> list[str]:
+    """How the rows were timed, which were compared directly, and how to read the intervals."""
+    ok = [r for r in records if r.ok]
+    groups: dict[str, list[str]] = {}
+    for record in ok:
+        if record.timing == TIMING_INTERLEAVED and record.interleave_group:
+            groups.setdefault(record.interleave_group, []).append(label_of(record))
+    blocks = [label_of(r) for r in ok if r.timing != TIMING_INTERLEAVED]
+    notes = []
+    if groups:
+        notes.append("timing interleaved: the jobs of a group took turns, one timed pass each per round, so the "
+                     "machine's drift fell on all of them alike; compared directly: "
+                     + "; ".join(f"group {n}: {', '.join(labels)}" for n, labels in enumerate(groups.values(), 1)))
+    if blocks and groups:
+        notes.append(f"timed in blocks of their own (not compared directly): {', '.join(blocks)}")
+    if any(record_median_interval(r) for r in ok):
+        notes.append("p50 95% CI: percentile bootstrap of the median over the timed calls; the pairs table: "
+                     "ratio of the median per-round latencies, paired bootstrap over the rounds (resampled jointly, "
+                     f"which cancels drift); an interval containing 1 is a {TIE}: neither is faster on these numbers")
+    return notes
 
 
 def under_load_notes(records: Sequence[BenchmarkRecord]) -> list[str]:

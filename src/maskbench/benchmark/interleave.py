@@ -1,0 +1,266 @@
+"""Interleaved timing: the jobs of a group take turns, one timed pass each, round after round.
+
+Timing each job in its own block lets the machine's drift (frequency, a neighbour, heat) fall on
+some jobs and not others, and a ratio between two blocks can move by as much as the difference
+it claims. Here every job of a group is started in its own process as in block mode and prepared
+one after another (model built, graph exported or compiled, warm-up done; a compile never runs
+beside another), then the runner commands the timed passes in rounds, A, B, C, A, B, C, ...:
+exactly one job times at any moment, the others wait idle (:mod:`.control`), so drift falls on
+every job alike and the paired intervals of :mod:`maskbench.intervals` cancel it. Then each job
+finishes (stages, fidelity, AP, its record) one at a time.
+
+Faults as in block mode (:mod:`.worker_process`): a worker that dies or runs past its timeout
+(its own working time: waiting for its turn does not count) gets its crashed or timeout record
+at once, and the others carry on; any exception, Ctrl-C or stop signal kills every resident
+worker's process group (finished records are on disk).
+
+Memory: a group keeps its jobs resident at once, so a run is split into groups of at most
+``max_resident`` jobs (:func:`default_max_resident`); only jobs of the same group are compared
+directly (records: ``interleave_group``, ``compared_with``).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import math
+import os
+import select
+import subprocess
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+from ..errors import UnknownModelError
+from ..records import TIMING_INTERLEAVED, BenchmarkJob, BenchmarkRecord
+from ..zoo import get_spec
+from .control import READY, TIMED, finish_command, time_command
+from .worker_process import ended_record, job_files, kill_group, timeout_record
+
+# A job's resident memory, guessed before it runs (default_max_resident): the process with torch
+# and a runtime loaded, plus per parameter the fp32 weights, the runtime's compiled copy and its
+# working memory (measured steady RSS on this project's CPU runs is ~0.7-2.5 GiB per job).
+BASE_RESIDENT_MB = 700.0
+BYTES_PER_PARAM = 16.0
+UNKNOWN_PARAMS = 60_000_000  # a model the zoo does not know: as large as the study's largest
+POLL_S = 1.0
+
+
+def default_max_resident(jobs: Sequence[BenchmarkJob], meminfo: Path = Path("/proc/meminfo")) -> int:
+    """How many prepared jobs fit in memory at once: ``MemAvailable`` over the largest job's
+    guess (:data:`BASE_RESIDENT_MB` plus :data:`BYTES_PER_PARAM` per parameter of the zoo's
+    model), at least 1 and at most the number of jobs. A guess errs towards fewer: a group that
+    swaps times the disk, not the model. Without ``/proc/meminfo``: every job at once."""
+    if not jobs:
+        return 1
+    available_mb = _mem_available_mb(meminfo)
+    if available_mb is None:
+        return len(jobs)
+    largest = max(resident_estimate_mb(job) for job in jobs)
+    return max(1, min(len(jobs), int(available_mb // largest)))
+
+
+def resident_estimate_mb(job: BenchmarkJob) -> float:
+    try:
+        params = get_spec(job.model).num_params or UNKNOWN_PARAMS
+    except UnknownModelError:
+        params = UNKNOWN_PARAMS
+    return BASE_RESIDENT_MB + BYTES_PER_PARAM * params / (1024.0 * 1024.0)
+
+
+def _mem_available_mb(meminfo: Path) -> float | None:
+    try:
+        for line in meminfo.read_text(encoding="ascii").splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) / 1024.0
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+def split_groups(jobs: Sequence[BenchmarkJob], max_resident: int) -> list[list[BenchmarkJob]]:
+    """Consecutive groups of near-equal size, none above ``max_resident`` (7 jobs by 3: 3, 2, 2)."""
+    count = math.ceil(len(jobs) / max(1, max_resident)) if jobs else 0
+    groups, start = [], 0
+    for index in range(count):
+        size = len(jobs) // count + (1 if index < len(jobs) % count else 0)
+        groups.append(list(jobs[start:start + size]))
+        start += size
+    return groups
+
+
+class _Gone(Exception):
+    """The worker ended (or closed its reply pipe) before the expected reply."""
+
+
+class _TimedOut(Exception):
+    """The worker used up its working time."""
+
+
+@dataclass
+class _Resident:
+    """A started worker: its process, files, reply pipe and the working time it has used."""
+
+    job: BenchmarkJob
+    process: subprocess.Popen
+    log: IO[str]
+    record_file: Path
+    log_file: Path
+    replies: int  # read end of the reply pipe
+    used_s: float = 0.0
+    buffer: bytes = field(default=b"")
+
+    def close(self) -> None:
+        if self.process.stdin is not None:
+            try:
+                self.process.stdin.close()
+            except OSError:  # the worker is gone: nothing left to flush
+                pass
+        os.close(self.replies)
+        self.log.close()
+
+
+@dataclass
+class GroupRun:
+    """One group's run: the records come out through ``on_record`` as soon as each is known."""
+
+    jobs: list[BenchmarkJob]
+    out_dir: Path
+    group_id: str
+    timeout_s: float
+    worker_command: Sequence[str]
+    on_record: Callable[[BenchmarkRecord], None]
+    on_output: Callable[[str], None] | None = None
+    resident: list[_Resident] = field(default_factory=list)
+
+    def run(self) -> None:
+        try:
+            for job in self.jobs:  # one after another: a compile never runs beside another
+                worker = self._start(job)
+                self._step(worker, None, READY)
+            rounds = max((max(1, w.job.repeat) for w in self.resident), default=0)
+            for round_ in range(rounds):
+                for worker in list(self.resident):
+                    if round_ < max(1, worker.job.repeat):
+                        peers = [w.process.pid for w in self.resident if w is not worker]
+                        self._step(worker, time_command(peers), TIMED, f"round {round_ + 1}/{rounds}")
+            for worker in list(self.resident):
+                self._step(worker, finish_command(), None, "finishing")
+        finally:  # Ctrl-C, SIGTERM/SIGHUP, errors: stop every resident worker; finished records are on disk
+            for worker in self.resident:
+                kill_group(worker.process)
+                worker.close()
+            self.resident.clear()
+
+    def _start(self, job: BenchmarkJob) -> _Resident:
+        job_file, record_file, log_file = job_files(job, self.out_dir)
+        read_end, write_end = os.pipe()
+        log = open(log_file, "w", encoding="utf-8")  # noqa: SIM115 - open while the worker is resident
+        try:
+            process = subprocess.Popen(
+                [*self.worker_command, str(job_file), str(record_file), str(self.out_dir), str(os.getpid()),
+                 str(write_end)], stdin=subprocess.PIPE, stdout=log, stderr=subprocess.STDOUT, pass_fds=(write_end,),
+                start_new_session=True)
+        except BaseException:
+            os.close(read_end)
+            log.close()
+            raise
+        finally:
+            os.close(write_end)  # the worker's copy is the only one: its exit is the pipe's end
+        worker = _Resident(job, process, log, record_file, log_file, read_end)
+        self.resident.append(worker)
+        return worker
+
+    def _step(self, worker: _Resident, command: bytes | None, reply: str | None, doing: str = "preparing") -> None:
+        """Send ``command`` and wait for ``reply`` (None: for the worker to end, its record
+        handed in). A worker that ends, dies or times out meanwhile leaves the group with its
+        record."""
+        if self.on_output is not None:
+            self.on_output(f"{_name(worker.job)}: {doing}")
+        try:
+            if command is not None:
+                self._send(worker, command)
+            if reply is not None:
+                self._await_reply(worker, reply)
+                return
+        except _Gone:
+            pass  # it ended early: its record, or its exit and last line, say how
+        except _TimedOut:
+            self._time_out(worker)
+            return
+        try:
+            self._await_exit(worker)
+        except _TimedOut:
+            self._time_out(worker)
+            return
+        self._leave(worker, ended_record(worker.job, worker.process.returncode, worker.record_file, worker.log_file))
+
+    def _time_out(self, worker: _Resident) -> None:
+        kill_group(worker.process)
+        self._leave(worker, timeout_record(worker.job, self.timeout_s, worker.log_file))
+
+    def _send(self, worker: _Resident, command: bytes) -> None:
+        stdin = worker.process.stdin
+        assert stdin is not None  # started with stdin=PIPE
+        try:
+            stdin.write(command)
+            stdin.flush()
+        except (BrokenPipeError, OSError):
+            raise _Gone() from None
+
+    def _await_reply(self, worker: _Resident, expected: str) -> None:
+        while b"\n" not in worker.buffer:
+            remaining = self.timeout_s - worker.used_s
+            if remaining <= 0:
+                raise _TimedOut()
+            started = time.monotonic()
+            readable, _, _ = select.select([worker.replies], [], [], min(POLL_S, remaining))
+            worker.used_s += time.monotonic() - started
+            if readable:
+                chunk = os.read(worker.replies, 4096)
+                if not chunk:
+                    raise _Gone()
+                worker.buffer += chunk
+        line, _, worker.buffer = worker.buffer.partition(b"\n")
+        if line.decode("utf-8", errors="replace").strip() != expected:
+            raise _Gone()  # not the protocol: treat it as an ended worker (its log says why)
+
+    def _await_exit(self, worker: _Resident) -> None:
+        remaining = max(0.01, self.timeout_s - worker.used_s)
+        started = time.monotonic()
+        try:
+            worker.process.wait(timeout=remaining)
+        except subprocess.TimeoutExpired:
+            raise _TimedOut() from None
+        finally:
+            worker.used_s += time.monotonic() - started
+
+    def _leave(self, worker: _Resident, record: BenchmarkRecord) -> None:
+        """The worker has ended: its record (its own, or how it died) goes out; it leaves the group."""
+        self.resident.remove(worker)
+        worker.close()
+        record.timing = record.timing or TIMING_INTERLEAVED
+        record.interleave_group = self.group_id
+        record.compared_with = [job.key() for job in self.jobs if job is not worker.job]
+        self.on_record(record)
+
+
+def run_groups(jobs: Sequence[BenchmarkJob], out_dir: Path, *, max_resident: int | None, timeout_s: float,
+               worker_command: Sequence[str], on_record: Callable[[BenchmarkRecord], None],
+               on_output: Callable[[str], None] | None = None) -> None:
+    """Every job, interleaved within groups of at most ``max_resident`` (None:
+    :func:`default_max_resident`), group after group."""
+    limit = max_resident if max_resident is not None else default_max_resident(jobs)
+    stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%S")
+    for index, group in enumerate(split_groups(jobs, limit), 1):
+        GroupRun(group, out_dir, f"{stamp}-{os.getpid()}/{index}", timeout_s, worker_command, on_record,
+                 on_output).run()
+
+
+
+def _name(job: BenchmarkJob) -> str:
+    try:
+        return f"{get_spec(job.model).alias} {job.runtime} {job.precision}"
+    except UnknownModelError:
+        return f"{job.model} {job.runtime} {job.precision}"

@@ -1,0 +1,75 @@
+"""One worker process as the runner sees it: its files, and the record it leaves, whatever
+happened to it. Shared by the block runner (:mod:`.runner`) and the interleaved one
+(:mod:`.interleave`), so a crash, a timeout or a missing record reads the same in both."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+from pathlib import Path
+
+from ..records import CRASHED, TIMEOUT, BenchmarkJob, BenchmarkRecord
+from ..report.coco_results import write_json_atomic
+from .worker import base_record
+
+NO_OUTPUT, NO_LOG = "(nothing)", "(no log)"
+
+
+def job_files(job: BenchmarkJob, out_dir: Path) -> tuple[Path, Path, Path]:
+    """``(job file, record file, log file)``: the job written for the worker, the (removed) file
+    it will hand its record in, and its log's path (folder made)."""
+    slug = job.slug()
+    job_file = write_json_atomic(out_dir / "jobs" / f"{slug}.json", job.to_dict())
+    record_file = out_dir / "jobs" / f"{slug}.record.json"
+    log_file = out_dir / "logs" / f"{slug}.log"
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    record_file.unlink(missing_ok=True)
+    return job_file, record_file, log_file
+
+
+def ended_record(job: BenchmarkJob, returncode: int, record_file: Path, log_file: Path) -> BenchmarkRecord:
+    """The record of a worker that ended: its own, or how it died and the last line it printed."""
+    if returncode == 0 and record_file.exists():
+        return BenchmarkRecord.from_dict(json.loads(record_file.read_text(encoding="utf-8")))
+    return failure(job, CRASHED, f"{describe_exit(returncode)}; last output: {last_line(log_file)} "
+                                 f"(full log: {log_file})")
+
+
+def timeout_record(job: BenchmarkJob, timeout_s: float, log_file: Path) -> BenchmarkRecord:
+    return failure(job, TIMEOUT, f"no result after {timeout_s:.0f} s; the worker was stopped "
+                                 f"(raise --timeout, or see {log_file})")
+
+
+def failure(job: BenchmarkJob, status: str, reason: str) -> BenchmarkRecord:
+    record = base_record(job)
+    record.status, record.error = status, reason
+    return record
+
+
+def describe_exit(returncode: int) -> str:
+    if returncode < 0:
+        name = signal.Signals(-returncode).name
+        if name == "SIGKILL":
+            return "the worker was killed (SIGKILL: out of memory, or killed by hand)"
+        return f"the worker died of {name}"
+    return f"the worker exited with code {returncode} without a result"
+
+
+def last_line(path: Path) -> str:
+    try:
+        lines = [line.strip() for line in path.read_text(encoding="utf-8", errors="replace").splitlines()]
+    except OSError:
+        return NO_LOG
+    lines = [line for line in lines if line]
+    return lines[-1][:300] if lines else NO_OUTPUT
+
+
+def kill_group(process: subprocess.Popen) -> None:
+    """SIGKILL the worker's whole process group (it runs in a session of its own) and reap it."""
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    process.wait()

@@ -1,0 +1,122 @@
+"""Confidence intervals for latencies and latency ratios: is a difference bigger than the noise?
+
+A median from one run of a few dozen calls moves with the machine (frequency, a neighbour, heat),
+so a ratio between two jobs is worth only its interval. Percentile bootstrap, numpy only, with
+a fixed seed so the same records always give the same report:
+
+- :func:`median_interval`: the 95 % interval of the median over a job's timed calls;
+- :func:`ratio_interval`: the ratio of two medians A/B. *Paired* (both jobs timed in the same
+  interleaved rounds, :mod:`maskbench.benchmark.interleave`): round indices are resampled
+  jointly, so a drift that slowed round 3 of A slowed round 3 of B too and cancels in the ratio;
+  *unpaired* (timed in separate blocks): each side is resampled on its own, and drift between
+  the blocks stays in the interval;
+- :func:`compare_records`: the ratio of two records from their per-round means (``round_ms``),
+  paired when the records say they were compared directly.
+
+A ratio interval that contains 1 means the two cannot be told apart: a tie within measurement.
+With few rounds (the default ``--repeat 3``) the bootstrap has little to resample and the
+intervals are coarse: use ``--repeat 10`` or more for a verdict.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from .records import TIMING_INTERLEAVED, BenchmarkRecord
+
+CONFIDENCE = 0.95
+RESAMPLES = 2000
+SEED = 0
+TIE = "tie within measurement"
+
+
+@dataclass(frozen=True)
+class Interval:
+    """A point estimate and its ``CONFIDENCE`` interval."""
+
+    value: float
+    low: float
+    high: float
+
+    def contains(self, x: float) -> bool:
+        return self.low <= x <= self.high
+
+    def text(self, digits: int = 1) -> str:
+        return f"{self.value:,.{digits}f} [{self.low:,.{digits}f}–{self.high:,.{digits}f}]"
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """A/B latency ratio of two records (below 1: A is faster)."""
+
+    ratio: Interval
+    paired: bool  # interleaved in the same rounds: drift cancels
+
+    @property
+    def tie(self) -> bool:
+        """The interval contains 1: the records cannot be told apart."""
+        return self.ratio.contains(1.0)
+
+    def verdict(self, a: str, b: str) -> str:
+        if self.tie:
+            return TIE
+        return f"{a} faster" if self.ratio.value < 1.0 else f"{b} faster"
+
+
+def _bounds(estimates: np.ndarray) -> tuple[float, float]:
+    tail = (1.0 - CONFIDENCE) / 2.0 * 100.0
+    low, high = np.percentile(estimates, [tail, 100.0 - tail])
+    return float(low), float(high)
+
+
+def median_interval(samples: Sequence[float], *, resamples: int = RESAMPLES, seed: int = SEED) -> Interval:
+    """The median of ``samples`` and its percentile-bootstrap interval."""
+    values = np.asarray(samples, dtype=np.float64)
+    if values.size == 0:
+        raise ValueError("no samples for an interval")
+    rng = np.random.default_rng(seed)
+    picks = rng.integers(0, values.size, size=(resamples, values.size))
+    low, high = _bounds(np.median(values[picks], axis=1))
+    return Interval(float(np.median(values)), low, high)
+
+
+def ratio_interval(a: Sequence[float], b: Sequence[float], *, paired: bool, resamples: int = RESAMPLES,
+                   seed: int = SEED) -> Interval:
+    """median(a) / median(b) and its interval. ``paired``: ``a[i]`` and ``b[i]`` were measured
+    in the same round, and the rounds are resampled jointly (needs equal lengths)."""
+    first, second = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    if first.size == 0 or second.size == 0:
+        raise ValueError("no samples for a ratio")
+    if paired and first.size != second.size:
+        raise ValueError(f"paired samples need equal lengths, got {first.size} and {second.size}")
+    rng = np.random.default_rng(seed)
+    picks_a = rng.integers(0, first.size, size=(resamples, first.size))
+    picks_b = picks_a if paired else rng.integers(0, second.size, size=(resamples, second.size))
+    estimates = np.median(first[picks_a], axis=1) / np.median(second[picks_b], axis=1)
+    low, high = _bounds(estimates)
+    return Interval(float(np.median(first) / np.median(second)), low, high)
+
+
+def compared_directly(a: BenchmarkRecord, b: BenchmarkRecord) -> bool:
+    """Both were timed in the same interleaved group, in the same rounds."""
+    return (a.timing == TIMING_INTERLEAVED == b.timing and a.interleave_group is not None
+            and a.interleave_group == b.interleave_group and b.key in (a.compared_with or [])
+            and a.key in (b.compared_with or []) and len(a.round_ms or []) == len(b.round_ms or []))
+
+
+def record_median_interval(record: BenchmarkRecord) -> Interval | None:
+    """The record's end-to-end median over its timed calls (``call_ms``); None for records
+    written before they were kept, and a single call."""
+    return median_interval(record.call_ms) if record.call_ms and len(record.call_ms) > 1 else None
+
+
+def compare_records(a: BenchmarkRecord, b: BenchmarkRecord) -> Comparison | None:
+    """A/B from the records' per-round means; None when either has fewer than two rounds (one
+    round has nothing to resample: no interval)."""
+    if len(a.round_ms or []) < 2 or len(b.round_ms or []) < 2:
+        return None
+    paired = compared_directly(a, b)
+    return Comparison(ratio_interval(a.round_ms or [], b.round_ms or [], paired=paired), paired)
