@@ -50,9 +50,12 @@ def _wait_for_no_worker_of(out, timeout_s=5):
 
 
 def test_killed_run_loses_nothing_and_the_rerun_resumes(tmp_path, capsys):
+    """In blocks (the first record comes early); an interleaved run's kill and resume are
+    tests/benchmark/test_interleave.py's, with stand-in workers."""
     frame = find_images(embedded_nuscenes(), ["CAM_FRONT"])[0].path
     out = tmp_path / "bench"
-    process = subprocess.Popen([sys.executable, "-m", "maskbench.cli", *_args(out, frame)], stdout=subprocess.PIPE,
+    process = subprocess.Popen([sys.executable, "-m", "maskbench.cli", *_args(out, frame), "--no-interleave"],
+                               stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT, text=True, start_new_session=True)
     try:
         _wait_for_lines(out / "results.jsonl", 1, process)
@@ -63,7 +66,7 @@ def test_killed_run_loses_nothing_and_the_rerun_resumes(tmp_path, capsys):
     (first,) = read_records(out / "results.jsonl")
     assert first.status == OK and first.alias == "r50"
 
-    assert main(_args(out, frame)) == 0
+    assert main([*_args(out, frame), "--no-interleave"]) == 0
     printed = capsys.readouterr().out
     assert "resumed: 1 job(s)" in printed
     records = read_records(out / "results.jsonl")
