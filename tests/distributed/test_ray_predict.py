@@ -81,11 +81,12 @@ def _same_as_local(out: Path, local: Path) -> None:
     assert [image["id"] for image in images] == [1, 2, 3, 4]  # every frame, once
 
 
-def test_ray_equals_predict_and_reports_the_bad_image(ray_run, local):
+def test_ray_equals_predict_and_reports_the_bad_image(ray_run, ray_local, local):
     out, summary = ray_run
     _same_as_local(out, local)
     assert summary.predicted == 3 and len(summary.errors) == 1 and "c.jpg" in summary.errors[0]
     assert sum(stats.frames for stats in summary.actors.values()) == 4
+    assert not any(json.loads(pid.read_text())["torch"] for pid in ray_local.glob("pid-*")), "an actor imported torch"
     written = json.loads((out / "summary.json").read_text())
     assert written["frames"] == 4 and written["failed"] == 1 and written["frames_per_s"] > 0
 

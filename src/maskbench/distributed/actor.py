@@ -8,6 +8,7 @@ import json
 import os
 import signal
 import socket
+import sys
 import time
 from pathlib import Path
 
@@ -19,7 +20,8 @@ from ..errors import MaskbenchError
 from ..report.coco_results import ImageRecord
 from .shipping import unpack_bundle
 
-# Test-only: a folder where each actor writes pid-<pid> when it starts, and where a file "kill-once"
+# Test-only: a folder where each actor writes pid-<pid> when it starts (saying whether torch got
+# imported: it must not), and where a file "kill-once"
 # makes the first actor that claims it SIGKILL itself on receiving its second batch.
 TEST_DIR_ENV = "MASKBENCH_RAY_TEST_DIR"
 COLUMNS = ("image_id", "record", "entries", "actor", "seconds")
@@ -37,7 +39,7 @@ class FramePredictor:
         self.batches = 0
         self.test_dir = Path(os.environ[TEST_DIR_ENV]) if os.environ.get(TEST_DIR_ENV) else None
         if self.test_dir is not None:
-            (self.test_dir / f"pid-{os.getpid()}").write_text(self.actor)
+            (self.test_dir / f"pid-{os.getpid()}").write_text(json.dumps({"torch": "torch" in sys.modules}))
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         self.batches += 1
