@@ -33,6 +33,7 @@ def build_parser() -> cli_args.Parser:
     cli_args.add_runtime_args(predict, default_text="eager PyTorch on the CPU; with --precision other than fp32: torch")
     cli_args.add_precision_args(predict)
     cli_args.add_threads_args(predict)
+    cli_args.add_engine_args(predict)
     cli_args.add_output_args(predict, default=Path("out/predict"), one_writer=True)
     predict.add_argument("--draw-threshold", type=float, default=0.3, help="score below which overlays skip")
     predict.add_argument("--no-overlays", action="store_true")
@@ -105,10 +106,16 @@ def _zoo(args) -> int:
 
 
 def _predict(args) -> int:
+    from .distributed.cli import check_engine
+
+    mode = cli_args.resize_mode(args)
+    if check_engine(args):
+        from .distributed.cli import predict_command
+
+        return predict_command(args, mode)
     from .data.sources import embedded_nuscenes
     from .predict import run_predict
 
-    mode = cli_args.resize_mode(args)
     summary = run_predict(
         args.model, args.weights, args.images or embedded_nuscenes(), args.out, cameras=args.cameras,
         mode=mode, size=args.input_size, overlays=not args.no_overlays, draw_threshold=args.draw_threshold,

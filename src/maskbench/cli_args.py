@@ -162,6 +162,14 @@ PRECISIONS_HELP = "comma-separated precisions (as for --precision), e.g. fp32,in
 CALIBRATION_HELP = ("int8: image file or folder the quantization measures activation ranges on "
                     "(default: the embedded nuScenes frames)")
 THREADS_HELP = "CPU threads of the runtime (default: torch's, one per core)"
+ENGINE_HELP = ("local (this process) or ray: the frames spread over Ray actors, each running the model as an exported "
+               "graph shipped once by the driver (docs/distributed.md; pip install \"maskbench[ray]\")")
+ADDRESS_HELP = "--engine ray: the Ray cluster to join (default: RAY_ADDRESS, else a local Ray started for the run)"
+ACTORS_HELP = "--engine ray: actors, one model each (default: the cluster's CPUs // --threads-per-actor)"
+THREADS_PER_ACTOR_HELP = "--engine ray: CPU threads of each actor's runtime, and the CPUs it reserves (default: 1)"
+BATCH_SIZE_HELP = "--engine ray: frames per actor call; a killed actor's batch is retried (default: 4)"
+SHIP_BUNDLE_HELP = ("--engine ray: run this deployment bundle (maskbench export --bundle) instead of building one from "
+                    "--model/--weights/--runtime")
 RESULTS_HELP = "results.jsonl of a benchmark, or the folder holding it"
 METRIC_HELP = f"the AP the report plots and recommend ranks by: {_or(list(METRICS))}"
 PAIR_HELP = "two models drawn side by side in the report, comma-separated (as for --model)"
@@ -254,6 +262,16 @@ def add_precision_args(parser, *, multiple: bool = False, alias: str | None = No
 
 def add_threads_args(parser) -> None:
     parser.add_argument("--threads", type=int, default=None, help=THREADS_HELP)
+
+
+def add_engine_args(parser) -> None:
+    """``--engine {local,ray}`` and the Ray flags (read by :mod:`maskbench.distributed.cli`)."""
+    parser.add_argument("--engine", choices=("local", "ray"), default="local", help=_with(ENGINE_HELP, default="local"))
+    parser.add_argument("--address", default=None, help=ADDRESS_HELP)
+    parser.add_argument("--actors", type=int, default=None, help=ACTORS_HELP)
+    parser.add_argument("--threads-per-actor", type=int, default=None, help=THREADS_PER_ACTOR_HELP)
+    parser.add_argument("--batch-size", type=int, default=None, help=BATCH_SIZE_HELP)
+    parser.add_argument("--bundle", type=Path, default=None, metavar="DIR", help=SHIP_BUNDLE_HELP)
 
 
 def add_output_args(parser, *, default: Path | None = None, default_text: str | None = None, required: bool = False,

@@ -35,6 +35,7 @@ def add_commands(sub) -> None:
                                                      "torch")
     cli_args.add_precision_args(evaluate)
     cli_args.add_threads_args(evaluate)
+    cli_args.add_engine_args(evaluate)
     evaluate.add_argument("--backend", choices=BACKENDS, default=None,
                           help="COCOeval implementation (default: faster-coco-eval when installed; same numbers)")
     evaluate.add_argument("--compare-runtime", type=cli_args.runtime_name, default=None, metavar="RUNTIME",
@@ -50,12 +51,19 @@ def add_commands(sub) -> None:
 
 
 def evaluate_command(args) -> int:
+    from ..distributed.cli import check_engine
     from .coco_eval import CocoMetrics
 
     annotations, images = _dataset_paths(args)
+    on_ray = check_engine(args)
+    if on_ray and (args.predictions is not None or args.compare_runtime is not None):
+        raise MaskbenchError("--engine ray runs one model on one runtime: drop --predictions (it scores a file) "
+                             "and --compare-runtime (evaluate the other runtime in a second run, then --compare-with)")
     args.out.mkdir(parents=True, exist_ok=True)
     if args.predictions is not None:
         metrics = _score_predictions(args, annotations)
+    elif on_ray:
+        metrics = _run_on_ray(args, annotations, cast(Path, images))
     else:
         metrics = _run_models(args, annotations, cast(Path, images))  # given: _dataset_paths checked
     if args.compare_with is not None:
@@ -109,6 +117,19 @@ def _run_models(args, annotations: Path, images: Path) -> CocoMetrics:
         _write_evaluation(args.out / "compare", other_result, annotations, images)
         _report_difference(result.metrics, other_result.metrics, _label(args.runtime, args.precision),
                            _label(args.compare_runtime, precision), args.out)
+    return result.metrics
+
+
+def _run_on_ray(args, annotations: Path, images: Path) -> CocoMetrics:
+    """The model's predictions made on Ray (``OUT/ray``), scored and written as here."""
+    from ..distributed.cli import model_to_ship, ray_options
+    from ..distributed.ray_evaluate import evaluate_on_ray
+
+    result, summary = evaluate_on_ray(model_to_ship(args, cli_args.resize_mode(args)), annotations, images, args.out,
+                                      max_images=args.max_images, backend=args.backend, options=ray_options(args))
+    for line in summary.lines():
+        print(line)
+    _write_evaluation(args.out, result, annotations, images)
     return result.metrics
 
 

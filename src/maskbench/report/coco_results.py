@@ -123,15 +123,20 @@ def write_predictions(
         raise ValueError(
             f"results refer to image ids {sorted(unknown)[:5]} missing from the image list; list every image"
         )
-    dataset = {
+    results_path = write_coco_results(out_dir / RESULTS_FILE, results)
+    images_path = write_json_atomic(out_dir / IMAGES_FILE, images_dataset(images, info), indent=1)
+    return results_path, images_path
+
+
+def images_dataset(images: Sequence[ImageRecord], info: Mapping[str, object] | None = None) -> dict:
+    """``images.json``'s content: the images, the 80 categories, no annotations (also written by
+    :mod:`maskbench.distributed.shards`, which streams ``results.json`` itself)."""
+    return {
         "info": dict(info or {}),
         "images": [record.to_coco() for record in images],
         "categories": [{"id": cid, "name": name} for cid, name in zip(COCO_CATEGORY_IDS, COCO_CLASSES)],
         "annotations": [],
     }
-    results_path = write_coco_results(out_dir / RESULTS_FILE, results)
-    images_path = write_json_atomic(out_dir / IMAGES_FILE, dataset, indent=1)
-    return results_path, images_path
 
 
 def write_coco_results(path: Path | str, entries: Sequence[Mapping]) -> Path:
