@@ -6,7 +6,10 @@ thread. Frames: the embedded nuScenes frames, repeated (symlinks) to --frames.
 
 Local: predict's per-frame work (decode, model, RLE; no overlays) timed after one warm-up frame.
 Ray: frames / pipeline seconds (first frame submitted to last result: includes starting the
-actors and loading the bundle) and the steady rate (frames / busy seconds, summed over actors).
+actors and loading the bundle); the steady rate (frames over the span from the first frame's
+start to the last frame's end on the actors: Ray's scheduling, gaps and transfers included, the
+actors' start not), compared with local; and the actors' busy rate (frames / busy seconds,
+summed over actors).
 Run it on a quiet machine; it prints a Markdown table.
 """
 
@@ -62,17 +65,18 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         folder = frames_folder(args.frames, Path(tmp))
         local = local_rate(choice, folder, args.cores)
-        rows.append(f"| predict (local) | 1 x {args.cores} | {local:.3f} | - | 100 % |")
+        rows.append(f"| predict (local) | 1 x {args.cores} | - | {local:.3f} | - | 100 % |")
         for actors, threads in ((1, args.cores), (args.cores, 1)):
             summary = predict_on_ray(choice, folder, Path(tmp) / f"ray-{actors}x{threads}",
                                      options=RayOptions(actors=actors, threads_per_actor=threads, progress=False))
-            steady = sum(s.frames / s.busy_s for s in summary.actors.values() if s.busy_s)
-            rate = summary.frames_per_s or 0.0
-            share = f"{100 * rate / local:.0f} %"
-            rows.append(f"| --engine ray | {actors} x {threads} | {rate:.3f} | {steady:.3f} | {share} |")
+            busy = sum(s.frames / s.busy_s for s in summary.actors.values() if s.busy_s)
+            rate, steady = summary.frames_per_s or 0.0, summary.steady_frames_per_s or 0.0
+            rows.append(f"| --engine ray | {actors} x {threads} | {rate:.3f} | {steady:.3f} | {busy:.3f} | "
+                        f"{100 * steady / local:.0f} % |")
     print(f"{args.model} {args.input_size[0]}x{args.input_size[1]} {args.runtime}, {args.frames} frames, "
           f"{args.cores} cores\n")
-    print("| engine | actors x threads | frames/s | steady frames/s | of local |\n|---|---|---|---|---|")
+    print("| engine | actors x threads | frames/s (whole pipeline) | steady frames/s | actors' busy frames/s | "
+          "steady, of local |\n|---|---|---|---|---|---|")
     print("\n".join(rows))
 
 

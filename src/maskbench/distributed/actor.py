@@ -24,7 +24,7 @@ from .shipping import unpack_bundle
 # imported: it must not), and where a file "kill-once"
 # makes the first actor that claims it SIGKILL itself on receiving its second batch.
 TEST_DIR_ENV = "MASKBENCH_RAY_TEST_DIR"
-COLUMNS = ("image_id", "record", "entries", "actor", "seconds")
+COLUMNS = ("image_id", "record", "entries", "actor", "seconds", "ended_at")
 
 
 class FramePredictor:
@@ -56,7 +56,9 @@ class FramePredictor:
             out["entries"].append(entries)
             out["actor"].append(self.actor)
             out["seconds"].append(time.perf_counter() - started)
-        return {name: np.array(values, dtype=np.int64 if name == "image_id" else np.float64 if name == "seconds"
+            out["ended_at"].append(time.time())  # wall clock: the driver spans the frames of all actors
+        return {name: np.array(values, dtype=np.int64 if name == "image_id"
+                               else np.float64 if name in ("seconds", "ended_at")
                                else object) for name, values in out.items()}
 
     def _predict(self, image_id: int, path: str, file_name: str, camera: str | None,

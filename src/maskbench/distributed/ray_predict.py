@@ -71,6 +71,20 @@ class RaySummary:
     setup_s: float = 0.0
     pipeline_s: float = 0.0
     wall_s: float = 0.0
+    first_started_at: float | None = None  # wall clock: the first frame's start on any actor
+    last_ended_at: float | None = None  # and the last frame's end
+
+    @property
+    def steady_frames_per_s(self) -> float | None:
+        """This run's frames over the span from the first frame's start to the last frame's end
+        on the actors: the actors' start and the bundle's loading left out, Ray's scheduling,
+        idle gaps and transfers between batches in (one clock per node: across nodes, as good
+        as their clocks agree)."""
+        done = self.predicted + len(self.errors)
+        if self.first_started_at is None or self.last_ended_at is None or not done:
+            return None
+        span = self.last_ended_at - self.first_started_at
+        return round(done / span, 3) if span > 0 else None
 
     @property
     def frames_per_s(self) -> float | None:
@@ -81,7 +95,8 @@ class RaySummary:
         return {"frames": self.frames, "resumed": self.resumed, "predicted": self.predicted,
                 "failed": len(self.errors), "errors": self.errors, "wall_s": round(self.wall_s, 3),
                 "setup_s": round(self.setup_s, 3), "pipeline_s": round(self.pipeline_s, 3),
-                "frames_per_s": self.frames_per_s, "actors": {k: v.to_dict() for k, v in self.actors.items()},
+                "frames_per_s": self.frames_per_s, "steady_frames_per_s": self.steady_frames_per_s,
+                "actors": {k: v.to_dict() for k, v in self.actors.items()},
                 "info": self.info}
 
     def lines(self) -> list[str]:
@@ -89,7 +104,8 @@ class RaySummary:
                               for name, s in self.actors.items())
         return [f"{self.predicted} frame(s) predicted, {len(self.errors)} failed, {self.resumed} done before "
                 f"(resumed), of {self.frames}; {self.wall_s:.1f} s wall ({self.setup_s:.1f} s setup), "
-                f"{self.frames_per_s} frames/s", f"per actor: {per_actor or 'none ran'}"]
+                f"{self.frames_per_s} frames/s ({self.steady_frames_per_s} once the actors ran)",
+                f"per actor: {per_actor or 'none ran'}"]
 
 
 def predict_on_ray(model: ModelChoice | Path, images: Path, out_dir: Path, cameras: Sequence[str] | None = None,
@@ -177,13 +193,17 @@ def _pipeline(ray, todo: Sequence[Frame], bundle_folder: Path, out_dir: Path, ac
 
 def _frame_result(batch: dict, i: int) -> FrameResult:
     return FrameResult(ImageRecord(**json.loads(batch["record"][i])), str(batch["entries"][i]),
-                       str(batch["actor"][i]), float(batch["seconds"][i]))
+                       str(batch["actor"][i]), float(batch["seconds"][i]),
+                       float(batch["ended_at"][i]))
 
 
 def _count(summary: RaySummary, frame: FrameResult) -> None:
     stats = summary.actors.setdefault(frame.actor, ActorStats())
     stats.frames += 1
     stats.busy_s += frame.seconds
+    started = frame.ended_at - frame.seconds
+    summary.first_started_at = started if summary.first_started_at is None else min(summary.first_started_at, started)
+    summary.last_ended_at = max(summary.last_ended_at or frame.ended_at, frame.ended_at)
     if frame.record.error is None:
         summary.predicted += 1
     else:

@@ -37,10 +37,11 @@ class FrameResult:
     entries: str
     actor: str
     seconds: float
+    ended_at: float = 0.0  # the actor's wall clock when the frame was done
 
     def line(self) -> str:
         return json.dumps({"record": asdict(self.record), "actor": self.actor, "seconds": self.seconds,
-                           "entries": json.loads(self.entries)}, allow_nan=False)
+                           "ended_at": self.ended_at, "entries": json.loads(self.entries)}, allow_nan=False)
 
 
 def _parses(line: bytes) -> bool:
