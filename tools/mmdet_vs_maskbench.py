@@ -19,6 +19,13 @@ torch eager (FPN features, detections, masks) is measured on the same frame.
 stretch (Mask R-CNN 1344x800, RTMDet-Ins 640x640).
 
 Every process gets ``--threads`` threads (default 2); run it on an otherwise idle machine.
+
+Interleaved (the default; ``--no-interleave``: one process after another, as before): per model,
+MMDetection's process and every candidate's are started and prepared one after another (model
+loaded, graph compiled, warm-up done), then the timed calls alternate between them, MMDetection,
+candidate 1, candidate 2, ..., round after round, exactly one process timing at any moment
+(``maskbench.benchmark.control``: the benchmark's own protocol), so the machine's drift falls on
+MMDetection and maskbench alike and the speed-ups are ratios of the same minutes.
 """
 
 from __future__ import annotations
@@ -101,13 +108,15 @@ def _fidelity(runtime, loaded, frame, mode) -> dict | None:
 
 
 def time_deployed(alias: str, runtime_name: str, precision: str, checkpoint: Path, image: Path, threads: int,
-                  warmup: int, repeat: int, keep_ratio: bool = False) -> dict:
-    """One candidate as deployed: cached graph, eager weights freed, end-to-end calls timed."""
+                  warmup: int, repeat: int, keep_ratio: bool = False, control=None) -> dict:
+    """One candidate as deployed: cached graph, eager weights freed, end-to-end calls timed
+    (with ``control``, a :class:`maskbench.benchmark.control.Control`: each call on the runner's turn)."""
     import gc
 
     import torch
 
     from maskbench.benchmark import memory
+    from maskbench.benchmark.control import turns
     from maskbench.benchmark.worker import timed_call
     from maskbench.data.images import load_image
     from maskbench.predict import Predictor
@@ -134,7 +143,7 @@ def time_deployed(alias: str, runtime_name: str, precision: str, checkpoint: Pat
     whole_peak = memory.peak_rss_mb()
     memory.reset_peak_rss()
     parts = {"end_to_end": [], "preprocess": [], "inference": [], "postprocess": []}
-    for _ in range(max(1, repeat)):
+    for _ in turns(control, repeat):
         *seconds, dets = timed_call(predictor, frame, runtime.device)  # the benchmark worker's split
         for name, value in zip(parts, seconds):
             parts[name].append(value)
@@ -159,6 +168,75 @@ def _run(command: list[str], label: str, timeout: int) -> bool:
         print(f"  failed (exit {done.returncode}): {' | '.join(tail)}", flush=True)
         return False
     return True
+
+
+def _run_interleaved(timers: list[tuple[str, Path, list[str]]], repeat: int, workdir: Path, timeout: int) -> None:
+    """The timers prepared one after another, then one timed call each per round, one at a time
+    (the benchmark's protocol, :mod:`maskbench.benchmark.control`); each writes its JSON on
+    ``finish``. A timer that fails or runs past ``timeout`` seconds of its own is dropped, said
+    in one line with the last line of its log; the others go on."""
+    from maskbench.benchmark.control import (
+        READY,
+        TIMED,
+        ControlledProcess,
+        ProcessGone,
+        ProcessTimedOut,
+        finish_command,
+        time_command,
+    )
+    from maskbench.benchmark.worker_process import kill_group, last_line
+
+    env = dict(os.environ, PYTHONPATH=str(REPO / "src"))
+    live: list[tuple[str, ControlledProcess, Path]] = []
+
+    def step(label: str, channel: ControlledProcess, log: Path, command: bytes | None, reply: str | None) -> bool:
+        try:
+            if command is not None:
+                channel.send(command)
+            if reply is not None:
+                channel.await_reply(reply)
+            elif channel.await_exit() != 0:
+                raise ProcessGone()
+            return True
+        except (ProcessGone, ProcessTimedOut) as stop:
+            kill_group(channel.process)
+            why = "timed out" if isinstance(stop, ProcessTimedOut) else f"ended (exit {channel.process.poll()})"
+            print(f"  {label}: {why}; last output: {last_line(log)} (log: {log})", flush=True)
+            return False
+
+    try:
+        for label, _, command in timers:  # prepared one after another: a compile never runs beside another
+            print(f"[{time.strftime('%H:%M:%S')}] {label}: prepare", flush=True)
+            log = workdir / (label.replace(": ", ".").replace(" ", "_") + ".log")
+            try:
+                channel = ControlledProcess.start(lambda fd, command=command: [*command, "--reply-fd", str(fd)], log,
+                                                  timeout, env)
+            except OSError as err:  # e.g. no oracle environment: tools/oracle/setup.sh makes it
+                print(f"  {label}: cannot start {command[0]}: {err.strerror}", flush=True)
+                continue
+            if step(label, channel, log, None, READY):
+                live.append((label, channel, log))
+            else:
+                channel.close()
+        print(f"[{time.strftime('%H:%M:%S')}] {len(live)} timer(s) take turns, {repeat} round(s)", flush=True)
+        for _ in range(max(1, repeat)):
+            for entry in list(live):
+                label, channel, log = entry
+                if not step(label, channel, log, time_command([]), TIMED):
+                    live.remove(entry)
+                    channel.close()
+        for label, channel, log in live:
+            step(label, channel, log, finish_command(), None)
+    finally:
+        for _, channel, _ in live:
+            kill_group(channel.process)
+            channel.close()
+
+
+def _control(reply_fd: int | None):
+    from maskbench.benchmark.control import control_from
+
+    return control_from(reply_fd)
 
 
 def _mean(values) -> float:
@@ -186,19 +264,29 @@ def orchestrate(args) -> int:
                 continue
         row["prepare"] = json.loads(prep_out.read_text())
         checkpoint = row["prepare"]["checkpoint"]
+        common = ["--image", str(image), "--threads", str(args.threads), "--warmup", str(args.warmup),
+                  "--repeat", str(args.repeat), *mode_flag]
         mmdet_out = workdir / f"{alias}.mmdet.json"
-        if _run([oracle_python, str(REPO / "tools" / "oracle" / "time_mmdet.py"), "--model", alias, "--checkpoint",
-                 checkpoint, "--image", str(image), "--out", str(mmdet_out), "--threads", str(args.threads),
-                 "--warmup", str(args.warmup), "--repeat", str(args.repeat), *mode_flag], f"{alias}: MMDetection eager",
-                1800):
+        timers = [(f"{alias}: MMDetection eager", mmdet_out,
+                   [oracle_python, str(REPO / "tools" / "oracle" / "time_mmdet.py"), "--model", alias,
+                    "--checkpoint", checkpoint, "--out", str(mmdet_out), *common])]
+        for runtime_name, precision in candidates:
+            out = workdir / f"{alias}.{runtime_name}.{precision}.json"
+            timers.append((f"{alias}: maskbench {runtime_name} {precision}", out,
+                           [python, __file__, "--time-one", alias, runtime_name, precision, "--checkpoint", checkpoint,
+                            "--json", str(out), *common]))
+        for out in (out for _, out, _ in timers):
+            out.unlink(missing_ok=True)
+        if args.interleave:
+            _run_interleaved(timers, args.repeat, workdir, 1800)
+        else:
+            for label, _, command in timers:
+                _run(command, label, 1800)
+        if mmdet_out.exists():
             row["mmdet"] = json.loads(mmdet_out.read_text())
         for runtime_name, precision in candidates:
             out = workdir / f"{alias}.{runtime_name}.{precision}.json"
-            if _run([python, __file__, "--time-one", alias, runtime_name, precision, "--checkpoint", checkpoint,
-                     "--image", str(image), "--threads", str(args.threads), "--warmup", str(args.warmup),
-                     "--repeat", str(args.repeat), "--json", str(out), *mode_flag],
-                    f"{alias}: maskbench {runtime_name} {precision}",
-                    1800):
+            if out.exists():
                 row["maskbench"][f"{runtime_name}/{precision}"] = json.loads(out.read_text())
         rows_path.write_text(json.dumps(rows, indent=1))
     info = _environment(args, image, time.perf_counter() - started)
@@ -390,6 +478,10 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--keep-ratio", action="store_true", help="each model's keep-ratio pipeline (default: stretch)")
     parser.add_argument("--fresh", action="store_true", help="redo every step (default: reuse prepared weights)")
+    parser.add_argument("--interleave", action=argparse.BooleanOptionalAction, default=True,
+                        help="MMDetection and the candidates take turns, one timed call each per round (default); "
+                             "--no-interleave: one process after another")
+    parser.add_argument("--reply-fd", type=int, default=None, help=argparse.SUPPRESS)  # internal: the control channel
     parser.add_argument("--render-only", action="store_true", help="rewrite --out from the JSON beside it")
     # internal: one step in its own process
     parser.add_argument("--prepare", metavar="MODEL")
@@ -407,7 +499,7 @@ def main() -> int:
     if args.time_one:
         alias, runtime_name, precision = args.time_one
         result = time_deployed(alias, runtime_name, precision, Path(args.checkpoint), Path(args.image), args.threads,
-                               args.warmup, args.repeat, args.keep_ratio)
+                               args.warmup, args.repeat, args.keep_ratio, _control(args.reply_fd))
         Path(args.json).write_text(json.dumps(result, indent=1))
         return 0
     if args.render_only:  # the tables again from the JSON kept beside them (no timing)

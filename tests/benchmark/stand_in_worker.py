@@ -10,8 +10,9 @@ ok); any other name: an ok record at once.
 With ``REPLY_FD`` it speaks the interleaved protocol (maskbench.benchmark.control) after the
 above: ``ready``, then per ``time`` command one 0.05 s "pass" logged as ``RUNTIME start|end
 T`` lines in ``OUT/passes.txt`` (``T``: time.monotonic(), the same clock in every process);
-runtimes ``die-in-round-2`` (prints a line and SIGKILLs itself in round 2) and
-``hang-in-round-2`` (sleeps 60 s in round 2)."""
+runtimes ``die-in-round-2`` (prints a line and SIGKILLs itself in round 2),
+``hang-in-round-2`` (sleeps 60 s in round 2) and ``calls-N`` (says ``ready N``: N turns per
+round, each logged as a pass)."""
 
 import json
 import os
@@ -58,7 +59,8 @@ if len(sys.argv) > 5 and runtime != "error":
     from maskbench.benchmark.control import READY, TIME, TIMED, Control  # noqa: E402
 
     control = Control(int(sys.argv[5]))
-    control.tell(READY)
+    # "calls-N": N timed calls per pass, as the real worker announces its frames (ready N)
+    control.tell(f"{READY} {runtime.split('-')[1]}" if runtime.startswith("calls-") else READY)
     while control.next_command() == TIME:
         round_ = len(round_ms) + 1
         with open(out / "passes.txt", "a") as passes:

@@ -59,6 +59,15 @@ def test_rounds_alternate_one_job_at_a_time_and_records_say_so(tmp_path):
     assert (out / "calls.txt").read_text().splitlines() == ["a", "b", "c"]
 
 
+def test_a_round_alternates_call_by_call(tmp_path):
+    """A worker that announces N calls per pass (the real one: its frames) gets N turns per round,
+    alternating with the others call by call: A1 B1 A2 A3 | A1 B1 A2 A3 (B has one call a pass)."""
+    out = tmp_path / "out"
+    summary = _run(_jobs("calls-3", "b", repeat=2), out, timeout_s=20)
+    assert [name for name, _, _ in _passes(out)] == ["calls-3", "b", "calls-3", "calls-3"] * 2
+    assert [r.status for r in summary.measured] == [OK, OK]
+
+
 def test_a_crash_mid_round_is_recorded_and_the_others_finish(tmp_path):
     out = tmp_path / "out"
     summary = _run(_jobs("a", "die-in-round-2", "c", "error"), out, timeout_s=20)
@@ -229,4 +238,25 @@ def test_the_control_channel_keeps_the_idle_peers_and_hangs_up_cleanly():
     with pytest.raises(RunnerHungUp):
         control.next_command()
     control.close()
+    os.close(read_end)
+
+
+def test_turns_time_each_call_on_the_runners_word_and_alone_at_once():
+    """The one-call-per-turn timers (the MMDetection comparison's): ``ready``, then each call only
+    after a ``time`` and answered ``timed``, then ``finish`` awaited; without a channel, all at once."""
+    import io
+
+    from maskbench.benchmark.control import Control, finish_command, time_command, turns
+
+    assert list(turns(None, 3)) == [0, 1, 2]
+    read_end, write_end = os.pipe()
+    commands = io.StringIO((time_command([]) * 2 + finish_command()).decode())
+    control = Control(write_end, commands)
+    seen = []
+    for index in turns(control, 2):
+        seen.append((index, commands.tell()))  # the call runs after its 'time' was read
+    assert [index for index, _ in seen] == [0, 1] and seen[0][1] < seen[1][1]
+    assert commands.read() == ""  # 'finish' was awaited
+    control.close()
+    assert os.read(read_end, 100) == b"ready\ntimed\ntimed\n"
     os.close(read_end)

@@ -12,7 +12,8 @@ figure): its test pipeline (resize to the model's static size without keeping th
 study's static engines, or with ``--keep-ratio`` its config's own resize and pad), normalise,
 pad, the network, and the masks at the original 1600x900 size.
 Peak RSS is the whole process (model build + every call) and, after a reset following the
-warm-up, the steady state while timing.
+warm-up, the steady state while timing. With ``--reply-fd`` (tools/mmdet_vs_maskbench.py's
+interleaved run) each timed call waits for its turn (maskbench.benchmark.control).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ sys.path.insert(0, str(REPO / "tools" / "oracle"))
 from make_fixtures import mmdet_model  # noqa: E402
 
 from maskbench.benchmark import memory  # noqa: E402
+from maskbench.benchmark.control import control_from, turns  # noqa: E402
 from maskbench.zoo import get_spec  # noqa: E402
 
 
@@ -45,6 +47,8 @@ def main() -> int:
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--keep-ratio", action="store_true", help="the config's keep-ratio pipeline (default: stretch)")
+    parser.add_argument("--reply-fd", type=int, default=None,
+                        help="interleaved: one timed call per 'time' command (maskbench.benchmark.control)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     import mmcv
@@ -62,7 +66,7 @@ def main() -> int:
         whole_peak = memory.peak_rss_mb()
         memory.reset_peak_rss()
         seconds, detections = [], None
-        for _ in range(max(1, args.repeat)):
+        for _ in turns(control_from(args.reply_fd), args.repeat):  # alone: at once; interleaved: on each turn
             start = time.perf_counter()
             result = inference_detector(model, image)
             seconds.append(time.perf_counter() - start)

@@ -1,12 +1,13 @@
-"""Interleaved timing: the jobs of a group take turns, one timed pass each, round after round.
+"""Interleaved timing: the jobs of a group take turns, one timed call each, round after round.
 
 Timing each job in its own block lets the machine's drift (frequency, a neighbour, heat) fall on
 some jobs and not others, and a ratio between two blocks can move by as much as the difference
 it claims. Here every job of a group is started in its own process as in block mode and prepared
 one after another (model built, graph exported or compiled, warm-up done; a compile never runs
-beside another), then the runner commands the timed passes in rounds, A, B, C, A, B, C, ...:
-exactly one job times at any moment, the others wait idle (:mod:`.control`), so drift falls on
-every job alike and the paired intervals of :mod:`maskbench.intervals` cancel it. Then each job
+beside another), then the runner commands the timed calls in rounds, call by call, A1 B1 C1 A2
+B2 C2 ... (a round: each job's pass over its frames): exactly one job times at any moment, the
+others wait idle (:mod:`.control`), so drift falls on every job alike, and A's and B's passes of
+a round span the same minutes, which the paired intervals of :mod:`maskbench.intervals` use. Then each job
 finishes (stages, fidelity, AP, its record) one at a time.
 
 Faults as in block mode (:mod:`.worker_process`): a worker that dies or runs past its timeout
@@ -24,18 +25,15 @@ from __future__ import annotations
 import datetime as _dt
 import math
 import os
-import select
 import subprocess
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
 
 from ..errors import UnknownModelError
 from ..records import TIMING_INTERLEAVED, BenchmarkJob, BenchmarkRecord
 from ..zoo import get_spec
-from .control import READY, TIMED, finish_command, time_command
+from .control import READY, TIMED, ControlledProcess, ProcessGone, ProcessTimedOut, finish_command, time_command
 from .worker_process import ended_record, job_files, kill_group, timeout_record
 
 # A job's resident memory, guessed before it runs (default_max_resident): the process with torch
@@ -44,7 +42,6 @@ from .worker_process import ended_record, job_files, kill_group, timeout_record
 BASE_RESIDENT_MB = 700.0
 BYTES_PER_PARAM = 16.0
 UNKNOWN_PARAMS = 60_000_000  # a model the zoo does not know: as large as the study's largest
-POLL_S = 1.0
 
 
 def default_max_resident(jobs: Sequence[BenchmarkJob], meminfo: Path = Path("/proc/meminfo")) -> int:
@@ -90,35 +87,19 @@ def split_groups(jobs: Sequence[BenchmarkJob], max_resident: int) -> list[list[B
     return groups
 
 
-class _Gone(Exception):
-    """The worker ended (or closed its reply pipe) before the expected reply."""
-
-
-class _TimedOut(Exception):
-    """The worker used up its working time."""
-
-
 @dataclass
 class _Resident:
-    """A started worker: its process, files, reply pipe and the working time it has used."""
+    """A started worker: its job, its files and its control channel."""
 
     job: BenchmarkJob
-    process: subprocess.Popen
-    log: IO[str]
+    channel: ControlledProcess
     record_file: Path
     log_file: Path
-    replies: int  # read end of the reply pipe
-    used_s: float = 0.0
-    buffer: bytes = field(default=b"")
+    turns: int = 1  # timed calls per round (the worker's 'ready N')
 
-    def close(self) -> None:
-        if self.process.stdin is not None:
-            try:
-                self.process.stdin.close()
-            except OSError:  # the worker is gone: nothing left to flush
-                pass
-        os.close(self.replies)
-        self.log.close()
+    @property
+    def process(self) -> subprocess.Popen:
+        return self.channel.process
 
 
 @dataclass
@@ -140,35 +121,27 @@ class GroupRun:
                 worker = self._start(job)
                 self._step(worker, None, READY)
             rounds = max((max(1, w.job.repeat) for w in self.resident), default=0)
-            for round_ in range(rounds):
-                for worker in list(self.resident):
-                    if round_ < max(1, worker.job.repeat):
-                        peers = [w.process.pid for w in self.resident if w is not worker]
-                        self._step(worker, time_command(peers), TIMED, f"round {round_ + 1}/{rounds}")
+            for round_ in range(rounds):  # a round: each job's pass over its frames, call by call (A1 B1 A2 B2 ...)
+                turns = max((w.turns for w in self.resident), default=0)
+                for turn in range(turns):
+                    for worker in list(self.resident):
+                        if round_ < max(1, worker.job.repeat) and turn < worker.turns:
+                            peers = [w.process.pid for w in self.resident if w is not worker]
+                            self._step(worker, time_command(peers), TIMED, f"round {round_ + 1}/{rounds}")
             for worker in list(self.resident):
                 self._step(worker, finish_command(), None, "finishing")
         finally:  # Ctrl-C, SIGTERM/SIGHUP, errors: stop every resident worker; finished records are on disk
             for worker in self.resident:
                 kill_group(worker.process)
-                worker.close()
+                worker.channel.close()
             self.resident.clear()
 
     def _start(self, job: BenchmarkJob) -> _Resident:
         job_file, record_file, log_file = job_files(job, self.out_dir)
-        read_end, write_end = os.pipe()
-        log = open(log_file, "w", encoding="utf-8")  # noqa: SIM115 - open while the worker is resident
-        try:
-            process = subprocess.Popen(
-                [*self.worker_command, str(job_file), str(record_file), str(self.out_dir), str(os.getpid()),
-                 str(write_end)], stdin=subprocess.PIPE, stdout=log, stderr=subprocess.STDOUT, pass_fds=(write_end,),
-                start_new_session=True)
-        except BaseException:
-            os.close(read_end)
-            log.close()
-            raise
-        finally:
-            os.close(write_end)  # the worker's copy is the only one: its exit is the pipe's end
-        worker = _Resident(job, process, log, record_file, log_file, read_end)
+        channel = ControlledProcess.start(
+            lambda reply_fd: [*self.worker_command, str(job_file), str(record_file), str(self.out_dir),
+                              str(os.getpid()), str(reply_fd)], log_file, self.timeout_s)
+        worker = _Resident(job, channel, record_file, log_file)
         self.resident.append(worker)
         return worker
 
@@ -180,18 +153,20 @@ class GroupRun:
             self.on_output(f"{_name(worker.job)}: {doing}")
         try:
             if command is not None:
-                self._send(worker, command)
+                worker.channel.send(command)
             if reply is not None:
-                self._await_reply(worker, reply)
+                said = worker.channel.await_reply(reply)
+                if reply == READY:
+                    worker.turns = int(said) if said.strip().isdigit() and int(said) > 0 else 1
                 return
-        except _Gone:
+        except ProcessGone:
             pass  # it ended early: its record, or its exit and last line, say how
-        except _TimedOut:
+        except ProcessTimedOut:
             self._time_out(worker)
             return
         try:
-            self._await_exit(worker)
-        except _TimedOut:
+            worker.channel.await_exit()
+        except ProcessTimedOut:
             self._time_out(worker)
             return
         self._leave(worker, ended_record(worker.job, worker.process.returncode, worker.record_file, worker.log_file))
@@ -200,46 +175,10 @@ class GroupRun:
         kill_group(worker.process)
         self._leave(worker, timeout_record(worker.job, self.timeout_s, worker.log_file))
 
-    def _send(self, worker: _Resident, command: bytes) -> None:
-        stdin = worker.process.stdin
-        assert stdin is not None  # started with stdin=PIPE
-        try:
-            stdin.write(command)
-            stdin.flush()
-        except (BrokenPipeError, OSError):
-            raise _Gone() from None
-
-    def _await_reply(self, worker: _Resident, expected: str) -> None:
-        while b"\n" not in worker.buffer:
-            remaining = self.timeout_s - worker.used_s
-            if remaining <= 0:
-                raise _TimedOut()
-            started = time.monotonic()
-            readable, _, _ = select.select([worker.replies], [], [], min(POLL_S, remaining))
-            worker.used_s += time.monotonic() - started
-            if readable:
-                chunk = os.read(worker.replies, 4096)
-                if not chunk:
-                    raise _Gone()
-                worker.buffer += chunk
-        line, _, worker.buffer = worker.buffer.partition(b"\n")
-        if line.decode("utf-8", errors="replace").strip() != expected:
-            raise _Gone()  # not the protocol: treat it as an ended worker (its log says why)
-
-    def _await_exit(self, worker: _Resident) -> None:
-        remaining = max(0.01, self.timeout_s - worker.used_s)
-        started = time.monotonic()
-        try:
-            worker.process.wait(timeout=remaining)
-        except subprocess.TimeoutExpired:
-            raise _TimedOut() from None
-        finally:
-            worker.used_s += time.monotonic() - started
-
     def _leave(self, worker: _Resident, record: BenchmarkRecord) -> None:
         """The worker has ended: its record (its own, or how it died) goes out; it leaves the group."""
         self.resident.remove(worker)
-        worker.close()
+        worker.channel.close()
         record.timing = record.timing or TIMING_INTERLEAVED
         record.interleave_group = self.group_id
         record.compared_with = [job.key() for job in self.jobs if job is not worker.job]

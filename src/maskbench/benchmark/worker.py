@@ -144,13 +144,15 @@ def _measure(job: BenchmarkJob, out_dir: Path, record: BenchmarkRecord, control:
     record.round_ms = []
     watch: QuietWatch | None = None  # was the machine quiet? (looked at between passes, never inside a call)
     if control is not None:
-        control.tell(READY)
+        control.tell(f"{READY} {len(frames)}")  # one timed call per turn: a round is a pass over the frames
     for round_ in range(rounds):
-        if control is not None:
-            control.await_command(TIME)  # idle until this job's turn in the round
-        watch = watch or QuietWatch.start()
         first_call = len(parts["end_to_end"])
         for index, (_, _, image) in enumerate(frames):
+            if control is not None:
+                if index:
+                    control.tell(TIMED)
+                control.await_command(TIME)  # idle until this job's turn
+            watch = watch or QuietWatch.start()
             _say(f"timing {round_ * len(frames) + index + 1}/{rounds * len(frames)}")
             total, pre, infer, post, dets = timed_call(predictor, image, runtime.device)
             for name, value in zip(("end_to_end", "preprocess", "inference", "postprocess"), (total, pre, infer, post)):
@@ -161,12 +163,13 @@ def _measure(job: BenchmarkJob, out_dir: Path, record: BenchmarkRecord, control:
                 last[index] = detections_to_coco(dets, index + 1)
             del dets
         record.round_ms.append(1000.0 * float(np.mean(parts["end_to_end"][first_call:])))
-        watch.look()
+        assert watch is not None  # frames >= 1
+        watch.look()  # after the pass's last call, before its 'timed': never inside anyone's call
         if control is not None:
             control.tell(TIMED)
     if control is not None:
         control.await_command(FINISH)
-    assert watch is not None  # rounds >= 1
+    assert watch is not None  # rounds and frames >= 1
     watch.stop()
     record.load_average_before, record.load_average_after = watch.load_before, watch.load_after
     peers = control.peers if control is not None else set()  # idle by the protocol: not load
