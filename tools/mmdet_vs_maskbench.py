@@ -309,7 +309,7 @@ def _environment(args, image: Path, wall_s: float) -> dict:
             "torch": torch.__version__, "openvino": openvino.__version__, "onnxruntime": onnxruntime.__version__,
             "image": str(image.relative_to(REPO)) if image.is_relative_to(REPO) else str(image),
             "warmup": args.warmup, "repeat": args.repeat, "wall_min": round(wall_s / 60.0, 1), "argv": args.argv,
-            "keep_ratio": bool(args.keep_ratio)}
+            "keep_ratio": bool(args.keep_ratio), "interleave": bool(args.interleave)}
 
 
 def best(row: dict, reduced: bool) -> tuple[str, dict] | None:
@@ -379,6 +379,30 @@ def summary(rows: dict) -> list[str]:
     return lines
 
 
+def _timing_sentence(info: dict) -> str:
+    if info.get("interleave") is None:  # runs made before the timing mode was recorded: one after another
+        return "Timed one process after another (each timer's calls in a block of their own)."
+    if not info["interleave"]:
+        return "Timed one process after another (`--no-interleave`: each timer's calls in a block of their own)."
+    return ("Timed **interleaved**: per model, MMDetection's process and every candidate's were prepared one after "
+            "another, then took turns call by call (MMDetection, candidate 1, candidate 2, ..., round after round), "
+            "exactly one timing at any moment; a speed-up's bracket is the 95 % interval of the ratio of medians, "
+            "paired by round (maskbench.intervals).")
+
+
+def _speedup_interval(mmdet: dict, candidate: dict, info: dict) -> str:
+    """`` [low-high]``: the 95 % bootstrap interval of MMDetection's median / the candidate's,
+    paired by round when the two were interleaved (empty with fewer than two calls each)."""
+    from maskbench.intervals import ratio_interval
+
+    a, b = mmdet["seconds"], candidate["seconds"]
+    if len(a) < 2 or len(b) < 2:
+        return ""
+    paired = bool(info.get("interleave")) and len(a) == len(b)
+    interval = ratio_interval(a, b, paired=paired)
+    return f" [{interval.low:.2f}-{interval.high:.2f}]"
+
+
 def render(rows: dict, info: dict, args) -> str:
     lines = [
         "# CPU speed: maskbench vs MMDetection 3.3 eager",
@@ -398,6 +422,8 @@ def render(rows: dict, info: dict, args) -> str:
            "640x360 padded to 640x640 with 114)" if info.get("keep_ratio") else
            "stretched to each model's static input (Mask R-CNN: the study's 1344x800; RTMDet-Ins: 640x640)")
         + f"; {info['warmup']} warm-up call(s), then the mean of {info['repeat']} timed calls.",
+        "",
+        _timing_sentence(info),
         "",
         "**Weights: random** (seeded, BatchNorm and head outputs calibrated on this frame; exactly 100 "
         "detections per image, mask head on all of them): the same work as a trained model, no meaningful "
@@ -435,7 +461,7 @@ def render(rows: dict, info: dict, args) -> str:
             if found:
                 key, r = found
                 cells += [f"{key.replace('/', ' ')}: {_mean(r['seconds']):.2f} s",
-                          f"**{ref / _mean(r['seconds']):.2f}x**"]
+                          f"**{ref / _mean(r['seconds']):.2f}x**{_speedup_interval(mmdet, r, info)}"]
             else:
                 cells += ["none", ""]
         rss = [f"{mmdet['peak_rss_mb'] / 1024:.2f}"] + [f"{f[1]['peak_rss_mb'] / 1024:.2f}" if f else "-"
