@@ -5,13 +5,18 @@ so a ratio between two jobs is worth only its interval. Percentile bootstrap, nu
 a fixed seed so the same records always give the same report:
 
 - :func:`median_interval`: the 95 % interval of the median over a job's timed calls;
-- :func:`ratio_interval`: the ratio of two medians A/B. *Paired* (both jobs timed in the same
-  interleaved rounds, :mod:`maskbench.benchmark.interleave`): round indices are resampled
-  jointly, so a drift that slowed round 3 of A slowed round 3 of B too and cancels in the ratio;
-  *unpaired* (timed in separate blocks): each side is resampled on its own, and drift between
-  the blocks stays in the interval;
-- :func:`compare_records`: the ratio of two records from their per-round means (``round_ms``),
-  paired when the records say they were compared directly.
+- :func:`ratio_interval`: the latency ratio A/B. *Paired* (both jobs timed call by call in the
+  same rounds, :mod:`maskbench.benchmark.interleave`): the ratio of each pair of neighbouring
+  calls, A's k-th over B's k-th, summarised by their 10 %-trimmed geometric mean, pairs
+  resampled jointly, so a drift that slowed A's call slowed B's next to it and cancels. (Not
+  the ratio of the two medians: under a neighbour that comes and goes the calls fall in two
+  modes, and each median jumps between them with the share of loaded calls; measured, 1.08
+  and 1.32 for the same comparison run twice, where the pair ratios gave 1.17 and 1.18.)
+  *Unpaired* (timed in separate blocks): the ratio of the two medians, each side resampled on
+  its own, and drift between the blocks stays in the interval;
+- :func:`compare_records`: the ratio of two records, paired over their timed calls
+  (``call_ms``, else the per-round means ``round_ms``) when the records say they were compared
+  directly, else unpaired over the rounds.
 
 A ratio interval that contains 1 means the two cannot be told apart: a tie within measurement.
 With few rounds (the default ``--repeat 3``) the bootstrap has little to resample and the
@@ -30,6 +35,7 @@ from .records import TIMING_INTERLEAVED, BenchmarkRecord
 CONFIDENCE = 0.95
 RESAMPLES = 2000
 SEED = 0
+TRIM = 0.10  # share of pair ratios cut at each end before the geometric mean (transitions of a neighbour)
 TIE = "tie within measurement"
 
 
@@ -83,18 +89,33 @@ def median_interval(samples: Sequence[float], *, resamples: int = RESAMPLES, see
     return Interval(float(np.median(values)), low, high)
 
 
+def trimmed_geometric_mean(ratios: np.ndarray, trim: float = TRIM) -> np.ndarray:
+    """Along the last axis: the geometric mean of the ratios left after cutting ``trim`` of
+    them at each end (a few pairs that straddled a change of load do not move it)."""
+    logs = np.sort(np.log(ratios), axis=-1)
+    cut = int(logs.shape[-1] * trim)
+    return np.exp(logs[..., cut:logs.shape[-1] - cut].mean(axis=-1))
+
+
 def ratio_interval(a: Sequence[float], b: Sequence[float], *, paired: bool, resamples: int = RESAMPLES,
                    seed: int = SEED) -> Interval:
-    """median(a) / median(b) and its interval. ``paired``: ``a[i]`` and ``b[i]`` were measured
-    in the same round, and the rounds are resampled jointly (needs equal lengths)."""
+    """A/B latency ratio and its interval. ``paired``: ``a[i]`` and ``b[i]`` were measured next
+    to each other; the estimate is the trimmed geometric mean of ``a[i] / b[i]``, the pairs
+    resampled jointly (needs equal lengths). Unpaired: median(a) / median(b), each resampled on
+    its own."""
     first, second = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
     if first.size == 0 or second.size == 0:
         raise ValueError("no samples for a ratio")
-    if paired and first.size != second.size:
-        raise ValueError(f"paired samples need equal lengths, got {first.size} and {second.size}")
     rng = np.random.default_rng(seed)
+    if paired:
+        if first.size != second.size:
+            raise ValueError(f"paired samples need equal lengths, got {first.size} and {second.size}")
+        ratios = first / second
+        picks = rng.integers(0, ratios.size, size=(resamples, ratios.size))
+        low, high = _bounds(trimmed_geometric_mean(ratios[picks]))
+        return Interval(float(trimmed_geometric_mean(ratios)), low, high)
     picks_a = rng.integers(0, first.size, size=(resamples, first.size))
-    picks_b = picks_a if paired else rng.integers(0, second.size, size=(resamples, second.size))
+    picks_b = rng.integers(0, second.size, size=(resamples, second.size))
     estimates = np.median(first[picks_a], axis=1) / np.median(second[picks_b], axis=1)
     low, high = _bounds(estimates)
     return Interval(float(np.median(first) / np.median(second)), low, high)
@@ -114,9 +135,15 @@ def record_median_interval(record: BenchmarkRecord) -> Interval | None:
 
 
 def compare_records(a: BenchmarkRecord, b: BenchmarkRecord) -> Comparison | None:
-    """A/B from the records' per-round means; None when either has fewer than two rounds (one
-    round has nothing to resample: no interval)."""
+    """A/B; None when either has fewer than two rounds (one round has nothing to resample: no
+    interval). Compared directly: paired call by call (A's k-th call was followed by B's k-th,
+    :mod:`maskbench.benchmark.control`), or round by round for records without equal
+    ``call_ms``; otherwise unpaired over the per-round means."""
     if len(a.round_ms or []) < 2 or len(b.round_ms or []) < 2:
         return None
-    paired = compared_directly(a, b)
-    return Comparison(ratio_interval(a.round_ms or [], b.round_ms or [], paired=paired), paired)
+    if not compared_directly(a, b):
+        return Comparison(ratio_interval(a.round_ms or [], b.round_ms or [], paired=False), False)
+    calls_a, calls_b = a.call_ms or [], b.call_ms or []
+    if len(calls_a) == len(calls_b) >= 2:
+        return Comparison(ratio_interval(calls_a, calls_b, paired=True), True)
+    return Comparison(ratio_interval(a.round_ms or [], b.round_ms or [], paired=True), True)
