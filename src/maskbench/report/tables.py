@@ -124,9 +124,10 @@ def label_of(record: BenchmarkRecord) -> str:
 
 
 def pairs_table(records: Sequence[BenchmarkRecord]) -> Table | None:
-    """Every pair of ok records compared directly (interleaved in the same rounds): the ratio of
-    their median latencies with its paired 95 % interval, and the verdict; None when no record
-    was interleaved with another."""
+    """Every pair of ok records compared directly (interleaved call by call): their latency
+    ratio from the pairs of neighbouring calls with its paired 95 % interval
+    (:func:`maskbench.intervals.compare_records`), and the verdict; None when no record was
+    interleaved with another."""
     ok = [r for r in records if r.ok]
     rows = []
     for index, a in enumerate(ok):
@@ -150,15 +151,16 @@ def timing_notes(records: Sequence[BenchmarkRecord]) -> list[str]:
     blocks = [label_of(r) for r in ok if r.timing != TIMING_INTERLEAVED]
     notes = []
     if groups:
-        notes.append("timing interleaved: the jobs of a group took turns, one timed pass each per round, so the "
+        notes.append("timing interleaved: the jobs of a group took turns, one timed call each, so the "
                      "machine's drift fell on all of them alike; compared directly: "
                      + "; ".join(f"group {n}: {', '.join(labels)}" for n, labels in enumerate(groups.values(), 1)))
     if blocks and groups:
         notes.append(f"timed in blocks of their own (not compared directly): {', '.join(blocks)}")
     if any(record_median_interval(r) for r in ok):
         notes.append("p50 95% CI: percentile bootstrap of the median over the timed calls; the pairs table: "
-                     "ratio of the median per-round latencies, paired bootstrap over the rounds (resampled jointly, "
-                     f"which cancels drift); an interval containing 1 is a {TIE}: neither is faster on these numbers")
+                     "trimmed geometric mean of the ratios of neighbouring calls (A's k-th over B's k-th), paired "
+                     "bootstrap over those pairs (resampled jointly, which cancels drift); an interval containing 1 is "
+                     f"a {TIE}: neither is faster on these numbers")
     return notes
 
 
