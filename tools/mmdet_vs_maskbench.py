@@ -386,13 +386,15 @@ def _timing_sentence(info: dict) -> str:
         return "Timed one process after another (`--no-interleave`: each timer's calls in a block of their own)."
     return ("Timed **interleaved**: per model, MMDetection's process and every candidate's were prepared one after "
             "another, then took turns call by call (MMDetection, candidate 1, candidate 2, ..., round after round), "
-            "exactly one timing at any moment; a speed-up's bracket is the 95 % interval of the ratio of medians, "
-            "paired by round (maskbench.intervals).")
+            "exactly one timing at any moment. A speed-up is the ratio of the means; its bracket is the 95 % "
+            "interval of the same ratio taken from the pairs of neighbouring calls (MMDetection's k-th over the "
+            "candidate's k-th, trimmed geometric mean, paired bootstrap: maskbench.intervals).")
 
 
 def _speedup_interval(mmdet: dict, candidate: dict, info: dict) -> str:
-    """`` [low-high]``: the 95 % bootstrap interval of MMDetection's median / the candidate's,
-    paired by round when the two were interleaved (empty with fewer than two calls each)."""
+    """`` [low-high]``: the 95 % bootstrap interval of MMDetection's latency / the candidate's,
+    from the call pairs when the two were interleaved, else unpaired from the medians (empty with
+    fewer than two calls each)."""
     from maskbench.intervals import ratio_interval
 
     a, b = mmdet["seconds"], candidate["seconds"]
