@@ -141,9 +141,7 @@ def compare_records(a: BenchmarkRecord, b: BenchmarkRecord) -> Comparison | None
     ``call_ms``; otherwise unpaired over the per-round means."""
     if len(a.round_ms or []) < 2 or len(b.round_ms or []) < 2:
         return None
-    if not compared_directly(a, b):
-        return Comparison(ratio_interval(a.round_ms or [], b.round_ms or [], paired=False), False)
-    calls_a, calls_b = a.call_ms or [], b.call_ms or []
-    if len(calls_a) == len(calls_b) >= 2:
-        return Comparison(ratio_interval(calls_a, calls_b, paired=True), True)
-    return Comparison(ratio_interval(a.round_ms or [], b.round_ms or [], paired=True), True)
+    paired = compared_directly(a, b)
+    by_call = paired and len(a.call_ms or []) == len(b.call_ms or []) >= 2
+    samples_a, samples_b = (a.call_ms, b.call_ms) if by_call else (a.round_ms, b.round_ms)
+    return Comparison(ratio_interval(samples_a or [], samples_b or [], paired=paired), paired)
