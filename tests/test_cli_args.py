@@ -12,7 +12,7 @@ import pytest
 
 from maskbench import cli_args, names
 from maskbench.cli import build_parser, main
-from maskbench.zoo import MODEL_SETS, MODELS, STUDY_MODELS, Family, get_spec
+from maskbench.zoo import MODEL_SETS, MODELS, RTMDET_INS, STUDY_MODELS, get_spec
 
 HEAVY = ("torch", "torchvision", "numpy", "cv2", "matplotlib", "pycocotools")
 
@@ -173,7 +173,7 @@ def test_models_all_stands_alone(capsys):
 def test_models_take_named_sets_in_order_each_model_once():
     parser = build_parser()
     models = parser.parse_args(["benchmark", "--models", "rtmdet-ins-s,rtmdet-ins,study,r101"]).models
-    rtmdet = [spec.name for spec in MODELS if spec.family is Family.RTMDET_INS]
+    rtmdet = [spec.name for spec in MODELS if spec.family is RTMDET_INS]
     assert models == rtmdet[1:2] + rtmdet[:1] + rtmdet[2:] + list(STUDY_MODELS)
     assert len(rtmdet) == 5 and len(STUDY_MODELS) == 5 and get_spec("r101").name in STUDY_MODELS
     assert "rtmdet-ins" in _commands()["benchmark"].format_help()

@@ -18,9 +18,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from maskbench.models.mask_rcnn import RawDetections
+from maskbench.models.detector import RawDetections
 from maskbench.postprocess import paste_window, paste_masks, rescale_boxes, to_detections
 from maskbench.preprocess import ImageMeta
+from maskbench.zoo import MASK_RCNN
 
 
 # ----------------------------------------------------------------------------- references
@@ -188,8 +189,8 @@ def test_to_detections_rescales_and_pastes_in_original_image():
     boxes = torch.tensor([[10.0, 5.0, 60.0, 40.0], [0.0, 0.0, 133.0, 75.0], [100.2, 50.1, 101.0, 70.3]])
     probs = _mask_probs(3, 9)
     raw = RawDetections(boxes=boxes, scores=torch.tensor([0.9, 0.5, 0.2]), labels=torch.tensor([3, 0, 79]),
-                        mask_probs=probs)
-    det = to_detections(raw, meta)
+                        masks=probs)
+    det = to_detections(raw, meta, MASK_RCNN)
     expected_boxes = boxes / boxes.new_tensor(meta.scale_factor).repeat((1, 2))
     assert np.array_equal(det.boxes, expected_boxes.numpy())
     assert det.boxes.dtype == np.float32 and det.labels.dtype == np.int64

@@ -141,8 +141,8 @@ def test_mask_logits_are_per_instance_dynamic_convs() -> None:
 def _check_raw(raw, img_shape: tuple[int, int], feat_shape: tuple[int, int], dtype: torch.dtype) -> None:
     count = raw.boxes.shape[0]
     assert raw.boxes.shape == (count, 4) and raw.scores.shape == (count,) and raw.labels.shape == (count,)
-    assert raw.mask_logits.shape == (count, *feat_shape)
-    assert raw.boxes.dtype == raw.scores.dtype == raw.mask_logits.dtype == dtype
+    assert raw.masks.shape == (count, *feat_shape)
+    assert raw.boxes.dtype == raw.scores.dtype == raw.masks.dtype == dtype
     assert raw.labels.dtype == torch.int64
     if count:
         assert int(raw.labels.min()) >= 0 and int(raw.labels.max()) < 80
@@ -172,7 +172,7 @@ def test_fixed_count_gives_exactly_max_per_img_per_image() -> None:
     # The batch is per image: image 1 alone gives the same detections.
     alone = model(images[1:], [(60, 80)])[0]
     torch.testing.assert_close(alone.boxes, results[1].boxes)
-    torch.testing.assert_close(alone.mask_logits, results[1].mask_logits)
+    torch.testing.assert_close(alone.masks, results[1].masks)
 
 
 def test_float64_runs_in_float64() -> None:

@@ -6,7 +6,7 @@ from maskbench.errors import UnknownModelError
 from maskbench.models.factory import build_model
 from maskbench.weights import sha256_prefix_from_url
 from maskbench.zoo import MODELS, STUDY_MODELS, get_spec
-from maskbench.zoo_table import markdown_table
+from maskbench.zoo.views import markdown_table
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
@@ -49,8 +49,8 @@ def test_readme_table_is_generated_from_the_zoo():
 
 def test_every_family_has_rows_and_the_defaults_the_cli_states():
     from maskbench.names import KEEP_RATIO_SCALE, RTMDET_INPUT_SIZE, STUDY_INPUT_SIZE
-    from maskbench.zoo import MASK_RCNN_INPUT, RTMDET_INPUT, Family
+    from maskbench.zoo import MASK_RCNN_INPUT, RTMDET_INPUT, families
 
-    assert {spec.family for spec in MODELS} == set(Family)
+    assert {spec.family for spec in MODELS} == set(families())
     assert (MASK_RCNN_INPUT.stretch_size, MASK_RCNN_INPUT.keep_ratio_scale) == (STUDY_INPUT_SIZE, KEEP_RATIO_SCALE)
     assert RTMDET_INPUT.stretch_size == RTMDET_INPUT.keep_ratio_scale == RTMDET_INPUT_SIZE

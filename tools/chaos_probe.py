@@ -27,13 +27,13 @@ spec = loaded.spec
 frame = next(f for f in frames if f.camera == camera)
 tensor, meta = preprocess(frame.image, ResizeMode.STRETCH, None, spec.input_format)
 reference_raw, reference_features = eager_outputs(loaded, tensor, meta.img_shape)
-reference = to_detections(reference_raw, meta)
+reference = to_detections(reference_raw, meta, spec.family)
 generator = torch.Generator().manual_seed(0)
 for eps in (1e-6, 1e-5):
     noisy = tensor + eps * torch.randn(tensor.shape, generator=generator)
     raw, features = eager_outputs(loaded, noisy, meta.img_shape)
     levels = compare_features(reference_features, features)
     worst_cosine, worst_error = min(c for c, _ in levels), max(e for _, e in levels)
-    out = to_detections(raw, meta)
+    out = to_detections(raw, meta, spec.family)
     print(f"{alias} {camera} input noise {eps:g}: FPN cosine {worst_cosine:.6f}, rel. error {worst_error:.2e}; "
           f"{compare_detections(reference, out)}", flush=True)

@@ -343,7 +343,7 @@ POST_SHARE_TARGET = 0.10
 def _family(alias: str) -> str:
     from maskbench.zoo import get_spec
 
-    return get_spec(alias).family.value
+    return get_spec(alias).family.name
 
 
 def summary(rows: dict) -> list[str]:

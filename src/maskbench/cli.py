@@ -96,7 +96,7 @@ def _output_folder_lock(args, argv: list[str]) -> contextlib.AbstractContextMana
 
 def _zoo(args) -> int:
     from .zoo import get_spec
-    from .zoo_table import describe, markdown_table, text_table
+    from .zoo.views import describe, markdown_table, text_table
 
     if args.name:
         print(describe(get_spec(args.name)))

@@ -1,7 +1,8 @@
 """From network outputs to original-image detections: rescale boxes, paste masks.
 
-Mask R-CNN's 28x28 box-relative probabilities are pasted here; RTMDet-Ins' stride-8 logits over
-the whole padded input are resized in :mod:`maskbench.instance_masks`. Boxes are rescaled alike.
+Each family's entry names its decoder here: Mask R-CNN's 28x28 box-relative probabilities are
+pasted (:func:`paste_box_masks`); RTMDet-Ins' stride-8 logits over the whole padded input are
+resized (:func:`resize_stride_masks`, :mod:`maskbench.instance_masks`).
 
 Mask pasting computes what MMDetection's CPU path computes (``FCNMaskHead._predict_by_feat_single``
 with ``skip_empty``): each 28x28 probability map is sampled bilinearly (``grid_sample``,
@@ -37,11 +38,10 @@ from .detections import Detections
 from .instance_masks import instance_masks
 from .mask_canvas import MaskCanvas
 from .preprocess import ImageMeta
-from .zoo import Family
+from .zoo import FamilyEntry, locate
 
 if TYPE_CHECKING:
-    from .models.mask_rcnn import RawDetections
-    from .models.rtmdet import RTMDetRaw
+    from .models.detector import RawDetections
 
 MASK_SIZE = 28
 
@@ -111,32 +111,42 @@ def paste_masks(mask_probs, boxes, img_h: int, img_w: int, threshold: float = 0.
     return canvas.masks
 
 
-def detections_from_outputs(family: Family, boxes: np.ndarray, scores: np.ndarray, labels: np.ndarray,
+def detections_from_outputs(family: FamilyEntry, boxes: np.ndarray, scores: np.ndarray, labels: np.ndarray,
                             masks: np.ndarray, meta: ImageMeta, mask_threshold: float = 0.5) -> Detections:
     """Original-image detections from the network's four outputs (as the exported graph gives
-    them): boxes rescaled in their own precision (a double network's in double, as MMDetection's
-    heads do), then Mask R-CNN's 28x28 probabilities pasted into them or RTMDet-Ins' stride-8
-    logits resized."""
-    rescaled = rescale_boxes(np.asarray(boxes), meta, by_reciprocal=family is Family.RTMDET_INS)
-    original = rescaled.astype(np.float32)
-    if family is Family.RTMDET_INS:
-        binary = instance_masks(np.asarray(masks, dtype=np.float32), meta, threshold=mask_threshold)
-    else:
-        img_h, img_w = meta.ori_shape
-        binary = paste_masks(masks, original, img_h, img_w, mask_threshold)
-    return Detections(boxes=original, scores=np.asarray(scores, dtype=np.float32),
-                      labels=np.asarray(labels).astype(np.int64), masks=binary)
+    them), by the family's ``decode`` (e.g. :func:`paste_box_masks`, :func:`resize_stride_masks`)."""
+    return locate(family.decode)(boxes, scores, labels, masks, meta, mask_threshold)
 
 
-def to_detections(raw: RawDetections | RTMDetRaw, meta: ImageMeta, mask_threshold: float = 0.5) -> Detections:
+def paste_box_masks(boxes: np.ndarray, scores: np.ndarray, labels: np.ndarray, masks: np.ndarray, meta: ImageMeta,
+                    mask_threshold: float = 0.5) -> Detections:
+    """Mask R-CNN's decoding: boxes divided by the scale factors in their own precision (a
+    double network's in double, as MMDetection's heads do), then each 28x28 probability map
+    pasted into its box."""
+    original = rescale_boxes(np.asarray(boxes), meta).astype(np.float32)
+    img_h, img_w = meta.ori_shape
+    return _detections(original, scores, labels, paste_masks(masks, original, img_h, img_w, mask_threshold))
+
+
+def resize_stride_masks(boxes: np.ndarray, scores: np.ndarray, labels: np.ndarray, masks: np.ndarray,
+                        meta: ImageMeta, mask_threshold: float = 0.5) -> Detections:
+    """RTMDet-Ins' decoding: boxes multiplied by the scale factors' reciprocals, the stride-8
+    logits over the padded input resized to the original image (:mod:`.instance_masks`)."""
+    original = rescale_boxes(np.asarray(boxes), meta, by_reciprocal=True).astype(np.float32)
+    binary = instance_masks(np.asarray(masks, dtype=np.float32), meta, threshold=mask_threshold)
+    return _detections(original, scores, labels, binary)
+
+
+def _detections(boxes: np.ndarray, scores, labels, masks: np.ndarray) -> Detections:
+    return Detections(boxes=boxes, scores=np.asarray(scores, dtype=np.float32),
+                      labels=np.asarray(labels).astype(np.int64), masks=masks)
+
+
+def to_detections(raw: RawDetections, meta: ImageMeta, family: FamilyEntry, mask_threshold: float = 0.5) -> Detections:
     """:func:`detections_from_outputs` of the eager network's (or a runtime's) raw output."""
     import torch  # loaded already: ``raw`` holds tensors
 
-    from .models.rtmdet import RTMDetRaw
-
-    family, masks = ((Family.RTMDET_INS, raw.mask_logits) if isinstance(raw, RTMDetRaw)
-                     else (Family.MASK_RCNN, raw.mask_probs))
     boxes = raw.boxes.detach().cpu()
     boxes = boxes if boxes.dtype == torch.float64 else boxes.float()  # a double network's stay double
     return detections_from_outputs(family, boxes.numpy(), raw.scores.float().cpu().numpy(), raw.labels.cpu().numpy(),
-                                   masks.float().cpu().numpy(), meta, mask_threshold)
+                                   raw.masks.float().cpu().numpy(), meta, mask_threshold)

@@ -51,7 +51,7 @@ class Predictor:
             raw = self.runtime(tensor, meta.img_shape)
         else:
             raw = self.loaded.model(tensor, [meta.img_shape])[0]
-        return to_detections(raw, meta, self.loaded.model.detection_config.mask_thr_binary)
+        return to_detections(raw, meta, self.loaded.spec.family, self.loaded.model.detection_config.mask_thr_binary)
 
 
 def load_predictor(model: str, weights: str = RANDOM, mode: ResizeMode = ResizeMode.STRETCH,

@@ -23,6 +23,7 @@ from pathlib import Path
 from .errors import MaskbenchError, one_line
 from .files import append_line
 from .stats import LatencyStats
+from .zoo import stage_order
 
 SCHEMA_VERSION = 1
 RESULTS_FILE = "results.jsonl"
@@ -36,8 +37,8 @@ TIMEOUT = "timeout"
 TIMING_BLOCKS = "blocks"
 TIMING_INTERLEAVED = "interleaved"
 # The networks' stages, in order (``BenchmarkRecord.stages``; JSON stores them sorted by name):
-# Mask R-CNN's four, then RTMDet-Ins' own (``STAGE_NAMES`` of each model class).
-STAGES = ("backbone+fpn", "rpn", "box_head", "dense_head", "select", "mask_head")
+# every registered family's ``stage_names``, merged keeping each family's order.
+STAGES = stage_order()
 # The per-image timings every ok record has (fields of BenchmarkRecord).
 LATENCY_PARTS = ("end_to_end", "decode", "preprocess", "inference", "postprocess")
 # BenchmarkJob fields added after results files existed, with their default: left out of the

@@ -396,7 +396,7 @@ def test_mask_probs_are_sigmoid_of_the_labels_logits():
         boxes, scores, labels = det
         assert torch.equal(result.boxes, boxes) and torch.equal(result.scores, scores)
         assert torch.equal(result.labels, labels)
-        assert result.mask_probs.shape == (boxes.shape[0], 28, 28)
+        assert result.masks.shape == (boxes.shape[0], 28, 28)
         rois = torch.cat([torch.full((boxes.shape[0], 1), float(image)), boxes], dim=1)
         levels = _mmdet_map_roi_levels(rois)
         pooled = torch.cat([
@@ -406,7 +406,7 @@ def test_mask_probs_are_sigmoid_of_the_labels_logits():
         with torch.no_grad():
             logits = _mmdet_fcn_mask_head(model.roi_head.mask_head, pooled)
         expected = logits.sigmoid()[range(boxes.shape[0]), labels]
-        torch.testing.assert_close(result.mask_probs, expected, rtol=0, atol=1e-6)
+        torch.testing.assert_close(result.masks, expected, rtol=0, atol=1e-6)
 
 
 def test_full_model_parameter_prefixes_match_checkpoints():

@@ -24,10 +24,10 @@ from maskbench.data.images import load_image
 from maskbench.data.sources import embedded_nuscenes, find_images
 from maskbench.detections import Detections
 from maskbench.models.factory import LoadedModel, calibration_batch, create_model
-from maskbench.models.mask_rcnn import RawDetections
+from maskbench.models.detector import RawDetections
 from maskbench.postprocess import rescale_boxes, to_detections
 from maskbench.preprocess import ResizeMode, preprocess
-from maskbench.zoo import Family, get_spec
+from maskbench.zoo import RTMDET_INS, get_spec
 
 HERE = Path(__file__).resolve().parent
 FIXTURES = HERE / "fixtures"
@@ -84,7 +84,7 @@ def parity_model(alias: str, seed: int) -> LoadedModel:
     """
     spec = get_spec(alias)
     frames = [load_image(frame_path(f)) for f in FRAMES]
-    if spec.family is Family.RTMDET_INS:
+    if spec.family is RTMDET_INS:
         # both modes give 640x640 inputs: calibrated on all four runs' own inputs
         inputs = [preprocess(frame, ResizeMode(mode), None, spec.input_format, torch.float64)
                   for mode in MODES for frame in frames]
@@ -119,9 +119,9 @@ def run_once(loaded: LoadedModel, fixture_run: dict, run_name: str) -> RunResult
     tensor, meta = preprocess(load_image(frame_path(frame)), ResizeMode(mode), None, spec.input_format,
                               dtype)
     raw = loaded.model(tensor, [meta.img_shape])[0]
-    masks = to_detections(raw, meta, loaded.model.detection_config.mask_thr_binary).masks
+    masks = to_detections(raw, meta, spec.family, loaded.model.detection_config.mask_thr_binary).masks
     # boxes in the network's precision, as MMDetection rescales them
-    boxes = rescale_boxes(raw.boxes, meta, by_reciprocal=spec.family is Family.RTMDET_INS)
+    boxes = rescale_boxes(raw.boxes, meta, by_reciprocal=spec.family is RTMDET_INS)
     ours = Detections(boxes.double().numpy(), raw.scores.double().numpy(), raw.labels.numpy(), masks)
     ref = reference_detections(fixture_run)
     same_shape = list(tensor.shape) == fixture_run["input_shape"] and list(meta.img_shape) == fixture_run["img_shape"][:2]
@@ -130,9 +130,9 @@ def run_once(loaded: LoadedModel, fixture_run: dict, run_name: str) -> RunResult
     ref_probs = reference_mask_probs(fixture_run)
     prob_diff = float("nan")
     if ref_probs is not None and isinstance(raw, RawDetections):
-        k = min(len(ref_probs), raw.mask_probs.shape[0])
+        k = min(len(ref_probs), raw.masks.shape[0])
         if k > 0 and np.array_equal(ours.labels[:k], ref.labels[:k]):
-            prob_diff = float(np.abs(raw.mask_probs[:k].double().numpy() - ref_probs[:k]).max())
+            prob_diff = float(np.abs(raw.masks[:k].double().numpy() - ref_probs[:k]).max())
     return RunResult(run_name, str(dtype).removeprefix("torch."), compare_detections(ref, ours), input_difference,
                      prob_diff)
 

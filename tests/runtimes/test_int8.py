@@ -90,8 +90,8 @@ def test_int8_runs_quantizes_dense_layers_only_and_is_cached(name, setup, frames
     runtime, artifact = _int8_runtime(name, setup, frames)
     assert artifact.built and artifact.path.is_file() and artifact.key["calibration_frames"] == 1
     out = runtime(tensor, meta.img_shape)
-    assert out.boxes.shape == (100, 4) and out.scores.shape == (100,) and out.mask_probs.shape == (100, 28, 28)
-    assert out.boxes.dtype == out.scores.dtype == out.mask_probs.dtype == torch.float32
+    assert out.boxes.shape == (100, 4) and out.scores.shape == (100,) and out.masks.shape == (100, 28, 28)
+    assert out.boxes.dtype == out.scores.dtype == out.masks.dtype == torch.float32
     assert out.labels.dtype == torch.int64
     assert "int8" in runtime.describe() and "AVX2" in runtime.describe()
 

@@ -56,13 +56,13 @@ def _dtypes_seen(model):
 
 
 def _assert_valid_float32_detections(raw, img_shape):
-    assert (raw.boxes.dtype, raw.scores.dtype, raw.mask_probs.dtype, raw.labels.dtype) == (
+    assert (raw.boxes.dtype, raw.scores.dtype, raw.masks.dtype, raw.labels.dtype) == (
         torch.float32, torch.float32, torch.float32, torch.int64)
-    assert raw.boxes.shape == (DETECTIONS, 4) and raw.mask_probs.shape == (DETECTIONS, 28, 28)
+    assert raw.boxes.shape == (DETECTIONS, 4) and raw.masks.shape == (DETECTIONS, 28, 28)
     height, width = img_shape
     assert raw.boxes.min() >= 0 and (raw.boxes[:, 2] <= width).all() and (raw.boxes[:, 3] <= height).all()
     assert torch.all(raw.scores[:-1] >= raw.scores[1:]) and raw.scores.min() > 0
-    assert raw.mask_probs.min() >= 0 and raw.mask_probs.max() <= 1
+    assert raw.masks.min() >= 0 and raw.masks.max() <= 1
 
 
 @pytest.mark.parametrize("precision,conv_dtype", [("bf16", torch.bfloat16), ("fp16", torch.float16)])
@@ -84,7 +84,7 @@ def test_reduced_precision_runs_dense_stages_only(small_r50, precision, conv_dty
     assert {p.dtype for p in loaded.model.parameters()} == {torch.float32}
     assert "extract_features" not in vars(loaded.model) and "forward" not in vars(loaded.model.rpn_head)
     after = loaded.model(tensor, [img_shape])[0]
-    assert torch.equal(after.boxes, before.boxes) and torch.equal(after.mask_probs, before.mask_probs)
+    assert torch.equal(after.boxes, before.boxes) and torch.equal(after.masks, before.masks)
 
 
 def test_torch_compile_wiring_gives_eager_detections(small_r50):

@@ -307,7 +307,8 @@ def timed_call(predictor: Predictor, image, device: str):
     raw = cast("Runtime", predictor.runtime)(tensor, meta.img_shape)  # the benchmark always gives one
     synchronize(device)
     infer_s = clock.lap()
-    dets = to_detections(raw, meta, predictor.loaded.model.detection_config.mask_thr_binary)
+    loaded = predictor.loaded
+    dets = to_detections(raw, meta, loaded.spec.family, loaded.model.detection_config.mask_thr_binary)
     post_s = clock.lap()
     return clock.elapsed(), prepare_s, infer_s, post_s, dets
 

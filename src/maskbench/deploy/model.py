@@ -16,7 +16,7 @@ from ..files import file_sha256
 from ..names import ResizeMode
 from ..postprocess import detections_from_outputs
 from ..preprocess import preprocess_array
-from ..zoo import Family, InputFormat
+from ..zoo import InputFormat, get_family
 from .engines import Engine, open_engine
 from .manifest import BundleError, Manifest
 
@@ -56,7 +56,7 @@ class DeployedModel:
                 "frame of this camera (--images), or use stretch mode (export without --keep-ratio)")
         outputs = self.engine(array_feeds(array, meta.img_shape, self.target))
         boxes, scores, labels, masks = outputs
-        return detections_from_outputs(Family(m.family), np.asarray(boxes, dtype=np.float32),
+        return detections_from_outputs(get_family(m.family), np.asarray(boxes, dtype=np.float32),
                                        np.asarray(scores, dtype=np.float32), np.asarray(labels, dtype=np.int64),
                                        np.asarray(masks, dtype=np.float32), meta, m.mask_threshold)
 

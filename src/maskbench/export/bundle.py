@@ -54,7 +54,7 @@ def write_bundle(folder: Path, runtime: GraphRuntime, target: ExportTarget,
     loaded = runtime.loaded
     spec, fmt = loaded.spec, loaded.spec.input_format
     manifest = Manifest(
-        model=spec.name, alias=spec.alias, family=spec.family.value, weights=str(loaded.weights),
+        model=spec.name, alias=spec.alias, family=spec.family.name, weights=str(loaded.weights),
         weights_sha256=weights_hash(loaded.model), mode=target.mode.value,
         input_size=(input_size[0], input_size[1]) if input_size else None,
         input_hw=target.input_hw, img_shape=target.img_shape,

@@ -12,13 +12,14 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import MaskbenchError
 from ..names import ResizeMode
-from ..zoo import Family, ModelSpec
+from ..zoo import FamilyEntry, ModelSpec, get_family, get_spec
 
+KEY_PROP = "maskbench.export_key"  # metadata: everything the file depends on (JSON)
+FAMILY_PROP = "maskbench.family"  # metadata: the model family's name (per-stage profiling, feature taps)
 INPUT_NAMES_STRETCH = ["images"]
 INPUT_NAMES_KEEP_RATIO = ["images", "img_shape"]
-OUTPUT_NAMES = ["boxes", "scores", "labels", "mask_probs"]  # Mask R-CNN's
-RTMDET_OUTPUT_NAMES = ["boxes", "scores", "labels", "mask_logits"]
 
 
 @dataclass(frozen=True)
@@ -51,11 +52,7 @@ class ExportTarget:
 
 def output_names(spec: ModelSpec) -> list[str]:
     """The exported graph's outputs, in order: boxes, scores, labels, then the family's masks."""
-    return family_output_names(spec.family)
-
-
-def family_output_names(family: Family) -> list[str]:
-    return RTMDET_OUTPUT_NAMES if family is Family.RTMDET_INS else OUTPUT_NAMES
+    return list(spec.family.output_names)
 
 
 def array_feeds(images: np.ndarray, img_shape: tuple[int, int], target: ExportTarget) -> dict[str, np.ndarray]:
@@ -65,3 +62,19 @@ def array_feeds(images: np.ndarray, img_shape: tuple[int, int], target: ExportTa
     if target.img_shape is None:
         feeds["img_shape"] = np.asarray([int(img_shape[0]), int(img_shape[1])], dtype=np.int64)
     return feeds
+
+
+def graph_family(onnx_path: Any) -> FamilyEntry:
+    """The family of an exported (or quantized) ONNX file, from the metadata the export wrote:
+    the family's name, or the model name in the export key."""
+    import json
+
+    import onnx
+
+    props = {p.key: p.value for p in onnx.load(str(onnx_path), load_external_data=False).metadata_props}
+    if FAMILY_PROP in props:
+        return get_family(props[FAMILY_PROP])
+    if KEY_PROP in props:
+        return get_spec(json.loads(props[KEY_PROP])["model"]).family
+    raise MaskbenchError(f"{onnx_path}: no maskbench metadata (which model family is it?); export it with "
+                         "maskbench export")

@@ -28,11 +28,11 @@ does not match, or that does not load, is exported again, never trusted.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import warnings
 from collections.abc import Sequence
-from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -40,16 +40,15 @@ import torch
 
 from ..errors import MaskbenchError
 from ..files import atomic_path, cache_dir, writing_in
+from ..models.detector import RawDetections
 from ..models.factory import LoadedModel
-from ..models.mask_rcnn import MaskRCNN, RawDetections
-from ..models.rtmdet import RTMDetIns, RTMDetRaw
 from ..packages import require_package
-from ..zoo import Family, ModelSpec
+from ..zoo import ModelSpec, locate
 from .graph_io import (  # noqa: F401 (re-exported: the torch-free part, also deploy's)
+    FAMILY_PROP,
     INPUT_NAMES_KEEP_RATIO,
     INPUT_NAMES_STRETCH,
-    OUTPUT_NAMES,
-    RTMDET_OUTPUT_NAMES,
+    KEY_PROP,
     ExportTarget,
     array_feeds,
     output_names,
@@ -57,7 +56,6 @@ from .graph_io import (  # noqa: F401 (re-exported: the torch-free part, also de
 
 OPSET = 17
 GRAPH_VERSION = 1  # bump when a graph or the export settings change what a file computes
-KEY_PROP = "maskbench.export_key"
 STANDARD_DOMAINS = ("", "ai.onnx")
 
 
@@ -65,13 +63,11 @@ class ExportError(MaskbenchError):
     """A model that could not be exported, or an exported file that cannot be used."""
 
 
-def raw_from_outputs(spec: ModelSpec, outputs: Sequence[np.ndarray]) -> RawDetections | RTMDetRaw:
+def raw_from_outputs(spec: ModelSpec, outputs: Sequence[np.ndarray]) -> RawDetections:
     """The eager model's output type from a graph's four outputs (copied: runtimes reuse buffers)."""
     boxes, scores, labels, masks = (torch.from_numpy(np.array(v, dtype=dtype, copy=True))
                                     for v, dtype in zip(outputs, (np.float32, np.float32, np.int64, np.float32)))
-    if spec.family is Family.RTMDET_INS:
-        return RTMDetRaw(boxes, scores, labels, mask_logits=masks)
-    return RawDetections(boxes, scores, labels, mask_probs=masks)
+    return RawDetections(boxes, scores, labels, masks)
 
 
 def graph_feeds(images: torch.Tensor, img_shape: tuple[int, int], target: ExportTarget) -> dict[str, np.ndarray]:
@@ -107,9 +103,36 @@ def export_key(loaded: LoadedModel, target: ExportTarget, opset: int = OPSET) ->
         "torch": torch.__version__,
         "torchvision": torchvision_version(),
         "graph_version": GRAPH_VERSION,
-        "detection_config": asdict(model.detection_config),
-        **({"proposal_config": asdict(model.proposal_config)} if isinstance(model, MaskRCNN) else {}),
+        "graph_source": graph_source_hash(loaded.spec),
+        "family": loaded.spec.family.name,
+        **model.export_settings(),
     }
+
+
+def graph_source_hash(spec: ModelSpec) -> str:
+    """sha256 of the code a traced graph comes from: every module of ``maskbench.models``, the
+    export graph modules and this one, and the family's own ``model`` and ``graph`` modules (a
+    family from outside maskbench). An edit there makes a new key, so no stale file is reused
+    (``GRAPH_VERSION`` stays for changes elsewhere, e.g. in torch's lowering)."""
+    return _source_hash((spec.family.model.partition(":")[0], spec.family.graph.partition(":")[0]))
+
+
+@functools.cache
+def _source_hash(family_modules: tuple[str, ...]) -> str:
+    import importlib.util
+
+    from .. import models
+
+    files = set(Path(models.__file__).parent.rglob("*.py"))
+    files |= set(Path(__file__).parent.glob("graph*.py")) | {Path(__file__)}
+    for module in family_modules:
+        found = importlib.util.find_spec(module)
+        if found is not None and found.origin:
+            files.add(Path(found.origin))
+    digest = hashlib.sha256()
+    for path in sorted(files, key=lambda p: p.resolve().as_posix()):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:16]
 
 
 def torchvision_version() -> str:
@@ -184,20 +207,13 @@ def export_onnx(
                           "to a writable folder") from None
     with atomic_path(path) as tmp:
         _trace_to_onnx(loaded, target, tmp, opset)
-        _write_metadata(tmp, key)
+        _write_metadata(tmp, key, loaded.spec)
     return path
 
 
 def _trace_to_onnx(loaded: LoadedModel, target: ExportTarget, path: Path, opset: int) -> None:
-    from .graph import DetectorGraph
-    from .graph_rtmdet import RTMDetGraph
-
     model = loaded.model.eval()
-    graph: torch.nn.Module
-    if isinstance(model, RTMDetIns):
-        graph = RTMDetGraph(model, target.img_shape).eval()
-    else:
-        graph = DetectorGraph(model, target.img_shape).eval()
+    graph: torch.nn.Module = locate(loaded.spec.family.graph)(model, target.img_shape).eval()
     outputs = output_names(loaded.spec)
     height, width = target.input_hw
     images = _example_input(loaded, target)
@@ -295,14 +311,17 @@ def _example_input(loaded: LoadedModel, target: ExportTarget) -> torch.Tensor:
     return pad_like_pipeline(tensor, target.input_hw, loaded.spec.input_format).contiguous()
 
 
-def _write_metadata(path: Path, key: dict) -> None:
+def _write_metadata(path: Path, key: dict, spec: ModelSpec) -> None:
     import onnx
 
     proto = onnx.load(str(path))
     del proto.metadata_props[:]
+    family = spec.family
     for name, value in (
         (KEY_PROP, json.dumps(key, sort_keys=True)),
-        ("maskbench.outputs", "boxes (D,4) resized-image px; scores (D,); labels (D,) 0..79; mask_probs (D,28,28)"),
+        (FAMILY_PROP, family.name),
+        ("maskbench.outputs", "boxes (D,4) resized-image px; scores (D,); labels (D,) 0..79; "
+                              f"{family.masks_output} {family.masks_doc}"),
         ("maskbench.inputs", "images (1,3,H,W) normalised, zero-padded" + (
             "; img_shape int64 [h, w] of the resized image" if key["img_shape"] == "input" else "")),
     ):

@@ -15,17 +15,9 @@ from typing import cast
 
 import torch
 
-from ..zoo import Family, HeadOptions, ModelSpec, RTMDetOptions, get_spec
-from .backbones.cspnext import CSPNeXt
-from .mask_rcnn import MaskRCNN, RawDetections
-from .random_init import calibrate_mask_rcnn_, randomize_
-from .roi_heads import DetectionConfig
-from .rtmdet import RTMDetIns, RTMDetRaw, RTMDetTestConfig
-
-# Every family's network has the same abilities: ``forward``, ``extract_features``,
-# ``staged_forward``/``STAGE_NAMES``, ``dense_stages``, ``dense_modules``, ``detection_config``.
-Detector = MaskRCNN | RTMDetIns
-RawOutput = RawDetections | RTMDetRaw  # one image's network output, before post-processing
+from ..zoo import ModelSpec, get_spec, locate
+from .detector import Detector, FamilyModel
+from .random_init import randomize_
 
 RANDOM = "random"
 OFFICIAL = "official"
@@ -38,25 +30,20 @@ class LoadedModel:
     weights: str  # "official (<file>)", "checkpoint <path>" or "random (seed N, calibrated)"
 
 
+def family_model(spec: ModelSpec) -> FamilyModel:
+    """The torch side of the spec's family (its registry entry's ``model``)."""
+    return locate(spec.family.model)
+
+
 def build_model(spec: ModelSpec, fixed_count: bool = False) -> Detector:
     """The architecture only, with PyTorch's default initialisation. ``fixed_count``: exactly
     ``max_per_img`` detections per image (for benchmarks on random weights)."""
-    backbone = spec.build_backbone()
-    if spec.family is Family.RTMDET_INS:
-        options = cast(RTMDetOptions, spec.heads)
-        return RTMDetIns(cast(CSPNeXt, backbone), options, RTMDetTestConfig(fixed_count=fixed_count)).eval()
-    heads = cast(HeadOptions, spec.heads)
-    return MaskRCNN(backbone, heads, detection_config=DetectionConfig(fixed_count=fixed_count)).eval()
+    return family_model(spec).build(spec, fixed_count)
 
 
 def calibrate_random_(model: Detector, spec: ModelSpec, images: torch.Tensor, shapes: list[tuple[int, int]]) -> None:
-    """Each family's calibration of random weights (:mod:`random_init`, :mod:`rtmdet_random`)."""
-    if spec.family is Family.RTMDET_INS:
-        from .rtmdet_random import calibrate_rtmdet_
-
-        calibrate_rtmdet_(model, images, shapes)
-    else:
-        calibrate_mask_rcnn_(model, images, shapes)
+    """The family's calibration of random weights (e.g. :mod:`.random_init`, :mod:`.rtmdet_random`)."""
+    family_model(spec).calibrate_(model, images, shapes)
 
 
 def create_model(

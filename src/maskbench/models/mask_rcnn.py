@@ -9,27 +9,18 @@ shares the same graph boundary and the same post-processing.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict
 from typing import cast
 
 import torch
 from torch import nn
 
-from ..zoo import HeadOptions  # the zoo table holds one per model
+from ..zoo import HeadOptions, ModelSpec  # the zoo table holds one per model
 from .anchors import AnchorGenerator
+from .detector import Detector, FamilyModel, RawDetections
 from .fpn import FPN
 from .roi_heads import BBoxHead, DetectionConfig, MaskHead, RoIExtractor, select_detections
 from .rpn import ProposalConfig, RPNHead, select_proposals
-
-
-@dataclass
-class RawDetections:
-    """One image's detections before post-processing (resized-image pixels)."""
-
-    boxes: torch.Tensor  # (D, 4)
-    scores: torch.Tensor  # (D,)
-    labels: torch.Tensor  # (D,) 0..79
-    mask_probs: torch.Tensor  # (D, 28, 28) sigmoid of the label's mask logits
 
 
 class RoIHead(nn.Module):
@@ -43,7 +34,7 @@ class RoIHead(nn.Module):
         self.mask_roi_extractor = RoIExtractor(output_size=14)
 
 
-class MaskRCNN(nn.Module):
+class MaskRCNN(Detector):
     def __init__(
         self,
         backbone: nn.Module,
@@ -133,6 +124,9 @@ class MaskRCNN(nn.Module):
         """The modules whose weights a half-precision copy converts."""
         return [self.backbone, self.neck, self.rpn_head, self.roi_head.bbox_head, self.roi_head.mask_head]
 
+    def export_settings(self) -> dict[str, dict]:
+        return {"detection_config": asdict(self.detection_config), "proposal_config": asdict(self.proposal_config)}
+
     @torch.inference_mode()
     def forward(self, images: torch.Tensor, img_shapes: Sequence[tuple[int, int]]) -> list[RawDetections]:
         """``images``: normalised, padded (B, 3, H, W); ``img_shapes``: each image's resized (h, w)."""
@@ -147,3 +141,18 @@ def _to_rois(boxes_per_image: Sequence[torch.Tensor]) -> torch.Tensor:
     return torch.cat(
         [torch.cat([b.new_full((b.shape[0], 1), float(i)), b], dim=1) for i, b in enumerate(boxes_per_image)]
     )
+
+
+def build_mask_rcnn(spec: ModelSpec, fixed_count: bool = False) -> MaskRCNN:
+    """A zoo row's Mask R-CNN with PyTorch's default initialisation."""
+    heads = cast(HeadOptions, spec.heads)
+    return MaskRCNN(spec.build_backbone(), heads, detection_config=DetectionConfig(fixed_count=fixed_count)).eval()
+
+
+def _calibrate(model, images: torch.Tensor, shapes: list[tuple[int, int]]) -> None:
+    from .random_init import calibrate_mask_rcnn_
+
+    calibrate_mask_rcnn_(model, images, shapes)
+
+
+FAMILY_MODEL = FamilyModel(build_mask_rcnn, _calibrate)  # the family entry's ``model``

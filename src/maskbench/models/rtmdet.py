@@ -17,15 +17,16 @@ Details of MMDetection's head that decide the numbers (read in ``rtmdet_ins_head
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import cast
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..zoo import RTMDetOptions  # the zoo table holds one per size
+from ..zoo import ModelSpec, RTMDetOptions  # the zoo table holds one per size
 from .backbones.cspnext import ConvModule, CSPLayer, CSPNeXt
+from .detector import Detector, FamilyModel, RawDetections
 from .nms import batched_nms
 from .roi_heads import _fill_with_suppressed
 
@@ -51,16 +52,6 @@ class RTMDetTestConfig:
     fixed_count: bool = False
     min_candidates: int = 1000
     min_bbox_size: float = 0.0
-
-
-@dataclass
-class RTMDetRaw:
-    """One image's detections before post-processing (resized-image pixels)."""
-
-    boxes: Tensor  # (D, 4)
-    scores: Tensor  # (D,)
-    labels: Tensor  # (D,) int64, 0..79
-    mask_logits: Tensor  # (D, Hp/8, Wp/8), stride 8 of the padded input
 
 
 class CSPNeXtPAFPN(nn.Module):
@@ -224,7 +215,7 @@ def _top_candidates(scores: Tensor, score_thr: float, nms_pre: int) -> tuple[Ten
     return kept, index[:, 0], index[:, 1]
 
 
-class RTMDetIns(nn.Module):
+class RTMDetIns(Detector):
     """``backbone``: a :class:`CSPNeXt` (the zoo builds it); ``options``: the size's neck/head
     channels and CSP blocks (``zoo.RTMDetOptions``)."""
 
@@ -321,15 +312,33 @@ class RTMDetIns(nn.Module):
         """The modules whose weights a half-precision copy converts."""
         return [self.backbone, self.neck, self.bbox_head]
 
+    def export_settings(self) -> dict[str, dict]:
+        return {"detection_config": asdict(self.detection_config)}
+
     @torch.inference_mode()
-    def forward(self, images: Tensor, img_shapes: Sequence[tuple[int, int]]) -> list[RTMDetRaw]:
+    def forward(self, images: Tensor, img_shapes: Sequence[tuple[int, int]]) -> list[RawDetections]:
         """``images``: normalised, padded (B, 3, H, W); ``img_shapes``: each image's resized (h, w)."""
         cls_scores, bbox_preds, kernel_preds, mask_feat = self.head_outputs(self.extract_features(images))
         results = []
         for i, shape in enumerate(img_shapes):
             boxes, scores, labels, kernels, priors = self.select(cls_scores, bbox_preds, kernel_preds, shape, i)
-            results.append(RTMDetRaw(boxes, scores, labels, self.mask_logits(mask_feat[i], kernels, priors)))
+            results.append(RawDetections(boxes, scores, labels, self.mask_logits(mask_feat[i], kernels, priors)))
         return results
+
+
+def build_rtmdet_ins(spec: ModelSpec, fixed_count: bool = False) -> RTMDetIns:
+    """A zoo row's RTMDet-Ins with PyTorch's default initialisation."""
+    return RTMDetIns(cast(CSPNeXt, spec.build_backbone()), cast(RTMDetOptions, spec.heads),
+                     RTMDetTestConfig(fixed_count=fixed_count)).eval()
+
+
+def _calibrate(model, images: Tensor, shapes: list[tuple[int, int]]) -> None:
+    from .rtmdet_random import calibrate_rtmdet_
+
+    calibrate_rtmdet_(model, images, shapes)
+
+
+FAMILY_MODEL = FamilyModel(build_rtmdet_ins, _calibrate)  # the family entry's ``model``
 
 
 def _top_overall(level_scores: Sequence[Tensor], count: int) -> list[tuple[Tensor, Tensor, Tensor]]:

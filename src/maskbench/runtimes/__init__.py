@@ -1,6 +1,6 @@
 """Runtimes: eager PyTorch (and torch.compile), and the exported ONNX graph on ONNX Runtime (CPU,
 CUDA), OpenVINO and TensorRT, behind one interface (:class:`Runtime`) returning the eager
-network's raw output (``RawDetections`` or ``RTMDetRaw``), in the precisions each supports
+network's raw output (``models.detector.RawDetections``), in the precisions each supports
 (``maskbench runtimes``).
 
 The registry (:mod:`.registry`) names every backend by dotted path, so listing the runtimes

@@ -1,7 +1,7 @@
 """One interface for every way of running a model: eager PyTorch, ONNX Runtime, OpenVINO...
 
 A :class:`Runtime` takes exactly what the eager network takes for one image and returns the
-same raw output as the eager model (``RawDetections`` or ``RTMDetRaw``: boxes in resized-image
+same raw output as the eager model (``RawDetections``: boxes in resized-image
 pixels, scores, labels, the family's masks, all float32/int64 whatever the precision it
 computes in), so ``postprocess.to_detections`` and ``compare.compare_detections`` work unchanged on any
 runtime's output.
@@ -25,7 +25,8 @@ import torch
 
 from ..errors import MaskbenchError
 from ..export.onnx_export import ExportTarget
-from ..models.factory import Detector, LoadedModel, RawOutput
+from ..models.detector import Detector, RawDetections
+from ..models.factory import LoadedModel
 from ..names import PRECISIONS  # noqa: F401 (re-exported as base.PRECISIONS; defined in names.py: the command line reads it without torch)
 from ..preprocess import ResizeMode
 
@@ -75,7 +76,7 @@ class Runtime(ABC):
         runtime takes those that apply to it."""
 
     @abstractmethod
-    def __call__(self, images: torch.Tensor, img_shape: tuple[int, int]) -> RawOutput:
+    def __call__(self, images: torch.Tensor, img_shape: tuple[int, int]) -> RawDetections:
         """``images``: (1, 3, H, W) float32, normalised and padded as ``preprocess`` gives it;
         ``img_shape``: the resized image's (h, w) inside the padding."""
 

@@ -29,12 +29,11 @@ from ..errors import MaskbenchError
 from ..export.calibration import calibration_feeds, feeds_fingerprint
 from ..export.onnx_export import ExportTarget, export_onnx, graph_feeds, output_names, raw_from_outputs
 from ..export.quantize import QuantizedArtifact, Quantizer, quantized_artifact
+from ..models.detector import RawDetections
 from ..models.factory import LoadedModel
-from ..models.mask_rcnn import RawDetections
-from ..models.rtmdet import RTMDetRaw
 from ..preprocess import ResizeMode
 from .base import FeatureTapUnavailable, Runtime, check_batch
-from .feature_names import fpn_tensor_names
+from .feature_names import feature_tensor_names
 from .registry import RUNTIMES
 
 
@@ -90,7 +89,7 @@ class ExportedGraphRuntime(Runtime):
         onnx_path = self.onnx_paths[target]
         return onnx_path, (self.quantized[target].path if self.precision == "int8" else onnx_path)
 
-    def __call__(self, images: torch.Tensor, img_shape: tuple[int, int]) -> RawDetections | RTMDetRaw:
+    def __call__(self, images: torch.Tensor, img_shape: tuple[int, int]) -> RawDetections:
         check_batch(images)
         target = self.graph_target(images, img_shape)
         compiled = self._get(target)
@@ -145,7 +144,7 @@ class ExportedGraphRuntime(Runtime):
     def feature_tap(self) -> GraphTap:
         """The FPN outputs (found by name in the fp32 export, :func:`.feature_names.fpn_tensor_names`;
         the int8 artifacts keep those names)."""
-        return self.tensor_tap(fpn_tensor_names)
+        return self.tensor_tap(feature_tensor_names)
 
     def artifact_files(self) -> list[Path]:
         quantized = [path for artifact in self.quantized.values() for path in artifact.files]

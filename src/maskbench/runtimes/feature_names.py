@@ -1,33 +1,34 @@
-"""The FPN outputs' tensor names in an exported graph: what a graph runtime's feature tap adds
-as extra outputs (:meth:`.exported.ExportedGraphRuntime.feature_tap`). Mask R-CNN's FPN gives
-P2..P6 (``fpn_convs`` plus a max-pool), RTMDet-Ins' PAFPN P3..P5 (``out_convs``)."""
+"""The neck's output tensor names in an exported graph: what a graph runtime's feature tap adds
+as extra outputs (:meth:`.exported.ExportedGraphRuntime.feature_tap`), by the rule of the
+graph's family (its entry's ``feature_rule``): Mask R-CNN's FPN gives P2..P6 (``fpn_convs`` plus
+a max-pool, :func:`fpn_tensor_names`), RTMDet-Ins' PAFPN P3..P5 (``out_convs``,
+:func:`pafpn_tensor_names`)."""
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
 
+from ..export.graph_io import graph_family
+from ..zoo import MASK_RCNN, RTMDET_INS, locate
 from .base import FeatureTapUnavailable
 
-FPN_LEVELS = ("P2", "P3", "P4", "P5", "P6")
+FPN_LEVELS = MASK_RCNN.feature_levels
 _FPN_CONV = re.compile(r"^(?:/model)?/neck/fpn_convs\.(\d+)/")
 _PAFPN_CONV = re.compile(r"^(?:/model)?/neck/out_convs\.(\d+)/")
-PAFPN_LEVELS = ("P3", "P4", "P5")
-
-
-def level_names(count: int) -> tuple[str, ...]:
-    """The names of ``count`` feature levels: Mask R-CNN's five or RTMDet-Ins' three."""
-    return FPN_LEVELS if count == len(FPN_LEVELS) else PAFPN_LEVELS[:count]
+PAFPN_LEVELS = RTMDET_INS.feature_levels
 _NECK = re.compile(r"^(?:/model)?/neck/")
 _QDQ = frozenset({"QuantizeLinear", "DequantizeLinear"})
 
 
-def fpn_tensor_names(onnx_path: Path | str) -> list[str]:
-    """The ONNX tensor names of P2..P6 in an exported graph.
+def feature_tensor_names(onnx_path: Path | str) -> list[str]:
+    """The neck outputs' tensor names, by the rule of the graph's family (from its metadata)."""
+    return locate(graph_family(onnx_path).feature_rule)(onnx_path)
 
-    The TorchScript exporter names nodes by module scope: each ``/neck/fpn_convs.<i>/`` scope's
-    last node (quantization's Q/DQ nodes aside) makes level ``i``; the extra levels are the
-    neck's ``MaxPool`` nodes, each on the level before it."""
+
+def _onnx_nodes(onnx_path: Path | str):
+    """The graph's nodes without quantization's Q/DQ pairs, and a function following a tensor
+    back through those pairs to its source."""
     import onnx
 
     graph_nodes = onnx.load(str(onnx_path), load_external_data=False).graph.node
@@ -38,13 +39,26 @@ def fpn_tensor_names(onnx_path: Path | str) -> list[str]:
             tensor = through_qdq[tensor]
         return tensor
 
-    nodes = [n for n in graph_nodes if n.op_type not in _QDQ]
+    return [n for n in graph_nodes if n.op_type not in _QDQ], source
+
+
+def pafpn_tensor_names(onnx_path: Path | str) -> list[str]:
+    """RTMDet-Ins: each ``/neck/out_convs.<i>/`` scope's last node is level i, nothing pooled."""
+    nodes, _ = _onnx_nodes(onnx_path)
     pafpn = _last_in_scopes(nodes, _PAFPN_CONV)
-    if pafpn:  # RTMDet-Ins: each out_convs.<i> scope's last node is level i, nothing pooled
-        if len(pafpn) != len(PAFPN_LEVELS) or sorted(pafpn) != list(range(len(pafpn))):
-            raise FeatureTapUnavailable(f"{onnx_path}: found {len(pafpn)} PAFPN output(s), expected "
-                                        f"{len(PAFPN_LEVELS)} (/neck/out_convs.0-2)")
-        return [pafpn[i] for i in sorted(pafpn)]
+    if len(pafpn) != len(PAFPN_LEVELS) or sorted(pafpn) != list(range(len(pafpn))):
+        raise FeatureTapUnavailable(f"{onnx_path}: found {len(pafpn)} PAFPN output(s), expected "
+                                    f"{len(PAFPN_LEVELS)} (/neck/out_convs.0-2)")
+    return [pafpn[i] for i in sorted(pafpn)]
+
+
+def fpn_tensor_names(onnx_path: Path | str) -> list[str]:
+    """Mask R-CNN: the ONNX tensor names of P2..P6 in an exported graph.
+
+    The TorchScript exporter names nodes by module scope: each ``/neck/fpn_convs.<i>/`` scope's
+    last node (quantization's Q/DQ nodes aside) makes level ``i``; the extra levels are the
+    neck's ``MaxPool`` nodes, each on the level before it."""
+    nodes, source = _onnx_nodes(onnx_path)
     last = _last_in_scopes(nodes, _FPN_CONV)
     names = [last[i] for i in sorted(last)]
     while names:

@@ -23,9 +23,8 @@ from collections.abc import Callable
 
 import torch
 
-from ..models.factory import Detector, LoadedModel
-from ..models.mask_rcnn import RawDetections
-from ..models.rtmdet import RTMDetRaw
+from ..models.detector import Detector, RawDetections
+from ..models.factory import LoadedModel
 from .base import Runtime, check_batch
 
 DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
@@ -108,7 +107,7 @@ class TorchRuntime(Runtime):
         note = ", emulated: no native bf16 on this CPU" if self.precision == "bf16" and not native_cpu_bf16() else ""
         return f"{self.name} ({self.precision}{note}, {self.device})"
 
-    def __call__(self, images: torch.Tensor, img_shape: tuple[int, int]) -> RawDetections | RTMDetRaw:
+    def __call__(self, images: torch.Tensor, img_shape: tuple[int, int]) -> RawDetections:
         self._begin_step()
         check_batch(images)
         return self.model(images.to(self.device), [tuple(img_shape)])[0]

@@ -81,13 +81,13 @@ def check_conversion(
         elif any(taps.values()):
             eager_features = reference_features(loaded, tensor)
         eager_s, raw = best_of(lambda: loaded.model(tensor, [meta.img_shape])[0], repeats)  # noqa: B023 (called at once)
-        reference = to_detections(raw, meta, threshold)
+        reference = to_detections(raw, meta, spec.family, threshold)
         for runtime in runtimes:
             runtime.prepare(tensor, meta.img_shape)
             if warmup:
                 runtime(tensor, meta.img_shape)
             runtime_s, out = best_of(lambda: runtime(tensor, meta.img_shape), repeats)  # noqa: B023 (called at once)
-            candidate = to_detections(out, meta, threshold)
+            candidate = to_detections(out, meta, spec.family, threshold)
             differences = pair_differences(reference, candidate)
             agreement = agreement_of(differences, len(reference), len(candidate))
             precision = getattr(runtime, "precision", "fp32")

@@ -24,7 +24,6 @@ from ..models.factory import LoadedModel
 from ..postprocess import to_detections
 from ..preprocess import ResizeMode, preprocess
 from ..runtimes.base import Runtime
-from ..runtimes.feature_names import level_names
 from .features import compare_features, eager_outputs, feature_tap
 
 RANDOM_WEIGHTS_NOTE = ("random weights: detection-level agreement under reduced precision means something only with "
@@ -56,17 +55,18 @@ class Fidelity:
     precision: str
     random_weights: bool
     frames: tuple[FrameFidelity, ...]
+    levels: tuple[str, ...]  # the feature levels' names (the family entry's feature_levels)
 
     @property
     def cosine_per_level(self) -> dict[str, float]:
         """Lowest cosine of each level over the frames."""
-        levels = level_names(len(self.frames[0].cosine))
+        levels = self.levels
         return {level: min(f.cosine[i] for f in self.frames) for i, level in enumerate(levels)}
 
     @property
     def rel_error_per_level(self) -> dict[str, float]:
         """Highest relative error of each level over the frames."""
-        levels = level_names(len(self.frames[0].rel_error))
+        levels = self.levels
         return {level: max(f.rel_error[i] for f in self.frames) for i, level in enumerate(levels)}
 
     @property
@@ -149,8 +149,8 @@ def measure_fidelity(runtime: Runtime, loaded: LoadedModel, frames: Sequence[np.
         runtime.prepare(tensor, meta.img_shape)
         candidate_raw = runtime(tensor, meta.img_shape)
         levels = compare_features(reference_features, tap(tensor, meta.img_shape))
-        reference = to_detections(reference_raw, meta, threshold)
-        candidate = to_detections(candidate_raw, meta, threshold)
+        reference = to_detections(reference_raw, meta, spec.family, threshold)
+        candidate = to_detections(candidate_raw, meta, spec.family, threshold)
         d = pair_differences(reference, candidate)
         results.append(FrameFidelity(
             cosine=tuple(c for c, _ in levels), rel_error=tuple(e for _, e in levels),
@@ -159,7 +159,8 @@ def measure_fidelity(runtime: Runtime, loaded: LoadedModel, frames: Sequence[np.
             mask_union=float(d.mask_union.sum())))
     if not results:
         raise ValueError("measure_fidelity needs at least one frame")
-    return Fidelity(runtime.name, getattr(runtime, "precision", "fp32"), is_random(loaded), tuple(results))
+    return Fidelity(runtime.name, getattr(runtime, "precision", "fp32"), is_random(loaded), tuple(results),
+                    spec.family.feature_levels)
 
 
 __all__ = ["Fidelity", "FrameFidelity", "RANDOM_WEIGHTS_NOTE", "measure_fidelity"]

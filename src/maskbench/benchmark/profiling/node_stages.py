@@ -18,8 +18,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from ...export.graph_io import graph_family
 from ...packages import require_package
 from ...records import STAGES
+from ...zoo import locate
 
 # Module scopes in the exported node names (``/backbone/layer1/...``, ``/model/neck/...``):
 # the first path component found here gives the stage.
@@ -88,15 +90,15 @@ class StageIndex:
 
 
 def stage_index(onnx_path: Path | str) -> StageIndex:
-    """:func:`node_stages` plus the stage of every tensor (for names derived from tensors)."""
+    """:func:`node_stages` plus the stage of every tensor (for names derived from tensors), by
+    the rule of the graph's family (its entry's ``stage_rule``; the family is in the file's
+    metadata, written by the export)."""
     onnx = require_package("onnx", "graph stages")
     graph = onnx.load(str(onnx_path), load_external_data=False).graph
     nodes = list(graph.node)
     keys = [_node_key(node, i) for i, node in enumerate(nodes)]
-    if any("/bbox_head/rtm_cls" in node.name for node in nodes):
-        stages = _assign_one_stage_stages(nodes)
-    else:
-        stages = _assign_stages(nodes, {output.name for output in graph.output})
+    family = graph_family(onnx_path)
+    stages = locate(family.stage_rule)(nodes, {output.name for output in graph.output})
     by_node = dict(zip(keys, stages))
     by_tensor: dict[str, str] = {}
     for node, stage in zip(nodes, stages):
@@ -140,7 +142,8 @@ def _node_key(node, index: int) -> str:
     return node.name or (node.output[0] if node.output and node.output[0] else f"#{index}")
 
 
-def _assign_stages(nodes, graph_outputs: set[str]) -> list[str]:
+def two_stage_stages(nodes, graph_outputs: set[str]) -> list[str]:
+    """Mask R-CNN's stage rule (its family entry's ``stage_rule``): :func:`node_stages`' rules 1-4."""
     count = len(nodes)
     producers: dict[str, int] = {}
     consumers: list[list[int]] = [[] for _ in range(count)]
@@ -198,11 +201,12 @@ def _first_scoped_downstream(start: int, consumers: list[list[int]], scoped: lis
     return scoped[min(found)] if found else None
 
 
-def _assign_one_stage_stages(nodes) -> list[str]:
-    """RTMDet-Ins' graph (``export/graph_rtmdet.py``), in node order: backbone and neck ->
-    backbone+fpn; the head's scope (towers, predictions, prototypes) -> dense_head; the code after
-    it -> select, up to the first ``MatMul`` (the per-instance mask convolutions as matrix
-    products) -> mask_head from there on. Leading unscoped nodes take the backbone's stage."""
+def one_stage_stages(nodes, graph_outputs: set[str]) -> list[str]:
+    """RTMDet-Ins' stage rule (its family entry's ``stage_rule``), in the node order of its graph
+    (``export/graph_rtmdet.py``): backbone and neck -> backbone+fpn; the head's scope (towers,
+    predictions, prototypes) -> dense_head; the code after it -> select, up to the first
+    ``MatMul`` (the per-instance mask convolutions as matrix products) -> mask_head from there
+    on. Leading unscoped nodes take the backbone's stage."""
     stages, current = [], "backbone+fpn"
     for node in nodes:
         parts = node.name.split("/")[1:-1] if node.name.startswith("/") else []

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-from .zoo import MODELS, Family, ModelSpec
+from .specs import ModelSpec
+from .table import MODELS
 
 COLUMNS = ("alias", "family", "model (MMDetection config)", "backbone", "schedule", "box AP", "mask AP",
            "params (M)", "study")
-FAMILY_NAMES = {Family.MASK_RCNN: "Mask R-CNN", Family.RTMDET_INS: "RTMDet-Ins"}
-ARCHITECTURE = {Family.MASK_RCNN: "{backbone} + FPN, Mask R-CNN (two-stage)",
-                Family.RTMDET_INS: "{backbone} + CSPNeXtPAFPN, RTMDet-Ins (one-stage, dynamic mask kernels)"}
 
 
 def _row(spec: ModelSpec) -> tuple[str, ...]:
     w = spec.weights
-    return (spec.alias, FAMILY_NAMES[spec.family], spec.name, spec.backbone, w.schedule, f"{w.box_ap:.1f}",
+    return (spec.alias, spec.family.display_name, spec.name, spec.backbone, w.schedule, f"{w.box_ap:.1f}",
             f"{w.mask_ap:.1f}", f"{spec.num_params / 1e6:.1f}", "yes" if spec.in_study else "")
 
 
@@ -33,7 +31,7 @@ def describe(spec: ModelSpec) -> str:
     w = spec.weights
     return "\n".join([
         f"{spec.name}  (alias: {spec.alias})",
-        f"  architecture: {ARCHITECTURE[spec.family].format(backbone=spec.backbone)}, COCO 80 classes",
+        f"  architecture: {spec.family.architecture.format(backbone=spec.backbone)}, COCO 80 classes",
         f"  input:        {_input(spec)}",
         f"  training:     {w.schedule} schedule; {w.recipe}",
         f"  COCO val2017: box AP {w.box_ap:.1f}, mask AP {w.mask_ap:.1f} (published by MMDetection)",

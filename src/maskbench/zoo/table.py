@@ -1,121 +1,27 @@
-"""The model zoo: one typed table naming each model, its family, backbone and official weights.
+"""The model table: one row per model, every published fact once.
 
-Like torchvision's weight enums, every fact a table or report shows (published AP, schedule,
-URL, hash, parameter count) lives here once; the README table is generated from it
-(``maskbench zoo --markdown``) and a test checks the parameter counts against the built models,
-so the documentation cannot drift from the code.
-
-Published AP are MMDetection's COCO val2017 numbers from its metafiles (mmdet 3.3.0). Two
-families: Mask R-CNN (two-stage, the study's five backbones) and RTMDet-Ins (one-stage, five
-sizes); what differs between them before the network (channel order, normalisation, input size,
-padding) is each spec's :class:`InputFormat`.
+The README table is generated from it (``maskbench zoo --markdown``) and a test checks the
+parameter counts against the built models, so the documentation cannot drift from the code.
+Published AP are MMDetection's COCO val2017 numbers from its metafiles (mmdet 3.3.0). A row's
+family entry (:mod:`.families`) says how its network is built, exported and decoded.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from enum import Enum
 from functools import cache
 from importlib import import_module
 from typing import TYPE_CHECKING
 
-from .errors import UnknownModelError
+from ..errors import UnknownModelError
+from .families import MASK_RCNN, RTMDET_INS, families, get_family
+from .specs import RESNEST_INPUT, RTMDET_INPUT, HeadOptions, ModelSpec, RTMDetOptions, WeightsMeta
 
 if TYPE_CHECKING:  # the zoo is plain data: listing it imports neither torch nor model code
     from torch import nn
 
 MMDET_DOWNLOAD = "https://download.openmmlab.com/mmdetection/v2.0"
 MMDET3_DOWNLOAD = "https://download.openmmlab.com/mmdetection/v3.0"
-MMDET_CONFIGS = "https://github.com/open-mmlab/mmdetection/blob/v3.3.0/configs"
-
-IMAGENET_MEAN = (123.675, 116.28, 103.53)
-IMAGENET_STD = (58.395, 57.12, 57.375)
-RESNEST_MEAN = (123.68, 116.779, 103.939)  # ResNeSt's configs use these slightly different values
-RESNEST_STD = (58.393, 57.12, 57.375)
-
-
-class Family(str, Enum):
-    MASK_RCNN = "mask-rcnn"
-    RTMDET_INS = "rtmdet-ins"
-
-
-@dataclass(frozen=True)
-class InputFormat:
-    """How a model's MMDetection test pipeline turns an RGB image into its input tensor.
-
-    ``mean``/``std`` are in the network's channel order (BGR when ``bgr``). Mask R-CNN pads to a
-    multiple of 32 with zeros after normalisation; RTMDet-Ins pads the keep-ratio image to its
-    square scale with raw pixel value 114 before normalisation (``Pad(size=(640, 640))``).
-    """
-
-    mean: tuple[float, float, float] = IMAGENET_MEAN
-    std: tuple[float, float, float] = IMAGENET_STD
-    bgr: bool = False  # the network takes BGR (RTMDet's ``bgr_to_rgb=False`` on cv2-loaded images)
-    stretch_size: tuple[int, int] = (1344, 800)  # default stretch input, width x height (the study's)
-    keep_ratio_scale: tuple[int, int] = (1333, 800)  # default keep-ratio limits: long edge, short edge
-    pad_to_scale: bool = False  # keep-ratio images padded up to ``keep_ratio_scale`` (w x h = long x short)
-    pad_value: float | None = None  # raw pixel value of the padding; None: zeros after normalisation
-
-
-MASK_RCNN_INPUT = InputFormat()
-RESNEST_INPUT = InputFormat(RESNEST_MEAN, RESNEST_STD)
-RTMDET_INPUT = InputFormat((103.53, 116.28, 123.675), (57.375, 57.12, 58.395), bgr=True, stretch_size=(640, 640),
-                           keep_ratio_scale=(640, 640), pad_to_scale=True, pad_value=114.0)
-
-
-@dataclass(frozen=True)
-class RTMDetOptions:
-    """An RTMDet-Ins size, as its config states it: CSPNeXt's depth and width multipliers, the
-    neck's output (= head) channels and its CSP blocks per layer."""
-
-    deepen_factor: float
-    widen_factor: float
-    channels: int
-    num_csp_blocks: int
-    num_classes: int = 80
-
-
-@dataclass(frozen=True)
-class HeadOptions:
-    """What differs between zoo models after the backbone."""
-
-    bbox_head_convs: int = 0  # 4 for ResNeSt's Shared4Conv1FCBBoxHead
-    bbox_head_fcs: int = 2  # 1 for Shared4Conv1FCBBoxHead
-    head_norm: bool = False  # BatchNorm in the RoI heads' convs (ResNeSt)
-    num_classes: int = 80
-
-
-@dataclass(frozen=True)
-class WeightsMeta:
-    """An official COCO checkpoint and what MMDetection published for it."""
-
-    url: str
-    sha256_prefix: str  # the 8 hex digits in the file name, as torch.hub checks them
-    box_ap: float
-    mask_ap: float
-    schedule: str  # short: 1x / 3x / 300e
-    recipe: str  # what else differs in training
-    licence: str = "Apache-2.0 (MMDetection model zoo)"
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    name: str  # MMDetection 3.x config name
-    alias: str  # short name for the command line
-    backbone: str
-    build_backbone: Callable[[], nn.Module]
-    weights: WeightsMeta
-    num_params: int  # whole detector; checked against the built model by a test
-    config_path: str
-    heads: HeadOptions | RTMDetOptions = HeadOptions()
-    input_format: InputFormat = MASK_RCNN_INPUT
-    in_study: bool = False  # one of the five models of the published study
-    family: Family = Family.MASK_RCNN
-
-    @property
-    def config_url(self) -> str:
-        return f"{MMDET_CONFIGS}/{self.config_path}"
 
 
 @cache
@@ -124,7 +30,7 @@ def _backbone(module: str, builder: str, *args: float) -> Callable[[], nn.Module
     Cached: models sharing an architecture share the very same builder object."""
 
     def build() -> nn.Module:
-        return getattr(import_module(f"{__package__}.models.backbones.{module}"), builder)(*args)
+        return getattr(import_module(f"maskbench.models.backbones.{module}"), builder)(*args)
 
     build.__qualname__ = builder
     return build
@@ -153,23 +59,26 @@ def _rtmdet_ins(size: str, batch: str, stamp: str, box_ap: float, mask_ap: float
         weights=WeightsMeta(f"{MMDET3_DOWNLOAD}/rtmdet/{name}/{name}_{stamp}.pth", stamp[-8:], box_ap, mask_ap,
                             "300e", _RTMDET),
         num_params=num_params, config_path=f"rtmdet/{name}.py", heads=options,
-        input_format=RTMDET_INPUT, family=Family.RTMDET_INS)
+        input_format=RTMDET_INPUT, family=RTMDET_INS)
 
 
-MODELS: tuple[ModelSpec, ...] = (
+MODELS: list[ModelSpec] = [
     ModelSpec(
+        family=MASK_RCNN,
         name="mask-rcnn_r50_fpn_1x_coco", alias="r50", backbone="ResNet-50", build_backbone=_resnet50,
         weights=WeightsMeta(
             f"{MMDET_DOWNLOAD}/mask_rcnn/mask_rcnn_r50_fpn_1x_coco/mask_rcnn_r50_fpn_1x_coco_20200205-d4b0c5d6.pth",
             "d4b0c5d6", 38.2, 34.7, "1x", _ONE_X),
         num_params=44_396_336, config_path="mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py"),
     ModelSpec(
+        family=MASK_RCNN,
         name="mask-rcnn_r101_fpn_1x_coco", alias="r101", backbone="ResNet-101", build_backbone=_resnet101,
         weights=WeightsMeta(
             f"{MMDET_DOWNLOAD}/mask_rcnn/mask_rcnn_r101_fpn_1x_coco/mask_rcnn_r101_fpn_1x_coco_20200204-1efe0ed5.pth",
             "1efe0ed5", 40.0, 36.1, "1x", _ONE_X),
         num_params=63_388_464, config_path="mask_rcnn/mask-rcnn_r101_fpn_1x_coco.py", in_study=True),
     ModelSpec(
+        family=MASK_RCNN,
         name="mask-rcnn_r101_fpn_ms-poly-3x_coco", alias="r101-3x", backbone="ResNet-101",
         build_backbone=_resnet101,
         weights=WeightsMeta(
@@ -178,6 +87,7 @@ MODELS: tuple[ModelSpec, ...] = (
             "5675c317", 42.7, 38.5, "3x", _THREE_X),
         num_params=63_388_464, config_path="mask_rcnn/mask-rcnn_r101_fpn_ms-poly-3x_coco.py"),
     ModelSpec(
+        family=MASK_RCNN,
         name="mask-rcnn_x101-32x4d_fpn_1x_coco", alias="x101", backbone="ResNeXt-101 32x4d",
         build_backbone=_resnext101,
         weights=WeightsMeta(
@@ -186,6 +96,7 @@ MODELS: tuple[ModelSpec, ...] = (
             "478d0b67", 41.9, 37.5, "1x", _ONE_X),
         num_params=63_017_008, config_path="mask_rcnn/mask-rcnn_x101-32x4d_fpn_1x_coco.py", in_study=True),
     ModelSpec(
+        family=MASK_RCNN,
         name="mask-rcnn_x101-32x4d_fpn_ms-poly-3x_coco", alias="x101-3x", backbone="ResNeXt-101 32x4d",
         build_backbone=_resnext101,
         weights=WeightsMeta(
@@ -194,6 +105,7 @@ MODELS: tuple[ModelSpec, ...] = (
             "abcd7859", 43.6, 39.0, "3x", _THREE_X),
         num_params=63_017_008, config_path="mask_rcnn/mask-rcnn_x101-32x4d_fpn_ms-poly-3x_coco.py"),
     ModelSpec(
+        family=MASK_RCNN,
         name="mask-rcnn_s101_fpn_syncbn-backbone+head_ms-1x_coco", alias="s101", backbone="ResNeSt-101",
         build_backbone=_resnest101,
         weights=WeightsMeta(
@@ -204,6 +116,7 @@ MODELS: tuple[ModelSpec, ...] = (
         heads=HeadOptions(bbox_head_convs=4, bbox_head_fcs=1, head_norm=True),
         input_format=RESNEST_INPUT, in_study=True),
     ModelSpec(
+        family=MASK_RCNN,
         name="mask-rcnn_swin-t-p4-w7_fpn_1x_coco", alias="swin-t", backbone="Swin-T", build_backbone=_swin_tiny,
         weights=WeightsMeta(
             f"{MMDET_DOWNLOAD}/swin/mask_rcnn_swin-t-p4-w7_fpn_1x_coco/"
@@ -211,6 +124,7 @@ MODELS: tuple[ModelSpec, ...] = (
             "9d6b7cfa", 42.7, 39.3, "1x", "single-scale training, AdamW"),
         num_params=47_794_602, config_path="swin/mask-rcnn_swin-t-p4-w7_fpn_1x_coco.py", in_study=True),
     ModelSpec(
+        family=MASK_RCNN,
         name="mask-rcnn_convnext-t-p4-w7_fpn_amp-ms-crop-3x_coco", alias="convnext-t", backbone="ConvNeXt-T",
         build_backbone=_convnext_tiny,
         weights=WeightsMeta(
@@ -230,16 +144,33 @@ MODELS: tuple[ModelSpec, ...] = (
                 RTMDetOptions(1.0, 1.0, 256, 3)),
     _rtmdet_ins("x", "8xb16", "20221124_111313-33d4595b", 52.4, 44.6, 102_703_767,
                 RTMDetOptions(1.33, 1.25, 320, 4)),
-)
+]
 
 STUDY_MODELS: tuple[str, ...] = tuple(m.name for m in MODELS if m.in_study)
+# Named sets `--models` takes beside zoo names: the study's five, each family, every model
+# (kept up to date by :func:`register_model`).
+MODEL_SETS: dict[str, tuple[str, ...]] = {}
 
-# Named sets `--models` takes beside zoo names: the study's five, each family, every model.
-MODEL_SETS: dict[str, tuple[str, ...]] = {
-    "study": STUDY_MODELS,
-    **{family.value: tuple(m.name for m in MODELS if m.family is family) for family in Family},
-    "all": tuple(m.name for m in MODELS),
-}
+
+def _update_sets() -> None:
+    sets = {"study": STUDY_MODELS,
+            **{family.name: tuple(m.name for m in MODELS if m.family is family) for family in families()},
+            "all": tuple(m.name for m in MODELS)}
+    MODEL_SETS.clear()
+    MODEL_SETS.update(sets)
+
+
+def register_model(spec: ModelSpec) -> ModelSpec:
+    """Add a row (a family from outside maskbench registers its models so); names must be new."""
+    if any(name in (m.name, m.alias) for m in MODELS for name in (spec.name, spec.alias)):
+        raise ValueError(f"a model named {spec.name!r} or {spec.alias!r} is in the zoo already")
+    get_family(spec.family.name)  # registered first
+    MODELS.append(spec)
+    _update_sets()
+    return spec
+
+
+_update_sets()
 
 
 def get_spec(name: str) -> ModelSpec:

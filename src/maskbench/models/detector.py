@@ -1,0 +1,76 @@
+"""What every family's network is to the rest of maskbench: one raw-output type, the
+:class:`Detector` protocol, and the :class:`FamilyModel` a family entry names.
+
+Runtimes, export, benchmark and verification work on a ``Detector`` and a ``RawDetections``,
+never on a family's class: the family's registry entry (:mod:`maskbench.zoo.families`) says
+how to build and calibrate it (``FamilyModel``), export it and decode its masks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import torch
+from torch import nn
+
+if TYPE_CHECKING:
+    from ..zoo import ModelSpec
+
+
+@dataclass
+class RawDetections:
+    """One image's detections before post-processing (resized-image pixels).
+
+    ``masks`` is what the family's network gives (its entry's ``masks_output``: Mask R-CNN's
+    (D, 28, 28) box-relative probabilities, RTMDet-Ins' (D, H/8, W/8) logits); the family's
+    ``decode`` turns them into original-image masks."""
+
+    boxes: torch.Tensor  # (D, 4)
+    scores: torch.Tensor  # (D,)
+    labels: torch.Tensor  # (D,) int64, 0..79
+    masks: torch.Tensor  # (D, ...) as the family's entry describes
+
+
+class Detector(nn.Module):
+    """What every family's network is (its class derives from this): the abilities every
+    runtime and the benchmark use. ``forward(images, img_shapes) -> list[RawDetections]``;
+    ``neck``: the module whose outputs are the feature levels (check-conversion hooks it)."""
+
+    STAGE_NAMES: tuple[str, ...] = ()  # the family's stages, in order (= its entry's stage_names)
+    detection_config: Any  # has ``mask_thr_binary``
+    neck: nn.Module
+
+    def extract_features(self, images: torch.Tensor) -> list[torch.Tensor]:
+        raise NotImplementedError
+
+    def staged_forward(self, images: torch.Tensor, img_shapes: Sequence[tuple[int, int]],
+                       lap: Callable[[], None]) -> None:
+        """``forward``'s work with ``lap()`` called after each of ``STAGE_NAMES`` (timing)."""
+        raise NotImplementedError
+
+    def dense_stages(self) -> list[tuple[object, str]]:
+        """(owner, attribute) of each dense stage, in order: replacing ``getattr(owner, attribute)``
+        changes what ``forward`` calls (reduced precision, compilation)."""
+        raise NotImplementedError
+
+    def dense_modules(self) -> list[nn.Module]:
+        """The modules whose weights a half-precision copy converts."""
+        raise NotImplementedError
+
+    def export_settings(self) -> dict[str, dict]:
+        """The detection settings an exported file depends on (its cache key)."""
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class FamilyModel:
+    """A family's torch side, named by its registry entry's ``model`` path.
+
+    ``build(spec, fixed_count)``: the architecture with PyTorch's default initialisation
+    (``fixed_count``: exactly ``max_per_img`` detections, for benchmarks on random weights);
+    ``calibrate_(model, images, shapes)``: random weights made to do a trained model's work."""
+
+    build: Callable[[ModelSpec, bool], Detector]
+    calibrate_: Callable[[Any, torch.Tensor, list[tuple[int, int]]], None]
