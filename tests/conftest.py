@@ -8,9 +8,18 @@ CAM_BACK then matched 99/100; the suite keeps torch's default threads.)
 """
 
 import os
+import shutil
+import tempfile
 
 import numpy as np
 import pytest
+
+# The tests' own cache folder (ONNX exports, int8 artifacts, calibrations), new for each run and
+# inherited by every subprocess: a run never passes against files that older code exported.
+# MASKBENCH_TEST_CACHE names a folder to keep between runs instead (its files are still checked by
+# key, which hashes the graph-building source).
+_OWN_CACHE = not os.environ.get("MASKBENCH_TEST_CACHE")
+os.environ["MASKBENCH_CACHE"] = os.environ.get("MASKBENCH_TEST_CACHE") or tempfile.mkdtemp(prefix="maskbench-tests-")
 
 from maskbench.data.images import load_image
 from maskbench.data.sources import embedded_nuscenes, find_images
@@ -24,6 +33,11 @@ def front_frame() -> np.ndarray:
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "slow: minutes on 2 CPU cores; run with MASKBENCH_SLOW_TESTS=1")
+
+
+def pytest_unconfigure(config):
+    if _OWN_CACHE:
+        shutil.rmtree(os.environ["MASKBENCH_CACHE"], ignore_errors=True)
 
 
 def pytest_collection_modifyitems(config, items):

@@ -23,7 +23,6 @@ from pathlib import Path
 from .errors import MaskbenchError, one_line
 from .files import append_line
 from .stats import LatencyStats
-from .zoo import stage_order
 
 SCHEMA_VERSION = 1
 RESULTS_FILE = "results.jsonl"
@@ -36,9 +35,6 @@ TIMEOUT = "timeout"
 # rounds alternating with the other jobs of its group (benchmark/interleave.py).
 TIMING_BLOCKS = "blocks"
 TIMING_INTERLEAVED = "interleaved"
-# The networks' stages, in order (``BenchmarkRecord.stages``; JSON stores them sorted by name):
-# every registered family's ``stage_names``, merged keeping each family's order.
-STAGES = stage_order()
 # The per-image timings every ok record has (fields of BenchmarkRecord).
 LATENCY_PARTS = ("end_to_end", "decode", "preprocess", "inference", "postprocess")
 # BenchmarkJob fields added after results files existed, with their default: left out of the
@@ -182,7 +178,7 @@ class BenchmarkRecord:
         return self.status == OK
 
     def latency(self, part: str = "end_to_end") -> LatencyStats | None:
-        """A timed part (``LATENCY_PARTS``) or a network stage (``STAGES``); None if not measured."""
+        """A timed part (``LATENCY_PARTS``) or a network stage (its family's ``stage_names``); None if absent."""
         data = getattr(self, part) if part in LATENCY_PARTS else self.stages.get(part)
         return LatencyStats.from_dict(data) if data else None
 

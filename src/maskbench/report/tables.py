@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 from maskbench.intervals import TIE, compare_records, compared_directly, record_median_interval
 from maskbench.machine_load import under_load_reason
-from maskbench.records import STAGES as STAGE_ORDER  # the network's order
 from maskbench.records import TIMING_INTERLEAVED, BenchmarkRecord
+from maskbench.zoo import stage_order  # the networks' order, over every family
 
 MISSING = "–"
 UNDER_LOAD_MARK = "†"
@@ -184,7 +184,8 @@ def stage_table(records: Sequence[BenchmarkRecord]) -> Table | None:
     stages: list[str] = []
     for record in timed:
         stages += [name for name in record.stages if name not in stages]
-    stages.sort(key=lambda name: STAGE_ORDER.index(name) if name in STAGE_ORDER else len(STAGE_ORDER))
+    order = stage_order()
+    stages.sort(key=lambda name: order.index(name) if name in order else len(order))
     rows = [[name_of(r), r.runtime, r.precision, *(fmt(_mean(r, s)) for s in stages), fmt(_mean(r, "inference"))]
             for r in timed]
     return Table(["Model", "Runtime", "Precision", *(f"{s} ms" for s in stages), "Inference ms (whole)"], rows)

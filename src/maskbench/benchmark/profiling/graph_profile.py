@@ -27,8 +27,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from ...export.graph_io import graph_family
 from ...export.onnx_export import ExportTarget, graph_feeds
-from ...records import STAGES
 from ...runtimes.base import Runtime
 from .node_stages import stage_index
 
@@ -38,13 +38,13 @@ PROFILED_CALL = "profiled_call"  # wall time of the profiled calls, beside their
 
 @dataclass
 class StageProfile:
-    """Seconds per profiled call: ``stages`` (:data:`STAGES`, plus :data:`OTHER` when some time
+    """Seconds per profiled call: ``stages`` (the graph's family's stages, plus :data:`OTHER` when some time
     could not be placed) and ``calls`` (each profiled call's wall time); ``seconds_by`` says how
     the profiled node time was placed: by ``name``, by ``neighbour``, or not (``other``)."""
 
     stages: dict[str, list[float]] = field(default_factory=dict)
     calls: list[float] = field(default_factory=list)
-    names: tuple[str, ...] = STAGES  # the graph's own stages (its family's), in the networks' order
+    names: tuple[str, ...] = ()  # the graph's own stages (its family's), in the network's order
     seconds_by: dict[str, float] = field(default_factory=lambda: {"name": 0.0, "neighbour": 0.0, "other": 0.0})
 
     def add_call(self, seconds: dict[str, float], wall: float) -> None:
@@ -71,7 +71,7 @@ class StageProfile:
         return {how: (value / total if total else 0.0) for how, value in self.seconds_by.items()}
 
     def timings(self) -> dict[str, list[float]]:
-        """:data:`STAGES` (:data:`OTHER` only when it got time) and :data:`PROFILED_CALL`."""
+        """The family's stages (:data:`OTHER` only when it got time) and :data:`PROFILED_CALL`."""
         out = {stage: list(self.stages.get(stage, [])) for stage in self.names}
         if any(self.stages.get(OTHER, [])):
             out[OTHER] = list(self.stages[OTHER])
@@ -83,7 +83,7 @@ def graph_stage_timings(runtime: Runtime, images: torch.Tensor | Sequence[torch.
                         img_shape: tuple[int, int] | Sequence[tuple[int, int]],
                         repeat: int = 1) -> dict[str, list[float]]:
     """Seconds per stage of each profiled call of ``runtime`` (see the module's docstring):
-    :data:`STAGES`, :data:`OTHER` when some time could not be placed, and :data:`PROFILED_CALL`
+    its family's stages, :data:`OTHER` when some time could not be placed, and :data:`PROFILED_CALL`
     (the wall time of those calls, to set the stage sum against). ``images``: one preprocessed
     ``(1, 3, H, W)`` tensor with its ``img_shape``, or a list of them with a list of shapes;
     after one untimed call (per graph), each is profiled ``repeat`` times. ``{}`` for a runtime
@@ -111,7 +111,7 @@ def graph_stage_profile(runtime: Runtime, images, img_shape, repeat: int = 1) ->
             return None
         index = stage_index(profiler.onnx_path)
         present = set(index.by_node.values())
-        profile.names = tuple(stage for stage in STAGES if stage in present)
+        profile.names = tuple(stage for stage in graph_family(profiler.onnx_path).stage_names if stage in present)
         feeds = [graph_feeds(t, s, target) for t, s in group]
         for entries, wall in profiler.profile(feeds, max(1, repeat), index.lookup):
             profile.add_nodes(entries, wall)

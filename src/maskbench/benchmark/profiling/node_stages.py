@@ -1,7 +1,7 @@
 """Each node of the exported graph -> the network stage it belongs to, and the names the graph
 runtimes report back to those nodes.
 
-Every ONNX node gets one of :data:`~maskbench.records.STAGES` by the rule of :func:`node_stages`.
+Every ONNX node gets one of its family's stages by the family's rule (its entry's ``stage_rule``).
 A runtime's profiler reports its own node names (see the backends' ``node_profiler``): both
 runtimes keep the ONNX node names, decorated (OpenVINO: ``/backbone/conv1/Conv/WithoutBiases``,
 ``.../Relu/fq_output_0``, reorders named ``<parent>_<layout>_<layout>_<child>``; ONNX Runtime:
@@ -20,7 +20,6 @@ from pathlib import Path
 
 from ...export.graph_io import graph_family
 from ...packages import require_package
-from ...records import STAGES
 from ...zoo import locate
 
 # Module scopes in the exported node names (``/backbone/layer1/...``, ``/model/neck/...``):
@@ -32,6 +31,7 @@ SCOPES = {
     "mask_roi_extractor": "mask_head", "mask_head": "mask_head",
 }
 ROI_POOLING_OPS = ("RoiAlign",)
+_FIRST = "backbone+fpn"  # where nodes before any scoped one go
 
 
 def scope_stage(name: str) -> str | None:
@@ -113,7 +113,7 @@ def stage_index(onnx_path: Path | str) -> StageIndex:
 
 
 def node_stages(onnx_path: Path | str) -> dict[str, str]:
-    """Every node of the exported graph -> one of :data:`STAGES` (nodes without a name are
+    """Every node of a Mask R-CNN graph -> one of its stages (nodes without a name are
     keyed by their first output).
 
     The rule, in the graph's node order (the tracer's order: the order the Python code ran):
@@ -173,7 +173,7 @@ def two_stage_stages(nodes, graph_outputs: set[str]) -> list[str]:
     for i in range(count):  # the leading nodes: their first consumer's stage
         if stages[i] is None:
             later = [stages[j] for j in sorted(consumers[i]) if stages[j] is not None]
-            stages[i] = later[0] if later else STAGES[0]
+            stages[i] = later[0] if later else _FIRST
     for i in reversed(range(count)):  # rule 4, consumers before producers
         if anchors[i] is not None or pooling[i] or not consumers[i]:
             continue
@@ -182,7 +182,7 @@ def two_stage_stages(nodes, graph_outputs: set[str]) -> list[str]:
         heads = {stages[j] for j in consumers[i] if pooling[j]}
         if len(heads) == 1 and all(pooling[j] for j in consumers[i]):
             stages[i], pooling[i] = heads.pop(), True
-    return [stage or STAGES[0] for stage in stages]
+    return [stage or _FIRST for stage in stages]
 
 
 def _first_scoped_downstream(start: int, consumers: list[list[int]], scoped: list[str | None]) -> str | None:
