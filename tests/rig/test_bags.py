@@ -44,7 +44,9 @@ def small_frames() -> list[np.ndarray]:
     """The study's three embedded front frames, RGB, at 160x90."""
     refs = find_images(embedded_nuscenes(), cameras=list(STUDY_CAMERAS))
     by_camera = {ref.camera: ref.path for ref in refs}
-    return [cv2.resize(load_image(by_camera[camera]), (160, 90), interpolation=cv2.INTER_AREA) for camera in STUDY_CAMERAS]
+    return [
+        cv2.resize(load_image(by_camera[camera]), (160, 90), interpolation=cv2.INTER_AREA) for camera in STUDY_CAMERAS
+    ]
 
 
 def expected_pixels(small_frames: list[np.ndarray], camera: int, number: int) -> np.ndarray:
