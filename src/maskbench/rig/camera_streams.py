@@ -83,10 +83,11 @@ class Track:
     read: Callable[[], Iterator[RecordedFrame]]
 
     @property
-    def pass_ns(self) -> int:
+    def pass_ns(self) -> float:
         """A pass at the nominal rate: ``count`` frame intervals (the last frame's interval
-        included, so a looped camera keeps its rate across the seam)."""
-        return round(self.count * NS_PER_S / self.rate_hz)
+        included, so a looped camera keeps its rate across the seam). Not rounded: pass k is shifted
+        by ``round(k * pass_ns)``, so 12 Hz stays 12 frames a second however long the replay."""
+        return self.count * NS_PER_S / self.rate_hz
 
 
 @dataclass(frozen=True)
@@ -119,7 +120,7 @@ class CameraStreams:
         return min(track.first_stamp_ns for track in self.tracks)
 
     @property
-    def loop_period_ns(self) -> int:
+    def loop_period_ns(self) -> float:
         """The shift between passes: the longest camera's pass at its nominal rate, so that every
         camera's frames stay in order and a one-frame-per-camera source cycles at its rate."""
         return max(track.pass_ns for track in self.tracks)
@@ -148,9 +149,9 @@ class CameraStreams:
         """One camera on the replay clock; stamps never go back (a recorded stamp earlier than its
         predecessor's arrives with it), so the camera's arrivals stay ordered."""
         origin, period = self.origin_ns, self.loop_period_ns
-        index, last = 0, 0
-        shift = 0
+        index, last, passes = 0, 0, 0
         while True:
+            shift = round(passes * period)
             for recorded in track.read():
                 stamp = max(recorded.stamp_ns - origin + shift, last)
                 if self.duration_ns is not None and stamp >= self.duration_ns:
@@ -159,4 +160,4 @@ class CameraStreams:
                 index, last = index + 1, stamp
             if not self.loop or index == 0:
                 return
-            shift += period
+            passes += 1
