@@ -181,3 +181,25 @@ def test_each_replay_starts_again_at_zero_and_nonpositive_durations_are_refused(
     assert first == [frame.stamp_ns for frame in streams.frames()] == [0, at_12_hz(1), at_12_hz(2)]
     with pytest.raises(SourceError, match="duration must be positive"):
         streams.limited(0)
+
+
+def test_with_cameras_copies_the_source_cameras_in_turn():
+    streams = open_source(duration_s=0.1).with_cameras(5)
+    assert streams.cameras == STUDY_CAMERAS + ("CAM_FRONT~1", "CAM_FRONT_LEFT~1")
+    frames = list(streams.frames())
+    first = {frame.camera: frame.stamp_ns for frame in frames if frame.index == 0}
+    assert first["CAM_FRONT~1"] == first["CAM_FRONT"] and first["CAM_FRONT_LEFT~1"] == 0
+    assert len(frames) == 5 * 2  # 100 ms at 12 Hz: two frames per camera
+    assert open_source(duration_s=0.1).with_cameras(2).cameras == STUDY_CAMERAS[:2]
+
+
+def test_scaled_rate_compresses_the_clock(tmp_path):
+    write_image(tmp_path / "a.png", 1)
+    write_image(tmp_path / "b.png", 2)
+    streams = open_source(tmp_path, camera_count=2, fps=10, stagger=True, duration_s=0.3).scaled_rate(2.0)
+    assert streams.rates_hz == {"cam0": 20.0, "cam1": 20.0}
+    assert [(frame.camera, frame.stamp_ns) for frame in streams.frames()][:5] == [
+        ("cam0", 0), ("cam1", 25_000_000), ("cam0", 50_000_000), ("cam1", 75_000_000), ("cam0", 100_000_000)
+    ]
+    with pytest.raises(SourceError, match="rate factor must be positive"):
+        streams.scaled_rate(0)

@@ -132,6 +132,27 @@ class CameraStreams:
             raise SourceError(f"{self.origin}: a replay duration must be positive, not {duration_s} s")
         return replace(self, loop=loop, duration_ns=duration_ns)
 
+    def with_cameras(self, count: int) -> CameraStreams:
+        """``count`` cameras for a capacity search: the first ``count`` of the source's, then copies
+        of them in turn (``CAM_FRONT~1``, ...), each firing with the camera it copies."""
+        if count < 1:
+            raise SourceError(f"{self.origin}: a replay needs at least one camera, not {count}")
+        known = len(self.tracks)
+        tracks = tuple(
+            replace(track, camera=track.camera if copy == 0 else f"{track.camera}~{copy}")
+            for number in range(count)
+            for copy, track in [(number // known, self.tracks[number % known])]
+        )
+        return replace(self, tracks=tracks)
+
+    def scaled_rate(self, factor: float) -> CameraStreams:
+        """Every camera ``factor`` times faster (its clock compressed about the origin), for a
+        search over the frame rate; the frames and their order stay the same."""
+        if not factor > 0:
+            raise SourceError(f"{self.origin}: a rate factor must be positive, not {factor}")
+        origin = self.origin_ns
+        return replace(self, tracks=tuple(_scaled(track, factor, origin) for track in self.tracks))
+
     def frames(self) -> Iterator[CameraFrame]:
         """All cameras' frames in stamp order (ties: camera order), read lazily; each call starts
         a fresh replay from time 0."""
@@ -161,3 +182,12 @@ class CameraStreams:
             if not self.loop or index == 0:
                 return
             passes += 1
+
+
+def _scaled(track: Track, factor: float, origin_ns: int) -> Track:
+    def read() -> Iterator[RecordedFrame]:
+        for recorded in track.read():
+            yield replace(recorded, stamp_ns=origin_ns + round((recorded.stamp_ns - origin_ns) / factor))
+
+    first = origin_ns + round((track.first_stamp_ns - origin_ns) / factor)
+    return replace(track, rate_hz=track.rate_hz * factor, first_stamp_ns=first, read=read)
