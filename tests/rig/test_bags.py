@@ -289,3 +289,30 @@ def test_missing_rosbags_says_how_to_install(camera_bag, monkeypatch):
     monkeypatch.setitem(__import__("sys").modules, "rosbags.highlevel", None)
     with pytest.raises(RuntimeNotInstalled, match=r"pip install 'maskbench\[rig\]'"):
         open_source(path)
+
+
+def test_cameras_received_out_of_stamp_order_arrive_in_stamp_order(small_frames, tmp_path):
+    """A camera with a 200 ms transport delay is received after later frames of the other: the
+    replay still gives the frames in capture (header stamp) order."""
+    writer = BagWriter("mcap")
+    topics = []
+    for name, delay in (("/fast/image_raw", 1_000_000), ("/slow/image_raw", 200_000_000)):
+        messages = []
+        for number in range(6):
+            stamp = START_NS + number * INTERVAL_NS
+            messages.append((stamp + delay, writer.image(stamp, small_frames[0], "rgb8")))
+        topics.append(Topic(name, IMAGE, messages))
+    frames = list(open_source(writer.write(tmp_path / "skew", topics)).frames())
+    assert [(frame.stamp_ns, frame.camera) for frame in frames] == [
+        (number * INTERVAL_NS, name) for number in range(6) for name in ("/fast/image_raw", "/slow/image_raw")
+    ]
+
+
+def test_a_stamp_that_steps_back_arrives_right_after_its_predecessor(small_frames, tmp_path):
+    writer = BagWriter("sqlite3")
+    offsets = [0, 100_000_000, 50_000_000, 200_000_000]  # the camera's clock stepped back once
+    messages = [(START_NS + number, writer.image(START_NS + offset, small_frames[0], "rgb8"))
+                for number, offset in enumerate(offsets)]
+    frames = list(open_source(writer.write(tmp_path / "step", [Topic("/camera/image_raw", IMAGE, messages)])).frames())
+    assert [frame.stamp_ns for frame in frames] == [0, 100_000_000, 100_000_000, 200_000_000]
+    assert [frame.source.rsplit("#", 1)[1] for frame in frames] == ["0", "1", "2", "3"]

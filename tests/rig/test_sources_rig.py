@@ -203,3 +203,22 @@ def test_scaled_rate_compresses_the_clock(tmp_path):
     ]
     with pytest.raises(SourceError, match="rate factor must be positive"):
         streams.scaled_rate(0)
+
+
+def test_looped_camera_that_starts_late_stays_in_order_across_the_seam(tmp_path):
+    """CAM_BACK's pass ends (533 ms) after the next pass begins (500 ms): the passes interleave."""
+    start_us = 1533151603512404
+    for number in range(6):
+        write_image(tmp_path / "sweeps" / "CAM_FRONT" / nuscenes_name("CAM_FRONT", start_us + number * 83_333), 1)
+    for offset_us in (450_000, 533_333):
+        write_image(tmp_path / "sweeps" / "CAM_BACK" / nuscenes_name("CAM_BACK", start_us + offset_us), 2)
+    streams = open_source(tmp_path, duration_s=1.2, loop=True)
+    period = streams.loop_period_ns
+    assert period == pytest.approx(6 * 83_333_000)
+    frames = list(streams.frames())
+    stamps = [frame.stamp_ns for frame in frames]
+    assert stamps == sorted(stamps)
+    back = [frame.stamp_ns for frame in frames if frame.camera == "CAM_BACK"]
+    assert back == [450_000_000, 533_333_000, round(period) + 450_000_000, round(period) + 533_333_000]
+    front = [frame.stamp_ns for frame in frames if frame.camera == "CAM_FRONT"]
+    assert front[:8] == [number * 83_333_000 for number in range(6)] + [round(period), round(period) + 83_333_000]

@@ -11,9 +11,11 @@ only when the replay calls :attr:`~maskbench.rig.camera_streams.CameraFrame.deco
 
 from __future__ import annotations
 
+import heapq
 import statistics
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
@@ -63,9 +65,9 @@ def open_bag(path: Path | str, topics: Sequence[str] | None = None) -> CameraStr
         available = {name: info.msgtype or "?" for name, info in reader.topics.items()}
         chosen = _choose_topics(path, available, topics)
         bag = _Bag(path, ros1, reader.typestore)
-        tracks = tuple(_track(bag, reader, topic, available[topic]) for topic in chosen)
+        tracks, read = zip(*(_track(bag, reader, topic, available[topic]) for topic in chosen))
     kind = SourceKind.ROS1_BAG if ros1 else SourceKind.ROS2_BAG
-    return CameraStreams(kind=kind, origin=f"{kind.value} {path}", tracks=tracks)
+    return CameraStreams(kind, f"{kind.value} {path}", tuple(tracks), lambda: _read_pass(bag, tuple(read)))
 
 
 @dataclass(frozen=True)
@@ -120,14 +122,22 @@ def _choose_topics(path: Path, available: dict[str, str], topics: Sequence[str] 
     return list(dict.fromkeys(topics))
 
 
-def _track(bag: _Bag, reader: AnyReader, topic: str, msgtype: str) -> Track:
+@dataclass(frozen=True)
+class _Topic:
+    name: str
+    msgtype: str
+    count: int
+
+
+def _track(bag: _Bag, reader: AnyReader, topic: str, msgtype: str) -> tuple[Track, _Topic]:
     """One topic as a camera: its encoding checked on the first message, its rate from the first
-    :data:`RATE_SAMPLE` stamps, its frames read on demand."""
+    :data:`RATE_SAMPLE` stamps."""
     where = f"{bag.path}: topic {topic}"
     connections = [connection for connection in reader.connections if connection.topic == topic]
     count = sum(connection.msgcount for connection in connections)
     try:
-        sample = list(islice(reader.messages(connections=connections), RATE_SAMPLE))
+        with closing(reader.messages(connections=connections)) as messages:
+            sample = list(islice(messages, RATE_SAMPLE))
         first = bag.deserialize(sample[0][2], msgtype) if sample else None
     except Exception as err:
         raise SourceError(f"{where}: cannot be read ({one_line(err)}); {_FIX_CORRUPT}") from None
@@ -142,28 +152,50 @@ def _track(bag: _Bag, reader: AnyReader, topic: str, msgtype: str) -> Track:
     if not intervals:
         raise SourceError(f"{where}: its first {len(stamps)} frames share one stamp; cannot tell the camera's rate")
     rate_hz = 1e9 / statistics.median(intervals)
-    return Track(topic, rate_hz, count, stamps[0], lambda: _read_topic(bag, topic, msgtype))
+    return Track(topic, rate_hz, count, min(stamps)), _Topic(topic, msgtype, count)
 
 
-def _read_topic(bag: _Bag, topic: str, msgtype: str) -> Iterator[RecordedFrame]:
-    """One pass over ``topic`` with a reader of its own (cameras are read side by side)."""
+def _read_pass(bag: _Bag, topics: tuple[_Topic, ...]) -> Iterator[RecordedFrame]:
+    """One pass over the chosen topics with one reader, in header-stamp order.
+
+    A bag is in receive order, and cameras' stamps can interleave otherwise (a camera with a longer
+    transport delay is received later). So each camera pulls its next frame from the shared
+    reader, queueing the other cameras' frames met on the way, and the cameras are merged by
+    stamp. A camera that has given all its messages (the bag index's count) pulls no more, so the
+    queues hold only the frames within the cameras' receive skew.
+    """
     with _open_reader(bag.path) as reader:
-        connections = [connection for connection in reader.connections if connection.topic == topic]
-        messages = reader.messages(connections=connections)
-        number = 0
-        while True:
+        position = {topic.name: number for number, topic in enumerate(topics)}
+        messages = reader.messages(connections=[c for c in reader.connections if c.topic in position])
+        queues: list[deque[RecordedFrame]] = [deque() for _ in topics]
+        numbers = [0] * len(topics)
+
+        def read_one() -> bool:
             try:
                 item = next(messages, None)
             except Exception as err:
                 raise SourceError(
-                    f"{bag.path}: topic {topic} unreadable after {number} frames ({one_line(err)}); {_FIX_CORRUPT}"
+                    f"{bag.path}: unreadable after {sum(numbers)} frames ({one_line(err)}); {_FIX_CORRUPT}"
                 ) from None
             if item is None:
-                return
-            _, received, raw = item
-            where = f"{bag.path}:{topic}#{number}"
-            yield RecordedFrame(_stamp(raw, received, bag.ros1), where, _decoder(bag, raw, msgtype, where))
-            number += 1
+                return False
+            connection, received, raw = item
+            track = position[connection.topic]
+            where = f"{bag.path}:{connection.topic}#{numbers[track]}"
+            numbers[track] += 1
+            decode = _decoder(bag, raw, topics[track].msgtype, where)
+            queues[track].append(RecordedFrame(track, _stamp(raw, received, bag.ros1), where, decode))
+            return True
+
+        def camera(track: int) -> Iterator[RecordedFrame]:
+            for _ in range(topics[track].count):
+                while not queues[track]:
+                    if not read_one():
+                        return
+                yield queues[track].popleft()
+
+        cameras = [camera(track) for track in range(len(topics))]
+        yield from heapq.merge(*cameras, key=lambda recorded: (recorded.stamp_ns, recorded.track))
 
 
 def _stamp(raw: bytes | memoryview, received_ns: int, ros1: bool) -> int:

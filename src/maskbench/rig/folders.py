@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 import statistics
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -29,7 +29,16 @@ from maskbench.data.images import load_image
 from maskbench.data.sources import STUDY_CAMERAS, ImageRef, embedded_nuscenes, find_images, is_nuscenes_folder
 from maskbench.errors import ImageError, MaskbenchError
 
-from .camera_streams import NS_PER_S, CameraStreams, FrameDecodeError, RecordedFrame, SourceError, SourceKind, Track
+from .camera_streams import (
+    NS_PER_S,
+    CameraStreams,
+    FrameDecodeError,
+    PassReader,
+    SourceError,
+    SourceKind,
+    Track,
+    merged_pass,
+)
 
 NUSCENES_CAMERA_HZ = 12.0  # nuScenes' camera rate, for a camera with one frame (no interval to measure)
 MAX_GAP_NS = NS_PER_S  # longer than any frame interval, even of the 2 Hz keyframes alone
@@ -46,7 +55,7 @@ def open_nuscenes(path: Path | str, cameras: Sequence[str] | None = None) -> Cam
     one pass at the file names' stamps."""
     path = Path(path)
     files = _nuscenes_files(path, cameras)
-    return CameraStreams(SourceKind.NUSCENES, f"nuscenes {path}", _nuscenes_tracks(files))
+    return CameraStreams(SourceKind.NUSCENES, f"nuscenes {path}", *_nuscenes_tracks(files))
 
 
 def open_embedded() -> CameraStreams:
@@ -55,7 +64,7 @@ def open_embedded() -> CameraStreams:
     path = embedded_nuscenes()
     files = _nuscenes_files(path, STUDY_CAMERAS)
     by_camera = {camera: files[camera] for camera in STUDY_CAMERAS}  # the study's order
-    return CameraStreams(SourceKind.EMBEDDED, f"embedded nuScenes {path}", _nuscenes_tracks(by_camera), loop=True)
+    return CameraStreams(SourceKind.EMBEDDED, f"embedded nuScenes {path}", *_nuscenes_tracks(by_camera), loop=True)
 
 
 def open_image_folder(path: Path | str, camera_count: int, fps: float, stagger: bool = False) -> CameraStreams:
@@ -70,15 +79,15 @@ def open_image_folder(path: Path | str, camera_count: int, fps: float, stagger: 
     except MaskbenchError as err:
         raise SourceError(str(err)) from None
     interval = NS_PER_S / fps
-    tracks = []
+    tracks, per_track = [], []
     for camera in range(camera_count):
         phase = round(camera * interval / camera_count) if stagger else 0
         turn = files[camera % len(files) :] + files[: camera % len(files)]
-        stamped = [(phase + round(number * interval), file) for number, file in enumerate(turn)]
-        tracks.append(Track(f"cam{camera}", fps, len(stamped), phase, _reader(stamped)))
+        per_track.append(_frames([(phase + round(number * interval), file) for number, file in enumerate(turn)]))
+        tracks.append(Track(f"cam{camera}", fps, len(turn), phase))
     layout = "staggered" if stagger else "simultaneous"
     origin = f"image folder {path} as {camera_count} camera(s) at {fps:g} Hz, {layout}"
-    return CameraStreams(SourceKind.IMAGE_FOLDER, origin, tuple(tracks), loop=True)
+    return CameraStreams(SourceKind.IMAGE_FOLDER, origin, tuple(tracks), merged_pass(per_track), loop=True)
 
 
 def _nuscenes_files(path: Path, cameras: Sequence[str] | None) -> dict[str, list[tuple[int, Path]]]:
@@ -127,14 +136,14 @@ def _stamp_from_name(file: Path) -> int:
     return int(match.group(1)) * 1000
 
 
-def _nuscenes_tracks(files: dict[str, list[tuple[int, Path]]]) -> tuple[Track, ...]:
+def _nuscenes_tracks(files: dict[str, list[tuple[int, Path]]]) -> tuple[tuple[Track, ...], PassReader]:
     files = _close_gaps(files)
     tracks = []
     for camera, stamped in files.items():
         intervals = [later - earlier for (earlier, _), (later, _) in zip(stamped, stamped[1:]) if later > earlier]
         rate_hz = NS_PER_S / statistics.median(intervals) if intervals else NUSCENES_CAMERA_HZ
-        tracks.append(Track(camera, rate_hz, len(stamped), stamped[0][0], _reader(stamped)))
-    return tuple(tracks)
+        tracks.append(Track(camera, rate_hz, len(stamped), stamped[0][0]))
+    return tuple(tracks), merged_pass([_frames(stamped) for stamped in files.values()])
 
 
 def _close_gaps(files: dict[str, list[tuple[int, Path]]]) -> dict[str, list[tuple[int, Path]]]:
@@ -158,12 +167,8 @@ def _close_gaps(files: dict[str, list[tuple[int, Path]]]) -> dict[str, list[tupl
     return {camera: [(shifted(stamp), file) for stamp, file in stamped] for camera, stamped in files.items()}
 
 
-def _reader(stamped: list[tuple[int, Path]]) -> Callable[[], Iterator[RecordedFrame]]:
-    def read() -> Iterator[RecordedFrame]:
-        for stamp, file in stamped:
-            yield RecordedFrame(stamp, str(file), _file_decoder(file))
-
-    return read
+def _frames(stamped: list[tuple[int, Path]]) -> list[tuple[int, str, Callable[[], np.ndarray]]]:
+    return [(stamp, str(file), _file_decoder(file)) for stamp, file in stamped]
 
 
 def _file_decoder(file: Path) -> Callable[[], np.ndarray]:
