@@ -11,7 +11,7 @@ from disk_faults import no_temporary_files
 
 from maskbench.export.quantize import Quantizer, quantized_artifact
 from maskbench.runtimes.cli import save_openvino_ir
-from maskbench.write_errors import WriteFailed
+from maskbench.utils.write_errors import WriteFailed
 
 
 def _quantizer(build) -> Quantizer:
@@ -33,7 +33,7 @@ def _silent_failure(onnx_path, feeds, out_path):  # OpenVINO's save_model on a f
 def test_a_full_disk_while_quantizing_leaves_no_artifact(tmp_path, monkeypatch, build):
     onnx_path = tmp_path / "r50.onnx"
     onnx_path.write_bytes(b"fp32 graph" * 1000)
-    monkeypatch.setattr("maskbench.files.free_bytes", lambda folder: 100)  # below the fp32 graph's 10 kB
+    monkeypatch.setattr("maskbench.utils.files.free_bytes", lambda folder: 100)  # below the fp32 graph's 10 kB
     with pytest.raises(WriteFailed) as caught:
         quantized_artifact(_quantizer(build), onnx_path, [], "fingerprint")
     assert caught.value.code == errno.ENOSPC and caught.value.folder == tmp_path
@@ -65,7 +65,7 @@ def test_the_openvino_ir_of_export_is_written_whole_or_not_at_all(tmp_path, monk
         raise RuntimeError("basic_ios::clear: iostream error")
 
     ov = SimpleNamespace(Core=lambda: SimpleNamespace(read_model=lambda path: "model"), save_model=save_model)
-    monkeypatch.setattr("maskbench.files.free_bytes", lambda folder: 100)
+    monkeypatch.setattr("maskbench.utils.files.free_bytes", lambda folder: 100)
     with pytest.raises(WriteFailed) as caught:
         save_openvino_ir(ov, onnx_path)
     assert str(caught.value).startswith(f"no space left in {tmp_path} ([Errno 28]): about 0.1 MB free needed for "

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from maskbench import cli_args, names
-from maskbench.cli import build_parser, main
+from maskbench.cli.main import build_parser, main
 from maskbench.zoo import MODEL_SETS, MODELS, RTMDET_INS, STUDY_MODELS, get_spec
 
 HEAVY = ("torch", "torchvision", "numpy", "cv2", "matplotlib", "pycocotools")
@@ -19,7 +19,7 @@ HEAVY = ("torch", "torchvision", "numpy", "cv2", "matplotlib", "pycocotools")
 
 def test_building_the_parser_and_help_import_neither_torch_nor_numpy():
     code = (
-        "import sys, maskbench.cli as cli\n"
+        "import sys, maskbench.cli.main as cli\n"
         "cli.build_parser()\n"
         "try:\n"
         "    cli.main(['--help'])\n"
@@ -46,7 +46,7 @@ def test_names_match_the_registries_that_import_torch():
     assert base.PRECISIONS is names.PRECISIONS
     assert preprocess.ResizeMode is names.ResizeMode
     assert evaluation.BACKENDS is names.BACKENDS and pareto.METRICS is names.METRICS
-    assert side_by_side.DEFAULT_PAIR is names.DEFAULT_PAIR and set(names.DEFAULT_PAIR) <= set(names.MODEL_ALIASES)
+    assert side_by_side.DEFAULT_PAIR is names.DEFAULT_PAIR and set(names.DEFAULT_PAIR) <= {spec.alias for spec in MODELS}
 
 
 # ----------------------------------------------------------------------------- every command alike
@@ -182,7 +182,7 @@ def test_models_take_named_sets_in_order_each_model_once():
 def test_an_unknown_name_is_refused_before_any_model_work(monkeypatch, capsys):
     calls = []
     monkeypatch.setattr("maskbench.benchmark.plan.plan_jobs", lambda *a, **k: calls.append(a))
-    monkeypatch.setattr("maskbench.predict.run_predict", lambda *a, **k: calls.append(a))
+    monkeypatch.setattr("maskbench.predict.predictor.run_predict", lambda *a, **k: calls.append(a))
     for argv in (["benchmark", "--precision", "fp8"], ["benchmark", "--models", "r52"],
                  ["predict", "--runtime", "tensorflow"], ["export", "--model", "r50", "--out", "o", "--precision", "x"]):
         with pytest.raises(SystemExit) as exit_info:

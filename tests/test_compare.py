@@ -1,7 +1,7 @@
 import numpy as np
 
-from maskbench.compare import agreement_of, box_iou, compare_detections, match_detections, pair_differences
-from maskbench.detections import Detections
+from maskbench.pipeline.detections import Detections
+from maskbench.verify.compare import agreement_of, box_iou, compare_detections, match_detections, pair_differences
 
 
 def _dets(boxes, scores, labels, size=(20, 30)):

@@ -6,7 +6,7 @@ against the module's package; ``from package import name`` is an edge to ``packa
 that is a module, else to the package (its ``__init__``).
 
 The stages import one way too (:func:`test_stages_import_one_way`): seen as units (a subpackage
-such as ``maskbench.benchmark``, or a top-level module such as ``maskbench.records``), the
+such as ``maskbench.benchmark``, or a top-level module such as ``maskbench.results.records``), the
 imports form no cycle either, e.g. ``benchmark -> records <- report``. The command-line modules
 (``maskbench/cli.py``, ``maskbench/*/cli.py``) are left out there: they wire the commands of
 several stages together and nothing imports them but the main parser."""
@@ -31,12 +31,26 @@ def module_files() -> dict[str, Path]:
     return modules
 
 
-def imports_of(name: str, path: Path, modules: dict[str, Path]) -> set[str]:
-    """The maskbench modules ``name`` (at ``path``) imports anywhere in its code."""
+def runtime_nodes(tree: ast.AST):
+    """Every node of ``tree`` except those under ``if TYPE_CHECKING:`` (never executed)."""
+    stack = [tree]
+    while stack:
+        node = stack.pop()
+        yield node
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.If) and getattr(child.test, "id", None) == "TYPE_CHECKING":
+                stack.extend(child.orelse)
+                continue
+            stack.append(child)
+
+
+def imports_of(name: str, path: Path, modules: dict[str, Path], outside: set[str] | None = None) -> set[str]:
+    """The maskbench modules ``name`` (at ``path``) imports anywhere in its code (type-checking
+    blocks aside); ``outside`` collects the other top-level packages it imports."""
     is_package = path.name == "__init__.py"
     package = name if is_package else name.rpartition(".")[0]
     found: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+    for node in runtime_nodes(ast.parse(path.read_text(encoding="utf-8"), str(path))):
         if isinstance(node, ast.Import):
             targets = [alias.name for alias in node.names]
         elif isinstance(node, ast.ImportFrom):
@@ -51,6 +65,9 @@ def imports_of(name: str, path: Path, modules: dict[str, Path]) -> set[str]:
         else:
             continue
         for target in targets:
+            if outside is not None and not target.startswith(PACKAGE):
+                outside.add(target.split(".")[0])
+                continue
             while target and target not in modules:  # `import a.b.c` of a name inside a module
                 target = target.rpartition(".")[0]
             if target and target != name:
@@ -111,23 +128,65 @@ def test_no_import_cycle():
     assert not cycles, "import cycles among maskbench modules:\n" + "\n".join(" <-> ".join(c) for c in cycles)
 
 
+# The stages in the order the data flows; each imports only those before it.
+STAGE_ORDER = ("utils", "zoo", "data", "weights", "pipeline", "models", "export", "runtimes", "verify", "evaluation",
+               "results", "report", "predict", "benchmark", "deploy", "distributed", "rig")
+TORCH_FREE = ("pipeline", "deploy", "data", "utils", "zoo", "results")  # what a robot's lean install runs
+TORCH = {"torch", "torchvision"}
+
+
 def unit(module: str) -> str:
-    """``maskbench.benchmark.worker`` -> ``maskbench.benchmark``; ``maskbench.zoo`` stays."""
-    return ".".join(module.split(".")[:2])
+    """``maskbench.benchmark.worker`` -> ``benchmark``; the package's own ``__init__`` -> ``""``."""
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else ""
 
 
 def is_cli(module: str) -> bool:
-    return module.rpartition(".")[2] == "cli"
+    return module.rpartition(".")[2] == "cli" or unit(module) == "cli"
 
 
-def test_stages_import_one_way():
-    units: dict[str, set[str]] = {}
+def test_every_module_lives_in_a_stage():
+    loose = [m for m in module_files() if unit(m) not in STAGE_ORDER + ("cli", "")]
+    assert not loose, f"modules outside the stages {STAGE_ORDER}: {loose}"
+
+
+def test_each_stage_imports_only_earlier_ones():
+    wrong = []
     for module, imported in import_graph().items():
-        if is_cli(module):
+        if is_cli(module) or not unit(module):
             continue
-        units.setdefault(unit(module), set()).update(unit(m) for m in imported if unit(m) != unit(module))
-    cycles = find_cycles(units)
-    assert not cycles, "stages that import each other:\n" + "\n".join(" <-> ".join(c) for c in cycles)
+        rank = STAGE_ORDER.index(unit(module))
+        wrong += [f"{module} -> {m}" for m in sorted(imported)
+                  if unit(m) in STAGE_ORDER and STAGE_ORDER.index(unit(m)) > rank]
+    assert not wrong, "imports of a later stage:\n" + "\n".join(wrong)
+
+
+def test_the_torch_free_core_imports_no_torch():
+    modules = module_files()
+    outside = {name: set() for name in modules}
+    graph = {name: imports_of(name, path, modules, outside[name]) for name, path in modules.items()}
+    offenders = []
+    for start in (m for m in modules if unit(m) in TORCH_FREE):
+        seen, frontier, path_to = {start}, [start], {start: [start]}
+        while frontier:
+            current = frontier.pop()
+            if outside[current] & TORCH:
+                offenders.append(" -> ".join(path_to[current]) + f" imports {sorted(outside[current] & TORCH)}")
+            for nxt in graph[current] - seen:
+                seen.add(nxt)
+                path_to[nxt] = path_to[current] + [nxt]
+                frontier.append(nxt)
+    assert not offenders, "torch reached from the torch-free core:\n" + "\n".join(sorted(set(offenders)))
+
+
+def test_the_order_check_sees_a_backward_import(tmp_path):
+    """The checks can fail: a pipeline module importing models is found."""
+    modules = module_files()
+    fake = tmp_path / "fake.py"
+    fake.write_text("from ..models.detector import RawDetections\nimport torch\n")
+    outside: set[str] = set()
+    imported = imports_of("maskbench.pipeline.fake", fake, modules, outside)
+    assert "maskbench.models.detector" in imported and "torch" in outside
 
 
 def test_cycle_finder_finds_a_cycle():

@@ -10,9 +10,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from maskbench.instance_masks import instance_masks, rescaled_size
-from maskbench.names import ResizeMode
-from maskbench.preprocess import preprocess
+from maskbench.pipeline.instance_masks import instance_masks, rescaled_size
+from maskbench.models.inputs import preprocess
+from maskbench.utils.names import ResizeMode
 from maskbench.zoo import RTMDET_INPUT
 
 

@@ -1,10 +1,10 @@
-"""The interval arithmetic (maskbench.intervals) on synthetic series, and on records."""
+"""The interval arithmetic (maskbench.results.intervals) on synthetic series, and on records."""
 
 import numpy as np
 import pytest
 
-from maskbench.intervals import compare_records, compared_directly, median_interval, ratio_interval
-from maskbench.records import BenchmarkRecord
+from maskbench.results.intervals import compare_records, compared_directly, median_interval, ratio_interval
+from maskbench.results.records import BenchmarkRecord
 
 
 def _drifting(base, rounds=12, seed=1):

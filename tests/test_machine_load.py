@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from maskbench.machine_load import QuietWatch, is_worker_command, other_worker_pids, under_load_reason
-from maskbench.records import BenchmarkRecord, read_records
+from maskbench.results.records import BenchmarkRecord, read_records
+from maskbench.results.machine_load import QuietWatch, is_worker_command, other_worker_pids, under_load_reason
 
 HAS_PROC = Path("/proc").is_dir()
 
@@ -28,7 +28,7 @@ def test_a_worker_is_the_process_running_it_not_one_that_mentions_it():
     assert is_worker_command(["/usr/bin/python3", "-m", "maskbench.benchmark.worker", "job.json", "r.json", "out"])
     assert is_worker_command(["python", "/src/maskbench/benchmark/worker.py", "job.json"])
     assert not is_worker_command(["bash", "-c", "python -m maskbench.benchmark.worker job.json"])
-    assert not is_worker_command(["python", "-m", "maskbench.cli", "benchmark"])
+    assert not is_worker_command(["python", "-m", "maskbench.cli.main", "benchmark"])
 
 
 @pytest.mark.skipif(not HAS_PROC, reason="reads /proc")

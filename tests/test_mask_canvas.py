@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from maskbench import mask_canvas
-from maskbench.mask_canvas import POOL_SIZE, MaskCanvas
+from maskbench.pipeline.mask_canvas import POOL_SIZE, MaskCanvas
 
 
 @pytest.fixture(autouse=True)

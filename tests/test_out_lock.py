@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from maskbench.cli import main
-from maskbench.errors import OutputFolderBusy
-from maskbench.out_lock import LOCK_FILE, hold_output_folder, holder_of
+from maskbench.cli.main import main
+from maskbench.utils.errors import OutputFolderBusy
+from maskbench.utils.out_lock import LOCK_FILE, hold_output_folder, holder_of
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 HOLDER_COMMAND = "maskbench benchmark --out the-folder"
@@ -26,7 +26,7 @@ HOLDER_COMMAND = "maskbench benchmark --out the-folder"
 HOLDER = """
 import subprocess, sys, time
 from pathlib import Path
-from maskbench.out_lock import hold_output_folder
+from maskbench.utils.out_lock import hold_output_folder
 with hold_output_folder(Path(sys.argv[1]), command=sys.argv[2]):
     if len(sys.argv) > 3:
         child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"], close_fds=False)

@@ -19,8 +19,9 @@ import torch
 import torch.nn.functional as F
 
 from maskbench.models.detector import RawDetections
-from maskbench.postprocess import paste_window, paste_masks, rescale_boxes, to_detections
-from maskbench.preprocess import ImageMeta
+from maskbench.pipeline.postprocess import paste_masks, paste_window, rescale_boxes
+from maskbench.models.detector import to_detections
+from maskbench.pipeline.preprocess import ImageMeta
 from maskbench.zoo import MASK_RCNN
 
 

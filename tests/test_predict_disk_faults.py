@@ -12,9 +12,9 @@ import pytest
 from disk_faults import READ_ONLY_WAYS, no_temporary_files, unwritable_folder
 from PIL import Image
 
-from maskbench.cli import main
-from maskbench.detections import Detections
-from maskbench.write_errors import megabytes
+from maskbench.cli.main import main
+from maskbench.pipeline.detections import Detections
+from maskbench.utils.write_errors import megabytes
 
 
 class StandInPredictor:
@@ -39,7 +39,7 @@ def frames(tmp_path, monkeypatch):
     rng = np.random.default_rng(0)
     for name in "abc":
         Image.fromarray(rng.integers(0, 256, (64, 96, 3), dtype=np.uint8)).save(folder / f"{name}.png")
-    monkeypatch.setattr("maskbench.predict.load_predictor", lambda *args, **kwargs: StandInPredictor())
+    monkeypatch.setattr("maskbench.predict.predictor.load_predictor", lambda *args, **kwargs: StandInPredictor())
     return folder
 
 

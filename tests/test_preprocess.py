@@ -20,7 +20,9 @@ import numpy as np
 import pytest
 import torch
 
-from maskbench.preprocess import ResizeMode, preprocess, resized_size
+from maskbench.pipeline.preprocess import ResizeMode, resized_size
+
+from maskbench.models.inputs import preprocess
 
 MEAN = (123.675, 116.28, 103.53)
 STD = (58.395, 57.12, 57.375)

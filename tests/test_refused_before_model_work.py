@@ -9,8 +9,8 @@ import sys
 import pytest
 
 from maskbench.benchmark.plan import plan_jobs
-from maskbench.cli import main
-from maskbench.errors import MaskbenchError, UnknownModelError
+from maskbench.cli.main import main
+from maskbench.utils.errors import MaskbenchError, UnknownModelError
 from maskbench.verify.conversion_check import run_check
 
 

@@ -1,4 +1,4 @@
-"""The one clock (maskbench.timing), on a stand-in perf_counter so the numbers are exact."""
+"""The one clock (maskbench.utils.timing), on a stand-in perf_counter so the numbers are exact."""
 
 from __future__ import annotations
 

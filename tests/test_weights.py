@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 import torch
 
-from maskbench.errors import CheckpointError, DownloadError
+from maskbench.utils.errors import CheckpointError, DownloadError
 from maskbench.weights import (
     check_state_dict,
     checkpoint_cache_dir,

@@ -8,9 +8,9 @@ import os
 import pytest
 from disk_faults import READ_ONLY_WAYS, disk_full_on, no_temporary_files, unwritable_folder
 
-from maskbench.files import append_line, atomic_open, space_estimate, write_failure, writing_in
-from maskbench.report.coco_results import write_json_atomic
-from maskbench.write_errors import MB, WriteFailed, errno_in, megabytes
+from maskbench.pipeline.coco_results import write_json_atomic
+from maskbench.utils.files import append_line, atomic_open, space_estimate, write_failure, writing_in
+from maskbench.utils.write_errors import MB, WriteFailed, errno_in, megabytes
 
 
 def test_an_interrupted_atomic_write_leaves_no_file_under_the_final_name(tmp_path):

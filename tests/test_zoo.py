@@ -2,8 +2,8 @@ from pathlib import Path
 
 import pytest
 
-from maskbench.errors import UnknownModelError
 from maskbench.models.factory import build_model
+from maskbench.utils.errors import UnknownModelError
 from maskbench.weights import sha256_prefix_from_url
 from maskbench.zoo import MODELS, STUDY_MODELS, get_spec
 from maskbench.zoo.views import markdown_table
@@ -48,7 +48,7 @@ def test_readme_table_is_generated_from_the_zoo():
 
 
 def test_every_family_has_rows_and_the_defaults_the_cli_states():
-    from maskbench.names import KEEP_RATIO_SCALE, RTMDET_INPUT_SIZE, STUDY_INPUT_SIZE
+    from maskbench.utils.names import KEEP_RATIO_SCALE, RTMDET_INPUT_SIZE, STUDY_INPUT_SIZE
     from maskbench.zoo import MASK_RCNN_INPUT, RTMDET_INPUT, families
 
     assert {spec.family for spec in MODELS} == set(families())

@@ -17,8 +17,8 @@ import sys
 import time
 from pathlib import Path
 
-from maskbench.names import STUDY_INPUT_SIZE
-from maskbench.preprocess import ResizeMode
+from maskbench.utils.names import STUDY_INPUT_SIZE
+from maskbench.pipeline.preprocess import ResizeMode
 from maskbench.data.frames import load_frames
 from maskbench.export.calibration import calibrated_random_model
 from maskbench.runtimes import get_runtime

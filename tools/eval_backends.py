@@ -24,7 +24,7 @@ from pycocotools.coco import COCO
 
 from maskbench.evaluation import embedded_coco, score_results
 from maskbench.evaluation.coco_eval import STAT_NAMES, available_backends, load_annotations
-from maskbench.report.coco_results import mask_to_rle
+from maskbench.pipeline.coco_results import mask_to_rle
 
 
 def detector_like_results(dataset: dict, ground_truth: COCO, per_image: int, seed: int = 0) -> list[dict]:

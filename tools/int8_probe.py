@@ -27,8 +27,9 @@ import torch
 
 from maskbench.data.frames import load_frames
 from maskbench.export.calibration import calibrated_random_model
-from maskbench.machine import package_versions
-from maskbench.preprocess import ResizeMode, preprocess
+from maskbench.utils.machine import package_versions
+from maskbench.pipeline.preprocess import ResizeMode
+from maskbench.models.inputs import preprocess
 from maskbench.runtimes import get_runtime
 from maskbench.runtimes.cpu_int8 import int8_instructions
 from maskbench.verify.conversion_check import check_conversion

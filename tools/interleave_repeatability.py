@@ -20,8 +20,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from maskbench.intervals import compare_records
-from maskbench.records import BenchmarkRecord, latest_records, read_records
+from maskbench.results.intervals import compare_records
+from maskbench.results.records import BenchmarkRecord, latest_records, read_records
 
 RUNS = (("interleaved-1", "--interleave"), ("blocks-1", "--no-interleave"), ("interleaved-2", "--interleave"),
         ("blocks-2", "--no-interleave"))
@@ -49,7 +49,7 @@ def main() -> int:
     parser.add_argument("extra", nargs="*", help="more `maskbench benchmark` arguments (after --)")
     args = parser.parse_args()
     for name, flag in RUNS:
-        command = [sys.executable, "-m", "maskbench.cli", "benchmark", "--models", args.models, "--runtimes",
+        command = [sys.executable, "-m", "maskbench.cli.main", "benchmark", "--models", args.models, "--runtimes",
                    args.runtimes, "--repeat", str(args.repeat), "--no-resume", flag, "--out", str(args.out / name),
                    *args.extra]
         if not args.report_only:

@@ -77,7 +77,8 @@ def prepare(alias: str, image: Path, workdir: Path, candidates, threads: int, ke
     torch.set_num_threads(threads)
     frame = load_image(image)
     spec = get_spec(alias)
-    from maskbench.preprocess import ResizeMode, preprocess
+    from maskbench.pipeline.preprocess import ResizeMode
+    from maskbench.models.inputs import preprocess
 
     mode = ResizeMode.KEEP_RATIO if keep_ratio else ResizeMode.STRETCH
     tensor, meta = preprocess(frame, mode, None, spec.input_format)  # calibrated on what is timed
@@ -119,8 +120,8 @@ def time_deployed(alias: str, runtime_name: str, precision: str, checkpoint: Pat
     from maskbench.benchmark.control import turns
     from maskbench.benchmark.worker import timed_call
     from maskbench.data.images import load_image
-    from maskbench.predict import Predictor
-    from maskbench.preprocess import ResizeMode
+    from maskbench.predict.predictor import Predictor
+    from maskbench.pipeline.preprocess import ResizeMode
     from maskbench.runtimes.registry import get_runtime
 
     torch.set_num_threads(threads)
@@ -301,7 +302,7 @@ def _environment(args, image: Path, wall_s: float) -> dict:
     import openvino
     import torch
 
-    from maskbench.machine import describe_environment
+    from maskbench.utils.machine import describe_environment
 
     env = describe_environment("cpu")
     return {"date": _dt.date.today().isoformat(), "cpu": env.get("cpu"), "cpu_flags": env.get("cpu_flags"),
@@ -388,14 +389,14 @@ def _timing_sentence(info: dict) -> str:
             "another, then took turns call by call (MMDetection, candidate 1, candidate 2, ..., round after round), "
             "exactly one timing at any moment. A speed-up is the ratio of the means; its bracket is the 95 % "
             "interval of the same ratio taken from the pairs of neighbouring calls (MMDetection's k-th over the "
-            "candidate's k-th, trimmed geometric mean, paired bootstrap: maskbench.intervals).")
+            "candidate's k-th, trimmed geometric mean, paired bootstrap: maskbench.results.intervals).")
 
 
 def _speedup_interval(mmdet: dict, candidate: dict, info: dict) -> str:
     """`` [low-high]``: the 95 % bootstrap interval of MMDetection's latency / the candidate's,
     from the call pairs when the two were interleaved, else unpaired from the medians (empty with
     fewer than two calls each)."""
-    from maskbench.intervals import ratio_interval
+    from maskbench.results.intervals import ratio_interval
 
     a, b = mmdet["seconds"], candidate["seconds"]
     if len(a) < 2 or len(b) < 2:

@@ -30,7 +30,7 @@ def inject(bug: str) -> None:
         MaskRCNN.extract_features = lambda self, x: [  # type: ignore[method-assign]
             f.half().to(f.dtype) if f.dtype == torch.float32 else f for f in extract(self, x)]
     elif bug == "input-fp16":
-        import maskbench.preprocess as pre
+        import maskbench.pipeline.preprocess as pre
 
         normalise = pre.normalise_into_padded
 

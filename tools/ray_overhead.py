@@ -21,10 +21,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from maskbench.cli_args import image_size
+from maskbench.cli.args import image_size
 from maskbench.data.sources import embedded_nuscenes, find_images
 from maskbench.distributed import ModelChoice, RayOptions, predict_on_ray
-from maskbench.names import ResizeMode
+from maskbench.utils.names import ResizeMode
 
 
 def frames_folder(count: int, root: Path) -> Path:
@@ -38,7 +38,7 @@ def frames_folder(count: int, root: Path) -> Path:
 
 def local_rate(choice: ModelChoice, folder: Path, threads: int) -> float:
     from maskbench.data.images import load_image
-    from maskbench.predict import _predict_one, load_predictor
+    from maskbench.predict.predictor import _predict_one, load_predictor
     from maskbench.runtimes.registry import get_runtime
 
     refs = find_images(folder)

@@ -49,8 +49,8 @@ if runtime == "sleep" or (runtime == "sleep-once" and not once.exists()):
 if runtime == "slow":
     time.sleep(1.5)
 
-from maskbench.records import BenchmarkJob, BenchmarkRecord  # noqa: E402 - after the tie, as in the worker
-from maskbench.stats import LatencyStats  # noqa: E402
+from maskbench.results.records import BenchmarkJob, BenchmarkRecord  # noqa: E402 - after the tie, as in the worker
+from maskbench.results.stats import LatencyStats  # noqa: E402
 
 job = BenchmarkJob.from_dict(job_dict)
 record = BenchmarkRecord(key=job.key(), job=job.to_dict(), status="failed", runtime=runtime)

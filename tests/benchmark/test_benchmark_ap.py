@@ -5,8 +5,8 @@ import pytest
 from maskbench.benchmark.plan import plan_jobs
 from maskbench.benchmark.worker import run_job
 from maskbench.data.sources import embedded_nuscenes, find_images
-from maskbench.errors import MaskbenchError
 from maskbench.evaluation.embedded import embedded_coco
+from maskbench.utils.errors import MaskbenchError
 
 
 def test_measured_ap_is_recorded_beside_the_zoo_ap(tmp_path):

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from maskbench.records import OK, read_records
-from maskbench.cli import main
+from maskbench.cli.main import main
 from maskbench.data.sources import embedded_nuscenes, find_images
-from maskbench.machine_load import other_worker_pids
+from maskbench.results.records import OK, read_records
+from maskbench.results.machine_load import other_worker_pids
 
 
 def _args(out, frame):
@@ -54,7 +54,7 @@ def test_killed_run_loses_nothing_and_the_rerun_resumes(tmp_path, capsys):
     tests/benchmark/test_interleave.py's, with stand-in workers."""
     frame = find_images(embedded_nuscenes(), ["CAM_FRONT"])[0].path
     out = tmp_path / "bench"
-    process = subprocess.Popen([sys.executable, "-m", "maskbench.cli", *_args(out, frame), "--no-interleave"],
+    process = subprocess.Popen([sys.executable, "-m", "maskbench.cli.main", *_args(out, frame), "--no-interleave"],
                                stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT, text=True, start_new_session=True)
     try:
@@ -103,8 +103,8 @@ def test_unknown_model_runtime_or_precision_is_one_line_before_any_work(tmp_path
 
 def test_a_runtime_that_is_not_installed_is_recorded_and_the_rest_go_on(tmp_path, monkeypatch):
     """The worker reports the missing package with its pip command; the run itself succeeds."""
-    from maskbench.records import BenchmarkJob
     from maskbench.benchmark.worker import run_job
+    from maskbench.results.records import BenchmarkJob
 
     frame = find_images(embedded_nuscenes(), ["CAM_FRONT"])[0].path
     monkeypatch.setitem(sys.modules, "openvino", None)  # as if not installed

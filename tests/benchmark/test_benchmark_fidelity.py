@@ -7,10 +7,10 @@ import json
 import pytest
 
 from maskbench.benchmark.plan import plan_jobs
-from maskbench.records import BenchmarkJob, BenchmarkRecord
 from maskbench.benchmark.worker import run_job
 from maskbench.data.sources import embedded_nuscenes, find_images
 from maskbench.evaluation.embedded import embedded_coco
+from maskbench.results.records import BenchmarkJob, BenchmarkRecord
 from maskbench.verify.fidelity import RANDOM_WEIGHTS_NOTE
 
 

@@ -12,22 +12,22 @@ from disk_faults import READ_ONLY_WAYS, disk_full_on, no_temporary_files, unwrit
 
 from maskbench.benchmark import runner
 from maskbench.benchmark.space import DETECTIONS_BYTES_PER_FRAME, JOB_FILES_BYTES
-from maskbench.cli import main
+from maskbench.cli.main import main
 from maskbench.data.sources import embedded_nuscenes, find_images
-from maskbench.records import FAILED, OK, read_records
 from maskbench.report.benchmark_report import REPORT_BASE_BYTES, REPORT_BYTES_PER_OVERLAY
-from maskbench.write_errors import WriteFailed, megabytes
+from maskbench.results.records import FAILED, OK, read_records
+from maskbench.utils.write_errors import WriteFailed, megabytes
 
 # Writes an ok record like the worker's, and a detections file of DETECTIONS_KB (default 1);
 # with FAIL_ON_DISK=<model alias>, that job finds the output folder full instead.
 STAND_IN_WORKER = textwrap.dedent("""
     import errno, json, os, sys
 
-    from maskbench.errors import MaskbenchError
-    from maskbench.files import writing_in
-    from maskbench.records import BenchmarkJob, BenchmarkRecord
-    from maskbench.report.coco_results import write_json_atomic
-    from maskbench.stats import LatencyStats
+    from maskbench.utils.errors import MaskbenchError
+    from maskbench.utils.files import writing_in
+    from maskbench.results.records import BenchmarkJob, BenchmarkRecord
+    from maskbench.pipeline.coco_results import write_json_atomic
+    from maskbench.results.stats import LatencyStats
     from maskbench.zoo import get_spec
 
     job_path, record_path, out_dir = sys.argv[1:4]
@@ -148,7 +148,7 @@ def test_a_real_full_tmpfs(stand_in, small_tmpfs, monkeypatch, capsys):
 
 def test_the_runner_raises_write_failed_for_its_caller(tmp_path, stand_in, monkeypatch):
     """Without the command's estimate the error still names the folder (library use)."""
-    from maskbench.records import BenchmarkJob
+    from maskbench.results.records import BenchmarkJob
 
     monkeypatch.setenv("FAIL_ON_DISK", "r50")
     with pytest.raises(WriteFailed) as caught:

@@ -20,9 +20,9 @@ import pytest
 from maskbench.benchmark import lifeline
 from maskbench.benchmark.preflight import JobPlan
 from maskbench.benchmark.runner import run_benchmark
-from maskbench.cli import main
-from maskbench.out_lock import holder_of
-from maskbench.records import CRASHED, OK, BenchmarkJob, read_records
+from maskbench.cli.main import main
+from maskbench.results.records import CRASHED, OK, BenchmarkJob, read_records
+from maskbench.utils.out_lock import holder_of
 
 STAND_IN = (sys.executable, str(Path(__file__).with_name("stand_in_worker.py")))
 SRC = Path(__file__).resolve().parents[2] / "src"
@@ -30,7 +30,7 @@ RUNNER = """
 import json, os, sys
 from pathlib import Path
 from maskbench.benchmark.runner import run_benchmark
-from maskbench.records import BenchmarkJob
+from maskbench.results.records import BenchmarkJob
 jobs = [BenchmarkJob(model="mask-rcnn_r50_fpn_1x_coco", runtime=r, images=("x.jpg",)) for r in sys.argv[2:]]
 run_benchmark(jobs, Path(sys.argv[1]), worker_command=json.loads(os.environ["STAND_IN"]), progress=False)
 """

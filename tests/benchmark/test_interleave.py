@@ -12,8 +12,8 @@ import pytest
 
 from maskbench.benchmark.interleave import default_max_resident, split_groups
 from maskbench.benchmark.runner import run_benchmark
-from maskbench.intervals import compare_records
-from maskbench.records import CRASHED, FAILED, OK, TIMEOUT, BenchmarkJob, read_records
+from maskbench.results.intervals import compare_records
+from maskbench.results.records import CRASHED, FAILED, OK, TIMEOUT, BenchmarkJob, read_records
 
 STAND_IN = Path(__file__).with_name("stand_in_worker.py")
 WORKER = (sys.executable, str(STAND_IN))
@@ -139,7 +139,7 @@ RUNNER = """
 import sys
 from pathlib import Path
 from maskbench.benchmark.runner import run_benchmark
-from maskbench.records import BenchmarkJob
+from maskbench.results.records import BenchmarkJob
 jobs = [BenchmarkJob(model="mask-rcnn_r50_fpn_1x_coco", runtime=r, images=("x.jpg",)) for r in sys.argv[2:]]
 run_benchmark(jobs, Path(sys.argv[1]), worker_command=(sys.executable, %r), progress=False, interleave=True,
               timeout_s=60)
@@ -180,7 +180,7 @@ class _Stop(Exception):
                                                            (["--interleave", "--max-resident", "1"], "r50", True)])
 def test_the_command_interleaves_two_or_more_jobs_by_default(tmp_path, monkeypatch, flags, models, expected):
     from maskbench.benchmark import runner
-    from maskbench.cli import main
+    from maskbench.cli.main import main
     from maskbench.data.sources import embedded_nuscenes, find_images
 
     seen = {}
@@ -199,7 +199,7 @@ def test_the_command_interleaves_two_or_more_jobs_by_default(tmp_path, monkeypat
 
 
 def test_max_resident_must_be_a_positive_count(capsys):
-    from maskbench.cli import main
+    from maskbench.cli.main import main
 
     with pytest.raises(SystemExit):
         main(["benchmark", "--max-resident", "0"])

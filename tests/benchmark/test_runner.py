@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from maskbench.records import CRASHED, FAILED, OK, TIMEOUT, BenchmarkJob, read_records
 from maskbench.benchmark.runner import run_benchmark
+from maskbench.results.records import CRASHED, FAILED, OK, TIMEOUT, BenchmarkJob, read_records
 
 STAND_IN = Path(__file__).with_name("stand_in_worker.py")  # for `python -m maskbench.benchmark.worker`
 

@@ -3,7 +3,7 @@ import json
 import numpy as np
 import pytest
 
-from maskbench.records import (
+from maskbench.results.records import (
     CRASHED,
     OK,
     BenchmarkJob,
@@ -12,8 +12,8 @@ from maskbench.records import (
     latest_records,
     read_records,
 )
-from maskbench.stats import LatencyStats
-from maskbench.errors import MaskbenchError
+from maskbench.results.stats import LatencyStats
+from maskbench.utils.errors import MaskbenchError
 
 
 def test_latency_stats_match_numpy():

@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from maskbench.data.images import load_image
-from maskbench.errors import ImageError
+from maskbench.utils.errors import ImageError
 
 
 def _quadrants(height: int = 64, width: int = 96) -> np.ndarray:

@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from maskbench.data.sources import STUDY_CAMERAS, ImageRef, embedded_nuscenes, find_images
-from maskbench.errors import MaskbenchError
+from maskbench.utils.errors import MaskbenchError
 
 
 def _touch(path: Path) -> Path:

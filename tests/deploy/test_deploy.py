@@ -18,9 +18,9 @@ import pytest
 
 import maskbench.deploy
 from maskbench.deploy.__main__ import main as deploy_main
-from maskbench.deploy.manifest import MANIFEST_FILE, BundleError
-from maskbench.errors import RuntimeNotInstalled
-from maskbench.names import ResizeMode
+from maskbench.pipeline.manifest import MANIFEST_FILE, BundleError
+from maskbench.utils.errors import RuntimeNotInstalled
+from maskbench.utils.names import ResizeMode
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 
@@ -28,7 +28,7 @@ SRC = Path(__file__).resolve().parents[2] / "src"
 def _build(root: Path, frame, model: str, runtime: str, mode: ResizeMode, size):
     from maskbench.export.bundle import write_bundle
     from maskbench.export.onnx_export import ExportTarget
-    from maskbench.predict import load_predictor
+    from maskbench.predict.predictor import load_predictor
     from maskbench.runtimes.registry import get_runtime
 
     predictor = load_predictor(model, "random", mode, size, frame)

@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 
 import maskbench.deploy
-from maskbench.deploy.manifest import BundleError, Manifest
-from maskbench.names import ResizeMode
+from maskbench.pipeline.manifest import BundleError, Manifest
+from maskbench.utils.names import ResizeMode
 
 SIZE = (256, 160)
 NNCF = pytest.mark.skipif(not importlib.util.find_spec("nncf"),
@@ -26,7 +26,7 @@ NNCF = pytest.mark.skipif(not importlib.util.find_spec("nncf"),
 @pytest.fixture(scope="module")
 def model(tmp_path_factory, front_frame):
     """The calibrated random r50, built once; each test puts its own runtime in front of it."""
-    from maskbench.predict import load_predictor
+    from maskbench.predict.predictor import load_predictor
 
     return load_predictor("r50", "random", ResizeMode.STRETCH, SIZE, front_frame), tmp_path_factory.mktemp("cache")
 
@@ -34,7 +34,7 @@ def model(tmp_path_factory, front_frame):
 def _bundle(model, root, frame, runtime: str, precision: str):
     from maskbench.export.bundle import write_bundle
     from maskbench.export.onnx_export import ExportTarget
-    from maskbench.predict import Predictor
+    from maskbench.predict.predictor import Predictor
     from maskbench.runtimes.registry import get_runtime
 
     shared, cache = model

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from maskbench.cli import main
+from maskbench.cli.main import main
 from maskbench.data.sources import embedded_nuscenes
 
 REPO = Path(__file__).resolve().parents[2]

@@ -8,12 +8,12 @@ import json
 import numpy as np
 
 import maskbench.deploy
-from maskbench.cli import main
+from maskbench.cli.main import main
 from maskbench.data.images import load_image
 from maskbench.data.sources import embedded_nuscenes
-from maskbench.deploy.manifest import MANIFEST_FILE
-from maskbench.records import read_records
+from maskbench.pipeline.manifest import MANIFEST_FILE
 from maskbench.report.detections_file import load_detections_file
+from maskbench.results.records import read_records
 
 FRONT = embedded_nuscenes() / "samples" / "CAM_FRONT"
 

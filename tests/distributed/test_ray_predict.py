@@ -18,11 +18,11 @@ from pathlib import Path
 
 import pytest
 
-from maskbench.cli import main
+from maskbench.cli.main import main
 from maskbench.data.sources import embedded_nuscenes, find_images
 from maskbench.distributed import ModelChoice, RayOptions, predict_on_ray
 from maskbench.distributed.actor import TEST_DIR_ENV
-from maskbench.names import ResizeMode
+from maskbench.utils.names import ResizeMode
 
 MODEL, RUNTIME, SIZE = "rtmdet-ins-t", "onnxruntime", (320, 192)
 CHOICE = ModelChoice(MODEL, runtime=RUNTIME, mode=ResizeMode.STRETCH, size=SIZE)
@@ -54,7 +54,7 @@ def frames(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def local(frames, tmp_path_factory) -> Path:
-    from maskbench.predict import run_predict
+    from maskbench.predict.predictor import run_predict
 
     out = tmp_path_factory.mktemp("local")
     run_predict(MODEL, "random", frames, out, size=SIZE, overlays=False, runtime=RUNTIME, threads=1)
@@ -156,7 +156,7 @@ def test_missing_ray_is_one_line(monkeypatch, frames, tmp_path, capsys):
 
 
 def test_cli_without_ray_engine_imports_no_ray():
-    script = "import sys, maskbench, maskbench.cli; maskbench.cli.build_parser(); assert 'ray' not in sys.modules"
+    script = "import sys, maskbench, maskbench.cli.main; maskbench.cli.main.build_parser(); assert 'ray' not in sys.modules"
     env = {**os.environ, "PYTHONPATH": str(SRC)}
     done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr[-2000:]

@@ -10,9 +10,9 @@ import numpy as np
 
 from maskbench.data.coco_classes import category_id_to_label
 from maskbench.data.images import load_image
-from maskbench.detections import Detections
-from maskbench.errors import ImageError
-from maskbench.report.coco_results import mask_to_rle
+from maskbench.pipeline.coco_results import mask_to_rle
+from maskbench.pipeline.detections import Detections
+from maskbench.utils.errors import ImageError
 
 
 def gt_as_predictions(dataset: dict, masks: dict[int, np.ndarray]) -> list[dict]:

@@ -3,9 +3,9 @@
 import copy
 import json
 
-from maskbench.cli import main
+from maskbench.cli.main import main
 from maskbench.data.images import load_image
-from maskbench.report.coco_results import ImageRecord, detections_to_coco, write_predictions
+from maskbench.pipeline.coco_results import ImageRecord, detections_to_coco, write_predictions
 
 from .helpers import GroundTruthPredictor
 

@@ -10,10 +10,10 @@ from pycocotools import mask as mask_utils
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
-from maskbench.errors import MaskbenchError
 from maskbench.evaluation import ap_difference, score_results
-from maskbench.report.coco_results import mask_to_rle
 from maskbench.evaluation.coco_eval import PYCOCOTOOLS, STAT_NAMES, available_backends, default_backend
+from maskbench.pipeline.coco_results import mask_to_rle
+from maskbench.utils.errors import MaskbenchError
 
 from .helpers import gt_as_predictions, perturbed_predictions
 

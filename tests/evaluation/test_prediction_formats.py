@@ -9,10 +9,10 @@ import json
 import numpy as np
 import pytest
 
-from maskbench.cli import main
+from maskbench.cli.main import main
 from maskbench.evaluation.categories import CategoryMap
 from maskbench.evaluation.entries import triage
-from maskbench.report.coco_results import mask_to_rle
+from maskbench.pipeline.coco_results import mask_to_rle
 
 
 def _varied(dataset: dict) -> list[dict]:
@@ -124,7 +124,7 @@ def test_predict_files_with_an_image_the_annotation_file_lacks_score_the_others(
         tiny_coco, tiny_dataset, gt_masks, tmp_path, capsys):
     """predict run on a folder holding one image more than the dataset: its results are counted
     by file name, the dataset's images scored."""
-    from maskbench.report.coco_results import ImageRecord, write_predictions
+    from maskbench.pipeline.coco_results import ImageRecord, write_predictions
 
     chosen = sorted(tiny_dataset["images"], key=lambda image: image["id"])[:2]
     records = [ImageRecord(i, image["file_name"], image["width"], image["height"]) for i, image in enumerate(chosen, 1)]

@@ -26,7 +26,7 @@ def toy_env(tmp_path_factory) -> dict[str, str]:
 
 
 def maskbench(env: dict[str, str], *args: str) -> str:
-    done = subprocess.run([sys.executable, "-m", "maskbench.cli", *args], env=env, capture_output=True, text=True,
+    done = subprocess.run([sys.executable, "-m", "maskbench.cli.main", *args], env=env, capture_output=True, text=True,
                           timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
     return done.stdout

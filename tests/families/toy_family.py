@@ -148,7 +148,7 @@ TOY = register_family(FamilyEntry(
     options_type=ToyOptions, masks_output="mask_probs", masks_doc="(D,28,28) box-relative probabilities",
     stage_names=("backbone+fpn", "toy_head"), feature_levels=("T1",),
     model="toy_family:FAMILY_MODEL", graph="toy_family:ToyGraph",
-    decode="maskbench.postprocess:paste_box_masks",  # Mask R-CNN's decoding, reused by path
+    decode="maskbench.pipeline.postprocess:paste_box_masks",  # Mask R-CNN's decoding, reused by path
     stage_rule="toy_family:stage_rule", feature_rule="toy_family:feature_rule",
 ))
 

@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 import torch
 
-from maskbench.errors import CheckpointError
 from maskbench.models.factory import build_model, create_model
 from maskbench.models.random_init import randomize_
-from maskbench.predict import Predictor
-from maskbench.preprocess import ResizeMode
+from maskbench.pipeline.preprocess import ResizeMode
+from maskbench.predict.predictor import Predictor
+from maskbench.utils.errors import CheckpointError
 from maskbench.zoo import get_spec
 
 # Key names as they appear in MMDetection's checkpoints (read off mmdet 3.3 / mmpretrain 1.2

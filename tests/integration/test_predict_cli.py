@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from maskbench.cli import main
+from maskbench.cli.main import main
 from maskbench.zoo import MODELS
 
 

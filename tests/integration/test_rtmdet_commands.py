@@ -10,9 +10,9 @@ import onnx
 import pytest
 from pycocotools import mask as mask_utils
 
-from maskbench.cli import main
+from maskbench.cli.main import main
 from maskbench.data.sources import embedded_nuscenes, find_images
-from maskbench.records import OK, read_records
+from maskbench.results.records import OK, read_records
 
 MODEL = "rtmdet-ins-t"
 

@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 
 from maskbench.models.factory import create_model
-from maskbench.predict import Predictor
-from maskbench.preprocess import ResizeMode, preprocess
+from maskbench.pipeline.preprocess import ResizeMode
+from maskbench.models.inputs import preprocess
+from maskbench.predict.predictor import Predictor
 from maskbench.zoo import MODELS
 
 # The 3x variants share their 1x twin's architecture; running them too only costs CI time.

@@ -19,14 +19,16 @@ import numpy as np
 import torch
 from pycocotools import mask as mask_utils
 
-from maskbench.compare import Agreement, compare_detections
 from maskbench.data.images import load_image
 from maskbench.data.sources import embedded_nuscenes, find_images
-from maskbench.detections import Detections
-from maskbench.models.factory import LoadedModel, calibration_batch, create_model
 from maskbench.models.detector import RawDetections
-from maskbench.postprocess import rescale_boxes, to_detections
-from maskbench.preprocess import ResizeMode, preprocess
+from maskbench.models.factory import LoadedModel, calibration_batch, create_model
+from maskbench.pipeline.detections import Detections
+from maskbench.pipeline.postprocess import rescale_boxes
+from maskbench.models.detector import to_detections
+from maskbench.pipeline.preprocess import ResizeMode
+from maskbench.models.inputs import preprocess
+from maskbench.verify.compare import Agreement, compare_detections
 from maskbench.zoo import RTMDET_INS, get_spec
 
 HERE = Path(__file__).resolve().parent

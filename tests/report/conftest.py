@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from synthetic_bench import make_results_dir, study_set
 
-from maskbench.records import BenchmarkRecord
+from maskbench.results.records import BenchmarkRecord
 
 
 @pytest.fixture

@@ -12,10 +12,11 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from maskbench.records import OK, BenchmarkJob, BenchmarkRecord, append_record
-from maskbench.stats import LatencyStats
-from maskbench.detections import Detections
-from maskbench.report.coco_results import detections_to_coco
+
+from maskbench.pipeline.coco_results import detections_to_coco
+from maskbench.pipeline.detections import Detections
+from maskbench.results.records import OK, BenchmarkJob, BenchmarkRecord, append_record
+from maskbench.results.stats import LatencyStats
 from maskbench.zoo import get_spec
 
 FRAME_W, FRAME_H = 64, 48

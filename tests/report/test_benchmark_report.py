@@ -10,10 +10,10 @@ import re
 import pytest
 from synthetic_bench import make_record, make_results_dir, study_set
 
-from maskbench.records import BenchmarkRecord
 from maskbench.report.benchmark_report import write_report
 from maskbench.report.export import flatten
 from maskbench.report.tables import RANDOM_WEIGHTS_WARNING, results_table, schedule_note, setup_notes
+from maskbench.results.records import BenchmarkRecord
 
 
 @pytest.fixture(scope="module")

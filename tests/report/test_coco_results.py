@@ -19,15 +19,15 @@ from maskbench.data.coco_classes import (
     category_id_to_label,
     label_to_category_id,
 )
-from maskbench.detections import Detections
-from maskbench.report import coco_results
-from maskbench.report.coco_results import (
+from maskbench.pipeline.coco_results import (
     ImageRecord,
     detections_to_coco,
     for_segm_eval,
     write_coco_results,
     write_predictions,
 )
+from maskbench.pipeline.detections import Detections
+from maskbench.report import coco_results
 
 H, W = 40, 60
 

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from maskbench.data.coco_classes import COCO_CLASSES, COCO_PALETTE
-from maskbench.detections import Detections
+from maskbench.pipeline.detections import Detections
 from maskbench.report.overlay import CONTOUR_DARKEN, draw_overlay, save_png, side_by_side
 
 H, W = 120, 200

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from synthetic_bench import make_record, make_results_dir
 
-from maskbench.cli import main
-from maskbench.recommend import parse_latency_ms, parse_memory_mb, recommend
+from maskbench.cli.main import main
+from maskbench.report.recommend import parse_latency_ms, parse_memory_mb, recommend
 
 
 @pytest.mark.parametrize("text, mb", [("6GB", 6144.0), ("6 GiB", 6144.0), ("512MB", 512.0), ("1.5g", 1536.0),

@@ -9,10 +9,10 @@ import pytest
 from PIL import Image
 from synthetic_bench import FRAME_H, FRAME_W, make_record, square_detections, write_detections_file, write_frames
 
-from maskbench.errors import MaskbenchError
-from maskbench.report.coco_results import detections_to_coco
+from maskbench.pipeline.coco_results import detections_to_coco
 from maskbench.report.detections_file import load_detections_file, results_to_detections
 from maskbench.report.side_by_side import choose_pair, write_side_by_side
+from maskbench.utils.errors import MaskbenchError
 
 
 def test_detections_survive_the_file(tmp_path):

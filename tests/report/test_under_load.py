@@ -7,9 +7,9 @@ import csv
 
 from synthetic_bench import make_record, make_results_dir
 
-from maskbench.cli import main
-from maskbench.recommend import recommend
+from maskbench.cli.main import main
 from maskbench.report.benchmark_report import write_report
+from maskbench.report.recommend import recommend
 from maskbench.report.tables import UNDER_LOAD_MARK
 
 QUIET = {"load_average_before": 0.3, "load_average_after": 1.2, "other_worker_pids": []}

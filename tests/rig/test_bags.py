@@ -15,9 +15,9 @@ import pytest
 
 from maskbench.data.images import load_image
 from maskbench.data.sources import STUDY_CAMERAS, embedded_nuscenes, find_images
-from maskbench.errors import RuntimeNotInstalled
 from maskbench.rig.camera_streams import FrameDecodeError, SourceError, SourceKind
 from maskbench.rig.sources import open_source
+from maskbench.utils.errors import RuntimeNotInstalled
 
 rosbags = pytest.importorskip("rosbags")
 from rosbags.rosbag1 import Writer as Ros1Writer  # noqa: E402

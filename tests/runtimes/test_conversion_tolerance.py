@@ -7,9 +7,9 @@ import json
 import numpy as np
 import pytest
 
-from maskbench.compare import pair_differences
-from maskbench.detections import Detections
+from maskbench.pipeline.detections import Detections
 from maskbench.verify.check_row import CheckRow
+from maskbench.verify.compare import pair_differences
 from maskbench.verify.results_file import write_json
 from maskbench.verify.tolerances import TOLERANCES, close_pairs
 

@@ -13,10 +13,11 @@ import numpy as np
 import onnx
 import pytest
 
-from maskbench.preprocess import ResizeMode, preprocess
-from maskbench.runtimes import get_runtime
 from maskbench.data.frames import load_frames
 from maskbench.export.calibration import calibrated_random_model
+from maskbench.pipeline.preprocess import ResizeMode
+from maskbench.models.inputs import preprocess
+from maskbench.runtimes import get_runtime
 from maskbench.runtimes.base import FeatureTapUnavailable
 from maskbench.runtimes.feature_names import FPN_LEVELS, fpn_tensor_names
 from maskbench.runtimes.tensorrt_ import TensorRTRuntime

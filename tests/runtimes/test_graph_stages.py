@@ -14,12 +14,13 @@ from dataclasses import replace
 
 import pytest
 
-from maskbench.records import STAGES as RECORD_STAGES
-from maskbench.preprocess import ResizeMode, preprocess
-from maskbench.runtimes import get_runtime
 from maskbench.benchmark.profiling.graph_profile import OTHER, PROFILED_CALL, graph_stage_profile
 from maskbench.benchmark.profiling.node_stages import node_stages, stage_index
 from maskbench.models.mask_rcnn import MaskRCNN
+from maskbench.pipeline.preprocess import ResizeMode
+from maskbench.models.inputs import preprocess
+from maskbench.results.records import STAGES as RECORD_STAGES
+from maskbench.runtimes import get_runtime
 
 STAGES = MaskRCNN.STAGE_NAMES  # this file profiles r50's graph
 from maskbench.data.frames import load_frames
@@ -139,10 +140,10 @@ def test_onnxruntime_stages(setup, onnx_path):
 
 
 def test_benchmark_worker_records_graph_stages_and_the_report_shows_them(openvino_runtime, setup):
-    from maskbench.records import OK, BenchmarkRecord
     from maskbench.benchmark.worker import _stage_timings
-    from maskbench.predict import Predictor
+    from maskbench.predict.predictor import Predictor
     from maskbench.report.tables import stage_table
+    from maskbench.results.records import OK, BenchmarkRecord
 
     loaded, front, _, _, _ = setup
     predictor = Predictor(loaded, ResizeMode.STRETCH, SIZE, openvino_runtime)

@@ -14,13 +14,8 @@ import onnx
 import pytest
 import torch
 
-from maskbench.cli import main
-from maskbench.preprocess import ResizeMode, preprocess
-from maskbench.runtimes import PRECISIONS, RUNTIMES, get_runtime
-from maskbench.runtimes import cli as runtimes_cli
-from maskbench.runtimes import cpu_int8
+from maskbench.cli.main import main
 from maskbench.data.frames import load_frames
-from maskbench.errors import RuntimeNotInstalled
 from maskbench.export.calibration import calibrated_random_model, calibration_feeds, feeds_fingerprint
 from maskbench.export.onnx_export import ExportTarget
 from maskbench.export.quantize import (
@@ -30,9 +25,14 @@ from maskbench.export.quantize import (
     quantized_artifact,
     unshare_initializers,
 )
+from maskbench.pipeline.preprocess import ResizeMode
+from maskbench.models.inputs import preprocess
+from maskbench.runtimes import PRECISIONS, RUNTIMES, cpu_int8, get_runtime
+from maskbench.runtimes import cli as runtimes_cli
 from maskbench.runtimes.base import UnsupportedPrecisionError
 from maskbench.runtimes.openvino_ import require_native_int8
 from maskbench.runtimes.registry import require_runtime
+from maskbench.utils.errors import RuntimeNotInstalled
 from maskbench.verify.tolerances import TOLERANCES
 
 SIZE = (256, 160)

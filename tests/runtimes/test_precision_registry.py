@@ -8,12 +8,12 @@ import types
 
 import pytest
 
-from maskbench.cli import main
+from maskbench.cli.main import main
 from maskbench.runtimes import RUNTIMES, get_runtime
-from maskbench.errors import RuntimeNotInstalled
 from maskbench.runtimes.base import UnsupportedDeviceError, UnsupportedPrecisionError
-from maskbench.runtimes.registry import available_runtimes, require_runtime
 from maskbench.runtimes.openvino_ import compile_config, require_native_bf16
+from maskbench.runtimes.registry import available_runtimes, require_runtime
+from maskbench.utils.errors import RuntimeNotInstalled
 
 
 def _one_line(info) -> str:
@@ -110,7 +110,7 @@ def test_openvino_bf16_needs_native_bf16():
 
 def test_cli_refuses_before_loading_the_model(monkeypatch, tmp_path, capsys):
     calls = []
-    monkeypatch.setattr("maskbench.predict.load_predictor", lambda *a, **k: calls.append(a))
+    monkeypatch.setattr("maskbench.predict.predictor.load_predictor", lambda *a, **k: calls.append(a))
     monkeypatch.setitem(sys.modules, "tensorrt", None)
     monkeypatch.setattr("torch.cuda.is_available", lambda: False)
     code = main(["predict", "--model", "r50", "--precision", "fp16", "--out", str(tmp_path)])  # torch, on the CPU

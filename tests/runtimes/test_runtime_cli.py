@@ -11,7 +11,7 @@ import json
 import onnx
 import pytest
 
-from maskbench.cli import main
+from maskbench.cli.main import main
 from maskbench.data.sources import embedded_nuscenes, find_images
 
 
@@ -71,6 +71,6 @@ def test_check_conversion_prints_a_table_and_writes_json(env, frame_file, tmp_pa
     payload = json.loads(out.read_text())
     (row,) = payload["rows"]
     assert row["runtime"] == "onnxruntime" and row["matched"] == 100 and row["agrees"] is True
-    info = payload["info"]  # maskbench.machine.describe_environment, as benchmark records keep it
+    info = payload["info"]  # maskbench.utils.machine.describe_environment, as benchmark records keep it
     assert info["packages"]["torch"] and (info["packages"].get("onnxruntime") or info["packages"]["onnxruntime-gpu"])
     assert info["runtime_threads"] >= 1 and info["cpu"] and info["model"] == "r50"

@@ -10,14 +10,14 @@ import pytest
 import torch
 from onnx import TensorProto, helper
 
-from maskbench.cli import main
+from maskbench.cli.main import main
+from maskbench.export import onnx_export
+from maskbench.export.onnx_export import KEY_PROP, ExportTarget, export_key, export_onnx, stored_key
 from maskbench.models.factory import LoadedModel
 from maskbench.models.roi_heads import DetectionConfig
 from maskbench.models.rpn import ProposalConfig
 from maskbench.runtimes import RUNTIMES, RuntimeNotInstalled, available_runtimes, get_runtime
-from maskbench.export import onnx_export
 from maskbench.runtimes.base import UnknownRuntimeError
-from maskbench.export.onnx_export import KEY_PROP, ExportTarget, export_key, export_onnx, stored_key
 from maskbench.zoo import get_spec
 
 
@@ -44,7 +44,7 @@ def test_missing_package_gives_one_line_with_the_pip_command(monkeypatch, packag
 def test_predict_with_a_missing_runtime_fails_before_loading_the_model(monkeypatch, tmp_path, capsys):
     monkeypatch.setitem(sys.modules, "openvino", None)
     calls = []
-    monkeypatch.setattr("maskbench.predict.load_predictor", lambda *a, **k: calls.append(a))
+    monkeypatch.setattr("maskbench.predict.predictor.load_predictor", lambda *a, **k: calls.append(a))
     code = main(["predict", "--model", "r50", "--runtime", "openvino", "--out", str(tmp_path)])
     err = capsys.readouterr().err.strip()
     assert code == 2 and not calls

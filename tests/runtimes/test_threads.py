@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from maskbench.models.factory import LoadedModel, build_model
-from maskbench.preprocess import preprocess
+from maskbench.models.inputs import preprocess
 from maskbench.runtimes import get_runtime
 from maskbench.zoo import get_spec
 

@@ -17,13 +17,14 @@ from dataclasses import replace
 import pytest
 import torch
 
-from maskbench.preprocess import ResizeMode, preprocess
-from maskbench.runtimes import get_runtime
 from maskbench.data.frames import load_frames
 from maskbench.export.calibration import calibrated_random_model
-from maskbench.verify.conversion_check import check_conversion
+from maskbench.pipeline.preprocess import ResizeMode
+from maskbench.models.inputs import preprocess
+from maskbench.runtimes import get_runtime
 from maskbench.runtimes.torch_ import model_for
 from maskbench.runtimes.torch_compile import TorchCompileRuntime
+from maskbench.verify.conversion_check import check_conversion
 
 SIZE = (128, 64)
 DETECTIONS = 20

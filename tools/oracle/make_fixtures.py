@@ -239,7 +239,7 @@ def run_mmdet(model, image_path: Path, mode: str) -> dict:
 
 
 def main() -> None:
-    from maskbench.compare import compare_detections
+    from maskbench.verify.compare import compare_detections
     from maskbench.data.coco_classes import COCO_CLASSES
     sys.path.insert(0, str(REPO / "tests"))
     from parity.parity import FRAMES, frame_path, parity_model, reference_detections, weights_fingerprint

@@ -1,8 +1,8 @@
 """The benchmark: each model x runtime measured in its own process, results appended as JSONL.
 
-- :mod:`maskbench.records`: what one measurement is (:class:`BenchmarkJob` in,
+- :mod:`maskbench.results.records`: what one measurement is (:class:`BenchmarkJob` in,
   :class:`BenchmarkRecord` out) and the JSONL file that keeps them (append, resume); with
-  :mod:`maskbench.stats` (latency statistics), the contract the report reads;
+  :mod:`maskbench.results.stats` (latency statistics), the contract the report reads;
 - :mod:`.memory`: peak RSS and GPU memory;
 - :mod:`.worker`: runs one job (``python -m maskbench.benchmark.worker``);
 - :mod:`.profiling`: the network's stage times (eager stage by stage, graph runtimes by node);

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .. import cli_args
+from ..cli import args as cli_args
 
 DEFAULT_OUT = Path("out/benchmark")
 
@@ -50,7 +50,7 @@ def add_commands(sub) -> None:
 
 
 def benchmark_command(args) -> int:
-    from ..files import space_estimate
+    from ..utils.files import space_estimate
     from .plan import default_runtimes, plan_jobs, resolve_models
     from .runner import run_benchmark
     from .space import space_needed
@@ -93,7 +93,7 @@ def _at_least_one(text: str) -> int:
 
 
 def _print_record(record) -> None:
-    from ..machine_load import under_load_reason
+    from ..results.machine_load import under_load_reason
 
     if record.ok:
         stats = record.latency()
@@ -109,8 +109,8 @@ def _print_record(record) -> None:
 
 
 def _write_report(records, args) -> None:
-    from ..names import DEFAULT_PAIR
     from ..report.benchmark_report import write_report
+    from ..utils.names import DEFAULT_PAIR
 
     files = write_report(records, args.out, overlay_pair=args.pair or DEFAULT_PAIR)
     print(f"report: {getattr(files, 'html', args.out / 'report.html')}")

@@ -7,7 +7,7 @@ one after another (model built, graph exported or compiled, warm-up done; a comp
 beside another), then the runner commands the timed calls in rounds, call by call, A1 B1 C1 A2
 B2 C2 ... (a round: each job's pass over its frames): exactly one job times at any moment, the
 others wait idle (:mod:`.control`), so drift falls on every job alike, and A's and B's passes of
-a round span the same minutes, which the paired intervals of :mod:`maskbench.intervals` use. Then each job
+a round span the same minutes, which the paired intervals of :mod:`maskbench.results.intervals` use. Then each job
 finishes (stages, fidelity, AP, its record) one at a time.
 
 Faults as in block mode (:mod:`.worker_process`): a worker that dies or runs past its timeout
@@ -30,8 +30,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import UnknownModelError
-from ..records import TIMING_INTERLEAVED, BenchmarkJob, BenchmarkRecord
+from ..results.records import TIMING_INTERLEAVED, BenchmarkJob, BenchmarkRecord
+from ..utils.errors import UnknownModelError
 from ..zoo import get_spec
 from .control import READY, TIMED, ControlledProcess, ProcessGone, ProcessTimedOut, finish_command, time_command
 from .worker_process import ended_record, job_files, kill_group, timeout_record

@@ -11,8 +11,8 @@ import numpy as np
 
 from ..export.calibration import calibration_frames, random_weights_calibration
 from ..models.factory import RANDOM, LoadedModel, create_model
-from ..preprocess import ResizeMode
-from ..records import BenchmarkJob
+from ..pipeline.preprocess import ResizeMode
+from ..results.records import BenchmarkJob
 from ..zoo import get_spec
 
 
@@ -43,7 +43,7 @@ def export_job_bundle(job: BenchmarkJob, folder: Path, latency_ms: float | None 
     from ..data.images import load_image
     from ..export.bundle import write_bundle
     from ..export.onnx_export import ExportTarget
-    from ..preprocess import preprocess
+    from ..models.inputs import preprocess
     from ..runtimes.exported import bundle_runtime
 
     images = [load_image(path) for path in job.images]

@@ -1,4 +1,4 @@
-"""From the command line's choices to the list of :class:`~maskbench.records.BenchmarkJob` s."""
+"""From the command line's choices to the list of :class:`~maskbench.results.records.BenchmarkJob` s."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import cast
 
 from ..data.sources import STUDY_CAMERAS, embedded_nuscenes, find_images, is_nuscenes_folder
-from ..errors import MaskbenchError
-from ..preprocess import ResizeMode
-from ..records import BenchmarkJob
+from ..pipeline.preprocess import ResizeMode
+from ..results.records import BenchmarkJob
+from ..utils.errors import MaskbenchError
 from ..zoo import STUDY_MODELS, get_spec
 from .preflight import JobPlan, check_names, runnable_plan
 

@@ -21,9 +21,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ..errors import MaskbenchError, RuntimeNotInstalled
-from ..names import PRECISIONS
-from ..records import BenchmarkJob
+from ..results.records import BenchmarkJob
+from ..utils.errors import MaskbenchError, RuntimeNotInstalled
+from ..utils.names import PRECISIONS
 from ..zoo import get_spec
 
 

@@ -6,7 +6,7 @@ point loses only the job in progress; run the same command again and the jobs wh
 record is ``ok`` are skipped (``resume``), the others measured again. A job that failed because
 the output folder is full or read-only stops the run (:mod:`.space`): the next would fail too.
 
-Faults (see :mod:`.lifeline` and :mod:`maskbench.out_lock`): the runner is the only writer of
+Faults (see :mod:`.lifeline` and :mod:`maskbench.utils.out_lock`): the runner is the only writer of
 ``results.jsonl`` (a worker hands its record over in a file), it holds the output folder's lock
 for the whole run (a second run on the same folder stops, or waits), it stops its worker's
 whole process group on Ctrl-C, ``SIGTERM``, ``SIGHUP`` and any exception, and a worker whose
@@ -25,9 +25,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from ..errors import UnknownModelError
-from ..out_lock import hold_output_folder
-from ..records import (
+from ..results.records import (
     OK,
     RESULTS_FILE,
     BenchmarkJob,
@@ -36,6 +34,8 @@ from ..records import (
     latest_records,
     read_records,
 )
+from ..utils.errors import UnknownModelError
+from ..utils.out_lock import hold_output_folder
 from ..zoo import get_spec
 from .interleave import run_groups
 from .lifeline import StoppedBySignal, signals_stop_the_run
@@ -74,7 +74,7 @@ def run_benchmark(
 ) -> RunSummary:
     """Measure ``jobs`` in order, each in its own process, appending to ``out_dir/results.jsonl``.
     ``out_dir`` is locked for the run: another run on it raises
-    :class:`~maskbench.errors.OutputFolderBusy`, or is waited for with ``wait_for_lock``.
+    :class:`~maskbench.utils.errors.OutputFolderBusy`, or is waited for with ``wait_for_lock``.
     ``interleave``: the jobs left to measure (two or more) are timed in alternating rounds, in
     groups of at most ``max_resident`` (None: as many as free memory holds), see :mod:`.interleave`;
     else each job is timed in a block of its own."""

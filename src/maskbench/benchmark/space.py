@@ -13,9 +13,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from ..records import OK, RESULTS_FILE, BenchmarkJob, BenchmarkRecord, latest_records, read_records
 from ..report.benchmark_report import report_size_estimate
-from ..write_errors import ALWAYS_WRITES, WriteFailed, errno_in
+from ..results.records import OK, RESULTS_FILE, BenchmarkJob, BenchmarkRecord, latest_records, read_records
+from ..utils.write_errors import ALWAYS_WRITES, WriteFailed, errno_in
 
 DETECTIONS_BYTES_PER_FRAME = 448 * 1024
 JOB_FILES_BYTES = 64 * 1024  # job, record and log files, the record's line

@@ -13,7 +13,7 @@ original-size masks):
 (reading the file) on its own. Before timing: model setup, the runtime's ``prepare``
 (export/compile, ``prepare_s``), one cold call (``first_call_ms``) and ``warmup`` calls. Around
 the timed calls: the load average and any other maskbench worker alive
-(:mod:`maskbench.machine_load`), so the report can mark a job measured under load.
+(:mod:`maskbench.results.machine_load`), so the report can mark a job measured under load.
 With a reply fd (interleaved timing, :mod:`.interleave`), the worker says ``ready`` after the
 warm-up and times each pass only when the runner commands it (:mod:`.control`); the record
 keeps each pass's mean (``round_ms``) and every call (``call_ms``) for the intervals.
@@ -35,17 +35,17 @@ import numpy as np
 import torch
 
 from ..data.images import load_image
-from ..errors import ImageError, MaskbenchError
-from ..machine import describe_environment
-from ..machine_load import QuietWatch
+from ..models.detector import to_detections
 from ..models.factory import OFFICIAL, RANDOM
-from ..postprocess import to_detections
-from ..predict import Predictor
-from ..preprocess import ResizeMode
-from ..records import FAILED, OK, TIMING_BLOCKS, TIMING_INTERLEAVED, BenchmarkJob, BenchmarkRecord
-from ..report.coco_results import detections_to_coco, write_json_atomic
-from ..stats import LatencyStats
-from ..timing import Stopwatch
+from ..pipeline.coco_results import detections_to_coco, write_json_atomic
+from ..pipeline.preprocess import ResizeMode
+from ..predict.predictor import Predictor
+from ..results.machine_load import QuietWatch
+from ..results.records import FAILED, OK, TIMING_BLOCKS, TIMING_INTERLEAVED, BenchmarkJob, BenchmarkRecord
+from ..results.stats import LatencyStats
+from ..utils.errors import ImageError, MaskbenchError
+from ..utils.machine import describe_environment
+from ..utils.timing import Stopwatch
 from ..zoo import get_spec
 from . import memory
 from .control import FINISH, READY, TIME, TIMED, Control
@@ -158,7 +158,7 @@ def _measure(job: BenchmarkJob, out_dir: Path, record: BenchmarkRecord, control:
             for name, value in zip(("end_to_end", "preprocess", "inference", "postprocess"), (total, pre, infer, post)):
                 parts[name].append(value)
             # Dense masks are dropped before the next call, as a deployed loop drops them, so
-            # that the next call's masks reuse their pages (maskbench.mask_canvas).
+            # that the next call's masks reuse their pages (maskbench.pipeline.mask_canvas).
             if round_ == rounds - 1:
                 last[index] = detections_to_coco(dets, index + 1)
             del dets

@@ -10,8 +10,8 @@ import signal
 import subprocess
 from pathlib import Path
 
-from ..records import CRASHED, TIMEOUT, BenchmarkJob, BenchmarkRecord
-from ..report.coco_results import write_json_atomic
+from ..pipeline.coco_results import write_json_atomic
+from ..results.records import CRASHED, TIMEOUT, BenchmarkJob, BenchmarkRecord
 from .worker import base_record
 
 NO_OUTPUT, NO_LOG = "(nothing)", "(no log)"

@@ -31,7 +31,7 @@ import cv2
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from maskbench.errors import ImageError
+from maskbench.utils.errors import ImageError
 
 DEFAULT_MAX_PIXELS = 100_000_000
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from maskbench.errors import MaskbenchError
+from maskbench.utils.errors import MaskbenchError
 
 # The forward-facing cameras a car's perception mostly relies on: the default study set.
 STUDY_CAMERAS = ("CAM_FRONT", "CAM_FRONT_LEFT", "CAM_FRONT_RIGHT")

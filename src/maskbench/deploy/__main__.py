@@ -9,7 +9,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..errors import ImageError, MaskbenchError, one_line
+from ..utils.errors import ImageError, MaskbenchError, one_line
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -30,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
 def predict_folder(bundle: Path, images: Path, out: Path, threads: int | None) -> int:
     from ..data.images import load_image
     from ..data.sources import find_images
-    from ..report.coco_results import ImageRecord, write_predictions
+    from ..pipeline.coco_results import ImageRecord, write_predictions
     from .model import load
 
     model = load(bundle, threads)

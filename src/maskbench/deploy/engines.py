@@ -1,5 +1,5 @@
 """The graph runtimes as deploy runs them: ONNX Runtime or OpenVINO on the artifact, imported
-directly (no torch), with the benchmark's session settings (:mod:`maskbench.runtimes.graph_sessions`).
+directly (no torch), with the benchmark's session settings (:mod:`maskbench.pipeline.graph_sessions`).
 
 A runtime whose major.minor version differs from the one the bundle was exported and measured
 with is refused: another version may fuse or round differently, and the measured latency and
@@ -13,14 +13,14 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import RuntimeNotInstalled
-from ..runtimes.graph_sessions import (
+from ..pipeline.graph_sessions import (
     OPENVINO_DEVICE,
     compile_config,
     missing_native_precision,
     ort_session_options,
 )
-from .manifest import BundleError
+from ..pipeline.manifest import BundleError
+from ..utils.errors import RuntimeNotInstalled
 
 MODULES = {"onnxruntime": "onnxruntime", "openvino": "openvino"}  # runtime -> Python package
 Engine = Callable[[dict[str, np.ndarray]], tuple[np.ndarray, ...]]

@@ -1,7 +1,7 @@
-"""A loaded bundle as a callable: RGB uint8 image in, :class:`~maskbench.detections.Detections`
-out, through the same numpy steps the full install runs around the graph
-(:func:`~maskbench.preprocess.preprocess_array`, :func:`~maskbench.postprocess.detections_from_outputs`),
-so a deployed model gives the benchmark's detections bit for bit."""
+"""A loaded bundle as a callable: RGB uint8 image in, :class:`~maskbench.pipeline.detections.Detections`
+out, through the same numpy steps the full install runs around the graph (:mod:`maskbench.pipeline`:
+``preprocess_array``, ``detections_from_outputs``), so a deployed model gives the benchmark's
+detections bit for bit."""
 
 from __future__ import annotations
 
@@ -10,15 +10,15 @@ from pathlib import Path
 
 import numpy as np
 
-from ..detections import Detections
-from ..export.graph_io import ExportTarget, array_feeds
-from ..files import file_sha256
-from ..names import ResizeMode
-from ..postprocess import detections_from_outputs
-from ..preprocess import preprocess_array
+from ..pipeline.detections import Detections
+from ..pipeline.graph_io import ExportTarget, array_feeds
+from ..pipeline.manifest import BundleError, Manifest
+from ..pipeline.postprocess import detections_from_outputs
+from ..pipeline.preprocess import preprocess_array
+from ..utils.files import file_sha256
+from ..utils.names import ResizeMode
 from ..zoo import InputFormat, get_family
 from .engines import Engine, open_engine
-from .manifest import BundleError, Manifest
 
 
 @dataclass
@@ -62,7 +62,7 @@ class DeployedModel:
 
     def coco_results(self, detections: Detections, image_id: int) -> list[dict]:
         """COCO results entries (masks as compressed RLE), as ``maskbench predict`` writes them."""
-        from ..report.coco_results import detections_to_coco
+        from ..pipeline.coco_results import detections_to_coco
 
         return detections_to_coco(detections, image_id)
 

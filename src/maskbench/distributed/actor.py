@@ -16,8 +16,8 @@ import numpy as np
 
 from ..data.images import load_image
 from ..deploy import load
-from ..errors import MaskbenchError
-from ..report.coco_results import ImageRecord
+from ..pipeline.coco_results import ImageRecord
+from ..utils.errors import MaskbenchError
 from .shipping import unpack_bundle
 
 # Test-only: a folder where each actor writes pid-<pid> when it starts (saying whether torch got

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..errors import MaskbenchError
+from ..utils.errors import MaskbenchError
 from .ray_predict import RayOptions
 from .shipping import ModelChoice, require_graph_runtime
 

@@ -10,7 +10,7 @@ import os
 from collections.abc import Iterator
 from types import ModuleType
 
-from ..errors import RuntimeNotInstalled
+from ..utils.errors import RuntimeNotInstalled
 
 RAY_INSTALL = 'pip install "maskbench[ray]"'
 

@@ -9,11 +9,11 @@ import json
 import time
 from pathlib import Path
 
-from ..errors import MaskbenchError
 from ..evaluation.categories import CategoryMap, to_dataset_ids
 from ..evaluation.coco_eval import load_annotations, score_results
 from ..evaluation.run import EvalResult, EvalTiming, ImageFailure
-from ..report.coco_results import RESULTS_FILE
+from ..pipeline.coco_results import RESULTS_FILE
+from ..utils.errors import MaskbenchError
 from .frames import coco_frames
 from .ray_predict import RayOptions, RaySummary, run_frames
 from .shards import latest_records

@@ -2,7 +2,7 @@
 
 The driver (never an actor) appends each batch's frames to ``OUT/shards/part-NNNN.jsonl``, one
 JSON line per frame (its :class:`ImageRecord`, its COCO entries, the actor and its seconds),
-with :func:`maskbench.files.append_line` (one write + fsync per batch: whole lines or none). Each
+with :func:`maskbench.utils.files.append_line` (one write + fsync per batch: whole lines or none). Each
 run opens a new part, so a torn line can only end a part, and readers skip it. ``run.json``
 beside the parts says which model and frames they are of: a rerun over other frames or another
 model is refused rather than mixed in.
@@ -21,9 +21,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import IO
 
-from ..errors import MaskbenchError
-from ..files import append_line, atomic_open
-from ..report.coco_results import IMAGES_FILE, RESULTS_FILE, ImageRecord, images_dataset, write_json_atomic
+from ..pipeline.coco_results import IMAGES_FILE, RESULTS_FILE, ImageRecord, images_dataset, write_json_atomic
+from ..utils.errors import MaskbenchError
+from ..utils.files import append_line, atomic_open
 
 SHARDS = "shards"
 RUN_FILE = "run.json"

@@ -14,8 +14,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import ImageError, MaskbenchError
-from ..names import ResizeMode
+from ..utils.errors import ImageError, MaskbenchError
+from ..utils.names import ResizeMode
 
 GRAPH_RUNTIMES = ("onnxruntime", "openvino")  # what maskbench.deploy runs without torch
 
@@ -52,7 +52,7 @@ def build_bundle(folder: Path, choice: ModelChoice, paths: Sequence[str], thread
     from ..data.images import load_image
     from ..export.bundle import write_bundle
     from ..export.onnx_export import ExportTarget
-    from ..predict import load_predictor
+    from ..predict.predictor import load_predictor
     from ..runtimes.exported import bundle_runtime
     from ..runtimes.registry import get_runtime, require_runtime
 
@@ -80,7 +80,7 @@ def build_bundle(folder: Path, choice: ModelChoice, paths: Sequence[str], thread
 
 def bundle_key(folder: Path) -> str:
     """A given bundle's identity for resuming: its manifest's hash (which names the artifact's)."""
-    from ..bundle_manifest import MANIFEST_FILE, Manifest
+    from ..pipeline.manifest import MANIFEST_FILE, Manifest
 
     Manifest.read(folder)  # one line if it is not a bundle
     return hashlib.sha256((folder / MANIFEST_FILE).read_bytes()).hexdigest()[:16]
@@ -88,7 +88,7 @@ def bundle_key(folder: Path) -> str:
 
 def bundle_info(folder: Path) -> dict:
     """predict's ``info`` block for a bundle exported earlier (``maskbench export --bundle``)."""
-    from ..bundle_manifest import Manifest
+    from ..pipeline.manifest import Manifest
 
     m = Manifest.read(folder)
     return {"model": m.model, "weights": m.weights, "weights_sha256": m.weights_sha256,
@@ -104,7 +104,7 @@ def pack_bundle(folder: Path) -> dict[str, bytes]:
 def unpack_bundle(files: dict[str, bytes]) -> Path:
     """The bundle written once per node, in the temp folder under its manifest's hash (actors on
     one node, and restarted actors, share it); written aside and renamed, so never half there."""
-    from ..bundle_manifest import MANIFEST_FILE
+    from ..pipeline.manifest import MANIFEST_FILE
 
     root = Path(tempfile.gettempdir()) / "maskbench-bundles"
     folder = root / hashlib.sha256(files[MANIFEST_FILE]).hexdigest()[:16]  # names the artifact's hash

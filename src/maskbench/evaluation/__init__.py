@@ -2,7 +2,7 @@
 
 Public entry points:
 
-- :func:`evaluate_predictor` (run.py): run a :class:`~maskbench.predict.Predictor` over a COCO
+- :func:`evaluate_predictor` (run.py): run a :class:`~maskbench.predict.predictor.Predictor` over a COCO
   dataset and score it; returns an :class:`EvalResult`. The benchmark calls this.
 - :func:`score_results` (coco_eval.py): score a COCO results list against an annotation file.
 - :func:`ap_difference` (compare.py): AP of one evaluation minus another's (conversion loss).

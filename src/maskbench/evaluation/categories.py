@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from maskbench.data.coco_classes import COCO_CATEGORY_IDS, COCO_CLASSES
-from maskbench.errors import MaskbenchError
+from maskbench.utils.errors import MaskbenchError
 
 
 class CategoryMismatchError(MaskbenchError):

@@ -11,9 +11,9 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
-from .. import cli_args
-from ..errors import MaskbenchError
-from ..names import BACKENDS
+from ..cli import args as cli_args
+from ..utils.errors import MaskbenchError
+from ..utils.names import BACKENDS
 
 if TYPE_CHECKING:  # numpy-free at run time: the parser is built without it
     from .coco_eval import CocoMetrics
@@ -106,7 +106,7 @@ def _run_models(args, annotations: Path, images: Path) -> CocoMetrics:
                                 progress=not args.no_progress, backend=args.backend)
     _write_evaluation(args.out, result, annotations, images)
     if args.compare_runtime is not None:
-        from ..predict import Predictor
+        from ..predict.predictor import Predictor
 
         precision = args.compare_precision or args.precision
         other = Predictor(predictor.loaded, predictor.mode, predictor.size)
@@ -136,9 +136,9 @@ def _run_on_ray(args, annotations: Path, images: Path) -> CocoMetrics:
 def _load_predictor(args, annotations: Path, images: Path):
     """The model, random weights calibrated on the dataset's first readable image (as predict does)."""
     from ..data.images import load_image
-    from ..errors import ImageError
-    from ..predict import load_predictor
+    from ..predict.predictor import load_predictor
     from ..runtimes.registry import require_runtime
+    from ..utils.errors import ImageError
     from .coco_eval import load_annotations
 
     # A missing package or an unsupported precision is reported before the model is loaded.
@@ -168,8 +168,8 @@ def _runtime(name: str | None, precision: str, predictor, args):
 
 
 def _write_evaluation(out: Path, result, annotations: Path, images: Path) -> None:
-    from ..files import space_estimate
-    from ..report.coco_results import write_coco_results
+    from ..pipeline.coco_results import write_coco_results
+    from ..utils.files import space_estimate
 
     # A full disk: the results' JSON, plus ~64 KB of metrics.
     with space_estimate(out, lambda: (len(json.dumps(result.results)) + (64 << 10),
@@ -190,8 +190,8 @@ def _write_evaluation(out: Path, result, annotations: Path, images: Path) -> Non
 
 def _write_and_print(out: Path, metrics: CocoMetrics, context: dict, random_weights: bool,
                      failures=(), timing=None, extra: dict | None = None) -> None:
-    from ..files import atomic_open
-    from ..report.coco_results import write_json_atomic
+    from ..pipeline.coco_results import write_json_atomic
+    from ..utils.files import atomic_open
     from .coco_eval import default_backend
     from .tables import RANDOM_WEIGHTS_WARNING, metrics_markdown, summary_table
 
@@ -215,8 +215,8 @@ def _write_and_print(out: Path, metrics: CocoMetrics, context: dict, random_weig
 
 def _report_difference(reference: CocoMetrics, other: CocoMetrics, reference_label: str, other_label: str,
                        out: Path) -> None:
-    from ..files import atomic_open
-    from ..report.coco_results import write_json_atomic
+    from ..pipeline.coco_results import write_json_atomic
+    from ..utils.files import atomic_open
     from .compare import ap_difference, difference_markdown
 
     table = difference_markdown(reference, other, reference_label, other_label)

@@ -22,13 +22,13 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from maskbench.errors import MaskbenchError
-from maskbench.names import (  # the command line reads them from there, without numpy
+from maskbench.pipeline.coco_results import for_segm_eval
+from maskbench.utils.errors import MaskbenchError
+from maskbench.utils.names import (  # the command line reads them from there, without numpy
     BACKENDS,
     FASTER,  # noqa: F401 (kept as coco_eval.FASTER)
     PYCOCOTOOLS,
 )
-from maskbench.report.coco_results import for_segm_eval
 
 from .entries import ANOTHER_DATASET, triage
 

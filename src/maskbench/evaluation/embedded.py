@@ -5,7 +5,7 @@ from __future__ import annotations
 from importlib import resources
 from pathlib import Path
 
-from maskbench.errors import MaskbenchError
+from maskbench.utils.errors import MaskbenchError
 
 
 def embedded_coco() -> tuple[Path, Path]:

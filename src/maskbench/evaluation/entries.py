@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 
 from pycocotools import mask as mask_utils
 
-from maskbench.errors import MaskbenchError
+from maskbench.utils.errors import MaskbenchError
 
 from .categories import CategoryMap, dataset_category_id
 

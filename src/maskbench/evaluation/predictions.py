@@ -19,8 +19,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from maskbench.errors import MaskbenchError
-from maskbench.report.coco_results import IMAGES_FILE
+from maskbench.pipeline.coco_results import IMAGES_FILE
+from maskbench.utils.errors import MaskbenchError
 
 from .categories import CategoryMap
 from .entries import ANOTHER_DATASET, triage

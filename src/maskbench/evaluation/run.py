@@ -16,8 +16,8 @@ from pathlib import Path
 from tqdm import tqdm
 
 from maskbench.data.images import load_image
-from maskbench.errors import ImageError, MaskbenchError
-from maskbench.report.coco_results import detections_to_coco
+from maskbench.pipeline.coco_results import detections_to_coco
+from maskbench.utils.errors import ImageError, MaskbenchError
 
 from .categories import CategoryMap, to_dataset_ids
 from .coco_eval import CocoMetrics, load_annotations, score_results
@@ -71,8 +71,8 @@ def evaluate_predictor(predictor, annotations: Path, images: Path, *, max_images
                        progress: bool = True, backend: str | None = None) -> EvalResult:
     """Box and mask AP of ``predictor`` on the COCO dataset ``annotations`` + ``images``.
 
-    ``predictor``: a :class:`maskbench.predict.Predictor` (with or without a runtime) or any
-    callable RGB uint8 HxWx3 -> :class:`~maskbench.detections.Detections`. ``images``: the
+    ``predictor``: a :class:`maskbench.predict.predictor.Predictor` (with or without a runtime) or any
+    callable RGB uint8 HxWx3 -> :class:`~maskbench.pipeline.detections.Detections`. ``images``: the
     folder the annotation file's ``file_name`` s are relative to. ``max_images``: only the
     first N images by id. ``progress``: show a tqdm bar. ``backend``: "faster-coco-eval" or
     "pycocotools" (default: the faster one installed). Raises MaskbenchError when the

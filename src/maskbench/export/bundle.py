@@ -1,6 +1,6 @@
 """Write a deployment bundle (``maskbench export --bundle DIR``): the very file the benchmark's
 runtime compiles (the fp32 ONNX export, or the int8 artifact) copied into ``DIR`` with a
-:class:`~maskbench.deploy.manifest.Manifest` that says how to feed it and what it was checked
+:class:`~maskbench.pipeline.manifest.Manifest` that says how to feed it and what it was checked
 against. Needs torch (it exports); :mod:`maskbench.deploy` reads the bundle without it."""
 
 from __future__ import annotations
@@ -10,10 +10,10 @@ import shutil
 from pathlib import Path
 from typing import Any, Protocol
 
-from ..bundle_manifest import Manifest
 from ..data.coco_classes import COCO_CLASSES
-from ..files import atomic_path, file_sha256
-from .graph_io import ExportTarget, output_names
+from ..pipeline.graph_io import ExportTarget, output_names
+from ..pipeline.manifest import Manifest
+from ..utils.files import atomic_path, file_sha256
 from .onnx_export import weights_hash
 
 RUNTIME_MODULES = {"onnxruntime": "onnxruntime", "onnxruntime-cuda": "onnxruntime", "openvino": "openvino",

@@ -22,9 +22,10 @@ from collections.abc import Sequence
 import numpy as np
 
 from ..data.frames import Frame, load_frames
-from ..errors import MaskbenchError
 from ..models.factory import RANDOM, LoadedModel, calibration_batch, create_model
-from ..preprocess import ResizeMode, pad_like_pipeline, preprocess
+from ..models.inputs import pad_like_pipeline, preprocess
+from ..pipeline.preprocess import ResizeMode
+from ..utils.errors import MaskbenchError
 from ..zoo import InputFormat, ModelSpec, get_spec
 from .onnx_export import ExportTarget
 

@@ -4,7 +4,7 @@ The graph is :class:`~maskbench.export.graph.DetectorGraph` (Mask R-CNN) or
 :class:`~maskbench.export.graph_rtmdet.RTMDetGraph`: one normalised, padded image in;
 ``boxes`` (D, 4) in resized-image pixels, ``scores`` (D,), ``labels`` (D,) int64 and the masks
 out: ``mask_probs`` (D, 28, 28) or ``mask_logits`` (D, H/8, W/8) (:func:`output_names`), D <= 100
-(exactly 100 with ``fixed_count``). Mask pasting stays outside, in :mod:`maskbench.postprocess`,
+(exactly 100 with ``fixed_count``). Mask pasting stays outside, in :mod:`maskbench.pipeline.postprocess`,
 as for eager.
 
 The TorchScript exporter is used (``dynamo=False``, opset 17): the dynamo exporter fails on the
@@ -38,13 +38,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..errors import MaskbenchError
-from ..files import atomic_path, cache_dir, writing_in
 from ..models.detector import RawDetections
 from ..models.factory import LoadedModel
-from ..packages import require_package
-from ..zoo import ModelSpec, locate
-from .graph_io import (  # noqa: F401 (re-exported: the torch-free part, also deploy's)
+from ..pipeline.graph_io import (  # noqa: F401 (re-exported: the torch-free part, also deploy's)
     FAMILY_PROP,
     INPUT_NAMES_KEEP_RATIO,
     INPUT_NAMES_STRETCH,
@@ -53,6 +49,10 @@ from .graph_io import (  # noqa: F401 (re-exported: the torch-free part, also de
     array_feeds,
     output_names,
 )
+from ..utils.errors import MaskbenchError
+from ..utils.files import atomic_path, cache_dir, writing_in
+from ..utils.packages import require_package
+from ..zoo import ModelSpec, locate
 
 OPSET = 17
 GRAPH_VERSION = 1  # bump when a graph or the export settings change what a file computes
@@ -76,7 +76,7 @@ def graph_feeds(images: torch.Tensor, img_shape: tuple[int, int], target: Export
 
 
 def export_cache_dir() -> Path:
-    """``onnx/`` in maskbench's cache (:func:`maskbench.files.cache_root`)."""
+    """``onnx/`` in maskbench's cache (:func:`maskbench.utils.files.cache_root`)."""
     return cache_dir("onnx")
 
 
@@ -303,7 +303,8 @@ def _example_input(loaded: LoadedModel, target: ExportTarget) -> torch.Tensor:
     proposals and detections on every path (random noise could leave parts unexercised)."""
     from ..data.images import load_image
     from ..data.sources import embedded_nuscenes, find_images
-    from ..preprocess import ResizeMode, pad_like_pipeline, preprocess
+    from ..models.inputs import pad_like_pipeline, preprocess
+    from ..pipeline.preprocess import ResizeMode
 
     height, width = _example_img_shape(target)
     frame = load_image(find_images(embedded_nuscenes(), cameras=["CAM_FRONT"])[0].path)

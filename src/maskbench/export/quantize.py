@@ -35,8 +35,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import MaskbenchError
-from ..files import atomic_open, file_sha256, silent_write_failure, writing_in
+from ..utils.errors import MaskbenchError
+from ..utils.files import atomic_open, file_sha256, silent_write_failure, writing_in
 from .onnx_export import key_digest, stored_key
 
 QUANTIZE_VERSION = 1  # bump when the quantization recipe below changes what an artifact computes

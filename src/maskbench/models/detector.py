@@ -15,8 +15,12 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import nn
 
+from ..pipeline.detections import Detections
+from ..pipeline.postprocess import detections_from_outputs
+from ..pipeline.preprocess import ImageMeta
+
 if TYPE_CHECKING:
-    from ..zoo import ModelSpec
+    from ..zoo import FamilyEntry, ModelSpec
 
 
 @dataclass
@@ -74,3 +78,12 @@ class FamilyModel:
 
     build: Callable[[ModelSpec, bool], Detector]
     calibrate_: Callable[[Any, torch.Tensor, list[tuple[int, int]]], None]
+
+
+def to_detections(raw: RawDetections, meta: ImageMeta, family: FamilyEntry, mask_threshold: float = 0.5) -> Detections:
+    """:func:`~maskbench.pipeline.postprocess.detections_from_outputs` of the eager network's (or a
+    runtime's) raw output, by the family's decoding."""
+    boxes = raw.boxes.detach().cpu()
+    boxes = boxes if boxes.dtype == torch.float64 else boxes.float()  # a double network's stay double
+    return detections_from_outputs(family, boxes.numpy(), raw.scores.float().cpu().numpy(), raw.labels.cpu().numpy(),
+                                   raw.masks.float().cpu().numpy(), meta, mask_threshold)

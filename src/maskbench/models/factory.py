@@ -102,7 +102,8 @@ def calibration_batch(spec: ModelSpec, images, size: tuple[int, int] | None = No
     """RGB frames as one calibration batch: stretched to one input size (default: the model's,
     e.g. 1344x800), or, with ``keep_ratio`` where the model pads every frame to one size
     (RTMDet-Ins' 640x640), as that mode preprocesses them: calibrated on what it will see."""
-    from ..preprocess import ResizeMode, preprocess
+    from ..pipeline.preprocess import ResizeMode
+    from .inputs import preprocess
 
     mode = ResizeMode.KEEP_RATIO if keep_ratio and spec.input_format.pad_to_scale else ResizeMode.STRETCH
     batch = [preprocess(image, mode, size if mode is ResizeMode.STRETCH else None, spec.input_format, dtype)

@@ -2,7 +2,7 @@
 
 The forward pass stops at the 28x28 mask probabilities of each detection, in resized-image
 pixels: rescaling to the original image and pasting masks happen in
-:mod:`maskbench.postprocess`, outside the network, so every runtime (eager, ONNX, TensorRT)
+:mod:`maskbench.pipeline.postprocess`, outside the network, so every runtime (eager, ONNX, TensorRT)
 shares the same graph boundary and the same post-processing.
 """
 

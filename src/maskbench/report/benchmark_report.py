@@ -13,12 +13,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from maskbench.files import atomic_open
-from maskbench.records import BenchmarkRecord, latest_records
 from maskbench.report import export, tables
 from maskbench.report.html_page import FIDELITY_HEADING, PAIRS_HEADING, PageContent, render_page
 from maskbench.report.pareto import METRICS, ap_sources, pareto_figure, pareto_front, point_label, save_figure
 from maskbench.report.side_by_side import DEFAULT_PAIR, write_side_by_side
+from maskbench.results.records import BenchmarkRecord, latest_records
+from maskbench.utils.files import atomic_open
 
 REPORT_FILES = ("report.md", "report.html", "results.csv", "results.json", "pareto.png", "pareto.svg")
 # A report's size before one was written (measured on docs/benchmark-cpu: 3 frames, 3 MB):

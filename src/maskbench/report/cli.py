@@ -7,16 +7,16 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .. import cli_args
-from ..errors import MaskbenchError
+from ..cli import args as cli_args
+from ..utils.errors import MaskbenchError
 
 
 def _budget(parser_name: str):
-    """A type parsing ``6GB`` / ``120ms`` with :mod:`maskbench.recommend` (imported when the flag
+    """A type parsing ``6GB`` / ``120ms`` with :mod:`maskbench.report.recommend` (imported when the flag
     is given, so building the parser does not load numpy)."""
 
     def parse_argument(text: str) -> float:
-        from .. import recommend
+        from . import recommend as recommend
 
         try:
             return getattr(recommend, parser_name)(text)
@@ -56,7 +56,7 @@ def add_commands(sub) -> None:
 
 def load_results(path: Path):
     """The newest record of each job in a results.jsonl (or the one inside a folder)."""
-    from ..records import RESULTS_FILE, latest_records, read_records
+    from ..results.records import RESULTS_FILE, latest_records, read_records
 
     file = path / RESULTS_FILE if path.is_dir() else path
     if not file.exists():
@@ -68,8 +68,8 @@ def load_results(path: Path):
 
 
 def report_command(args) -> int:
-    from ..files import space_estimate
-    from ..names import DEFAULT_PAIR
+    from ..utils.files import space_estimate
+    from ..utils.names import DEFAULT_PAIR
     from .benchmark_report import report_size_estimate, write_report
 
     file, records = load_results(args.results)
@@ -87,7 +87,7 @@ def report_command(args) -> int:
 
 def recommend_command(args) -> int:
     """Exit status 0 with a pick, 1 when nothing fits (scripts can test it)."""
-    from ..recommend import recommend
+    from .recommend import recommend
 
     _, records = load_results(args.results)
     result = recommend(records, max_gpu_memory_mb=args.max_gpu_memory, max_memory_mb=args.max_memory,
@@ -96,7 +96,7 @@ def recommend_command(args) -> int:
     print(result.describe())
     if result.pick and args.bundle is not None:
         from ..benchmark.job_model import export_job_bundle
-        from ..records import BenchmarkJob
+        from ..results.records import BenchmarkJob
 
         record = result.pick
         latency = record.latency()

@@ -3,7 +3,7 @@
 The worker writes one JSON per record (``record.detections_file``, relative to the results
 folder): ``{"frames": [{"path", "camera", "width", "height", "results": [COCO result
 dicts with compressed RLE masks]}]}``. This turns each frame back into
-:class:`~maskbench.detections.Detections`, the type :func:`~maskbench.report.overlay.draw_overlay`
+:class:`~maskbench.pipeline.detections.Detections`, the type :func:`~maskbench.report.overlay.draw_overlay`
 takes, so overlays are drawn after the timing and never slow it down.
 """
 
@@ -18,8 +18,8 @@ import numpy as np
 from pycocotools import mask as mask_utils
 
 from maskbench.data.coco_classes import category_id_to_label
-from maskbench.detections import Detections
-from maskbench.errors import MaskbenchError
+from maskbench.pipeline.detections import Detections
+from maskbench.utils.errors import MaskbenchError
 
 
 @dataclass

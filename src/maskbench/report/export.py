@@ -9,17 +9,17 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
-from maskbench.files import atomic_open
-from maskbench.machine_load import under_load_reason
-from maskbench.records import BenchmarkRecord
-from maskbench.report.coco_results import write_json_atomic
+from maskbench.pipeline.coco_results import write_json_atomic
+from maskbench.results.machine_load import under_load_reason
+from maskbench.results.records import BenchmarkRecord
+from maskbench.utils.files import atomic_open
 
 
 def flatten(record: BenchmarkRecord) -> dict[str, object]:
     """One level of columns: nested dicts become ``parent.child`` (``end_to_end.mean_ms``,
     ``stages.backbone.p95_ms``, ``environment.packages.torch``); lists become JSON text.
     ``images_per_s`` is added, the table's throughput column, and ``measured_under_load`` (why,
-    or empty: :func:`maskbench.machine_load.under_load_reason`)."""
+    or empty: :func:`maskbench.results.machine_load.under_load_reason`)."""
     flat: dict[str, object] = {}
 
     def put(prefix: str, value: object) -> None:

@@ -20,8 +20,8 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from maskbench.data.coco_classes import COCO_CLASSES, COCO_PALETTE
-from maskbench.detections import Detections
-from maskbench.files import atomic_path
+from maskbench.pipeline.detections import Detections
+from maskbench.utils.files import atomic_path
 
 MASK_ALPHA = 0.5
 CONTOUR_DARKEN = 0.6  # contour colour = class colour x this: visible on the tinted mask

@@ -15,9 +15,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import cast
 
-from maskbench.files import atomic_path
-from maskbench.names import METRICS  # the command line reads it from there, without numpy
-from maskbench.records import BenchmarkRecord
+from maskbench.results.records import BenchmarkRecord
+from maskbench.utils.files import atomic_path
+from maskbench.utils.names import METRICS  # the command line reads it from there, without numpy
 
 MEASURED, ZOO = "measured", "zoo"
 FRONT_COLOUR = "#d62728"  # also what the screenshot test looks for on the rendered page

@@ -14,12 +14,12 @@ from pathlib import Path
 from typing import cast
 
 from maskbench.data.images import load_image
-from maskbench.errors import MaskbenchError
-from maskbench.names import DEFAULT_PAIR  # the command line reads it from there, without numpy
-from maskbench.records import BenchmarkRecord
 from maskbench.report.detections_file import load_detections_file
 from maskbench.report.overlay import draw_overlay, save_png, side_by_side
 from maskbench.report.pareto import point_label
+from maskbench.results.records import BenchmarkRecord
+from maskbench.utils.errors import MaskbenchError
+from maskbench.utils.names import DEFAULT_PAIR  # the command line reads it from there, without numpy
 
 DRAW_THRESHOLD = 0.3
 

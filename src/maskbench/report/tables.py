@@ -12,9 +12,9 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from maskbench.intervals import TIE, compare_records, compared_directly, record_median_interval
-from maskbench.machine_load import under_load_reason
-from maskbench.records import TIMING_INTERLEAVED, BenchmarkRecord
+from maskbench.results.intervals import TIE, compare_records, compared_directly, record_median_interval
+from maskbench.results.machine_load import under_load_reason
+from maskbench.results.records import TIMING_INTERLEAVED, BenchmarkRecord
 from maskbench.zoo import stage_order  # the networks' order, over every family
 
 MISSING = "–"
@@ -126,7 +126,7 @@ def label_of(record: BenchmarkRecord) -> str:
 def pairs_table(records: Sequence[BenchmarkRecord]) -> Table | None:
     """Every pair of ok records compared directly (interleaved call by call): their latency
     ratio from the pairs of neighbouring calls with its paired 95 % interval
-    (:func:`maskbench.intervals.compare_records`), and the verdict; None when no record was
+    (:func:`maskbench.results.intervals.compare_records`), and the verdict; None when no record was
     interleaved with another."""
     ok = [r for r in records if r.ok]
     rows = []
@@ -166,7 +166,7 @@ def timing_notes(records: Sequence[BenchmarkRecord]) -> list[str]:
 
 def under_load_notes(records: Sequence[BenchmarkRecord]) -> list[str]:
     """The results table's footnote: what its mark means, then each marked row and why
-    (:func:`maskbench.machine_load.under_load_reason`); empty when no row is marked."""
+    (:func:`maskbench.results.machine_load.under_load_reason`); empty when no row is marked."""
     loaded = [(r, reason) for r in records if r.ok and (reason := under_load_reason(r))]
     if not loaded:
         return []

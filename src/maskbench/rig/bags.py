@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from maskbench.errors import RuntimeNotInstalled, one_line
+from maskbench.utils.errors import RuntimeNotInstalled, one_line
 
 from .camera_streams import CameraStreams, FrameDecodeError, RecordedFrame, SourceError, SourceKind, Track
 from .image_messages import (

@@ -20,7 +20,7 @@ from enum import Enum
 
 import numpy as np
 
-from maskbench.errors import ImageError, MaskbenchError
+from maskbench.utils.errors import ImageError, MaskbenchError
 
 NS_PER_S = 1_000_000_000
 
@@ -52,7 +52,7 @@ class CameraFrame:
     (recorded stamps shifted by :attr:`CameraStreams.origin_ns`, plus the loop offset).
     ``index``: the frame's number within its camera (0, 1, ...; it keeps counting across loops).
     ``source``: where the pixels are (a file, or ``bag:topic#n``), for error messages and records.
-    ``decode()``: the frame as HxWx3 uint8 RGB (what :mod:`maskbench.preprocess` takes); raises
+    ``decode()``: the frame as HxWx3 uint8 RGB (what :mod:`maskbench.pipeline.preprocess` takes); raises
     :class:`FrameDecodeError` for a frame that cannot be decoded.
     """
 

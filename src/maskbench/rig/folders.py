@@ -27,7 +27,7 @@ import numpy as np
 
 from maskbench.data.images import load_image
 from maskbench.data.sources import STUDY_CAMERAS, ImageRef, embedded_nuscenes, find_images, is_nuscenes_folder
-from maskbench.errors import ImageError, MaskbenchError
+from maskbench.utils.errors import ImageError, MaskbenchError
 
 from .camera_streams import (
     NS_PER_S,

@@ -23,12 +23,12 @@ from pathlib import Path
 
 import torch
 
-from ..errors import MaskbenchError
 from ..export.onnx_export import ExportTarget
 from ..models.detector import Detector, RawDetections
 from ..models.factory import LoadedModel
-from ..names import PRECISIONS  # noqa: F401 (re-exported as base.PRECISIONS; defined in names.py: the command line reads it without torch)
-from ..preprocess import ResizeMode
+from ..pipeline.preprocess import ResizeMode
+from ..utils.errors import MaskbenchError
+from ..utils.names import PRECISIONS  # noqa: F401 (re-exported as base.PRECISIONS; defined in names.py: the command line reads it without torch)
 
 CPU, CUDA = "cpu", "cuda"
 UNTESTED_TENSORRT = "untested: TensorRT was not available where maskbench was developed"

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .. import cli_args
-from ..names import EXPORT_TARGETS, PRECISIONS  # noqa: F401 (PRECISIONS: = base.PRECISIONS, read without torch)
+from ..cli import args as cli_args
+from ..utils.names import EXPORT_TARGETS, PRECISIONS  # noqa: F401 (PRECISIONS: = base.PRECISIONS, read without torch)
 
 EXPORT_RUNTIMES = EXPORT_TARGETS  # the name this module had for them
 
@@ -55,11 +55,11 @@ def _calibration_images(args):
 
 def export_command(args) -> int:
     from ..data.frames import load_frames
-    from ..errors import MaskbenchError
     from ..export.onnx_export import ExportTarget, export_cache_dir, export_onnx
-    from ..files import space_estimate
-    from ..packages import require_package
-    from ..predict import load_predictor
+    from ..predict.predictor import load_predictor
+    from ..utils.errors import MaskbenchError
+    from ..utils.files import space_estimate
+    from ..utils.packages import require_package
     from .registry import get_runtime, require_runtime
 
     mode = cli_args.resize_mode(args)
@@ -113,7 +113,7 @@ def save_openvino_ir(ov, onnx_path: Path) -> Path:
     import os
     import tempfile
 
-    from ..files import silent_write_failure, writing_in
+    from ..utils.files import silent_write_failure, writing_in
 
     xml = onnx_path.with_suffix(".xml")
     with writing_in(onnx_path.parent), tempfile.TemporaryDirectory(dir=onnx_path.parent) as tmp:

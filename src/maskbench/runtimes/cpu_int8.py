@@ -10,7 +10,7 @@ dot product.
 
 from __future__ import annotations
 
-from ..machine import cpu_flags
+from ..utils.machine import cpu_flags
 
 # CPU flag (as /proc/cpuinfo spells it) -> name shown to users, best first.
 INT8_FLAGS = {

@@ -25,13 +25,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..errors import MaskbenchError
 from ..export.calibration import calibration_feeds, feeds_fingerprint
 from ..export.onnx_export import ExportTarget, export_onnx, graph_feeds, output_names, raw_from_outputs
 from ..export.quantize import QuantizedArtifact, Quantizer, quantized_artifact
 from ..models.detector import RawDetections
 from ..models.factory import LoadedModel
-from ..preprocess import ResizeMode
+from ..pipeline.preprocess import ResizeMode
+from ..utils.errors import MaskbenchError
 from .base import FeatureTapUnavailable, Runtime, check_batch
 from .feature_names import feature_tensor_names
 from .registry import RUNTIMES

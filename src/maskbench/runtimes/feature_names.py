@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from ..export.graph_io import graph_family
+from ..pipeline.graph_io import graph_family
 from ..zoo import MASK_RCNN, RTMDET_INS, locate
 from .base import FeatureTapUnavailable
 

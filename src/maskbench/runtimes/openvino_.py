@@ -28,15 +28,15 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import RuntimeNotInstalled
 from ..export.onnx_export import ExportTarget
 from ..export.quantize import openvino_quantizer
-from ..packages import importable, require_package
+from ..pipeline.graph_sessions import FIX_WITHOUT, PRECISION_HINTS, compile_config, missing_native_precision  # noqa: F401 (PRECISION_HINTS: its old home)
+from ..pipeline.graph_sessions import OPENVINO_DEVICE as DEVICE
+from ..utils.errors import RuntimeNotInstalled
+from ..utils.packages import importable, require_package
 from .base import UnsupportedPrecisionError
 from .cpu_int8 import int8_instructions
 from .exported import ExportedGraphRuntime
-from .graph_sessions import FIX_WITHOUT, PRECISION_HINTS, compile_config, missing_native_precision  # noqa: F401 (PRECISION_HINTS: its old home)
-from .graph_sessions import OPENVINO_DEVICE as DEVICE
 
 NNCF_INSTALL = "pip install 'maskbench[int8]'  (or: pip install nncf)"
 

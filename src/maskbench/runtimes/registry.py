@@ -23,10 +23,10 @@ from dataclasses import dataclass, field
 
 import torch
 
-from ..errors import RuntimeNotInstalled
 from ..models.factory import LoadedModel
-from ..packages import EXTRA_INSTALL, importable, require_package
-from ..preprocess import ResizeMode
+from ..pipeline.preprocess import ResizeMode
+from ..utils.errors import RuntimeNotInstalled
+from ..utils.packages import EXTRA_INSTALL, importable, require_package
 from .base import (
     CPU,
     CUDA,

@@ -33,9 +33,9 @@ from typing import cast
 import numpy as np
 import torch
 
-from ..errors import MaskbenchError
 from ..export.onnx_export import key_digest, stored_key
-from ..files import atomic_open
+from ..utils.errors import MaskbenchError
+from ..utils.files import atomic_open
 from .base import UNTESTED_TENSORRT, FeatureTapUnavailable
 from .exported import ExportedGraphRuntime
 

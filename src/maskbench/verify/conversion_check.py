@@ -38,17 +38,18 @@ from typing import Any, cast
 
 import numpy as np
 
-from ..compare import agreement_of, pair_differences
 from ..data.frames import Frame, load_frames
 from ..export.calibration import calibrated_random_model
+from ..models.detector import to_detections
 from ..models.factory import RANDOM, LoadedModel, create_model
-from ..postprocess import to_detections
-from ..preprocess import ResizeMode, preprocess
+from ..models.inputs import preprocess
+from ..pipeline.preprocess import ResizeMode
 from ..runtimes.base import FeatureTapUnavailable, Runtime
 from ..runtimes.registry import get_runtime, require_runtime
-from ..timing import best_of
+from ..utils.timing import best_of
 from ..zoo import get_spec
 from .check_row import CheckRow
+from .compare import agreement_of, pair_differences
 from .features import compare_features, eager_outputs, feature_tap, reference_features
 from .tolerances import TOLERANCES, close_pairs
 

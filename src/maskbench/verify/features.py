@@ -28,9 +28,9 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from ..errors import MaskbenchError
 from ..models.factory import LoadedModel
 from ..runtimes.base import Runtime
+from ..utils.errors import MaskbenchError
 
 
 def reference_features(loaded: LoadedModel, images: torch.Tensor) -> list[np.ndarray]:

@@ -5,7 +5,7 @@ Two levels, both against ``loaded.model`` (fp32 eager) on the same preprocessed 
 - features: the five FPN outputs (:mod:`.features`), cosine similarity and relative error
   ``||runtime - eager|| / ||eager||`` per level; the summary is the worst over levels and frames
   (lowest cosine, highest error). Meaningful with any weights.
-- detections: matched to eager's (class and box IoU >= 0.5, :mod:`maskbench.compare`), mask IoU
+- detections: matched to eager's (class and box IoU >= 0.5, :mod:`maskbench.verify.compare`), mask IoU
   of every matched pair: mean, min and area-weighted (sum of intersections / sum of unions).
   With random weights this level means little for reduced precision: such a network is
   chaotic (bf16 features at cosine 0.98 already change most of the 100 detections), so the
@@ -19,11 +19,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..compare import pair_differences
+from ..models.detector import to_detections
 from ..models.factory import LoadedModel
-from ..postprocess import to_detections
-from ..preprocess import ResizeMode, preprocess
+from ..models.inputs import preprocess
+from ..pipeline.preprocess import ResizeMode
 from ..runtimes.base import Runtime
+from .compare import pair_differences
 from .features import compare_features, eager_outputs, feature_tap
 
 RANDOM_WEIGHTS_NOTE = ("random weights: detection-level agreement under reduced precision means something only with "

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..files import atomic_open
-from ..machine import describe_environment
+from ..utils.files import atomic_open
+from ..utils.machine import describe_environment
 from .check_row import CheckRow
 
 
@@ -29,7 +29,7 @@ def _json_default(value):
 
 
 def environment_info(threads: int | None = None) -> dict:
-    """The file's ``info``: :func:`maskbench.machine.describe_environment` (versions under
+    """The file's ``info``: :func:`maskbench.utils.machine.describe_environment` (versions under
     ``packages``) plus ``runtime_threads``, the threads the runtimes were given."""
     info = describe_environment("cpu")
     info["runtime_threads"] = threads or info["torch_threads"]

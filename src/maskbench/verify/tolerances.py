@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..compare import PairDifferences
+from .compare import PairDifferences
 
 
 @dataclass(frozen=True)

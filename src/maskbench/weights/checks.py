@@ -7,7 +7,7 @@ from pathlib import Path
 
 import torch
 
-from ..errors import CheckpointError
+from ..utils.errors import CheckpointError
 
 
 def check_state_dict(

@@ -13,9 +13,9 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from ..errors import DownloadError, one_line
-from ..files import cache_dir as _cache_dir
-from ..files import file_sha256
+from ..utils.errors import DownloadError, one_line
+from ..utils.files import cache_dir as _cache_dir
+from ..utils.files import file_sha256
 
 _CHUNK_BYTES = 1 << 20  # download read size
 _USER_AGENT = "maskbench/0.1 (+checkpoint download)"
@@ -30,7 +30,7 @@ _CONTENT_RANGE = re.compile(r"bytes\s+(\d+)-(\d+)/(\d+|\*)")
 
 def checkpoint_cache_dir() -> Path:
     """Where downloaded checkpoints live: ``checkpoints/`` in maskbench's cache
-    (:func:`maskbench.files.cache_root`: ``$MASKBENCH_CACHE``, e.g. an SD card or NFS share on
+    (:func:`maskbench.utils.files.cache_root`: ``$MASKBENCH_CACHE``, e.g. an SD card or NFS share on
     a board with a small root filesystem, else the XDG cache)."""
     return _cache_dir("checkpoints")
 

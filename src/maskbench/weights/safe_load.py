@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 
-from ..errors import CheckpointError, one_line
+from ..utils.errors import CheckpointError, one_line
 
 # Metadata names official checkpoints carry; extend only with plain-data classes.
 INERT_METADATA_GLOBALS = (

@@ -18,7 +18,7 @@ import importlib
 import os
 from importlib.metadata import entry_points
 
-from ..errors import UnknownModelError
+from ..utils.errors import UnknownModelError
 from .specs import FamilyEntry, HeadOptions, RTMDetOptions
 
 PLUGINS_VARIABLE = "MASKBENCH_FAMILIES"
@@ -89,7 +89,7 @@ MASK_RCNN = register_family(FamilyEntry(
     feature_levels=("P2", "P3", "P4", "P5", "P6"),
     model="maskbench.models.mask_rcnn:FAMILY_MODEL",
     graph="maskbench.export.graph:DetectorGraph",
-    decode="maskbench.postprocess:paste_box_masks",
+    decode="maskbench.pipeline.postprocess:paste_box_masks",
     stage_rule="maskbench.benchmark.profiling.node_stages:two_stage_stages",
     feature_rule="maskbench.runtimes.feature_names:fpn_tensor_names",
 ))
@@ -103,7 +103,7 @@ RTMDET_INS = register_family(FamilyEntry(
     feature_levels=("P3", "P4", "P5"),
     model="maskbench.models.rtmdet:FAMILY_MODEL",
     graph="maskbench.export.graph_rtmdet:RTMDetGraph",
-    decode="maskbench.postprocess:resize_stride_masks",
+    decode="maskbench.pipeline.postprocess:resize_stride_masks",
     stage_rule="maskbench.benchmark.profiling.node_stages:one_stage_stages",
     feature_rule="maskbench.runtimes.feature_names:pafpn_tensor_names",
 ))

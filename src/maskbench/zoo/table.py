@@ -13,7 +13,7 @@ from functools import cache
 from importlib import import_module
 from typing import TYPE_CHECKING
 
-from ..errors import UnknownModelError
+from ..utils.errors import UnknownModelError
 from .families import MASK_RCNN, RTMDET_INS, families, get_family
 from .specs import RESNEST_INPUT, RTMDET_INPUT, HeadOptions, ModelSpec, RTMDetOptions, WeightsMeta
 

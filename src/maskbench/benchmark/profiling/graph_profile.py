@@ -27,8 +27,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from ...export.graph_io import graph_family
 from ...export.onnx_export import ExportTarget, graph_feeds
+from ...pipeline.graph_io import graph_family
 from ...runtimes.base import Runtime
 from .node_stages import stage_index
 

@@ -18,8 +18,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from ...export.graph_io import graph_family
-from ...packages import require_package
+from ...pipeline.graph_io import graph_family
+from ...utils.packages import require_package
 from ...zoo import locate
 
 # Module scopes in the exported node names (``/backbone/layer1/...``, ``/model/neck/...``):

@@ -12,8 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import MaskbenchError
-from ..names import ResizeMode
+from ..utils.errors import MaskbenchError
+from ..utils.names import ResizeMode
 from ..zoo import FamilyEntry, ModelSpec, get_family, get_spec
 
 KEY_PROP = "maskbench.export_key"  # metadata: everything the file depends on (JSON)

@@ -32,8 +32,8 @@ import numpy as np
 from pycocotools import mask as mask_utils
 
 from maskbench.data.coco_classes import COCO_CATEGORY_IDS, COCO_CLASSES, label_to_category_id
-from maskbench.detections import Detections
-from maskbench.files import atomic_open
+from maskbench.pipeline.detections import Detections
+from maskbench.utils.files import atomic_open
 
 RESULTS_FILE = "results.json"
 IMAGES_FILE = "images.json"
@@ -146,7 +146,7 @@ def write_coco_results(path: Path | str, entries: Sequence[Mapping]) -> Path:
 
 def write_json_atomic(path: Path | str, obj: object, indent: int | None = None) -> Path:
     """Write ``obj`` as JSON to ``path`` so readers see the old file or the whole new one
-    (:func:`maskbench.files.atomic_open`). NaN or infinity raise ValueError: JSON has no such
+    (:func:`maskbench.utils.files.atomic_open`). NaN or infinity raise ValueError: JSON has no such
     values and pycocotools' reader would reject them later, far from the cause.
     """
     with atomic_open(path) as file:

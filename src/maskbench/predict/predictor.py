@@ -17,19 +17,20 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from .data.images import load_image
-from .data.sources import ImageRef, find_images
-from .detections import Detections
-from .errors import ImageError
-from .models.factory import RANDOM, LoadedModel, create_model
-from .postprocess import to_detections
-from .predict_files import PredictionFiles
-from .preprocess import ImageMeta, ResizeMode, preprocess
-from .report.coco_results import ImageRecord, detections_to_coco
-from .report.overlay import draw_overlay
+from ..data.images import load_image
+from ..data.sources import ImageRef, find_images
+from ..models.detector import to_detections
+from ..models.factory import RANDOM, LoadedModel, create_model
+from ..models.inputs import preprocess
+from ..pipeline.coco_results import ImageRecord, detections_to_coco
+from ..pipeline.detections import Detections
+from ..pipeline.preprocess import ImageMeta, ResizeMode
+from ..report.overlay import draw_overlay
+from ..utils.errors import ImageError
+from .files import PredictionFiles
 
 if TYPE_CHECKING:  # only for the annotation: runtimes load on use
-    from .runtimes.base import Runtime
+    from ..runtimes.base import Runtime
 
 
 @dataclass
@@ -62,7 +63,7 @@ def load_predictor(model: str, weights: str = RANDOM, mode: ResizeMode = ResizeM
     ``calibration_image`` (the user's own frame) when given."""
     calibration: dict[str, Any] = {}
     if weights == RANDOM and calibration_image is not None:
-        from .zoo import get_spec
+        from ..zoo import get_spec
 
         spec = get_spec(model)
         tensor, meta = preprocess(calibration_image, mode, size, spec.input_format)
@@ -99,7 +100,7 @@ def run_predict(
     if runtime is None and precision != "fp32":
         runtime = "torch"
     if runtime is not None:
-        from .runtimes.registry import get_runtime, require_runtime
+        from ..runtimes.registry import get_runtime, require_runtime
 
         # A missing package or an unsupported precision is reported before the model is loaded.
         require_runtime(runtime, precision)

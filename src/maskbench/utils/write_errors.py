@@ -1,9 +1,9 @@
 """A write that failed (disk full, quota, read-only, no permission, I/O error) as one line:
 the folder, the file, how much space the run needs, what was kept, and the fix.
 
-:class:`WriteFailed` is raised in one place, :func:`maskbench.files.writing_in` (which every
+:class:`WriteFailed` is raised in one place, :func:`maskbench.utils.files.writing_in` (which every
 atomic write and the records' append go through); a command that knows how much it still has to
-write adds that with :func:`maskbench.files.space_estimate`. This module is only the error and
+write adds that with :func:`maskbench.utils.files.space_estimate`. This module is only the error and
 its wording, so it imports nothing of maskbench but :mod:`.errors`.
 """
 

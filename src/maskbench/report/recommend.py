@@ -3,7 +3,7 @@
 Rule: among the ok records that fit every budget given, the highest AP wins (the measured AP
 when the benchmark evaluated it, else the zoo's published one; the sentence says which); on a
 tie, the lower mean end-to-end latency; when that latency difference is inside the measurement's
-interval (the runner-up's latency ratio interval contains 1, :mod:`maskbench.intervals`), the
+interval (the runner-up's latency ratio interval contains 1, :mod:`maskbench.results.intervals`), the
 sentence says "tie within measurement" instead of claiming the pick is faster. Budgets:
 
 - latency: the end-to-end mean per image (the study's number), in ms;
@@ -19,7 +19,7 @@ floor was unchecked for it. With a floor, the precisions and runtimes of one mod
 count as equally accurate (the model's best AP among them), so the fastest of them is picked:
 the floor is the accuracy the user accepts to lose for speed.
 Memory sizes are MiB; "GB" and "GiB" both mean 1024 MiB, as GPU cards are sold ("6 GB").
-A pick measured under load (:func:`maskbench.machine_load.under_load_reason`) is still picked,
+A pick measured under load (:func:`maskbench.results.machine_load.under_load_reason`) is still picked,
 on the numbers it has, and the sentence says so: its latency may be lower on a quiet machine,
 and the budget it was judged against should be checked again there.
 """
@@ -30,9 +30,6 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from maskbench.intervals import TIE, Comparison, compare_records
-from maskbench.machine_load import under_load_reason
-from maskbench.records import BenchmarkRecord
 from maskbench.report.pareto import (
     METRICS,
     check_metric,
@@ -43,6 +40,9 @@ from maskbench.report.pareto import (
     ranked_ap,
     ranked_latency_ms,
 )
+from maskbench.results.intervals import TIE, Comparison, compare_records
+from maskbench.results.machine_load import under_load_reason
+from maskbench.results.records import BenchmarkRecord
 
 _MEMORY_UNITS = {"b": 1 / 1024**2, "kb": 1 / 1024, "kib": 1 / 1024, "k": 1 / 1024, "mb": 1.0, "mib": 1.0,
                  "m": 1.0, "gb": 1024.0, "gib": 1024.0, "g": 1024.0, "tb": 1024.0**2, "tib": 1024.0**2}
@@ -224,7 +224,7 @@ def _latency_tie(fitting: Sequence[BenchmarkRecord],
                  rank: dict[int, float]) -> tuple[BenchmarkRecord, Comparison] | None:
     """The runner-up and the comparison when latency decided the pick (the runner-up is as
     accurate, by AP or by the fidelity floor's rank) and the two cannot be told apart
-    (:mod:`maskbench.intervals`); None otherwise, or without per-round timings."""
+    (:mod:`maskbench.results.intervals`); None otherwise, or without per-round timings."""
     if len(fitting) < 2 or rank[id(fitting[0])] != rank[id(fitting[1])]:
         return None
     comparison = compare_records(fitting[0], fitting[1])

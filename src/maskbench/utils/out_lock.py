@@ -90,7 +90,7 @@ def hold_output_folder(folder: Path, *, wait: bool = False, command: str | None 
                        say: Callable[[str], None] | None = None) -> Iterator[None]:
     """Hold ``folder`` (created if needed) for this process while the block runs.
 
-    Busy: raise :class:`~maskbench.errors.OutputFolderBusy` (one line naming the holder and the
+    Busy: raise :class:`~maskbench.utils.errors.OutputFolderBusy` (one line naming the holder and the
     fix), or with ``wait`` print one line and block until the holder is done. ``command``: this
     run as the messages of a later run should name it (default: the interpreter and
     ``sys.argv``); ``say``: where the waiting and takeover lines go (default: print)."""

@@ -10,25 +10,21 @@ Two modes, both from the study's world:
 Resizing uses OpenCV's bilinear filter on uint8, exactly as mmcv does, so the network sees the
 same pixels as in MMDetection.
 
-Importing this module does not import torch: :func:`preprocess_array` (numpy and OpenCV) is what
-the torch-free deployment (:mod:`maskbench.deploy`) runs, and :func:`preprocess` wraps its output
-in a tensor, so both paths feed the network the same bits.
+No torch here: :func:`preprocess_array` (numpy and OpenCV) is what the torch-free deployment
+(:mod:`maskbench.deploy`) runs; :func:`maskbench.models.inputs.preprocess` wraps its output in a
+tensor, so both paths feed the network the same bits.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 
-from .names import ResizeMode  # in names.py: the CLI reads it without torch
-from .zoo import MASK_RCNN_INPUT, InputFormat
-
-if TYPE_CHECKING:
-    import torch
+from ..utils.names import ResizeMode  # in names.py: the CLI reads it without torch
+from ..zoo import MASK_RCNN_INPUT, InputFormat
 
 PAD_DIVISOR = 32
 
@@ -53,25 +49,6 @@ def resized_size(height: int, width: int, mode: ResizeMode, size: tuple[int, int
     # becomes 1333x750 (measured with MMDetection 3.3 itself). The truncating mmdet.imrescale
     # beside it serves only FixScaleResize.
     return int(width * float(scale) + 0.5), int(height * float(scale) + 0.5)
-
-
-def preprocess(
-    image: np.ndarray,
-    mode: ResizeMode = ResizeMode.STRETCH,
-    size: tuple[int, int] | None = None,
-    input_format: InputFormat = MASK_RCNN_INPUT,
-    dtype: torch.dtype | None = None,
-) -> tuple[torch.Tensor, ImageMeta]:
-    """RGB uint8 HxWx3 -> normalised (1, 3, H', W') padded tensor, and its meta.
-
-    ``input_format`` is the model's (``spec.input_format``): channel order, mean/std, default
-    sizes and padding. ``dtype`` float64 normalises in double, as MMDetection's data preprocessor
-    does once its model is in double (the parity check, docs/parity.md); default float32."""
-    import torch
-
-    array, meta = preprocess_array(image, mode, size, input_format,
-                                   np.float64 if dtype == torch.float64 else np.float32)
-    return torch.from_numpy(array), meta
 
 
 def preprocess_array(
@@ -117,7 +94,7 @@ def normalise_into_padded(resized: np.ndarray, mean: Sequence[float], std: Seque
     runtime's still-spinning ones: measured 10-44 ms per 1344x800 frame beside OpenVINO, vs 5-9
     ms alone; now 10-14 ms beside it: ``tools/mmdet_vs_maskbench.py --time-one``), and the output lives on an
     anonymous mapping whose padding is already zero and
-    which asks for no transparent huge pages (see :mod:`maskbench.postprocess`).
+    which asks for no transparent huge pages (see :mod:`maskbench.pipeline.postprocess`).
     """
     import mmap
 
@@ -136,23 +113,4 @@ def normalise_into_padded(resized: np.ndarray, mean: Sequence[float], std: Seque
             value = (np_dtype(pad_value) - channel_mean) / channel_std
             out[0, channel, height:, :] = value
             out[0, channel, :height, width:] = value
-    return out
-
-
-def pad_like_pipeline(tensor: torch.Tensor, padded_hw: tuple[int, int], input_format: InputFormat) -> torch.Tensor:
-    """A normalised (1, 3, h, w) tensor cropped or padded (right, below) to ``padded_hw`` with
-    what the model's pipeline pads with: zeros, or its raw pad value normalised (RTMDet's 114)."""
-    import torch
-
-    tensor = tensor[..., : padded_hw[0], : padded_hw[1]]
-    pad_h, pad_w = padded_hw[0] - tensor.shape[-2], padded_hw[1] - tensor.shape[-1]
-    if pad_h == 0 and pad_w == 0:
-        return tensor
-    if input_format.pad_value is None:
-        return torch.nn.functional.pad(tensor, (0, pad_w, 0, pad_h))
-    np_dtype = np.float64 if tensor.dtype == torch.float64 else np.float32
-    values = [(np_dtype(input_format.pad_value) - np_dtype(np.float32(m))) / np_dtype(np.float32(s))
-              for m, s in zip(input_format.mean, input_format.std)]
-    out = torch.tensor(values, dtype=tensor.dtype).view(1, 3, 1, 1).repeat(tensor.shape[0], 1, *padded_hw)
-    out[..., : tensor.shape[-2], : tensor.shape[-1]] = tensor
     return out

@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from .errors import MaskbenchError
+from ..utils.errors import MaskbenchError
 
 FORMAT_VERSION = 1
 MANIFEST_FILE = "manifest.json"
@@ -77,7 +77,7 @@ class Manifest:
         return cls(**values)
 
     def write(self, folder: Path) -> Path:
-        from .files import atomic_open
+        from ..utils.files import atomic_open
 
         path = Path(folder) / MANIFEST_FILE
         with atomic_open(path) as file:

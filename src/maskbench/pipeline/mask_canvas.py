@@ -13,7 +13,7 @@ that keeps many frames' masks alive simply gets fresh mappings, as before.
 
 Why an anonymous mapping and not ``np.zeros``: numpy asks the kernel for transparent huge pages
 on large arrays, and where huge pages are compacted on demand (``defrag = madvise``, a common
-default) the first write to each 2 MB page can stall (see :mod:`maskbench.postprocess`);
+default) the first write to each 2 MB page can stall (see :mod:`maskbench.pipeline.postprocess`);
 untouched pages of a mapping stay the kernel's shared zero page.
 """
 

@@ -7,8 +7,8 @@ import shlex
 import sys
 from pathlib import Path
 
-from . import cli_args
-from .errors import MaskbenchError
+from ..utils.errors import MaskbenchError
+from . import args as cli_args
 
 # What the `runtimes` extra adds to the deploy-only core (pyproject.toml): a command that needs one
 # of these on a deploy-only install gets one line naming the full install.
@@ -38,16 +38,16 @@ def build_parser() -> cli_args.Parser:
     predict.add_argument("--draw-threshold", type=float, default=0.3, help="score below which overlays skip")
     predict.add_argument("--no-overlays", action="store_true")
 
-    from .runtimes.cli import add_commands  # export, check-conversion, runtimes
+    from ..runtimes.cli import add_commands  # export, check-conversion, runtimes
 
     add_commands(sub)
-    from .report.cli import add_commands as add_report_commands  # report, recommend
+    from ..report.cli import add_commands as add_report_commands  # report, recommend
 
     add_report_commands(sub)
-    from .evaluation.cli import add_commands as add_evaluation_commands  # evaluate
+    from ..evaluation.cli import add_commands as add_evaluation_commands  # evaluate
 
     add_evaluation_commands(sub)
-    from .benchmark.cli import add_commands as add_benchmark_commands
+    from ..benchmark.cli import add_commands as add_benchmark_commands
 
     add_benchmark_commands(sub)
     return parser
@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
               "`python -m maskbench.deploy`", file=sys.stderr)
         return 2
     except OSError as err:  # a write error no writer translated (e.g. a library writing on its own)
-        from .files import write_failure
+        from ..utils.files import write_failure
 
         failure = write_failure(err, getattr(args, "out", None))
         if failure is None:
@@ -89,14 +89,14 @@ def _output_folder_lock(args, argv: list[str]) -> contextlib.AbstractContextMana
     whole run, taken before any other work, so a second run on it stops at once (or waits)."""
     if not getattr(args, "one_writer", False):
         return contextlib.nullcontext()
-    from .out_lock import hold_output_folder
+    from ..utils.out_lock import hold_output_folder
 
     return hold_output_folder(args.out, wait=args.wait, command=shlex.join(["maskbench", *argv]))
 
 
 def _zoo(args) -> int:
-    from .zoo import get_spec
-    from .zoo.views import describe, markdown_table, text_table
+    from ..zoo import get_spec
+    from ..zoo.views import describe, markdown_table, text_table
 
     if args.name:
         print(describe(get_spec(args.name)))
@@ -106,15 +106,15 @@ def _zoo(args) -> int:
 
 
 def _predict(args) -> int:
-    from .distributed.cli import check_engine
+    from ..distributed.cli import check_engine
 
     mode = cli_args.resize_mode(args)
     if check_engine(args):
-        from .distributed.cli import predict_command
+        from ..distributed.cli import predict_command
 
         return predict_command(args, mode)
-    from .data.sources import embedded_nuscenes
-    from .predict import run_predict
+    from ..data.sources import embedded_nuscenes
+    from ..predict.predictor import run_predict
 
     summary = run_predict(
         args.model, args.weights, args.images or embedded_nuscenes(), args.out, cameras=args.cameras,

@@ -19,10 +19,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .files import space_estimate
-from .report.coco_results import RESULTS_FILE, ImageRecord, write_predictions
-from .report.overlay import save_png
-from .write_errors import WriteFailed
+from ..pipeline.coco_results import RESULTS_FILE, ImageRecord, write_predictions
+from ..report.overlay import save_png
+from ..utils.files import space_estimate
+from ..utils.write_errors import WriteFailed
 
 RESULTS_BYTES_PER_FRAME = 448 * 1024  # before any frame: 100 RLE masks on 1600x900 (r50, random: 430 KB)
 PNG_SHARE_OF_RAW = 0.5

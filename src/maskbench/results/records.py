@@ -20,8 +20,8 @@ import json
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
-from .errors import MaskbenchError, one_line
-from .files import append_line
+from ..utils.errors import MaskbenchError, one_line
+from ..utils.files import append_line
 from .stats import LatencyStats
 
 SCHEMA_VERSION = 1
@@ -193,7 +193,7 @@ class BenchmarkRecord:
 def append_record(path: Path, record: BenchmarkRecord) -> None:
     """One JSON line written whole or not at all, fsynced before returning (a kill right after
     loses nothing); a torn last line left by a crash or a full disk is cut off first
-    (:func:`maskbench.files.append_line`). A write error is :class:`~maskbench.write_errors.WriteFailed`."""
+    (:func:`maskbench.utils.files.append_line`). A write error is :class:`~maskbench.utils.write_errors.WriteFailed`."""
     append_line(path, json.dumps(record.to_dict(), sort_keys=True), last_line_ok=_is_json)
 
 

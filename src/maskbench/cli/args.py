@@ -7,10 +7,10 @@ choices, default semantics, help) in every command that has it.
   ``--cameras CAM_FRONT,CAM_BACK``, ``--pair convnext-t,r101``. The singular spelling where a
   command used to take the list under it (benchmark's ``--precision``, check-conversion's
   ``--runtime``) is still accepted there, as a hidden alias of the plural flag.
-- Names are checked by the parser (type functions over :mod:`maskbench.names`): an unknown model,
+- Names are checked by the parser (type functions over :mod:`maskbench.utils.names`): an unknown model,
   runtime or precision is a one-line error (exit status 2) before anything is loaded.
 
-This module imports only the standard library and :mod:`maskbench.names`, so building the parser
+This module imports only the standard library and :mod:`maskbench.utils.names`, so building the parser
 (``maskbench --help``) loads neither torch nor numpy; ``tests/test_cli_args.py`` checks it.
 """
 
@@ -20,22 +20,24 @@ import argparse
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from .names import (
+from ..utils.names import (
     ALL_MODELS,
     DEFAULT_PAIR,
     EXPORT_TARGETS,
     KEEP_RATIO_SCALE,
     METRICS,
-    MODEL_ALIASES,
-    MODEL_NAMES,
-    MODEL_SET_NAMES,
-    MODEL_SETS,
     PRECISIONS,
     RTMDET_INPUT_SIZE,
     RUNTIME_NAMES,
     STUDY_INPUT_SIZE,
     ResizeMode,
 )
+from ..zoo import MODEL_SETS, MODELS
+
+# Short alias -> zoo name, in the zoo's order (the zoo is plain data: no model code imported).
+MODEL_ALIASES: dict[str, str] = {spec.alias: spec.name for spec in MODELS}
+MODEL_NAMES: frozenset[str] = frozenset(MODEL_ALIASES) | frozenset(MODEL_ALIASES.values())  # what get_spec takes
+MODEL_SET_NAMES: tuple[str, ...] = tuple(MODEL_SETS)  # study, each family, all
 
 
 class Parser(argparse.ArgumentParser):
@@ -277,8 +279,8 @@ def add_engine_args(parser) -> None:
 def add_output_args(parser, *, default: Path | None = None, default_text: str | None = None, required: bool = False,
                     kind: str = "folder", one_writer: bool = False) -> None:
     """``--out``: the ``kind`` (folder, JSON file) the command writes. ``one_writer``: the folder
-    is locked while the command runs (``maskbench.cli`` takes the lock, see
-    :mod:`maskbench.out_lock`), and ``--wait`` waits for another run holding it."""
+    is locked while the command runs (``maskbench.cli.main`` takes the lock, see
+    :mod:`maskbench.utils.out_lock`), and ``--wait`` waits for another run holding it."""
     parser.add_argument("--out", type=Path, default=default, required=required,
                         help=_with(f"{kind} to write to", default=default_text or default))
     if one_writer:

@@ -4,7 +4,7 @@
   graphs, engines) is written to a temporary file beside it, fsynced and renamed, so a crash,
   a kill or a full disk never leaves half a file that a later run would trust.
 - Write errors: an ``OSError`` of a write (disk full, quota, read-only, no permission, I/O error)
-  becomes :class:`~maskbench.write_errors.WriteFailed`, one line naming the folder, in one place,
+  becomes :class:`~maskbench.utils.write_errors.WriteFailed`, one line naming the folder, in one place,
   :func:`writing_in`, which the atomic writes and :func:`append_line` go through; a command adds
   how much space it needs with :func:`space_estimate`.
 - ``append_line``: a JSON-lines file (benchmark records) gains a whole line or nothing.

@@ -9,7 +9,7 @@ from the object. Both resizes are linear and separable, so each axis is one smal
 cropped): a mask is ``Wy @ logits @ Wx.T``. It is evaluated only on the window where it can be
 positive: bilinear weights are non-negative, so a pixel whose source logits are all <= 0 is
 below the threshold; the window is the span of the rows and columns that reach a positive logit.
-The (N, H, W) output is a :class:`maskbench.mask_canvas.MaskCanvas`: untouched pages cost
+The (N, H, W) output is a :class:`maskbench.pipeline.mask_canvas.MaskCanvas`: untouched pages cost
 nothing, and written ones are reused from a frame the caller has dropped.
 
 One difference from MMDetection, on purpose: it computes the second size as

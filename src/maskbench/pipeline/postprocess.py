@@ -2,7 +2,7 @@
 
 Each family's entry names its decoder here: Mask R-CNN's 28x28 box-relative probabilities are
 pasted (:func:`paste_box_masks`); RTMDet-Ins' stride-8 logits over the whole padded input are
-resized (:func:`resize_stride_masks`, :mod:`maskbench.instance_masks`).
+resized (:func:`resize_stride_masks`, :mod:`maskbench.pipeline.instance_masks`).
 
 Mask pasting computes what MMDetection's CPU path computes (``FCNMaskHead._predict_by_feat_single``
 with ``skip_empty``): each 28x28 probability map is sampled bilinearly (``grid_sample``,
@@ -16,7 +16,7 @@ code), several times faster, and no torch thread pool (whose threads otherwise f
 runtime's spinning ones for the cores).
 
 The (N, H, W) mask array (144 MB for 100 detections at 1600x900) is a
-:class:`~maskbench.mask_canvas.MaskCanvas` (anonymous memory maps reused across frames),
+:class:`~maskbench.pipeline.mask_canvas.MaskCanvas` (anonymous memory maps reused across frames),
 not ``np.zeros``: numpy asks the kernel for transparent huge pages on large arrays, and where
 huge pages are compacted on demand (``defrag = madvise``, a common default) the first write to
 each 2 MB page can stall. Measured, OpenVINO r50 at 1344x800 on 2 cores: postprocess 15-377 ms
@@ -25,23 +25,19 @@ kernel's shared zero page (``tools/mmdet_vs_maskbench.py --time-one``, which rep
 pre/infer/post split per call, before and after, session 12).
 
 Importing this module does not import torch: :func:`detections_from_outputs` (numpy) is what
-both the torch path (:func:`to_detections`) and the torch-free deployment run.
+both the torch path (:func:`maskbench.models.detector.to_detections`) and the torch-free
+deployment run.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
 
+from ..zoo import FamilyEntry, locate
 from .detections import Detections
 from .instance_masks import instance_masks
 from .mask_canvas import MaskCanvas
 from .preprocess import ImageMeta
-from .zoo import FamilyEntry, locate
-
-if TYPE_CHECKING:
-    from .models.detector import RawDetections
 
 MASK_SIZE = 28
 
@@ -140,13 +136,3 @@ def resize_stride_masks(boxes: np.ndarray, scores: np.ndarray, labels: np.ndarra
 def _detections(boxes: np.ndarray, scores, labels, masks: np.ndarray) -> Detections:
     return Detections(boxes=boxes, scores=np.asarray(scores, dtype=np.float32),
                       labels=np.asarray(labels).astype(np.int64), masks=masks)
-
-
-def to_detections(raw: RawDetections, meta: ImageMeta, family: FamilyEntry, mask_threshold: float = 0.5) -> Detections:
-    """:func:`detections_from_outputs` of the eager network's (or a runtime's) raw output."""
-    import torch  # loaded already: ``raw`` holds tensors
-
-    boxes = raw.boxes.detach().cpu()
-    boxes = boxes if boxes.dtype == torch.float64 else boxes.float()  # a double network's stay double
-    return detections_from_outputs(family, boxes.numpy(), raw.scores.float().cpu().numpy(), raw.labels.cpu().numpy(),
-                                   raw.masks.float().cpu().numpy(), meta, mask_threshold)

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from .detections import Detections
+from ..pipeline.detections import Detections
 
 DEGENERATE_SAME_PX = 1e-6
 

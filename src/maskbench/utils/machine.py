@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import platform
+import sys
 from importlib import metadata
 from pathlib import Path
 
@@ -69,9 +70,10 @@ def package_versions() -> dict[str, str]:
 
 
 def describe_environment(device: str = "cpu") -> dict:
-    """This machine and its libraries as JSON-ready data; GPU name, CUDA and memory on a CUDA ``device``."""
-    import torch
-
+    """This machine and its libraries as JSON-ready data; GPU name, CUDA and memory on a CUDA
+    ``device``. torch's threads and GPU are read only where torch is loaded already (a process
+    that computes with it): describing the machine never imports it (a deployed bundle has none)."""
+    torch = sys.modules.get("torch")
     info = {
         "os": f"{platform.system()} {platform.release()}",
         "machine": platform.machine(),
@@ -80,12 +82,12 @@ def describe_environment(device: str = "cpu") -> dict:
         "cpu_flags": notable_cpu_flags(),
         "logical_cpus": os.cpu_count(),
         "usable_cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
+        **({"torch_threads": torch.get_num_threads()} if torch is not None else {}),
         # other work on the machine inflates latencies: the report can say the run was contended
         "load_average_1min": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
         "packages": package_versions(),
     }
-    if device.startswith("cuda") and torch.cuda.is_available():
+    if torch is not None and device.startswith("cuda") and torch.cuda.is_available():
         index = torch.device(device).index or 0
         info["gpu"] = torch.cuda.get_device_name(index)
         info["cuda"] = torch.version.cuda

@@ -7,7 +7,7 @@ names import them from here (``runtimes.base.PRECISIONS``, ``preprocess.ResizeMo
 ``evaluation.coco_eval.BACKENDS``, ``report.pareto.METRICS``, ``report.side_by_side.DEFAULT_PAIR``
 are these very objects).
 
-Model names come from the zoo, which is plain data. :data:`RUNTIME_NAMES` repeats the runtime
+Model names come from the zoo (see ``cli/args.py``). :data:`RUNTIME_NAMES` repeats the runtime
 registry's names; ``tests/test_cli_args.py`` fails when they drift apart.
 """
 
@@ -15,14 +15,7 @@ from __future__ import annotations
 
 from enum import Enum
 
-from .zoo import MODEL_SETS as MODEL_SETS
-from .zoo import MODELS as ZOO
-
-# Short alias -> MMDetection 3.x config name, in the zoo's order (the zoo is plain data).
-MODEL_ALIASES: dict[str, str] = {spec.alias: spec.name for spec in ZOO}
-MODEL_NAMES: frozenset[str] = frozenset(MODEL_ALIASES) | frozenset(MODEL_ALIASES.values())  # what get_spec takes
-ALL_MODELS = "all"  # benchmark --models all: every zoo model
-MODEL_SET_NAMES: tuple[str, ...] = tuple(MODEL_SETS)  # study, mask-rcnn, rtmdet-ins, all
+ALL_MODELS = "all"  # benchmark --models all: every zoo model (the zoo's MODEL_SETS)
 
 # The runtime registry's names, in its order (= runtimes.registry.RUNTIMES, checked by a test).
 RUNTIME_NAMES: tuple[str, ...] = ("torch", "torch-compile", "onnxruntime", "onnxruntime-cuda", "openvino", "tensorrt")

@@ -1,0 +1,5 @@
+"""``python -m maskbench.cli``."""
+
+from .main import main
+
+raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Predict over images: a model on a runtime, COCO results written as they come, overlays."""
