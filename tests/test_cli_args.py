@@ -10,7 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from maskbench import cli_args, names
+from maskbench.cli import args as cli_args
+
+from maskbench.utils import names
 from maskbench.cli.main import build_parser, main
 from maskbench.zoo import MODEL_SETS, MODELS, RTMDET_INS, STUDY_MODELS, get_spec
 
@@ -37,7 +39,8 @@ def test_building_the_parser_and_help_import_neither_torch_nor_numpy():
 
 def test_names_match_the_registries_that_import_torch():
     # model names are read from the zoo itself (plain data), so only the runtimes can drift
-    from maskbench import evaluation, preprocess
+    from maskbench import evaluation
+    from maskbench.pipeline import preprocess
     from maskbench.report import pareto, side_by_side
     from maskbench.runtimes import base, registry
 

@@ -6,7 +6,7 @@ import gc
 import numpy as np
 import pytest
 
-from maskbench import mask_canvas
+from maskbench.pipeline import mask_canvas
 from maskbench.pipeline.mask_canvas import POOL_SIZE, MaskCanvas
 
 

@@ -11,6 +11,24 @@ def api_example() -> str:
     return re.search(r"```python\n(.*?)```", section, flags=re.S).group(1)
 
 
+def quick_example() -> str:
+    section = README.read_text().split("## What it does", 1)[0]
+    return re.search(r"```python\n(.*?)```", section, flags=re.S).group(1)
+
+
+def test_readme_first_screen_example_runs(tmp_path, monkeypatch, capsys):
+    """The five lines under the picture, on the embedded front-camera frame saved as front.jpg."""
+    import shutil
+
+    from maskbench.data.sources import embedded_nuscenes, find_images
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MASKBENCH_CACHE", str(tmp_path / "cache"))
+    shutil.copy(find_images(embedded_nuscenes(), cameras=["CAM_FRONT"])[0].path, tmp_path / "front.jpg")
+    exec(compile(quick_example(), "README.md", "exec"), {})  # noqa: S102 - our own README
+    assert capsys.readouterr().out.strip() == "100 (100, 900, 1600)"
+
+
 def test_readme_python_api_example_runs(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("MASKBENCH_CACHE", str(tmp_path / "cache"))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 
-from maskbench import timing
+from maskbench.utils import timing
 
 
 def _clock(monkeypatch, ticks):

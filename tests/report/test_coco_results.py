@@ -27,7 +27,7 @@ from maskbench.pipeline.coco_results import (
     write_predictions,
 )
 from maskbench.pipeline.detections import Detections
-from maskbench.report import coco_results
+from maskbench.pipeline import coco_results
 
 H, W = 40, 60
 

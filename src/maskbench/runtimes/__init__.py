@@ -21,7 +21,7 @@ _WHERE = {
     "available_runtimes": ".registry",
     "get_runtime": ".registry",
     "require_runtime": ".registry",
-    "RuntimeNotInstalled": "..errors",
+    "RuntimeNotInstalled": "..utils.errors",
 }
 
 __all__ = sorted(_WHERE)
