@@ -78,7 +78,8 @@ def test_stability_rule_is_perf_analyzers():
 def test_sensors_read_cpufreq_cpuinfo_and_thermal_zones(tmp_path):
     assert cpu_mhz(tmp_path) is None and temperatures_c(tmp_path) == {}
     (tmp_path / "proc").mkdir()
-    (tmp_path / "proc/cpuinfo").write_text("processor\t: 0\ncpu MHz\t\t: 2000.000\nprocessor\t: 1\ncpu MHz\t\t: 3000.0\n")
+    cpuinfo = "processor\t: 0\ncpu MHz\t\t: 2000.000\nprocessor\t: 1\ncpu MHz\t\t: 3000.0\n"
+    (tmp_path / "proc/cpuinfo").write_text(cpuinfo)
     assert cpu_mhz(tmp_path) == 2500.0
     for n, khz in ((0, "1200000"), (1, "1400000")):
         folder = tmp_path / f"sys/devices/system/cpu/cpu{n}/cpufreq"

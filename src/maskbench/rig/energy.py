@@ -251,7 +251,7 @@ class EnergyMeters:
     def discover(cls, root: Path = Path("/"), nvml: bool = True) -> EnergyMeters:
         meters: list[Meter] = []
         statements: list[str] = []
-        found = [RaplMeter.discover(root), Ina3221Meter.discover(root)]
+        found: list[tuple[Meter | None, list[str]]] = [RaplMeter.discover(root), Ina3221Meter.discover(root)]
         if nvml:
             found.append(NvmlMeter.discover())
         for meter, said in found:
