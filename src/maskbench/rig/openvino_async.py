@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import queue
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -47,9 +48,10 @@ def compile_streams(model: Any, streams: int | None, threads: int | None = None,
 class OpenVINOAsyncExecutor:
     """``requests`` infer requests (default: the compiled model's optimal number) over
     ``compiled``; ``pipeline.feeds`` names the inputs, ``pipeline.postprocess`` gets the outputs
-    in the compiled model's order."""
+    in the order of ``output_names`` (default: the compiled model's)."""
 
-    def __init__(self, compiled: Any, pipeline: GraphPipeline, requests: int | None = None):
+    def __init__(self, compiled: Any, pipeline: GraphPipeline, requests: int | None = None,
+                 output_names: Sequence[str] | None = None):
         import openvino as ov
 
         self.compiled = compiled
@@ -57,11 +59,11 @@ class OpenVINOAsyncExecutor:
         self.streams = int(compiled.get_property("NUM_STREAMS"))
         self.requests = requests or int(compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS"))
         self._queue = ov.AsyncInferQueue(compiled, self.requests)
-        self._outputs = len(compiled.outputs)
+        self._outputs = [compiled.output(name) for name in output_names] if output_names else list(compiled.outputs)
         self.name = f"openvino-async:{self.streams}"
 
     def _copy(self, request) -> tuple[np.ndarray, ...]:
-        return tuple(request.get_output_tensor(i).data.copy() for i in range(self._outputs))
+        return tuple(request.get_tensor(output).data.copy() for output in self._outputs)
 
     def warm_up(self, image: np.ndarray) -> None:
         prepared = self.pipeline.preprocess(image)

@@ -1,0 +1,265 @@
+"""``maskbench rig``: replay camera streams in real time through a deployment bundle (given with
+``--bundle``, or built once from ``--model/--runtime/--precision`` and cached) in one or more
+execution configurations; write ``rig.json`` (one :class:`~maskbench.rig.replay.RigResult` per
+configuration, and the capacity found with ``--find-max``). Registered by ``maskbench/cli.py``
+through :func:`add_parser`."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .. import cli_args
+from ..errors import MaskbenchError
+
+DEFAULT_CAMERAS = ("CAM_FRONT", "CAM_FRONT_LEFT", "CAM_FRONT_RIGHT")  # the study's three
+RESULTS_FILE = "rig.json"
+
+
+def add_parser(sub) -> None:
+    rig = sub.add_parser("rig", help="replay camera streams in real time: can this computer keep up with its cameras?")
+    rig.add_argument("source", nargs="?", type=Path, default=None,
+                     help="a ROS bag (.bag, .mcap, .db3 or rosbag2 folder), a nuScenes-style folder, or an image "
+                          "folder with --cameras N --fps F (default: the embedded nuScenes frames as the three front "
+                          "cameras at 12 Hz)")
+    rig.add_argument("--topics", type=lambda t: [s for s in t.split(",") if s], default=None,
+                     help="the bag's image topics, comma-separated (default: every image topic, one camera each)")
+    rig.add_argument("--cameras", default=None,
+                     help="a nuScenes folder's cameras (comma-separated names), or N cameras for an image folder")
+    rig.add_argument("--fps", type=float, default=None, help="an image folder's rate per camera (Hz)")
+    rig.add_argument("--bundle", type=Path, default=None, metavar="DIR",
+                     help="a deployment bundle (maskbench export --bundle) to run instead of --model")
+    cli_args.add_model_args(rig, default="r50")
+    cli_args.add_weights_args(rig)
+    cli_args.add_runtime_args(rig, default="openvino", note="the bundle's graph runtime: openvino or onnxruntime")
+    cli_args.add_precision_args(rig)
+    cli_args.add_resize_args(rig)
+    cli_args.add_threads_args(rig)
+    rig.add_argument("--config", default="sync",
+                     help="sync, streams:N (streams: the throughput hint chooses N), batch, a comma-separated list, "
+                          "or all (default: sync)")
+    rig.add_argument("--queue", choices=("latest", "all"), default="latest",
+                     help="per camera: keep the newest frame and drop the overtaken (latest), or keep all (default: "
+                          "latest)")
+    rig.add_argument("--deadline", type=float, default=250.0, metavar="MS",
+                     help="a frame's detections later than this after its arrival are a miss (default: 250)")
+    rig.add_argument("--duration", type=float, default=20.0, metavar="S",
+                     help="seconds of replay (with --find-max: the longest trial) (default: 20)")
+    rig.add_argument("--window", type=float, default=None, metavar="S",
+                     help="window of the per-window figures (default: 60 s from 5 minutes on, else a tenth of the "
+                          "duration, at least 1 s)")
+    rig.add_argument("--find-max", choices=("cameras", "fps"), default=None,
+                     help="search the largest number of cameras (or rate) that holds --deadline with --max-miss")
+    rig.add_argument("--max-miss", type=float, default=0.01, metavar="P",
+                     help="largest share of missed frames that still holds (default: 0.01)")
+    rig.add_argument("--limit", type=float, default=32, help="--find-max's upper limit (default: 32)")
+    cli_args.add_output_args(rig, default=Path("rig-results"), one_writer=True)
+    rig.set_defaults(run=run)
+
+
+def run(args) -> int:
+    from .configs import ConfigKind, parse_config
+    from .replay import ReplayOptions
+
+    configs = [parse_config(c) for c in _config_names(args.config)]
+    if not 0 <= args.max_miss < 1:
+        raise MaskbenchError(f"--max-miss {args.max_miss}: give a share between 0 and 1 (0.01 = 1 %)")
+    if args.duration <= 0 or args.deadline <= 0:
+        raise MaskbenchError("--duration and --deadline must be positive")
+    streams = open_streams(args)  # refused sources stop here, before any model work
+    bundle = args.bundle or cached_bundle(args, streams)
+    window = args.window or (60.0 if args.duration >= 300 else max(1.0, args.duration / 10))
+    options = ReplayOptions(args.duration, args.queue, args.deadline, window)
+    results, capacities = [], []
+    for config in configs:
+        if config.kind is ConfigKind.BATCH:
+            print(f"{config}: skipped (a bundle's graph takes one image; static-batch graphs are not exported yet)")
+            continue
+        if args.find_max:
+            capacity = find_max(args, streams, bundle, config, options)
+            capacities.append({"config": str(config), **capacity.to_dict()})
+            print(f"{config}: holds {capacity.capacity:g} {capacity.unit} within {args.deadline:g} ms "
+                  f"(misses <= {args.max_miss:.1%}){'' if capacity.confirmed else ' (nothing held)'}")
+        else:
+            result = replay_once(streams, bundle, config, options, args.threads)
+            results.append(result.to_dict())
+            print(summary_line(str(config), result))
+    write_results(args.out, {"source": getattr(streams, "origin", "embedded"), "bundle": str(bundle),
+                             "results": results, "capacity": capacities})
+    print(f"results: {args.out / RESULTS_FILE}")
+    return 0
+
+
+def _config_names(text: str) -> list[str]:
+    if text.strip() == "all":
+        return ["sync", "streams", "batch"]
+    return [c for c in text.split(",") if c.strip()]
+
+
+def replay_once(streams, bundle: Path, config, options, threads: int | None, cameras: int | None = None,
+                rate_factor: float | None = None):
+    from ..deploy.rig import bundle_executor
+    from .replay import replay
+
+    if cameras is not None:
+        streams = streams.with_cameras(cameras)
+    if rate_factor is not None:
+        streams = streams.scaled_rate(rate_factor)
+    return replay(streams.frames(), bundle_executor(bundle, config, threads), options, cameras=list(streams.cameras))
+
+
+def find_max(args, streams, bundle: Path, config, options):
+    from dataclasses import replace
+
+    from .capacity import LoadUnit, Trial, find_capacity
+    from .metrics import StabilityRule
+
+    trial_options = replace(options, stop_when_stable=StabilityRule(), min_duration_s=3 * options.window_s)
+    base_hz = min(streams.rates_hz.values())
+
+    def trial(load: float) -> Trial:
+        if args.find_max == "cameras":
+            result = replay_once(streams, bundle, config, trial_options, args.threads, cameras=int(load))
+        else:
+            result = replay_once(streams, bundle, config, trial_options, args.threads, rate_factor=load / base_hz)
+        verdict = Trial.of(load, result, args.max_miss)
+        print(f"  {config} {load:g} {args.find_max}: misses {result.miss_share:.1%}, "
+              f"{'holds' if verdict.holds else 'fails'}{'' if result.stable else ' (windows unstable)'}",
+              file=sys.stderr)
+        return verdict
+
+    unit = LoadUnit(args.find_max)
+    return find_capacity(trial, unit=unit, step=1.0, limit=args.limit)
+
+
+def summary_line(config: str, result) -> str:
+    o = result.overall
+    latency = f"p50 {o.latency.p50_ms:.0f} / p99 {o.latency.p99_ms:.0f} ms" if o.latency else "no frame processed"
+    cpu = f"{result.cpu_s_per_frame:.3f} CPU-s/frame" if result.cpu_s_per_frame is not None else "-"
+    energy = ", ".join(f"{label} {j:.2f} J/frame" for label, j in result.energy_j_per_frame.items()) or \
+        "no energy counter"
+    return (f"{config}: {o.processed}/{o.offered} frames ({o.dropped} dropped, {o.decode_failed} undecodable), "
+            f"{o.processed_hz:.1f}/s, {latency}, misses {o.miss_share:.1%}, {cpu}, {energy}")
+
+
+def write_results(out: Path, data: dict) -> None:
+    from ..files import atomic_open, writing_in
+
+    with writing_in(out, RESULTS_FILE):
+        out.mkdir(parents=True, exist_ok=True)
+        with atomic_open(out / RESULTS_FILE) as f:
+            json.dump(data, f, indent=1)
+
+
+# ----------------------------------------------------------------------------- sources
+def open_streams(args):
+    """The other half of ``maskbench rig`` (:mod:`maskbench.rig.sources`); without it, the
+    embedded frames only."""
+    count = names = None
+    if args.cameras:
+        if args.cameras.isdigit():
+            count = int(args.cameras)
+        else:
+            names = [c for c in args.cameras.split(",") if c]
+    try:
+        from .sources import open_source
+    except ImportError:
+        if args.source is not None or args.topics:
+            raise MaskbenchError("this install replays the embedded frames only (maskbench.rig.sources is "
+                                 "missing)") from None
+        return EmbeddedStreams.open(names or DEFAULT_CAMERAS, args.fps or 12.0)
+    return open_source(args.source, topics=args.topics, cameras=names, camera_count=count, fps=args.fps)
+
+
+@dataclass(frozen=True)
+class EmbeddedFrame:
+    camera: str
+    stamp_ns: int
+    index: int
+    source: str
+    decode: Callable[[], Any]
+
+
+class EmbeddedStreams:
+    """The embedded nuScenes frames, each camera cycling its one frame at ``fps`` (stand-in for
+    :mod:`maskbench.rig.sources` where it is absent)."""
+
+    def __init__(self, files: list[tuple[str, Path]], fps: float):
+        self.files, self.fps, self.origin = files, fps, "embedded nuScenes frames"
+
+    @classmethod
+    def open(cls, cameras, fps: float) -> EmbeddedStreams:
+        from ..data.sources import embedded_nuscenes, find_images
+
+        refs = find_images(embedded_nuscenes(), list(cameras))
+        return cls([(ref.camera or ref.path.stem, ref.path) for ref in refs], fps)
+
+    @property
+    def cameras(self) -> list[str]:
+        return [camera for camera, _ in self.files]
+
+    @property
+    def rates_hz(self) -> dict[str, float]:
+        return dict.fromkeys(self.cameras, self.fps)
+
+    def with_cameras(self, count: int) -> EmbeddedStreams:
+        files = [(f"{c}~{i // len(self.files)}" if i >= len(self.files) else c, p)
+                 for i, (c, p) in ((i, self.files[i % len(self.files)]) for i in range(count))]
+        return EmbeddedStreams(files, self.fps)
+
+    def scaled_rate(self, factor: float) -> EmbeddedStreams:
+        return EmbeddedStreams(self.files, self.fps * factor)
+
+    def frames(self):
+        from functools import cache
+        from itertools import count
+
+        from ..data.images import load_image
+
+        loaders = [cache(lambda p=p: load_image(p)) for _, p in self.files]
+        for index in count():
+            for (camera, path), loader in zip(self.files, loaders):
+                yield EmbeddedFrame(camera, round(index * 1e9 / self.fps), index, str(path), loader)
+
+
+# ----------------------------------------------------------------------------- the model
+def cached_bundle(args, streams) -> Path:
+    """The bundle for ``--model/--runtime/--precision``, built once per model, runtime,
+    precision, size and frame shape under the cache (``$MASKBENCH_CACHE``)."""
+    import shutil
+
+    from PIL import Image
+
+    from ..cli_args import resize_mode
+    from ..distributed.shipping import ModelChoice, build_bundle, require_graph_runtime
+    from ..files import cache_dir
+
+    try:
+        require_graph_runtime(args.runtime)
+    except MaskbenchError:
+        raise MaskbenchError(f"maskbench rig runs a deployment bundle: --runtime openvino or onnxruntime, not "
+                             f"{args.runtime}") from None
+    first = next(iter(streams.frames()))
+    image = first.decode()
+    mode = resize_mode(args)
+    choice = ModelChoice(args.model, args.weights, args.runtime, args.precision, mode, args.input_size, args.seed)
+    threads = args.threads or os.cpu_count() or 1
+    key = json.dumps({**choice.key(), "shape": list(image.shape), "threads": threads}, sort_keys=True)
+    folder = cache_dir("rig-bundles") / hashlib.sha256(key.encode()).hexdigest()[:16]
+    if (folder / "manifest.json").is_file():
+        return folder
+    frame_file = folder.with_suffix(".frame.png")
+    frame_file.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(image).save(frame_file)
+    staging = folder.with_suffix(".partial")
+    shutil.rmtree(staging, ignore_errors=True)  # left by a killed build
+    build_bundle(staging, choice, [str(frame_file)], threads)
+    staging.rename(folder)
+    print(f"bundle: {folder} ({args.model}, {args.runtime}, {args.precision})")
+    return folder

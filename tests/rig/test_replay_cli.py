@@ -1,0 +1,69 @@
+"""``maskbench rig``'s own parts: configurations, refusals before any model work, the embedded
+stand-in source, and (slow: it exports a model) one replay of a built bundle to rig.json."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+import pytest
+
+from maskbench.deploy.manifest import BundleError
+from maskbench.deploy.rig import bundle_executor
+from maskbench.errors import MaskbenchError
+from maskbench.rig import cli
+from maskbench.rig.configs import ConfigKind, ExecConfig, parse_config
+
+
+def parse(*argv: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="maskbench")
+    cli.add_parser(parser.add_subparsers(dest="command"))
+    return parser.parse_args(["rig", *argv])
+
+
+def test_configurations():
+    assert parse_config("sync") == ExecConfig(ConfigKind.SYNC)
+    assert parse_config("streams:3") == ExecConfig(ConfigKind.STREAMS, 3)
+    assert parse_config("streams") == ExecConfig(ConfigKind.STREAMS, None) and str(parse_config("streams")) == "streams"
+    assert str(parse_config("batch")) == "batch"
+    for bad, says in (("turbo", "give sync, streams:N"), ("streams:0", "1 or more"), ("sync:2", "only streams")):
+        with pytest.raises(MaskbenchError, match=says):
+            parse_config(bad)
+    assert cli._config_names("all") == ["sync", "streams", "batch"]
+
+
+def test_a_bundle_has_no_batch_graph(tmp_path):
+    with pytest.raises(BundleError, match="takes one image; --config batch needs a static-batch graph"):
+        bundle_executor(tmp_path, ExecConfig(ConfigKind.BATCH))
+
+
+@pytest.mark.parametrize("argv, says", [(["--max-miss", "5"], "between 0 and 1"), (["--duration", "0"], "positive"),
+                                        (["--config", "sync,fast"], "give sync")])
+def test_bad_options_are_one_line_before_any_model_work(argv, says, monkeypatch):
+    monkeypatch.setattr(cli, "cached_bundle", lambda *a: pytest.fail("no model work"))
+    monkeypatch.setattr(cli, "open_streams", lambda *a: pytest.fail("no source work"))
+    with pytest.raises(MaskbenchError, match=says):
+        cli.run(parse(*argv))
+
+
+def test_embedded_stand_in_source_cycles_at_its_rate_and_copies_cameras():
+    streams = cli.EmbeddedStreams.open(cli.DEFAULT_CAMERAS, 12.0).with_cameras(4)
+    assert streams.cameras == ["CAM_FRONT", "CAM_FRONT_LEFT", "CAM_FRONT_RIGHT", "CAM_FRONT~1"]
+    frames = streams.scaled_rate(2.0).frames()
+    first = [next(frames) for _ in range(8)]
+    assert [f.stamp_ns for f in first] == [0] * 4 + [41_666_667] * 4  # 24 Hz
+    assert first[0].decode().shape == (900, 1600, 3) and first[0].decode() is first[4].decode()
+
+
+@pytest.mark.slow
+def test_rig_replays_a_built_bundle_into_rig_json(tmp_path, monkeypatch):
+    monkeypatch.setenv("MASKBENCH_CACHE", str(tmp_path / "cache"))
+    out = tmp_path / "out"
+    args = parse("--runtime", "onnxruntime", "--input-size", "320x192", "--duration", "2",
+                 "--config", "sync,streams:2,batch", "--deadline", "60000", "--out", str(out))
+    assert cli.run(args) == 0
+    data = json.loads((out / cli.RESULTS_FILE).read_text())
+    assert [r["executor"] for r in data["results"]] == ["sync", "streams:2"]
+    for result in data["results"]:
+        assert result["overall"]["offered"] >= 60 and result["overall"]["processed"] >= 1
+        assert result["energy"]["statements"] or result["energy"]["readings"]
