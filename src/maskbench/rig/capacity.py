@@ -10,7 +10,7 @@ drive the search with arithmetic and the command with real replays."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from enum import Enum
 
 from .replay import RigResult
@@ -29,6 +29,9 @@ class Trial:
     p99_ms: float | None = None
     stable: bool | None = None
     seconds: float = 0.0
+    processed_hz: float | None = None
+    cpu_s_per_frame: float | None = None
+    energy_j_per_frame: dict[str, float] = field(default_factory=dict)
 
     @classmethod
     def of(cls, load: float, result: RigResult, max_miss: float) -> Trial:
@@ -36,7 +39,8 @@ class Trial:
         a stability rule was asked for) its windows agreed."""
         holds = result.holds(max_miss) and result.stable is not False
         latency = result.overall.latency
-        return cls(load, holds, result.miss_share, latency.p99_ms if latency else None, result.stable, result.seconds)
+        return cls(load, holds, result.miss_share, latency.p99_ms if latency else None, result.stable, result.seconds,
+                   result.overall.processed_hz, result.cpu_s_per_frame, dict(result.energy_j_per_frame))
 
 
 @dataclass(frozen=True)
@@ -46,6 +50,10 @@ class CapacityResult:
     confirmed: bool  # held on every repeat (False only when nothing held)
     at_limit: bool  # the search stopped at its upper limit: the capacity may be higher
     trials: tuple[Trial, ...]
+
+    def at_capacity(self) -> Trial | None:
+        """The last trial at the capacity (the figures a capacity table shows)."""
+        return next((t for t in reversed(self.trials) if t.load == self.capacity), None)
 
     def to_dict(self) -> dict:
         return asdict(self)
