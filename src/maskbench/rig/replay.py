@@ -74,6 +74,7 @@ class RigResult:
     cpu_s: float
     cpu_s_per_frame: float | None
     peak_rss_mb: float
+    peak_rss_of_replay: bool  # False: the process's lifetime peak (the mark could not be reset)
     max_offer_lag_ms: float  # how late the replay itself offered a frame (a busy machine)
     energy: EnergyReport
     energy_j_per_frame: dict[str, float] = field(default_factory=dict)  # reading label -> J per processed frame
@@ -102,8 +103,25 @@ class RigResult:
         return plain(asdict(self))
 
 
+def reset_peak_rss() -> bool:
+    """Restart the kernel's peak-RSS mark (``/proc/self/clear_refs``, Linux 4.0+), so the peak is
+    the replay's, not that of a model export earlier in the process; False where it cannot."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+        return True
+    except OSError:
+        return False
+
+
 def peak_rss_mb() -> float:
-    """The process's peak resident set (Linux reports kilobytes)."""
+    """The peak resident set: ``VmHWM`` (since :func:`reset_peak_rss`), else the process's
+    lifetime peak (``ru_maxrss``, kilobytes on Linux)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return round(int(line.split()[1]) / 1024.0, 1)
+    except (OSError, ValueError, IndexError):
+        pass
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0, 1)
 
 
@@ -155,6 +173,7 @@ def replay(frames: Iterable[Frame], executor: Executor, options: ReplayOptions, 
             raise
         except Exception as err:  # noqa: BLE001 - a first frame or model that fails: one line before timing
             raise RigError(f"{first.source}: warm-up on the first frame failed: {one_line(err)}") from None
+    rss_reset = reset_peak_rss()
     recorder = Recorder()
     queues = CameraQueues(list(cameras or []), options.queue, on_drop=lambda offer: recorder.add(
         FrameEvent(offer.frame.camera, offer.frame.index, offer.offered_at, Outcome.DROPPED, clock.now())))
@@ -198,12 +217,12 @@ def replay(frames: Iterable[Frame], executor: Executor, options: ReplayOptions, 
         raise RigError(f"the model failed during the replay ({executor.name}): {one_line(recorder.fatal)}")
     return summarise(recorder.snapshot(), queues.max_depth, sampler.samples, executor.name, options,
                      t0, t_end, cpu_s, lag, energy,
-                     sampler.stable.is_set() if options.stop_when_stable is not None else None)
+                     sampler.stable.is_set() if options.stop_when_stable is not None else None, rss_reset)
 
 
 def summarise(events: list[FrameEvent], max_depth: dict[str, int], samples: list[Sample], name: str,
               options: ReplayOptions, t0: float, t_end: float, cpu_s: float, lag: float, energy: EnergyReport,
-              stable: bool | None) -> RigResult:
+              stable: bool | None, rss_reset: bool = False) -> RigResult:
     seconds = max(t_end - t0, 1e-9)
     names = sorted({e.camera for e in events} | set(max_depth))
     per_camera = tuple(camera_figures(c, [e for e in events if e.camera == c], seconds, options.deadline_ms,
@@ -214,5 +233,5 @@ def summarise(events: list[FrameEvent], max_depth: dict[str, int], samples: list
     per_frame = {r.label: round(r.joules / processed, 4) for r in energy.readings} if processed else {}
     return RigResult(name, QueuePolicy(options.queue).value, options.deadline_ms, round(seconds, 3), per_camera,
                      overall, windows, drift(windows), stable, round(cpu_s, 3),
-                     round(cpu_s / processed, 5) if processed else None, peak_rss_mb(),
+                     round(cpu_s / processed, 5) if processed else None, peak_rss_mb(), rss_reset,
                      round(float(np.float64(lag) * 1000.0), 3), energy, per_frame)
