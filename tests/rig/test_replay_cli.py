@@ -64,6 +64,8 @@ def test_rig_replays_a_built_bundle_into_rig_json(tmp_path, monkeypatch):
     assert cli.run(args) == 0
     data = json.loads((out / cli.RESULTS_FILE).read_text())
     assert [r["executor"] for r in data["results"]] == ["sync", "streams:2"]
+    assert data["model"]["runtime"] == "onnxruntime" and data["model"]["input_size"] == [320, 192]
+    assert len(data["cameras"]) == 3 and data["machine"]
     for result in data["results"]:
         assert result["overall"]["offered"] >= 60 and result["overall"]["processed"] >= 1
         assert result["energy"]["statements"] or result["energy"]["readings"]

@@ -64,6 +64,7 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
+    from ..machine import describe_environment
     from .configs import ConfigKind, parse_config
     from .replay import ReplayOptions
 
@@ -90,10 +91,19 @@ def run(args) -> int:
             result = replay_once(streams, bundle, config, options, args.threads)
             results.append(result.to_dict())
             print(summary_line(str(config), result))
-    write_results(args.out, {"source": getattr(streams, "origin", "embedded"), "bundle": str(bundle),
+    write_results(args.out, {"source": getattr(streams, "origin", "embedded"), "cameras": list(streams.cameras),
+                             "bundle": str(bundle), "model": bundle_summary(bundle),
+                             "machine": describe_environment(),
                              "results": results, "capacity": capacities})
     print(f"results: {args.out / RESULTS_FILE}")
     return 0
+
+
+def bundle_summary(bundle: Path) -> dict:
+    """What ran: the manifest's model, runtime and precision."""
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    keys = ("model", "alias", "weights", "mode", "input_size", "runtime", "runtime_version", "precision", "threads")
+    return {key: manifest.get(key) for key in keys}
 
 
 def _config_names(text: str) -> list[str]:
