@@ -93,7 +93,7 @@ SHARED = {
 }
 # The deliberate exceptions: export's --runtime also offers 'onnx' (what it exports for), and
 # evaluate's --images is the folder of its COCO annotation file's images.
-OWN_MEANING = {("export", "--runtime"), ("evaluate", "--images")}
+OWN_MEANING = {("export", "--runtime"), ("evaluate", "--images"), ("rig", "--cameras")}  # rig: a count or names
 
 
 def _cases():
@@ -201,7 +201,7 @@ def test_the_commands_that_write_a_folder_lock_it_and_take_wait():
     parser = build_parser()
     locking = {command for command, sub in _commands().items()
                if any("--wait" in action.option_strings for action in sub._actions)}
-    assert locking == {"benchmark", "predict", "evaluate"}
+    assert locking == {"benchmark", "predict", "evaluate", "rig"}
     for command in locking:
         action = next(a for a in _commands()[command]._actions if "--wait" in a.option_strings)
         assert action.help == cli_args.WAIT_HELP

@@ -92,6 +92,30 @@ assert not loaded, loaded
     assert results and images["images"][0]["id"] == results[0]["image_id"] == 1
 
 
+def test_rig_replay_on_the_robot_without_torch(bundles, tmp_path):
+    """``python -m maskbench.deploy BUNDLE --rig``: the embedded front cameras at 12 Hz replayed
+    through the bundle, one stream and two, into rig.json, with no torch loaded."""
+    folder, _ = bundles[("r50", "onnxruntime")]
+    out = tmp_path / "rig"
+    script = f"""
+import sys
+from maskbench.deploy.__main__ import main
+assert main([{str(folder)!r}, "--rig", "--duration", "2", "--config", "sync,streams:2", "--deadline", "60000",
+             "--out", {str(out)!r}]) == 0
+loaded = sorted(m for m in ("torch", "torchvision") if m in sys.modules)
+assert not loaded, loaded
+"""
+    env = {**os.environ, "PYTHONPATH": str(SRC)}
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    data = json.loads((out / "rig.json").read_text())
+    assert [r["executor"] for r in data["results"]] == ["sync", "streams:2"]
+    assert data["cameras"] == ["CAM_FRONT", "CAM_FRONT_LEFT", "CAM_FRONT_RIGHT"]
+    for result in data["results"]:
+        overall = result["overall"]
+        assert overall["offered"] >= 60 and 1 <= overall["processed"] <= overall["offered"]
+
+
 def _copy(folder: Path, dest: Path, link_artifact: bool = True) -> Path:
     """A copy of the bundle whose big artifact is a symlink (the tests that do not change it)."""
     dest.mkdir()

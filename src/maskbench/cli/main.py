@@ -50,6 +50,9 @@ def build_parser() -> cli_args.Parser:
     from ..benchmark.cli import add_commands as add_benchmark_commands
 
     add_benchmark_commands(sub)
+    from ..rig.cli import add_parser as add_rig_command  # rig
+
+    add_rig_command(sub)
     return parser
 
 

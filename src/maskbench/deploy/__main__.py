@@ -1,7 +1,10 @@
 """``python -m maskbench.deploy DIR --images PATH --out OUT``: predict's ``results.json`` and
 ``images.json`` from a bundle, without torch. Exit 0: every image predicted; 1: some images
 failed (listed in images.json); 2: refused (one line: not a bundle, tampered, wrong version,
-missing runtime)."""
+missing runtime).
+
+``python -m maskbench.deploy DIR --rig [SOURCE] [--config ...] --out OUT``: the real-time camera
+replay of ``maskbench rig`` (:mod:`maskbench.rig.command`) on the robot, through this bundle."""
 
 from __future__ import annotations
 
@@ -13,6 +16,9 @@ from ..utils.errors import ImageError, MaskbenchError, one_line
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if "--rig" in argv:
+        return rig_main([a for a in argv if a != "--rig"])
     parser = argparse.ArgumentParser(prog="python -m maskbench.deploy",
                                      description="predict with a bundle, without torch")
     parser.add_argument("bundle", type=Path, help="the folder written by maskbench export --bundle")
@@ -22,6 +28,22 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return predict_folder(args.bundle, args.images, args.out, args.threads)
+    except MaskbenchError as err:
+        print(f"error: {one_line(err)}", file=sys.stderr)
+        return 2
+
+
+def rig_main(argv: list[str]) -> int:
+    from ..rig.command import add_replay_options, check_options, open_streams, run_replay
+
+    parser = argparse.ArgumentParser(prog="python -m maskbench.deploy BUNDLE --rig",
+                                     description="replay camera streams in real time through a bundle, without torch")
+    parser.add_argument("bundle", type=Path, help="the folder written by maskbench export --bundle")
+    add_replay_options(parser)
+    args = parser.parse_args(argv)
+    try:
+        check_options(args)
+        return run_replay(args, open_streams(args), args.bundle)
     except MaskbenchError as err:
         print(f"error: {one_line(err)}", file=sys.stderr)
         return 2

@@ -5,6 +5,7 @@ detections bit for bit."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from ..pipeline.detections import Detections
 from ..pipeline.graph_io import ExportTarget, array_feeds
 from ..pipeline.manifest import BundleError, Manifest
 from ..pipeline.postprocess import detections_from_outputs
-from ..pipeline.preprocess import preprocess_array
+from ..pipeline.preprocess import ImageMeta, preprocess_array
 from ..utils.files import file_sha256
 from ..utils.names import ResizeMode
 from ..zoo import InputFormat, get_family
@@ -45,6 +46,11 @@ class DeployedModel:
                            tuple(m.keep_ratio_scale), m.pad_to_scale, m.pad_value)  # type: ignore[arg-type]
 
     def __call__(self, image: np.ndarray) -> Detections:
+        feeds, meta = self.prepare(image)
+        return self.finish(self.engine(feeds), meta)
+
+    def prepare(self, image: np.ndarray) -> tuple[dict[str, np.ndarray], ImageMeta]:
+        """The graph's feeds and the resize meta (the steps apart, for ``maskbench rig``)."""
         m = self.manifest
         size = tuple(m.input_size) if m.input_size is not None else None
         array, meta = preprocess_array(image, ResizeMode(m.mode), size, self.input_format)  # type: ignore[arg-type]
@@ -54,7 +60,11 @@ class DeployedModel:
                 f"this image preprocesses to {shape[1]}x{shape[0]} but the bundle's graph takes "
                 f"{m.input_hw[1]}x{m.input_hw[0]} (image {image.shape[1]}x{image.shape[0]}); export the bundle with a "
                 "frame of this camera (--images), or use stretch mode (export without --keep-ratio)")
-        outputs = self.engine(array_feeds(array, meta.img_shape, self.target))
+        return array_feeds(array, meta.img_shape, self.target), meta
+
+    def finish(self, outputs: Sequence[np.ndarray], meta: ImageMeta) -> Detections:
+        """Detections from the graph's outputs (in the manifest's output order)."""
+        m = self.manifest
         boxes, scores, labels, masks = outputs
         return detections_from_outputs(get_family(m.family), np.asarray(boxes, dtype=np.float32),
                                        np.asarray(scores, dtype=np.float32), np.asarray(labels, dtype=np.int64),

@@ -1,0 +1,66 @@
+"""A deployment bundle as the replay's pipeline (:mod:`maskbench.rig`): the bundle's own steps
+apart (preprocess, graph, postprocess), so ``maskbench rig`` and ``python -m maskbench.deploy
+BUNDLE --rig`` time exactly what the robot runs, decoding included.
+
+Streams: ONNX Runtime's session runs calls from several threads at once, so N threads share one
+session (each with its share of the threads); an OpenVINO bundle runs on ``AsyncInferQueue`` with
+``NUM_STREAMS`` (or the throughput hint). A bundle's graph takes one image: ``batch`` needs a
+static-batch graph, which ``export --bundle`` does not write yet."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..deploy.model import DeployedModel, ImageMeta, load
+from ..pipeline.manifest import BundleError
+from .configs import ConfigKind, ExecConfig
+from .executors import Executor, StreamsExecutor
+
+
+@dataclass
+class BundleSteps:
+    """``preprocess`` -> (feeds, meta); ``infer`` runs the bundle's engine; ``postprocess`` ->
+    Detections. ``feeds`` serves OpenVINO's asynchronous queue."""
+
+    model: DeployedModel
+
+    def preprocess(self, image: np.ndarray) -> tuple[dict[str, np.ndarray], ImageMeta]:
+        return self.model.prepare(image)
+
+    def feeds(self, prepared: tuple[dict[str, np.ndarray], ImageMeta]) -> dict[str, np.ndarray]:
+        return prepared[0]
+
+    def infer(self, prepared: tuple[dict[str, np.ndarray], ImageMeta]) -> tuple[np.ndarray, ...]:
+        return self.model.engine(prepared[0])
+
+    def postprocess(self, outputs, prepared: tuple[dict[str, np.ndarray], ImageMeta]):
+        return self.model.finish(outputs, prepared[1])
+
+
+def bundle_executor(folder: Path | str, config: ExecConfig, threads: int | None = None) -> Executor:
+    """The executor for ``config`` over the bundle in ``folder`` (checked and compiled by
+    :func:`~maskbench.deploy.model.load`); ``threads``: all the streams' threads together."""
+    folder = Path(folder)
+    if config.kind is ConfigKind.BATCH:
+        raise BundleError(f"{folder}: the bundle's graph takes one image; --config batch needs a static-batch "
+                          "graph (not exported yet): use sync or streams:N")
+    if config.kind is ConfigKind.SYNC:
+        return StreamsExecutor([BundleSteps(load(folder, threads))], "sync")
+    model = load(folder, _per_stream(threads, config.streams or 1))
+    m = model.manifest
+    if m.runtime == "openvino":
+        from .openvino_async import OpenVINOAsyncExecutor, compile_streams
+
+        compiled = compile_streams(folder / m.artifact, config.streams, threads, m.precision)
+        return OpenVINOAsyncExecutor(compiled, BundleSteps(model), output_names=m.output_names)
+    streams = config.streams or os.cpu_count() or 1
+    steps = BundleSteps(model)  # one session, called from every stream's thread
+    return StreamsExecutor([steps] * streams, f"streams:{streams}")
+
+
+def _per_stream(threads: int | None, streams: int) -> int:
+    return max(1, (threads or os.cpu_count() or 1) // streams)

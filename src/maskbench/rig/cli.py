@@ -1,0 +1,71 @@
+"""``maskbench rig``: replay camera streams in real time through a deployment bundle, given with
+``--bundle`` or built once from ``--model/--runtime/--precision`` and cached (the replay itself:
+:mod:`.command`, which the robot's ``python -m maskbench.deploy BUNDLE --rig`` runs too).
+Registered by :mod:`maskbench.cli.main` through :func:`add_parser`."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+from ..cli import args as cli_args
+from ..utils.errors import MaskbenchError
+from .command import add_replay_options, check_options, open_streams, run_replay
+
+
+def add_parser(sub) -> None:
+    rig = sub.add_parser("rig", help="replay camera streams in real time: can this computer keep up with its cameras?")
+    add_replay_options(rig)
+    rig.add_argument("--bundle", type=Path, default=None, metavar="DIR",
+                     help="a deployment bundle (maskbench export --bundle) to run instead of --model")
+    cli_args.add_model_args(rig, default="r50")
+    cli_args.add_weights_args(rig)
+    cli_args.add_runtime_args(rig, default="openvino", note="the bundle's graph runtime: openvino or onnxruntime")
+    cli_args.add_precision_args(rig)
+    cli_args.add_resize_args(rig)
+    rig.set_defaults(run=run)
+
+
+def run(args) -> int:
+    check_options(args)
+    streams = open_streams(args)  # refused sources stop here, before any model work
+    return run_replay(args, streams, args.bundle or cached_bundle(args, streams))
+
+
+# ----------------------------------------------------------------------------- the model
+def cached_bundle(args, streams) -> Path:
+    """The bundle for ``--model/--runtime/--precision``, built once per model, runtime,
+    precision, size and frame shape under the cache (``$MASKBENCH_CACHE``)."""
+    import shutil
+
+    from PIL import Image
+
+    from ..cli.args import resize_mode
+    from ..distributed.shipping import ModelChoice, build_bundle, require_graph_runtime
+    from ..utils.files import cache_dir
+
+    try:
+        require_graph_runtime(args.runtime)
+    except MaskbenchError:
+        raise MaskbenchError(f"maskbench rig runs a deployment bundle: --runtime openvino or onnxruntime, not "
+                             f"{args.runtime}") from None
+    first = next(iter(streams.frames()))
+    image = first.decode()
+    mode = resize_mode(args)
+    choice = ModelChoice(args.model, args.weights, args.runtime, args.precision, mode, args.input_size, args.seed)
+    threads = args.threads or os.cpu_count() or 1
+    key = json.dumps({**choice.key(), "shape": list(image.shape), "threads": threads}, sort_keys=True)
+    folder = cache_dir("rig-bundles") / hashlib.sha256(key.encode()).hexdigest()[:16]
+    if (folder / "manifest.json").is_file():
+        return folder
+    frame_file = folder.with_suffix(".frame.png")
+    frame_file.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(image).save(frame_file)
+    staging = folder.with_suffix(".partial")
+    shutil.rmtree(staging, ignore_errors=True)  # left by a killed build
+    build_bundle(staging, choice, [str(frame_file)], threads)
+    staging.rename(folder)
+    print(f"bundle: {folder} ({args.model}, {args.runtime}, {args.precision})")
+    return folder
