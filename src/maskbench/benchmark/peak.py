@@ -214,11 +214,12 @@ def _product_precision(compiled) -> tuple[str | None, str | None]:
     return None, None
 
 
-GPU_RUNTIMES = ("tensorrt", "onnxruntime-cuda")
+# The rows that get a share of peak: graph runtimes on the CPU (eager rows have no graph to count).
+CPU_GRAPH_RUNTIMES = ("openvino", "onnxruntime")
 
 
 def peaks_for_jobs(jobs) -> list[str]:
-    """Make sure the peak of each thread count the CPU jobs of a run use is cached (probing
+    """Make sure the peak of each thread count the CPU graph jobs of a run use is cached (probing
     where it is not: before any worker starts); one line each for the run's output. A probe
     that fails costs the rows their share of peak, never the run."""
     from ..packages import importable
@@ -226,7 +227,7 @@ def peaks_for_jobs(jobs) -> list[str]:
     if not importable("openvino"):
         return []
     threads = sorted({int(job.threads or default_threads()) for job in jobs
-                      if (job.device or "cpu").startswith("cpu") and job.runtime not in GPU_RUNTIMES})
+                      if (job.device or "cpu").startswith("cpu") and job.runtime in CPU_GRAPH_RUNTIMES})
     lines = []
     for count in threads:
         try:
