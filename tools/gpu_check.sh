@@ -21,6 +21,8 @@
 # and the rest goes on. (The install, mostly torch's CUDA wheels, is the unknown part: a slow
 # network eats the budget of the later steps; SKIP_INSTALL=1 with a ready $VENV avoids that.)
 #
+# Budgets (seconds, each cut to what is left): INSTALL_S=240 CHECK_FP32_S=75 CHECK_FP16_S=60
+# BENCH_S=200; MODELS="r50 rtmdet-ins-s" (space-separated).
 # DRY_RUN=1: print the steps' commands, run none of them (no GPU needed).
 # CPU_REHEARSAL=1: run the same steps on the CPU (torch and onnxruntime at 320x192, no install,
 # with $PYTHON's maskbench): checks the script's plumbing, not the GPU paths.
@@ -33,7 +35,7 @@ OUT=${1:-"$REPO/out/gpu-check-$(date -u +%Y%m%dT%H%M%SZ)"}
 VENV=${VENV:-"$REPO/.venv-gpu"}
 DRY_RUN=${DRY_RUN:-0}
 CPU_REHEARSAL=${CPU_REHEARSAL:-0}
-MODELS=(r50 rtmdet-ins-s)
+read -r -a MODELS <<< "${MODELS:-r50 rtmdet-ins-s}"
 
 if [[ "$CPU_REHEARSAL" == 1 ]]; then
     PYTHON=${PYTHON:-python3}
@@ -105,7 +107,7 @@ if [[ "$CPU_REHEARSAL" != 1 && "${SKIP_INSTALL:-0}" != 1 ]]; then
     # (onnxruntime-gpu's default build is for CUDA 12; should its CUDA provider not load beside
     # torch's CUDA libraries, logs/versions.log and the onnxruntime-cuda lines say so: install the
     # onnxruntime-gpu build for torch's CUDA, then rerun with SKIP_INSTALL=1)
-    step install 240 bash -c "python3 -m venv '$VENV' && '$VENV/bin/pip' install -q -e '$REPO[runtimes]' && '$VENV/bin/pip' uninstall -q -y onnxruntime && '$VENV/bin/pip' install -q onnxruntime-gpu"
+    step install "${INSTALL_S:-240}" bash -c "python3 -m venv '$VENV' && '$VENV/bin/pip' install -q -e '$REPO[runtimes]' && '$VENV/bin/pip' uninstall -q -y onnxruntime && '$VENV/bin/pip' install -q onnxruntime-gpu"
 fi
 
 cat > "$OUT/versions.py" <<'PY'
@@ -128,17 +130,17 @@ step versions 30 "$PYTHON" "$OUT/versions.py"
 step runtimes 30 "${MASKBENCH[@]}" runtimes
 
 for model in "${MODELS[@]}"; do
-    step "check-$model-fp32" 75 "${MASKBENCH[@]}" check-conversion --model "$model" --runtimes "$FP32_RUNTIMES" \
+    step "check-$model-fp32" "${CHECK_FP32_S:-75}" "${MASKBENCH[@]}" check-conversion --model "$model" --runtimes "$FP32_RUNTIMES" \
         --precision fp32 --cameras CAM_FRONT "${SIZE_ARGS[@]}" --out "$OUT/check-conversion/${model}_fp32.json"
     if [[ -n "$FP16_RUNTIMES" ]]; then
-        step "check-$model-fp16" 60 "${MASKBENCH[@]}" check-conversion --model "$model" --runtimes "$FP16_RUNTIMES" \
+        step "check-$model-fp16" "${CHECK_FP16_S:-60}" "${MASKBENCH[@]}" check-conversion --model "$model" --runtimes "$FP16_RUNTIMES" \
             --precision fp16 --cameras CAM_FRONT "${SIZE_ARGS[@]}" --out "$OUT/check-conversion/${model}_fp16.json"
     fi
 done
 
 PRECISIONS=fp32
 [[ -n "$FP16_RUNTIMES" ]] && PRECISIONS=fp32,fp16  # the pairs that cannot run (ORT CUDA fp16) are left out
-step benchmark 200 "${MASKBENCH[@]}" benchmark --models "$(IFS=,; echo "${MODELS[*]}")" --runtimes "$FP32_RUNTIMES" \
+step benchmark "${BENCH_S:-200}" "${MASKBENCH[@]}" benchmark --models "$(IFS=,; echo "${MODELS[*]}")" --runtimes "$FP32_RUNTIMES" \
     --precisions "$PRECISIONS" "${DEVICE_ARGS[@]}" --cameras CAM_FRONT "${SIZE_ARGS[@]}" --warmup 1 --repeat 2 \
     --timeout 150 --out "$OUT/benchmark"
 

@@ -87,11 +87,12 @@ def benchmark_command(args) -> int:
 def _precisions(given: list[str] | None, runtimes: list[str]) -> tuple[list[str], tuple[str, ...]]:
     """(the precisions, those measured with fidelity regardless of --fidelity): the given ones,
     else fp32 plus this machine's fastest native reduced precision (benchmark/precision_choice.py)."""
-    from .precision_choice import Capabilities, choose_precisions
+    from .precision_choice import REDUCED_RUNTIMES, Capabilities, choose_precisions
 
     if given:
         return list(given), ()
-    choice = choose_precisions(runtimes, Capabilities.read())
+    reads = any(runtime in REDUCED_RUNTIMES for runtime in runtimes)  # else no need to start OpenVINO
+    choice = choose_precisions(runtimes, Capabilities.read() if reads else Capabilities((), frozenset(), False))
     fidelity = f"; --fidelity on for {', '.join(choice.reduced)}" if choice.reduced else ""
     print(f"precisions: {', '.join(choice.precisions)} (default here: {choice.reason}{fidelity})")
     return list(choice.precisions), choice.reduced
