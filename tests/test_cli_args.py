@@ -145,12 +145,14 @@ def test_defaults_mean_the_same_where_the_flag_is_optional():
     for command, values in parsed.items():
         assert values["weights"] == "random" and values["seed"] == 0, command
         assert values["input_size"] is None and values["keep_ratio"] is False, command
-        assert values.get("precision", values.get("precisions")) in ("fp32", ["fp32"]), command
+        # benchmark's None: fp32 plus this machine's fastest native reduced precision (precision_choice.py)
+        assert values.get("precision", values.get("precisions")) in ("fp32", ["fp32"], None), command
         assert values.get("threads") is None and values["images"] is None, command
         assert cli_args.resize_mode(argparse.Namespace(**values)) is names.ResizeMode.STRETCH
     assert parsed["predict"]["model"] == parsed["evaluate"]["model"] == "convnext-t"
     assert parsed["predict"]["runtime"] is None and parsed["evaluate"]["runtime"] is None
     assert parsed["benchmark"]["models"] is None and parsed["benchmark"]["runtimes"] is None
+    assert parsed["benchmark"]["precisions"] is None
 
 
 def test_the_singular_spelling_of_a_list_flag_still_takes_the_list():

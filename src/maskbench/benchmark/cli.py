@@ -17,7 +17,7 @@ def add_commands(sub) -> None:
                     "frames of the front/left/right cameras, static 1344x800, calibrated random weights.")
     cli_args.add_model_args(bench, multiple=True, default_text="the study's five")
     cli_args.add_runtime_args(bench, multiple=True, default_text="the best one installed here")
-    cli_args.add_precision_args(bench, multiple=True, alias="--precision")
+    cli_args.add_precision_args(bench, multiple=True, alias="--precision", machine_default=True)
     cli_args.add_weights_args(bench)
     cli_args.add_input_args(bench, cameras_default="CAM_FRONT,CAM_FRONT_LEFT,CAM_FRONT_RIGHT of a nuScenes folder")
     cli_args.add_resize_args(bench)
@@ -57,21 +57,23 @@ def benchmark_command(args) -> int:
 
     models = resolve_models(args.models)
     runtimes = args.runtimes or default_runtimes()
+    precisions, fidelity_precisions = _precisions(args.precisions, runtimes)
     jobs = plan_jobs(
-        models, runtimes, args.precisions, images=args.images, cameras=args.cameras,
+        models, runtimes, precisions, images=args.images, cameras=args.cameras,
         mode=cli_args.resize_mode(args), input_size=args.input_size,
         weights=args.weights, seed=args.seed, device=args.device, threads=args.threads, warmup=args.warmup,
         repeat=args.repeat, stages=args.stages, coco=args.coco, coco_images=args.coco_images,
-        coco_max_images=args.coco_max_images, fidelity=args.fidelity,
+        coco_max_images=args.coco_max_images, fidelity=args.fidelity, fidelity_precisions=fidelity_precisions,
     )
     for line in jobs.left_out:  # refused before any worker starts (see benchmark/preflight.py)
         print(f"left out: {line}")
-    print(f"benchmark: {len(models)} model(s) x {len(runtimes)} runtime(s) x {len(args.precisions)} precision(s) "
+    print(f"benchmark: {len(models)} model(s) x {len(runtimes)} runtime(s) x {len(precisions)} precision(s) "
           f"= {len(jobs)} job(s) on {len(jobs[0].images)} frame(s); results: {args.out / 'results.jsonl'}")
     # A full or read-only --out: one line with the space the rest of the run needs.
     with space_estimate(args.out, lambda: space_needed(args.out, jobs),
                         kept=f"the finished jobs are kept in {args.out / 'results.jsonl'}: the same command "
                              "resumes"):
+        _print_peaks(jobs)  # measured before any worker starts (cached per machine): each row's share of it
         interleave = args.interleave if args.interleave is not None else len(jobs) > 1
         summary = run_benchmark(jobs, args.out, timeout_s=args.timeout, resume=not args.no_resume,
                                 on_record=_print_record, interleave=interleave, max_resident=args.max_resident)
@@ -80,6 +82,27 @@ def benchmark_command(args) -> int:
         records = summary.records
         _write_report(records, args)
     return 0 if any(r.ok for r in records) else 1
+
+
+def _precisions(given: list[str] | None, runtimes: list[str]) -> tuple[list[str], tuple[str, ...]]:
+    """(the precisions, those measured with fidelity regardless of --fidelity): the given ones,
+    else fp32 plus this machine's fastest native reduced precision (benchmark/precision_choice.py)."""
+    from .precision_choice import REDUCED_RUNTIMES, Capabilities, choose_precisions
+
+    if given:
+        return list(given), ()
+    reads = any(runtime in REDUCED_RUNTIMES for runtime in runtimes)  # else no need to start OpenVINO
+    choice = choose_precisions(runtimes, Capabilities.read() if reads else Capabilities((), frozenset(), False))
+    fidelity = f"; --fidelity on for {', '.join(choice.reduced)}" if choice.reduced else ""
+    print(f"precisions: {', '.join(choice.precisions)} (default here: {choice.reason}{fidelity})")
+    return list(choice.precisions), choice.reduced
+
+
+def _print_peaks(jobs) -> None:
+    from .peak import peaks_for_jobs
+
+    for line in peaks_for_jobs(jobs):
+        print(line, flush=True)
 
 
 def _at_least_one(text: str) -> int:

@@ -57,10 +57,12 @@ def plan_jobs(
     coco_images: Path | None = None,
     coco_max_images: int | None = None,
     fidelity: bool = False,
+    fidelity_precisions: Sequence[str] = (),
 ) -> JobPlan:
     """One job per model x runtime x precision, all on the same frames; what can be refused
     without a model is refused here, before any worker starts (:mod:`.preflight`: unknown
-    names, no job able to run; jobs that can never run here are left out, ``.left_out``)."""
+    names, no job able to run; jobs that can never run here are left out, ``.left_out``).
+    ``fidelity_precisions``: precisions measured with fidelity even without ``fidelity``."""
     check_names(models, runtimes, precisions)
     if warmup < 0 or repeat < 1:
         raise MaskbenchError(f"--warmup must be >= 0 and --repeat >= 1 (got {warmup}, {repeat})")
@@ -77,7 +79,8 @@ def plan_jobs(
                      mode=ResizeMode(mode).value,
                      input_size=cast("tuple[int, int]", tuple(input_size)) if input_size else None,
                      device=device, threads=threads, warmup=warmup, repeat=repeat, images=paths, cameras=cams,
-                     stages=stages, fidelity=bool(fidelity), **coco_fields)
+                     stages=stages, fidelity=bool(fidelity) or precision in fidelity_precisions,
+                     **coco_fields)
         for model in models for runtime in runtimes for precision in precisions
     ])
 

@@ -49,6 +49,7 @@ from ..utils.timing import Stopwatch
 from ..zoo import get_spec
 from . import memory
 from .control import FINISH, READY, TIME, TIMED, Control
+from .efficiency import fill_efficiency
 from .job_model import job_model, job_runtime
 from .lifeline import ORPHANED_EXIT_CODE, runner_alive, tie_to_runner
 
@@ -202,6 +203,7 @@ def _measure(job: BenchmarkJob, out_dir: Path, record: BenchmarkRecord, control:
     record.detections_per_image = sum(len(results) for results in last.values()) / len(last)
     record.detections_file = _save_detections(out_dir, job, frames, last)
     record.environment = describe_environment(runtime.device)
+    fill_efficiency(record, runtime, loaded)  # FLOPs and share of peak, after timing
 
 
 def _drop_eager_weights(job: BenchmarkJob, runtime, loaded) -> None:

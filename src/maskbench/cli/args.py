@@ -161,6 +161,8 @@ RUNTIMES_HELP = "comma-separated runtimes (as for --runtime), e.g. onnxruntime,o
 PRECISION_HELP = (f"{_or(PRECISIONS)}: what the network computes in, where the runtime supports it "
                   "(see `maskbench runtimes`); outputs and post-processing stay fp32")
 PRECISIONS_HELP = "comma-separated precisions (as for --precision), e.g. fp32,int8"
+MACHINE_PRECISIONS_HELP = ("fp32 plus the fastest reduced precision this CPU runs natively in OpenVINO, that one "
+                           "with --fidelity; docs/performance.md")
 CALIBRATION_HELP = ("int8: image file or folder the quantization measures activation ranges on "
                     "(default: the embedded nuScenes frames)")
 THREADS_HELP = "CPU threads of the runtime (default: torch's, one per core)"
@@ -249,12 +251,14 @@ def add_export_runtime_args(parser) -> None:
 
 
 def add_precision_args(parser, *, multiple: bool = False, alias: str | None = None, note: str | None = None,
-                       calibration: bool = False) -> None:
+                       calibration: bool = False, machine_default: bool = False) -> None:
     """``--precision P`` or (``multiple``) ``--precisions P,P``, default fp32; ``calibration``:
-    also ``--calibration-images`` (int8)."""
+    also ``--calibration-images`` (int8); ``machine_default``: the list's default is None, the
+    command chooses from the machine (benchmark: ``benchmark/precision_choice.py``)."""
     if multiple:
-        _add_list(parser, "--precisions", alias, dest="precisions", type=precision_list, default=["fp32"],
-                  metavar="PRECISIONS", help=_with(PRECISIONS_HELP, note, "fp32"))
+        _add_list(parser, "--precisions", alias, dest="precisions", type=precision_list,
+                  default=None if machine_default else ["fp32"], metavar="PRECISIONS",
+                  help=_with(PRECISIONS_HELP, note, MACHINE_PRECISIONS_HELP if machine_default else "fp32"))
     else:
         parser.add_argument("--precision", type=precision_name, default="fp32", metavar="PRECISION",
                             help=_with(PRECISION_HELP, note, "fp32"))

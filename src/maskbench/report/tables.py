@@ -103,6 +103,7 @@ def results_table(records: Sequence[BenchmarkRecord]) -> Table:
         ("Preprocess ms", _stat("preprocess", "mean_ms")),
         ("Inference ms", _stat("inference", "mean_ms")),
         ("Postprocess ms", _stat("postprocess", "mean_ms")),
+        *([("GFLOP/s (of peak)", _achieved)] if any(r.achieved_gflops is not None for r in ok) else []),
         ("Steady RSS MiB", lambda r: fmt(r.steady_rss_mb, 0)),
     ]
     if any(_gpu_mb(r) is not None for r in ok):
@@ -112,6 +113,13 @@ def results_table(records: Sequence[BenchmarkRecord]) -> Table:
         ("Params (M)", lambda r: fmt(r.params / 1e6 if r.params is not None else None)),
     ]
     return Table([name for name, _ in columns], [[cell(r) for _, cell in columns] for r in ok])
+
+
+def _achieved(record: BenchmarkRecord) -> str:
+    if record.achieved_gflops is None:
+        return MISSING
+    share = f" ({100.0 * record.peak_share:.0f} %)" if record.peak_share is not None else ""
+    return f"{record.achieved_gflops:,.0f}{share}"
 
 
 def _median_interval(record: BenchmarkRecord) -> str:

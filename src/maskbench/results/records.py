@@ -168,6 +168,11 @@ class BenchmarkRecord:
     compared_with: list[str] | None = None  # keys of the other jobs timed in the same rounds
     round_ms: list[float] | None = None  # end-to-end mean per timed pass (round), in order
     call_ms: list[float] | None = None  # every timed call's end-to-end, in order (the median's interval)
+    # matrix throughput (benchmark/efficiency.py): the graph's FLOPs per image over the median inference
+    gflop: float | None = None
+    achieved_gflops: float | None = None
+    peak_gflops: float | None = None  # the machine's matrix-multiply peak in this precision (benchmark/peak.py)
+    peak_share: float | None = None  # achieved_gflops / peak_gflops
     environment: dict = field(default_factory=dict)
     started_at: str = ""
     wall_s: float | None = None

@@ -1,0 +1,256 @@
+"""The machine's peak: matrix-multiply throughput in fp32, bf16 and int8, measured through the
+runtime the benchmark uses on a CPU (OpenVINO), cached per machine, so every benchmark row can
+say how much of the silicon it uses (:mod:`.efficiency`).
+
+What is measured: one ``(1024 x 1024) @ (1024 x 1024)`` product, a graph built with OpenVINO's
+opset API and compiled with the benchmark's own CPU config (threads, precision hint, latency
+hint: :func:`maskbench.runtimes.graph_sessions.compile_config`); the best of the calls made in
+:data:`PROBE_SECONDS` per precision, as 2 x multiply-adds per second.
+
+- fp32: the product as it is;
+- bf16: the same graph under the ``bf16`` precision hint;
+- int8: the pattern NNCF writes: the activation through a ``FakeQuantize`` (u8), the weights
+  int8 constants dequantized per output channel; the CPU plugin's low-precision transformations
+  turn it into an integer product. Counted as integer operations (GOP/s) like FLOPs.
+
+Each precision is checked in the runtime's execution graph: the product's ``runtimePrecision``
+must be the one asked for (bf16; u8/i8 for int8), else no number is given and the note says what
+ran. A precision OpenVINO does not list among the CPU's ``OPTIMIZATION_CAPABILITIES`` (BF16, INT8)
+is reported as not native and not measured: its number would be an emulation's.
+
+Cached in ``cache_dir("peak")`` under a key of the CPU model, all its flags, the OpenVINO
+version and the thread count; a peak probed while the machine was busy (load average above its
+cores) is returned but not cached. ``python -m maskbench.benchmark.peak [--threads N] [--refresh]``
+prints it as JSON.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import os
+import time
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from ..files import atomic_open, cache_dir
+from ..machine import cpu_flags, cpu_model
+from ..machine_load import LOAD_MARGIN
+from ..runtimes.cpu_int8 import has_vnni, int8_instructions
+from ..runtimes.graph_sessions import NATIVE_CAPABILITY, OPENVINO_DEVICE, compile_config
+from ..timing import Stopwatch
+
+PRECISIONS = ("fp32", "bf16", "int8")
+MATRIX = 1024
+PROBE_SECONDS = 0.3
+# What the product's runtimePrecision must be in OpenVINO's execution graph for each precision.
+RUNTIME_PRECISIONS = {"fp32": ("f32",), "bf16": ("bf16",), "int8": ("u8", "i8")}
+PRODUCT_LAYERS = ("FullyConnected", "MatMul", "Gemm")
+
+
+@dataclass(frozen=True)
+class PrecisionPeak:
+    """One precision's peak; ``gflops`` None when not measured (not native, or the runtime ran
+    another precision: ``note`` says which)."""
+
+    precision: str
+    gflops: float | None
+    native: bool
+    runtime_precision: str | None = None  # the product's runtimePrecision in the execution graph
+    kernel: str | None = None  # its primitiveType, e.g. brgemm_avx512_amx, jit_gemm_I8
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class MachinePeak:
+    cpu: str
+    flags_sha256: str  # of the CPU's whole flag list (part of the cache key)
+    runtime: str  # e.g. "openvino 2026.4.1-..."
+    capabilities: tuple[str, ...]  # OpenVINO's OPTIMIZATION_CAPABILITIES of the CPU
+    threads: int
+    matrix: int
+    load_average: float | None  # 1-minute load average right before probing
+    measured_at: str
+    peaks: tuple[PrecisionPeak, ...]
+
+    def get(self, precision: str) -> PrecisionPeak | None:
+        return next((peak for peak in self.peaks if peak.precision == precision), None)
+
+    def gflops(self, precision: str) -> float | None:
+        peak = self.get(precision)
+        return peak.gflops if peak else None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> MachinePeak:
+        return cls(**{**data, "capabilities": tuple(data["capabilities"]),
+                      "peaks": tuple(PrecisionPeak(**peak) for peak in data["peaks"])})
+
+
+def default_threads() -> int:
+    """The threads a graph runtime uses when none are given: torch's default (one per core)."""
+    import torch
+
+    return torch.get_num_threads()
+
+
+def cache_key(threads: int) -> dict:
+    import openvino as ov
+
+    flags = " ".join(sorted(cpu_flags()))
+    return {"cpu": cpu_model(), "flags_sha256": hashlib.sha256(flags.encode()).hexdigest(),
+            "runtime": f"openvino {ov.__version__}", "threads": int(threads), "matrix": MATRIX}
+
+
+def cache_path(threads: int) -> Path:
+    digest = hashlib.sha256(json.dumps(cache_key(threads), sort_keys=True).encode()).hexdigest()[:16]
+    return cache_dir("peak") / f"peak_{digest}.json"
+
+
+def cached_peak(threads: int) -> MachinePeak | None:
+    """The cached peak of this machine at ``threads``, or None (never measures: what a worker
+    reads, so it cannot probe while another job is timed)."""
+    try:
+        return MachinePeak.from_dict(json.loads(cache_path(threads).read_text(encoding="utf-8")))
+    except (OSError, ValueError, TypeError, KeyError, ImportError):
+        return None  # absent, unreadable, of an older layout, or no OpenVINO: measured again
+
+
+def machine_peak(threads: int | None = None, refresh: bool = False) -> MachinePeak:
+    """This machine's peak at ``threads`` (default: :func:`default_threads`): from the cache, or
+    probed now and cached unless the machine was busy."""
+    threads = int(threads or default_threads())
+    if not refresh:
+        cached = cached_peak(threads)
+        if cached is not None:
+            return cached
+    peak = probe_peak(threads)
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    if peak.load_average is None or peak.load_average <= cores + LOAD_MARGIN:
+        with atomic_open(cache_path(threads)) as file:
+            json.dump(peak.to_dict(), file, indent=1)
+    return peak
+
+
+def probe_peak(threads: int, seconds: float = PROBE_SECONDS) -> MachinePeak:
+    """Measure each precision now (about ``seconds`` each, plus compiling); not cached."""
+    import openvino as ov
+
+    core = ov.Core()
+    capabilities = tuple(str(c) for c in core.get_property(OPENVINO_DEVICE, "OPTIMIZATION_CAPABILITIES"))
+    key = cache_key(threads)
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
+    peaks = tuple(_probe_precision(core, precision, threads, capabilities, seconds) for precision in PRECISIONS)
+    return MachinePeak(cpu=key["cpu"], flags_sha256=key["flags_sha256"], runtime=key["runtime"],
+                       capabilities=capabilities, threads=threads, matrix=MATRIX, load_average=load,
+                       measured_at=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), peaks=peaks)
+
+
+def _probe_precision(core, precision: str, threads: int, capabilities: tuple[str, ...],
+                     seconds: float) -> PrecisionPeak:
+    needed = NATIVE_CAPABILITY.get(precision)
+    if needed is not None and needed not in capabilities:
+        return PrecisionPeak(precision, None, native=False,
+                             note=f"not native: OpenVINO lists no {needed} for this CPU ({', '.join(capabilities)}); "
+                                  "not measured (it would be emulated or run in f32)")
+    compiled = core.compile_model(_product_graph(precision == "int8"), OPENVINO_DEVICE,
+                                  compile_config(threads, precision))
+    ran_in, kernel = _product_precision(compiled)
+    peak = PrecisionPeak(precision, None, native=True, runtime_precision=ran_in, kernel=kernel,
+                         note=_int8_note() if precision == "int8" else "")
+    if ran_in not in RUNTIME_PRECISIONS[precision]:
+        return replace(peak, note=f"OpenVINO ran the product in {ran_in} ({kernel}), not {precision}: not reported")
+    request = compiled.create_infer_request()
+    data = np.random.default_rng(0).uniform(0.0, 4.0, (MATRIX, MATRIX)).astype(np.float32)
+    for _ in range(2):
+        request.infer({0: data})
+    best, calls, deadline = float("inf"), 0, time.perf_counter() + seconds
+    while calls < 3 or time.perf_counter() < deadline:
+        clock = Stopwatch()
+        request.infer({0: data})
+        best = min(best, clock.lap())
+        calls += 1
+    return replace(peak, gflops=2.0 * MATRIX ** 3 / best / 1e9)
+
+
+def _int8_note() -> str:
+    isa = int8_instructions()
+    if has_vnni():
+        return f"int8 dot products: {', '.join(isa)}"
+    return (f"no VNNI/AMX: int8 runs on {isa[0] if isa else 'no known int8 instruction'} "
+            "(three instructions per dot product)")
+
+
+def _product_graph(int8: bool):
+    """``a (M x K) @ w.T`` with ``w`` constant (N x K): fp32, or NNCF's int8 pattern."""
+    import openvino as ov
+    import openvino.opset13 as ops
+
+    rng = np.random.default_rng(1)
+    a = ops.parameter([MATRIX, MATRIX], ov.Type.f32, name="a")
+    if int8:
+        low, high = np.float32(0.0), np.float32(4.0)
+        x = ops.fake_quantize(a, low, high, low, high, 256)
+        weights = ops.constant(rng.integers(-127, 128, (MATRIX, MATRIX), dtype=np.int8))
+        scales = ops.constant(np.full((MATRIX, 1), 0.01, dtype=np.float32))
+        w = ops.multiply(ops.convert(weights, ov.Type.f32), scales)
+    else:
+        x = a
+        w = ops.constant(rng.standard_normal((MATRIX, MATRIX)).astype(np.float32))
+    return ov.Model([ops.matmul(x, w, False, True)], [a], "maskbench_peak")
+
+
+def _product_precision(compiled) -> tuple[str | None, str | None]:
+    """(runtimePrecision, primitiveType) of the product in the execution graph."""
+    for op in compiled.get_runtime_model().get_ordered_ops():
+        info = op.get_rt_info()
+        if str(info["layerType"].astype(str)) in PRODUCT_LAYERS:
+            return (str(info["runtimePrecision"].astype(str)).lower(), str(info["primitiveType"].astype(str)))
+    return None, None
+
+
+# The rows that get a share of peak: graph runtimes on the CPU (eager rows have no graph to count).
+CPU_GRAPH_RUNTIMES = ("openvino", "onnxruntime")
+
+
+def peaks_for_jobs(jobs) -> list[str]:
+    """Make sure the peak of each thread count the CPU graph jobs of a run use is cached (probing
+    where it is not: before any worker starts); one line each for the run's output. A probe
+    that fails costs the rows their share of peak, never the run."""
+    from ..packages import importable
+
+    if not importable("openvino"):
+        return []
+    threads = sorted({int(job.threads or default_threads()) for job in jobs
+                      if (job.device or "cpu").startswith("cpu") and job.runtime in CPU_GRAPH_RUNTIMES})
+    lines = []
+    for count in threads:
+        try:
+            peak = machine_peak(count)
+        except Exception as err:  # noqa: BLE001 - the benchmark goes on without it
+            lines.append(f"peak ({count} threads): not measured: {type(err).__name__}: {str(err).splitlines()[0]}")
+            continue
+        lines.append(f"peak ({count} threads, matrix multiply in {peak.runtime}): " + ", ".join(
+            f"{p.precision} {p.gflops:,.0f} GFLOP/s" if p.gflops is not None else f"{p.precision} -"
+            for p in peak.peaks))
+    return lines
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m maskbench.benchmark.peak", description=__doc__.split("\n")[0])
+    parser.add_argument("--threads", type=int, default=None, help="default: one per core, as the runtimes")
+    parser.add_argument("--refresh", action="store_true", help="measure again even if cached")
+    args = parser.parse_args(argv)
+    print(json.dumps(machine_peak(args.threads, refresh=args.refresh).to_dict(), indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
