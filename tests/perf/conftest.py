@@ -20,7 +20,8 @@ def rtmdet_t(perf_cache):
     from maskbench.data.frames import load_frames
     from maskbench.export.calibration import calibrated_random_model
     from maskbench.export.onnx_export import ExportTarget, export_onnx
-    from maskbench.preprocess import ResizeMode, preprocess
+    from maskbench.models.inputs import preprocess
+    from maskbench.pipeline.preprocess import ResizeMode
 
     front = load_frames(cameras=["CAM_FRONT"])[0]
     loaded = calibrated_random_model(MODEL, [front], ResizeMode.STRETCH, SIZE)

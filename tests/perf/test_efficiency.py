@@ -12,9 +12,9 @@ from onnx import TensorProto, helper, numpy_helper, save
 
 from maskbench.benchmark.efficiency import Efficiency, efficiency, fill_efficiency
 from maskbench.benchmark.peak import MachinePeak, PrecisionPeak, cache_path
-from maskbench.records import OK, BenchmarkRecord
 from maskbench.report.tables import results_table
-from maskbench.stats import LatencyStats
+from maskbench.results.records import OK, BenchmarkRecord
+from maskbench.results.stats import LatencyStats
 
 PEAK = MachinePeak(cpu="cpu", flags_sha256="f", runtime="openvino x", capabilities=("FP32", "INT8"), threads=2,
                    matrix=1024, load_average=0.0, measured_at="now",
@@ -75,7 +75,7 @@ def test_a_benchmark_job_on_openvino_gets_its_figures(rtmdet_t, perf_cache, monk
     from maskbench.benchmark.worker import run_job
     from maskbench.data.sources import embedded_nuscenes, find_images
     from maskbench.export.flops import count_flops
-    from maskbench.records import BenchmarkJob
+    from maskbench.results.records import BenchmarkJob
 
     from .conftest import MODEL, SIZE
 

@@ -72,7 +72,7 @@ def test_a_damaged_cache_file_is_measured_again(small_probe, monkeypatch):
 
 
 def test_a_run_probes_once_per_thread_count_of_its_cpu_graph_jobs(monkeypatch):
-    from maskbench.records import BenchmarkJob
+    from maskbench.results.records import BenchmarkJob
 
     asked = []
 

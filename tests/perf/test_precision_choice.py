@@ -10,7 +10,7 @@ from maskbench.benchmark import plan as plan_module
 from maskbench.benchmark.plan import plan_jobs
 from maskbench.benchmark.precision_choice import Capabilities, choose_precisions
 from maskbench.benchmark.preflight import JobPlan
-from maskbench.cli import build_parser
+from maskbench.cli.main import build_parser
 
 OV_ALL = ("FP32", "BF16", "INT8", "BIN", "EXPORT_IMPORT")
 OV_NO_BF16 = ("FP32", "INT8", "BIN", "EXPORT_IMPORT")

@@ -19,8 +19,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..files import atomic_open, cache_dir
-from ..records import BenchmarkRecord
+from ..results.records import BenchmarkRecord
+from ..utils.files import atomic_open, cache_dir
 from .peak import MachinePeak, cached_peak
 
 

@@ -4,7 +4,7 @@ say how much of the silicon it uses (:mod:`.efficiency`).
 
 What is measured: one ``(1024 x 1024) @ (1024 x 1024)`` product, a graph built with OpenVINO's
 opset API and compiled with the benchmark's own CPU config (threads, precision hint, latency
-hint: :func:`maskbench.runtimes.graph_sessions.compile_config`); the best of the calls made in
+hint: :func:`maskbench.pipeline.graph_sessions.compile_config`); the best of the calls made in
 :data:`PROBE_SECONDS` per precision, as 2 x multiply-adds per second.
 
 - fp32: the product as it is;
@@ -36,12 +36,12 @@ from pathlib import Path
 
 import numpy as np
 
-from ..files import atomic_open, cache_dir
-from ..machine import cpu_flags, cpu_model
-from ..machine_load import LOAD_MARGIN
+from ..pipeline.graph_sessions import NATIVE_CAPABILITY, OPENVINO_DEVICE, compile_config
+from ..results.machine_load import LOAD_MARGIN
 from ..runtimes.cpu_int8 import has_vnni, int8_instructions
-from ..runtimes.graph_sessions import NATIVE_CAPABILITY, OPENVINO_DEVICE, compile_config
-from ..timing import Stopwatch
+from ..utils.files import atomic_open, cache_dir
+from ..utils.machine import cpu_flags, cpu_model
+from ..utils.timing import Stopwatch
 
 PRECISIONS = ("fp32", "bf16", "int8")
 MATRIX = 1024
@@ -222,7 +222,7 @@ def peaks_for_jobs(jobs) -> list[str]:
     """Make sure the peak of each thread count the CPU graph jobs of a run use is cached (probing
     where it is not: before any worker starts); one line each for the run's output. A probe
     that fails costs the rows their share of peak, never the run."""
-    from ..packages import importable
+    from ..utils.packages import importable
 
     if not importable("openvino"):
         return []

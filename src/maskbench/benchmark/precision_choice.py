@@ -22,9 +22,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..machine import cpu_flags
-from ..packages import importable
-from ..runtimes.graph_sessions import OPENVINO_DEVICE
+from ..pipeline.graph_sessions import OPENVINO_DEVICE
+from ..utils.machine import cpu_flags
+from ..utils.packages import importable
 
 BF16_FLAGS = ("amx_bf16", "avx512_bf16")
 INT8_DOT_FLAGS = ("amx_int8", "avx512_vnni", "avx_vnni")
