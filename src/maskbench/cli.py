@@ -50,6 +50,9 @@ def build_parser() -> cli_args.Parser:
     from .benchmark.cli import add_commands as add_benchmark_commands
 
     add_benchmark_commands(sub)
+    from .keys_cli import add_commands as add_keys_commands  # keys new
+
+    add_keys_commands(sub)
     return parser
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from .. import cli_args
 from ..errors import MaskbenchError
+from ..keys_cli import add_sign_args, check_sign_args
 
 
 def _budget(parser_name: str):
@@ -51,6 +52,7 @@ def add_commands(sub) -> None:
     pick.add_argument("--bundle", type=Path, default=None, metavar="DIR",
                       help="also export the pick as a torch-free deployment bundle (docs/deploy.md), its measured "
                            "latency and fidelity in the manifest")
+    add_sign_args(pick)
     pick.set_defaults(run=recommend_command)
 
 
@@ -89,6 +91,7 @@ def recommend_command(args) -> int:
     """Exit status 0 with a pick, 1 when nothing fits (scripts can test it)."""
     from ..recommend import recommend
 
+    check_sign_args(args)
     _, records = load_results(args.results)
     result = recommend(records, max_gpu_memory_mb=args.max_gpu_memory, max_memory_mb=args.max_memory,
                        max_latency_ms=args.max_latency, metric=args.metric, min_mask_iou=args.min_mask_iou,
@@ -102,7 +105,7 @@ def recommend_command(args) -> int:
         latency = record.latency()
         fidelity = {name: getattr(record, name) for name in FIDELITY_FIELDS if getattr(record, name) is not None}
         path = export_job_bundle(BenchmarkJob.from_dict(record.job), args.bundle,
-                                 latency.mean_ms if latency else None, fidelity or None)
+                                 latency.mean_ms if latency else None, fidelity or None, args.sign)
         print(f"bundle: {path} (run it with python -m maskbench.deploy {args.bundle})")
     return 0 if result.pick else 1
 
