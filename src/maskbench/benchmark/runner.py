@@ -39,6 +39,7 @@ from ..records import (
 from ..zoo import get_spec
 from .interleave import run_groups
 from .lifeline import StoppedBySignal, signals_stop_the_run
+from .oom import MemoryWatch
 from .space import stop_if_disk_failed
 from .worker_process import NO_LOG, NO_OUTPUT, ended_record, job_files, kill_group, last_line, timeout_record
 
@@ -139,6 +140,7 @@ def run_in_subprocess(job: BenchmarkJob, out_dir: Path, *, timeout_s: float,
     with open(log_file, "w", encoding="utf-8") as log:
         process = subprocess.Popen([*worker_command, str(job_file), str(record_file), str(out_dir), str(os.getpid())],
                                    stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        memory = MemoryWatch.start(process.pid)  # the OOM killer's evidence (benchmark/oom.py)
         try:
             returncode = _wait(process, timeout_s, log_file, on_output)
         except subprocess.TimeoutExpired:
@@ -147,7 +149,9 @@ def run_in_subprocess(job: BenchmarkJob, out_dir: Path, *, timeout_s: float,
         except BaseException:  # Ctrl-C, SIGTERM/SIGHUP, errors: stop the worker too; finished records are on disk
             kill_group(process)
             raise
-    return ended_record(job, returncode, record_file, log_file)
+        finally:
+            memory.stop()
+    return ended_record(job, returncode, record_file, log_file, memory)
 
 
 def get_alias(model: str) -> str:

@@ -10,8 +10,9 @@ import signal
 import subprocess
 from pathlib import Path
 
-from ..records import CRASHED, TIMEOUT, BenchmarkJob, BenchmarkRecord
+from ..records import CRASHED, OUT_OF_MEMORY, TIMEOUT, BenchmarkJob, BenchmarkRecord
 from ..report.coco_results import write_json_atomic
+from .oom import MemoryWatch, out_of_memory_reason
 from .worker import base_record
 
 NO_OUTPUT, NO_LOG = "(nothing)", "(no log)"
@@ -29,10 +30,21 @@ def job_files(job: BenchmarkJob, out_dir: Path) -> tuple[Path, Path, Path]:
     return job_file, record_file, log_file
 
 
-def ended_record(job: BenchmarkJob, returncode: int, record_file: Path, log_file: Path) -> BenchmarkRecord:
-    """The record of a worker that ended: its own, or how it died and the last line it printed."""
+def ended_record(job: BenchmarkJob, returncode: int, record_file: Path, log_file: Path,
+                 memory: MemoryWatch | None = None, beside: int = 0) -> BenchmarkRecord:
+    """The record of a worker that ended: its own, or how it died and the last line it printed;
+    ``memory``: what its :class:`~.oom.MemoryWatch` saw (a SIGKILL with the kernel's OOM evidence
+    is recorded as out of memory); ``beside``: prepared jobs resident beside it (interleaved)."""
     if returncode == 0 and record_file.exists():
         return BenchmarkRecord.from_dict(json.loads(record_file.read_text(encoding="utf-8")))
+    oom = out_of_memory_reason(returncode, memory)
+    if oom is not None and memory is not None:
+        fix = (f"it ran beside {beside} other prepared job(s): pass a smaller --max-resident (1: each job alone)"
+               if beside else "use a smaller --input-size, fewer --threads, or a machine with more memory")
+        record = failure(job, OUT_OF_MEMORY, f"{oom}; {fix}; last output: {last_line(log_file)} "
+                                             f"(full log: {log_file})")
+        record.peak_rss_mb, record.free_memory_mb = memory.peak_rss_mb, memory.free_mb
+        return record
     return failure(job, CRASHED, f"{describe_exit(returncode)}; last output: {last_line(log_file)} "
                                  f"(full log: {log_file})")
 
@@ -52,7 +64,7 @@ def describe_exit(returncode: int) -> str:
     if returncode < 0:
         name = signal.Signals(-returncode).name
         if name == "SIGKILL":
-            return "the worker was killed (SIGKILL: out of memory, or killed by hand)"
+            return "the worker was killed (SIGKILL: by hand, or out of memory without the kernel's evidence)"
         return f"the worker died of {name}"
     return f"the worker exited with code {returncode} without a result"
 
