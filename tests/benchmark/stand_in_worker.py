@@ -5,7 +5,8 @@ appends the runtime to ``OUT/calls.txt``.
 
 runtimes: ``crash`` (SIGKILLs itself), ``oom`` (under an ``RLIMIT_AS`` of its size + 256 MiB, fills
 it, holds it 1.5 s for the runner's memory watch, then SIGKILLs itself as the kernel's OOM killer
-would), ``hang`` (60 s), ``exit3``, ``error`` (a failed record),
+would), ``flood`` (prints 2 MiB: on a full disk its log write fails and it dies), ``hang`` (60 s),
+``exit3``, ``error`` (a failed record),
 ``sleep`` (30 s, then ok), ``sleep-once`` (30 s the first time, ok after), ``slow`` (1.5 s, then
 ok); any other name: an ok record at once.
 
@@ -52,6 +53,8 @@ if runtime == "oom":
     print(f"holding {len(chunks) * 4} MiB at the limit", flush=True)
     time.sleep(1.5)
     os.kill(os.getpid(), signal.SIGKILL)
+if runtime == "flood":
+    print("x" * (2 << 20), flush=True)
 if runtime == "hang":
     time.sleep(60)
 if runtime == "exit3":

@@ -35,7 +35,7 @@ from ..records import TIMING_INTERLEAVED, BenchmarkJob, BenchmarkRecord
 from ..zoo import get_spec
 from .control import READY, TIMED, ControlledProcess, ProcessGone, ProcessTimedOut, finish_command, time_command
 from .oom import MemoryWatch
-from .worker_process import ended_record, job_files, kill_group, timeout_record
+from .worker_process import ended_record, job_files, kill_group, timeout_record, unwritable_log
 
 # A job's steady resident memory, guessed before it runs (default_max_resident): the process with
 # torch and a runtime loaded, plus per parameter the fp32 weights, the runtime's compiled copy and
@@ -128,7 +128,8 @@ class GroupRun:
         try:
             for job in self.jobs:  # one after another: a compile never runs beside another
                 worker = self._start(job)
-                self._step(worker, None, READY)
+                if worker is not None:
+                    self._step(worker, None, READY)
             rounds = max((max(1, w.job.repeat) for w in self.resident), default=0)
             for round_ in range(rounds):  # a round: each job's pass over its frames, call by call (A1 B1 A2 B2 ...)
                 turns = max((w.turns for w in self.resident), default=0)
@@ -146,11 +147,18 @@ class GroupRun:
                 worker.memory.stop()
             self.resident.clear()
 
-    def _start(self, job: BenchmarkJob) -> _Resident:
+    def _start(self, job: BenchmarkJob) -> _Resident | None:
+        """The job's worker started, or None with its record out (its log cannot be written)."""
         job_file, record_file, log_file = job_files(job, self.out_dir)
-        channel = ControlledProcess.start(
-            lambda reply_fd: [*self.worker_command, str(job_file), str(record_file), str(self.out_dir),
-                              str(os.getpid()), str(reply_fd)], log_file, self.timeout_s)
+        try:
+            channel = ControlledProcess.start(
+                lambda reply_fd: [*self.worker_command, str(job_file), str(record_file), str(self.out_dir),
+                                  str(os.getpid()), str(reply_fd)], log_file, self.timeout_s)
+        except OSError as err:
+            record = unwritable_log(job, err, log_file)
+            record.interleave_group = self.group_id
+            self.on_record(record)
+            return None
         worker = _Resident(job, channel, record_file, log_file, MemoryWatch.start(channel.process.pid))
         self.resident.append(worker)
         return worker

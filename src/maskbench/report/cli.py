@@ -32,6 +32,7 @@ def add_commands(sub) -> None:
     report = sub.add_parser("report", help="render the benchmark report again from results.jsonl")
     cli_args.add_results_args(report)
     cli_args.add_output_args(report, default_text="the results folder")
+    report.add_argument("--wait", action="store_true", help=cli_args.WAIT_HELP)  # the folder is held while writing
     cli_args.add_pair_args(report)
     cli_args.add_metric_args(report)
     report.set_defaults(run=report_command)
@@ -72,14 +73,18 @@ def load_results(path: Path):
 def report_command(args) -> int:
     from ..files import space_estimate
     from ..names import DEFAULT_PAIR
+    from ..out_lock import hold_output_folder
     from .benchmark_report import report_size_estimate, write_report
 
-    file, records = load_results(args.results)
-    out = args.out or file.parent
-    frames = max(len(record.job.get("images", ())) for record in records)
-    with space_estimate(out, lambda: (report_size_estimate(out, frames), "the report")):
-        files = write_report(records, out, overlay_pair=args.pair or DEFAULT_PAIR, results_dir=file.parent,
-                             metric=args.metric)
+    # One writer per folder (as benchmark's): two reports, or a report into a running benchmark's
+    # folder, would interleave their files; the second stops with one line, or waits (--wait).
+    out = args.out or (args.results if args.results.is_dir() else args.results.parent)
+    with hold_output_folder(out, wait=args.wait):
+        file, records = load_results(args.results)
+        frames = max(len(record.job.get("images", ())) for record in records)
+        with space_estimate(out, lambda: (report_size_estimate(out, frames), "the report")):
+            files = write_report(records, out, overlay_pair=args.pair or DEFAULT_PAIR, results_dir=file.parent,
+                                 metric=args.metric)
     for note in files.notes:
         print(note)
     print(f"report: {files.html} (and {files.markdown.name}, {files.csv.name}, {files.json.name}, "

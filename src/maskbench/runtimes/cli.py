@@ -21,7 +21,7 @@ def add_commands(sub) -> None:
     cli_args.add_input_args(export, images_note="the first frame calibrates random weights and sizes a keep-ratio "
                                                 "graph")
     cli_args.add_resize_args(export)
-    cli_args.add_output_args(export, required=True)
+    cli_args.add_output_args(export, required=True, one_writer=True)
     export.add_argument("--bundle", type=Path, default=None, metavar="DIR",
                         help="also write a torch-free deployment bundle there: the runtime's artifact + manifest.json "
                              "(run it with maskbench.deploy, docs/deploy.md)")
