@@ -198,15 +198,19 @@ def test_an_unknown_name_is_refused_before_any_model_work(monkeypatch, capsys):
 
 
 def test_the_commands_that_write_a_folder_lock_it_and_take_wait():
-    """benchmark, predict and evaluate hold their --out folder (maskbench/out_lock.py); --wait
-    waits for another run holding it, with the same help everywhere."""
+    """benchmark, predict, evaluate, export and report hold their --out folder
+    (maskbench/out_lock.py); --wait waits for another run holding it, with the same help
+    everywhere. report locks in its command (its folder defaults to the results folder)."""
     parser = build_parser()
     locking = {command for command, sub in _commands().items()
                if any("--wait" in action.option_strings for action in sub._actions)}
-    assert locking == {"benchmark", "predict", "evaluate", "rig"}
+    assert locking == {"benchmark", "predict", "evaluate", "export", "report", "rig"}
+    assert parser.parse_args(["export", "--model", "r50", "--out", "o"]).one_writer is True
     for command in locking:
         action = next(a for a in _commands()[command]._actions if "--wait" in a.option_strings)
         assert action.help == cli_args.WAIT_HELP
+        if command in ("export", "report"):  # required arguments
+            continue
         assert parser.parse_args([command]).one_writer is True
         assert parser.parse_args([command]).wait is False and parser.parse_args([command, "--wait"]).wait is True
     assert not hasattr(parser.parse_args(["report", "--results", "r"]), "one_writer")

@@ -3,7 +3,10 @@ depends on the job's runtime name; no model is built (it imports no torch). Like
 worker, it ties itself to its runner first; it writes its pid to ``OUT/pids/RUNTIME`` and
 appends the runtime to ``OUT/calls.txt``.
 
-runtimes: ``crash`` (SIGKILLs itself), ``hang`` (60 s), ``exit3``, ``error`` (a failed record),
+runtimes: ``crash`` (SIGKILLs itself), ``oom`` (under an ``RLIMIT_AS`` of its size + 256 MiB, fills
+it, holds it 1.5 s for the runner's memory watch, then SIGKILLs itself as the kernel's OOM killer
+would), ``flood`` (prints 2 MiB: on a full disk its log write fails and it dies), ``hang`` (60 s),
+``exit3``, ``error`` (a failed record),
 ``sleep`` (30 s, then ok), ``sleep-once`` (30 s the first time, ok after), ``slow`` (1.5 s, then
 ok); any other name: an ok record at once.
 
@@ -36,6 +39,22 @@ with open(out / "calls.txt", "a") as calls:
 if runtime == "crash":
     print("segfault-like death in the runtime", flush=True)
     os.kill(os.getpid(), signal.SIGKILL)
+if runtime == "oom":
+    import resource
+
+    vm_size = int(next(line for line in open("/proc/self/status") if line.startswith("VmSize:")).split()[1]) * 1024
+    resource.setrlimit(resource.RLIMIT_AS, (vm_size + (256 << 20), resource.getrlimit(resource.RLIMIT_AS)[1]))
+    chunks = []
+    try:
+        while True:
+            chunks.append(b"\x01" * (4 << 20))  # written: resident, not only reserved
+    except MemoryError:
+        pass
+    print(f"holding {len(chunks) * 4} MiB at the limit", flush=True)
+    time.sleep(1.5)
+    os.kill(os.getpid(), signal.SIGKILL)
+if runtime == "flood":
+    print("x" * (2 << 20), flush=True)
 if runtime == "hang":
     time.sleep(60)
 if runtime == "exit3":

@@ -126,8 +126,10 @@ def test_groups_are_near_equal(count, limit, sizes):
 def test_the_default_bound_comes_from_free_memory(tmp_path):
     meminfo = tmp_path / "meminfo"
     jobs = _jobs("a", "b", "c", "d")
-    meminfo.write_text("MemTotal: 8000000 kB\nMemAvailable:    3000000 kB\n")  # ~2.9 GiB: two r50 jobs
-    assert default_max_resident(jobs, meminfo) == 2
+    meminfo.write_text("MemTotal: 8000000 kB\nMemAvailable:    6000000 kB\n")  # ~5.7 GiB: two r50 jobs (1.7 GiB
+    assert default_max_resident(jobs, meminfo) == 2  # each), one preparing at 1.35x, not three
+    meminfo.write_text("MemTotal: 8000000 kB\nMemAvailable:    3000000 kB\n")  # ~2.9 GiB: one (was two before the
+    assert default_max_resident(jobs, meminfo) == 1  # guess was checked against the measured RSS, issue 30)
     meminfo.write_text("MemAvailable:    100 kB\n")
     assert default_max_resident(jobs, meminfo) == 1
     meminfo.write_text("MemAvailable:    900000000 kB\n")

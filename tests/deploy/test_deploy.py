@@ -127,11 +127,17 @@ def _copy(folder: Path, dest: Path, link_artifact: bool = True) -> Path:
     return dest
 
 
-def _edit_manifest(folder: Path, **changes) -> None:
+def _edit_manifest(folder: Path, reseal: bool = False, **changes) -> None:
+    """``reseal``: seal the edited manifest again (as export would), to test what the seal does not cover."""
+    from maskbench.pipeline.bundle_seal import seal_bundle
+    from maskbench.deploy.manifest import Manifest
+
     path = folder / MANIFEST_FILE
     data = json.loads(path.read_text())
     data.update(changes)
     path.write_text(json.dumps(data))
+    if reseal:
+        seal_bundle(folder, Manifest.from_dict(data))
 
 
 def _refused(folder: Path, images: Path, out: Path, capsys, error=BundleError) -> str:
@@ -190,6 +196,25 @@ def test_wrong_input_shape(bundles, tmp_path, capsys, frame_file):
     (Made by reading the r50 320x192 graph's manifest as keep-ratio at the default scale: a
     1600x900 frame then pads to 1344x768.)"""
     folder = _copy(bundles[("r50", "onnxruntime")][0], tmp_path / "b")
-    _edit_manifest(folder, mode="keep_ratio", input_size=None, img_shape=None)
+    _edit_manifest(folder, reseal=True, mode="keep_ratio", input_size=None, img_shape=None)
     line = _refused(folder, frame_file, tmp_path / "out", capsys)
     assert "1344x768" in line and "320x192" in line and "--keep-ratio" in line
+
+
+def test_a_signed_bundle_loads_and_predicts_with_its_trusted_key(bundles, tmp_path, frame_file):
+    """Signed as ``export --sign`` signs (``seal_bundle`` with the key); the robot's checks pass
+    and it predicts (the same artifact as the unsigned bundle, whose detections are tested equal
+    to the full install's above). Refusals: tests/deploy/test_bundle_trust.py."""
+    pytest.importorskip("cryptography")
+    from maskbench.pipeline.bundle_keys import load_private_key
+    from maskbench.pipeline.bundle_keys import new_key_pair
+    from maskbench.pipeline.bundle_seal import seal_bundle
+    from maskbench.deploy.manifest import Manifest
+
+    folder = _copy(bundles[("r50", "onnxruntime")][0], tmp_path / "b")
+    private, public = new_key_pair(tmp_path / "keys")
+    seal_bundle(folder, Manifest.read(folder), load_private_key(private))
+    assert maskbench.deploy.load(folder, trusted_keys=[public]).manifest.model == "mask-rcnn_r50_fpn_1x_coco"
+    assert deploy_main([str(folder), "--images", str(frame_file), "--out", str(tmp_path / "out"),
+                        "--trusted-key", str(public)]) == 0
+    assert json.loads((tmp_path / "out" / "results.json").read_text())

@@ -1,6 +1,7 @@
 """The deploy-only install (issue 17): a fresh virtualenv with ``pip install "maskbench[deploy]"
-openvino`` (no torch) runs a bundle the full install made and writes the same COCO results as the
-full install's deploy; the commands that need torch say so in one line.
+openvino`` (no torch) runs a bundle the full install made and signed, checking its signature
+(issue 30), and writes the same COCO results as the full install's deploy; the commands that need
+torch say so in one line.
 
 The virtualenv is built from this checkout through the package index (~15 s and ~500 MB here);
 where no index can be reached the test is skipped, saying so."""
@@ -14,6 +15,9 @@ from pathlib import Path
 
 import pytest
 
+from maskbench.pipeline.bundle_keys import PRIVATE_KEY_FILE
+
+from maskbench.pipeline.bundle_keys import PUBLIC_KEY_FILE
 from maskbench.cli.main import main
 from maskbench.data.sources import embedded_nuscenes
 
@@ -39,15 +43,20 @@ def lean_python(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def bundle(tmp_path_factory) -> Path:
+    """Signed (issue 30): the lean install verifies the signature against the public key."""
     root = tmp_path_factory.mktemp("bundle")
+    assert main(["keys", "new", "--out", str(root / "keys")]) == 0
     assert main(["export", "--model", "r50", "--runtime", "openvino", "--input-size", "320x192",
-                 "--images", str(FRONT), "--out", str(root / "export"), "--bundle", str(root / "r50")]) == 0
+                 "--images", str(FRONT), "--out", str(root / "export"), "--bundle", str(root / "r50"),
+                 "--sign", str(root / "keys" / PRIVATE_KEY_FILE)]) == 0
     return root / "r50"
 
 
 def _deploy(python: Path, bundle: Path, out: Path) -> list[dict]:
+    public = bundle.parent / "keys" / PUBLIC_KEY_FILE
     done = subprocess.run([str(python), "-m", "maskbench.deploy", str(bundle), "--images", str(FRONT),
-                           "--out", str(out)], capture_output=True, text=True, timeout=300)
+                           "--out", str(out), "--trusted-key", str(public)], capture_output=True, text=True,
+                          timeout=300)
     assert done.returncode == 0, done.stderr
     return json.loads((out / "results.json").read_text())
 

@@ -127,8 +127,8 @@ class ControlledProcess:
     @classmethod
     def start(cls, argv: Callable[[int], Sequence[str]], log_file: Path, timeout_s: float,
               env: dict[str, str] | None = None) -> ControlledProcess:
-        read_end, write_end = os.pipe()
         log = open(log_file, "w", encoding="utf-8")  # noqa: SIM115 - open while the process lives
+        read_end, write_end = os.pipe()
         try:
             process = subprocess.Popen(list(argv(write_end)), stdin=subprocess.PIPE, stdout=log,
                                        stderr=subprocess.STDOUT, pass_fds=(write_end,), start_new_session=True,

@@ -34,28 +34,36 @@ from ..results.records import TIMING_INTERLEAVED, BenchmarkJob, BenchmarkRecord
 from ..utils.errors import UnknownModelError
 from ..zoo import get_spec
 from .control import READY, TIMED, ControlledProcess, ProcessGone, ProcessTimedOut, finish_command, time_command
-from .worker_process import ended_record, job_files, kill_group, timeout_record
+from .oom import MemoryWatch
+from .worker_process import ended_record, job_files, kill_group, timeout_record, unwritable_log
 
-# A job's resident memory, guessed before it runs (default_max_resident): the process with torch
-# and a runtime loaded, plus per parameter the fp32 weights, the runtime's compiled copy and its
-# working memory (measured steady RSS on this project's CPU runs is ~0.7-2.5 GiB per job).
-BASE_RESIDENT_MB = 700.0
+# A job's steady resident memory, guessed before it runs (default_max_resident): the process with
+# torch and a runtime loaded, plus per parameter the fp32 weights, the runtime's compiled copy and
+# its working memory. Checked against the study's five models at 1344x800 on OpenVINO fp32
+# (docs/benchmark-cpu/results.jsonl: steady 1,849-2,101 MiB, peak 2,170-2,502 MiB, peak/steady
+# 1.17-1.31): the guess was 700 MiB + 16 B/param (1,429-1,744 MiB, below every steady RSS: a
+# group could be killed out of memory); now 1,100 MiB + 16 B/param (1,829-2,137 MiB), and one job
+# of the group preparing at PREPARE_PEAK times it while the others sit prepared.
+BASE_RESIDENT_MB = 1100.0
 BYTES_PER_PARAM = 16.0
+PREPARE_PEAK = 1.35  # the export/compile peak over the steady RSS (measured 1.17-1.31)
 UNKNOWN_PARAMS = 60_000_000  # a model the zoo does not know: as large as the study's largest
 
 
 def default_max_resident(jobs: Sequence[BenchmarkJob], meminfo: Path = Path("/proc/meminfo")) -> int:
-    """How many prepared jobs fit in memory at once: ``MemAvailable`` over the largest job's
-    guess (:data:`BASE_RESIDENT_MB` plus :data:`BYTES_PER_PARAM` per parameter of the zoo's
-    model), at least 1 and at most the number of jobs. A guess errs towards fewer: a group that
-    swaps times the disk, not the model. Without ``/proc/meminfo``: every job at once."""
+    """How many prepared jobs fit in memory at once: N jobs of the largest job's guess
+    (:data:`BASE_RESIDENT_MB` plus :data:`BYTES_PER_PARAM` per parameter of the zoo's model),
+    one of them preparing at :data:`PREPARE_PEAK` times it, within ``MemAvailable``; at least 1
+    and at most the number of jobs. A guess errs towards fewer: a group that swaps times the
+    disk, not the model, and one past the memory is killed (recorded as out of memory,
+    :mod:`.oom`). Without ``/proc/meminfo``: every job at once."""
     if not jobs:
         return 1
     available_mb = _mem_available_mb(meminfo)
     if available_mb is None:
         return len(jobs)
     largest = max(resident_estimate_mb(job) for job in jobs)
-    return max(1, min(len(jobs), int(available_mb // largest)))
+    return max(1, min(len(jobs), int(available_mb / largest - (PREPARE_PEAK - 1.0))))
 
 
 def resident_estimate_mb(job: BenchmarkJob) -> float:
@@ -95,6 +103,7 @@ class _Resident:
     channel: ControlledProcess
     record_file: Path
     log_file: Path
+    memory: MemoryWatch
     turns: int = 1  # timed calls per round (the worker's 'ready N')
 
     @property
@@ -119,7 +128,8 @@ class GroupRun:
         try:
             for job in self.jobs:  # one after another: a compile never runs beside another
                 worker = self._start(job)
-                self._step(worker, None, READY)
+                if worker is not None:
+                    self._step(worker, None, READY)
             rounds = max((max(1, w.job.repeat) for w in self.resident), default=0)
             for round_ in range(rounds):  # a round: each job's pass over its frames, call by call (A1 B1 A2 B2 ...)
                 turns = max((w.turns for w in self.resident), default=0)
@@ -134,14 +144,22 @@ class GroupRun:
             for worker in self.resident:
                 kill_group(worker.process)
                 worker.channel.close()
+                worker.memory.stop()
             self.resident.clear()
 
-    def _start(self, job: BenchmarkJob) -> _Resident:
+    def _start(self, job: BenchmarkJob) -> _Resident | None:
+        """The job's worker started, or None with its record out (its log cannot be written)."""
         job_file, record_file, log_file = job_files(job, self.out_dir)
-        channel = ControlledProcess.start(
-            lambda reply_fd: [*self.worker_command, str(job_file), str(record_file), str(self.out_dir),
-                              str(os.getpid()), str(reply_fd)], log_file, self.timeout_s)
-        worker = _Resident(job, channel, record_file, log_file)
+        try:
+            channel = ControlledProcess.start(
+                lambda reply_fd: [*self.worker_command, str(job_file), str(record_file), str(self.out_dir),
+                                  str(os.getpid()), str(reply_fd)], log_file, self.timeout_s)
+        except OSError as err:
+            record = unwritable_log(job, err, log_file)
+            record.interleave_group = self.group_id
+            self.on_record(record)
+            return None
+        worker = _Resident(job, channel, record_file, log_file, MemoryWatch.start(channel.process.pid))
         self.resident.append(worker)
         return worker
 
@@ -169,7 +187,9 @@ class GroupRun:
         except ProcessTimedOut:
             self._time_out(worker)
             return
-        self._leave(worker, ended_record(worker.job, worker.process.returncode, worker.record_file, worker.log_file))
+        worker.memory.stop()
+        self._leave(worker, ended_record(worker.job, worker.process.returncode, worker.record_file, worker.log_file,
+                                         worker.memory, beside=len(self.resident) - 1))
 
     def _time_out(self, worker: _Resident) -> None:
         kill_group(worker.process)
@@ -179,6 +199,7 @@ class GroupRun:
         """The worker has ended: its record (its own, or how it died) goes out; it leaves the group."""
         self.resident.remove(worker)
         worker.channel.close()
+        worker.memory.stop()
         record.timing = record.timing or TIMING_INTERLEAVED
         record.interleave_group = self.group_id
         record.compared_with = [job.key() for job in self.jobs if job is not worker.job]

@@ -37,7 +37,7 @@ def job_runtime(job: BenchmarkJob, loaded: LoadedModel, images: Sequence[np.ndar
 
 
 def export_job_bundle(job: BenchmarkJob, folder: Path, latency_ms: float | None = None,
-                      fidelity: dict | None = None) -> Path:
+                      fidelity: dict | None = None, sign_key: Path | None = None) -> Path:
     """The job's network as a deployment bundle (``maskbench.deploy``), for the graph its first
     frame needs; ``latency_ms``/``fidelity``: what the benchmark measured, kept in the manifest."""
     from ..data.images import load_image
@@ -51,4 +51,4 @@ def export_job_bundle(job: BenchmarkJob, folder: Path, latency_ms: float | None 
     tensor, meta = preprocess(images[0], ResizeMode(job.mode), job.input_size, runtime.loaded.spec.input_format)
     runtime.prepare(tensor, meta.img_shape)
     target = ExportTarget.for_input(tensor, meta.img_shape, ResizeMode(job.mode))
-    return write_bundle(folder, runtime, target, job.input_size, latency_ms, fidelity)
+    return write_bundle(folder, runtime, target, job.input_size, latency_ms, fidelity, sign_key)

@@ -39,8 +39,18 @@ from ..utils.out_lock import hold_output_folder
 from ..zoo import get_spec
 from .interleave import run_groups
 from .lifeline import StoppedBySignal, signals_stop_the_run
+from .oom import MemoryWatch
 from .space import stop_if_disk_failed
-from .worker_process import NO_LOG, NO_OUTPUT, ended_record, job_files, kill_group, last_line, timeout_record
+from .worker_process import (
+    NO_LOG,
+    NO_OUTPUT,
+    ended_record,
+    job_files,
+    kill_group,
+    last_line,
+    timeout_record,
+    unwritable_log,
+)
 
 WORKER_COMMAND = (sys.executable, "-m", "maskbench.benchmark.worker")
 DEFAULT_TIMEOUT_S = 3600.0
@@ -136,9 +146,14 @@ def run_in_subprocess(job: BenchmarkJob, out_dir: Path, *, timeout_s: float,
     worker's latest output line while it runs (the progress bar shows it). The worker gets this
     process's pid, to die with it (:func:`.lifeline.tie_to_runner`)."""
     job_file, record_file, log_file = job_files(job, out_dir)
-    with open(log_file, "w", encoding="utf-8") as log:
+    try:
+        log = open(log_file, "w", encoding="utf-8")  # noqa: SIM115 - closed by the with below
+    except OSError as err:
+        return unwritable_log(job, err, log_file)
+    with log:
         process = subprocess.Popen([*worker_command, str(job_file), str(record_file), str(out_dir), str(os.getpid())],
                                    stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        memory = MemoryWatch.start(process.pid)  # the OOM killer's evidence (benchmark/oom.py)
         try:
             returncode = _wait(process, timeout_s, log_file, on_output)
         except subprocess.TimeoutExpired:
@@ -147,7 +162,9 @@ def run_in_subprocess(job: BenchmarkJob, out_dir: Path, *, timeout_s: float,
         except BaseException:  # Ctrl-C, SIGTERM/SIGHUP, errors: stop the worker too; finished records are on disk
             kill_group(process)
             raise
-    return ended_record(job, returncode, record_file, log_file)
+        finally:
+            memory.stop()
+    return ended_record(job, returncode, record_file, log_file, memory)
 
 
 def get_alias(model: str) -> str:

@@ -41,7 +41,15 @@ from ..pipeline.coco_results import detections_to_coco, write_json_atomic
 from ..pipeline.preprocess import ResizeMode
 from ..predict.predictor import Predictor
 from ..results.machine_load import QuietWatch
-from ..results.records import FAILED, OK, TIMING_BLOCKS, TIMING_INTERLEAVED, BenchmarkJob, BenchmarkRecord
+from ..results.records import (
+    FAILED,
+    OK,
+    OUT_OF_MEMORY,
+    TIMING_BLOCKS,
+    TIMING_INTERLEAVED,
+    BenchmarkJob,
+    BenchmarkRecord,
+)
 from ..results.stats import LatencyStats
 from ..utils.errors import ImageError, MaskbenchError
 from ..utils.machine import describe_environment
@@ -89,8 +97,11 @@ def run_job(job: BenchmarkJob, out_dir: Path, control: Control | None = None) ->
         record.status = OK
     except MaskbenchError as err:
         record.error = str(err)
-    except MemoryError:
-        record.error = "out of memory; use fewer threads, a smaller --input-size, or a machine with more memory"
+    except MemoryError:  # an allocation refused (RLIMIT_AS, overcommit off): out of memory, as the OOM killer's
+        record.status, record.peak_rss_mb = OUT_OF_MEMORY, memory.peak_rss_mb()
+        record.error = ("out of memory (an allocation failed): peak RSS "
+                        f"{record.peak_rss_mb:,.0f} MiB; use fewer threads, a smaller --input-size, or a machine with "
+                        "more memory")
     except Exception as err:  # noqa: BLE001 - any runtime failure is this job's result, not the run's end
         record.error = f"{type(err).__name__}: {' '.join(str(err).split())[:500]}"
     record.wall_s = time.perf_counter() - started

@@ -53,6 +53,9 @@ def build_parser() -> cli_args.Parser:
     from ..rig.cli import add_parser as add_rig_command  # rig
 
     add_rig_command(sub)
+    from .keys import add_commands as add_keys_commands  # keys new
+
+    add_keys_commands(sub)
     return parser
 
 
@@ -117,16 +120,19 @@ def _predict(args) -> int:
 
         return predict_command(args, mode)
     from ..data.sources import embedded_nuscenes
+    from ..distributed.local_journal import ShardJournal
     from ..predict.predictor import run_predict
 
     summary = run_predict(
         args.model, args.weights, args.images or embedded_nuscenes(), args.out, cameras=args.cameras,
         mode=mode, size=args.input_size, overlays=not args.no_overlays, draw_threshold=args.draw_threshold,
         seed=args.seed, runtime=args.runtime, threads=args.threads, precision=args.precision,
+        journal=ShardJournal(args.out),
     )
-    print(f"{summary.processed} image(s) predicted, {len(summary.errors)} skipped; weights: {summary.weights}")
+    kept = f", {summary.kept} kept from an earlier run" if summary.kept else ""
+    print(f"{summary.processed} image(s) predicted{kept}, {len(summary.errors)} skipped; weights: {summary.weights}")
     print(f"results: {summary.out_dir / 'results.json'} (COCO format), images: {summary.out_dir / 'images.json'}")
-    return 0 if summary.processed else 1
+    return 0 if summary.processed or summary.kept else 1
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 """``python -m maskbench.deploy DIR --images PATH --out OUT``: predict's ``results.json`` and
 ``images.json`` from a bundle, without torch. Exit 0: every image predicted; 1: some images
 failed (listed in images.json); 2: refused (one line: not a bundle, tampered, wrong version,
-missing runtime).
+missing runtime, unsigned or not signed by a ``--trusted-key``). ``--verify`` checks the bundle
+without running it (no runtime needed): exit 0 and one line, or 2 and the refusal.
 
 ``python -m maskbench.deploy DIR --rig [SOURCE] [--config ...] --out OUT``: the real-time camera
 replay of ``maskbench rig`` (:mod:`maskbench.rig.command`) on the robot, through this bundle."""
@@ -22,12 +23,23 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m maskbench.deploy",
                                      description="predict with a bundle, without torch")
     parser.add_argument("bundle", type=Path, help="the folder written by maskbench export --bundle")
-    parser.add_argument("--images", type=Path, required=True, help="an image file or a folder of images")
-    parser.add_argument("--out", type=Path, required=True, help="folder for results.json and images.json")
+    parser.add_argument("--images", type=Path, default=None, help="an image file or a folder of images")
+    parser.add_argument("--out", type=Path, default=None, help="folder for results.json and images.json")
     parser.add_argument("--threads", type=int, default=None, help="override the bundle's thread count")
+    parser.add_argument("--trusted-key", type=Path, action="append", default=None, metavar="PUB",
+                        help="accept only a bundle signed by this public key (maskbench keys new); repeatable")
+    parser.add_argument("--verify", action="store_true",
+                        help="check the bundle (files, manifest, signature) and exit, without running it")
     args = parser.parse_args(argv)
+    if not args.verify and (args.images is None or args.out is None):
+        parser.error("--images and --out are required (or --verify)")
     try:
-        return predict_folder(args.bundle, args.images, args.out, args.threads)
+        if args.verify:
+            from ..pipeline.bundle_seal import verify_bundle
+
+            print(verify_bundle(args.bundle, args.trusted_key).describe(args.bundle))
+            return 0
+        return predict_folder(args.bundle, args.images, args.out, args.threads, args.trusted_key)
     except MaskbenchError as err:
         print(f"error: {one_line(err)}", file=sys.stderr)
         return 2
@@ -49,13 +61,14 @@ def rig_main(argv: list[str]) -> int:
         return 2
 
 
-def predict_folder(bundle: Path, images: Path, out: Path, threads: int | None) -> int:
+def predict_folder(bundle: Path, images: Path, out: Path, threads: int | None,
+                   trusted_keys: list[Path] | None = None) -> int:
     from ..data.images import load_image
     from ..data.sources import find_images
     from ..pipeline.coco_results import ImageRecord, write_predictions
     from .model import load
 
-    model = load(bundle, threads)
+    model = load(bundle, threads, trusted_keys)
     refs = find_images(images)
     records: list[ImageRecord] = []
     results: list[dict] = []

@@ -11,12 +11,12 @@ from pathlib import Path
 
 import numpy as np
 
+from ..pipeline.bundle_seal import verify_bundle
 from ..pipeline.detections import Detections
 from ..pipeline.graph_io import ExportTarget, array_feeds
 from ..pipeline.manifest import BundleError, Manifest
 from ..pipeline.postprocess import detections_from_outputs
 from ..pipeline.preprocess import ImageMeta, preprocess_array
-from ..utils.files import file_sha256
 from ..utils.names import ResizeMode
 from ..zoo import InputFormat, get_family
 from .engines import Engine, open_engine
@@ -77,21 +77,14 @@ class DeployedModel:
         return detections_to_coco(detections, image_id)
 
 
-def load(folder: Path | str, threads: int | None = None) -> DeployedModel:
-    """The bundle in ``folder``, checked (format version, artifact hash, runtime version) and
-    compiled; ``threads``: override the manifest's thread count."""
+def load(folder: Path | str, threads: int | None = None,
+         trusted_keys: Sequence[Path | str] | None = None) -> DeployedModel:
+    """The bundle in ``folder``, checked (format version, the manifest against its seal, every
+    file's sha256, no file added; with ``trusted_keys``, the public key files of the keys allowed
+    to sign it: its signature) and compiled (runtime version); ``threads``: override the
+    manifest's thread count."""
     folder = Path(folder)
-    if not folder.is_dir():
-        raise BundleError(f"{folder}: not a folder; give the folder written by maskbench export --bundle")
-    manifest = Manifest.read(folder)
-    artifact = folder / manifest.artifact
-    for name in (manifest.artifact, *manifest.extra_files):
-        if not (folder / name).is_file():
-            raise BundleError(f"{folder}: the bundle's file {name} is missing; re-export the bundle")
-    found = file_sha256(artifact)
-    if found != manifest.artifact_sha256:
-        raise BundleError(f"{artifact}: sha256 {found[:12]}... differs from the manifest's "
-                          f"{manifest.artifact_sha256[:12]}... (changed or corrupt); re-export the bundle")
-    engine = open_engine(manifest.runtime, manifest.runtime_version, artifact, threads or manifest.threads,
-                         manifest.precision, manifest.output_names)
+    manifest = verify_bundle(folder, trusted_keys).manifest
+    engine = open_engine(manifest.runtime, manifest.runtime_version, folder / manifest.artifact,
+                         threads or manifest.threads, manifest.precision, manifest.output_names)
     return DeployedModel(manifest, folder, engine)

@@ -6,13 +6,16 @@ against. Needs torch (it exports); :mod:`maskbench.deploy` reads the bundle with
 from __future__ import annotations
 
 import importlib
+import json
 import shutil
 from pathlib import Path
 from typing import Any, Protocol
 
 from ..data.coco_classes import COCO_CLASSES
+from ..pipeline.bundle_keys import load_private_key
+from ..pipeline.bundle_seal import SEAL_FILE, file_digests, seal_bundle
 from ..pipeline.graph_io import ExportTarget, output_names
-from ..pipeline.manifest import Manifest
+from ..pipeline.manifest import MANIFEST_FILE, BundleError, Manifest
 from ..utils.files import atomic_path, file_sha256
 from .onnx_export import weights_hash
 
@@ -41,13 +44,16 @@ def runtime_version(name: str) -> str:
 
 def write_bundle(folder: Path, runtime: GraphRuntime, target: ExportTarget,
                  input_size: tuple[int, int] | None, latency_ms: float | None = None,
-                 fidelity: dict | None = None) -> Path:
+                 fidelity: dict | None = None, sign_key: Path | None = None) -> Path:
     """Copy ``runtime``'s compiled file for ``target`` (prepared already) into ``folder`` and
-    write its manifest last, so a folder with a manifest always holds the files it names."""
+    write its manifest (every file's sha256) and seal last, so a sealed folder always holds the
+    files it names (:mod:`maskbench.pipeline.bundle_seal`); ``sign_key``: sign it with that Ed25519 key."""
+    private_key = load_private_key(sign_key) if sign_key is not None else None  # refused before any file is written
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     _, artifact = runtime.graph_files(target)
     companions = [p for p in runtime.artifact_files() if p != artifact and p.stem == artifact.stem]
+    clear_previous_bundle(folder)
     for source in (artifact, *companions):
         with atomic_path(folder / source.name) as tmp:
             shutil.copyfile(source, tmp)
@@ -64,5 +70,27 @@ def write_bundle(folder: Path, runtime: GraphRuntime, target: ExportTarget,
         runtime_version=runtime_version(runtime.name), precision=runtime.precision, threads=runtime.threads,
         artifact=artifact.name, artifact_sha256=file_sha256(folder / artifact.name),
         output_names=tuple(output_names(spec)), extra_files=tuple(p.name for p in companions),
+        files=file_digests(folder, (artifact.name, *(p.name for p in companions))),
         latency_ms=latency_ms, fidelity=fidelity)
-    return manifest.write(folder)
+    return seal_bundle(folder, manifest, private_key)
+
+
+def clear_previous_bundle(folder: Path) -> None:
+    """Remove a previous bundle's files (the seal first: a half-rewritten folder is refused as
+    unsealed); refuse a folder holding anything else, since deploy refuses a file the manifest
+    does not list."""
+    previous: set[str] = set()
+    if (folder / MANIFEST_FILE).is_file():
+        try:
+            data = json.loads((folder / MANIFEST_FILE).read_text(encoding="utf-8"))
+            previous = {*data.get("files", {}), data.get("artifact", ""), *data.get("extra_files", ())}
+        except (OSError, ValueError, TypeError, AttributeError):
+            previous = set()
+    foreign = sorted(p.name for p in folder.iterdir() if p.name not in previous | {MANIFEST_FILE, SEAL_FILE})
+    if foreign:
+        raise BundleError(f"{folder}: holds {foreign[0]}{f' and {len(foreign) - 1} more' if len(foreign) > 1 else ''}, "
+                          "which is not part of a bundle (a bundle folder holds its own files only); give "
+                          "--bundle an empty or new folder")
+    for name in (SEAL_FILE, MANIFEST_FILE, *sorted(previous)):
+        if name and Path(name).name == name:
+            (folder / name).unlink(missing_ok=True)

@@ -1,7 +1,9 @@
 """A deployment bundle's manifest (``manifest.json``): everything the torch-free deployment needs to run
 the artifact as the benchmark did, and what it was checked against. Plain JSON, versioned:
 a manifest of another format version is refused rather than half-read. A leaf (errors, files):
-the export side writes it and :mod:`maskbench.deploy` reads it, and neither imports the other."""
+the export side writes it and :mod:`maskbench.deploy` reads it, and neither imports the other.
+Version 2 lists the sha256 of every file of the bundle (``files``) and is sealed and optionally
+signed (:mod:`maskbench.pipeline.bundle_seal`)."""
 
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ from typing import Any
 
 from ..utils.errors import MaskbenchError
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: every file's sha256 (files), the seal; 1 checked the artifact only
 MANIFEST_FILE = "manifest.json"
 
 
@@ -53,6 +55,7 @@ class Manifest:
     artifact_sha256: str
     output_names: tuple[str, ...]
     extra_files: tuple[str, ...] = ()  # beside the artifact (OpenVINO IR's .bin)
+    files: dict[str, str] = field(default_factory=dict)  # every file of the bundle but the manifest and seal: sha256
     latency_ms: float | None = None
     fidelity: dict | None = None
     format_version: int = field(default=FORMAT_VERSION)
@@ -62,10 +65,7 @@ class Manifest:
 
     @classmethod
     def from_dict(cls, data: dict, where: str = "manifest") -> Manifest:
-        version = data.get("format_version")
-        if version != FORMAT_VERSION:
-            raise BundleError(f"{where}: bundle format version {version}, this maskbench reads version "
-                              f"{FORMAT_VERSION}; re-export the bundle with this maskbench (maskbench export --bundle)")
+        check_format_version(data, where)
         names = {f.name for f in fields(cls)}
         missing = sorted(names - set(data) - {"extra_files", "latency_ms", "fidelity"})
         if missing:
@@ -86,14 +86,44 @@ class Manifest:
 
     @classmethod
     def read(cls, folder: Path) -> Manifest:
-        path = Path(folder) / MANIFEST_FILE
-        if not path.is_file():
-            raise BundleError(f"{folder}: not a maskbench bundle (no {MANIFEST_FILE}); make one with "
-                              "maskbench export --model NAME --runtime R --bundle DIR")
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as err:
-            raise BundleError(f"{path}: unreadable manifest ({err}); re-export the bundle") from None
-        if not isinstance(data, dict):
-            raise BundleError(f"{path}: not a maskbench bundle manifest; re-export the bundle")
-        return cls.from_dict(data, str(path))
+        return cls.from_dict(read_manifest_data(folder), str(Path(folder) / MANIFEST_FILE))
+
+
+def read_manifest_data(folder: Path) -> dict:
+    """``manifest.json`` as the JSON object it holds (one line if there is none)."""
+    path = Path(folder) / MANIFEST_FILE
+    if not path.is_file():
+        raise BundleError(f"{folder}: not a maskbench bundle (no {MANIFEST_FILE}); make one with "
+                          "maskbench export --model NAME --runtime R --bundle DIR")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        raise BundleError(f"{path}: unreadable manifest ({err}); re-export the bundle") from None
+    if not isinstance(data, dict):
+        raise BundleError(f"{path}: not a maskbench bundle manifest; re-export the bundle")
+    return data
+
+
+def check_format_version(data: dict, where: str) -> None:
+    """Refuse a manifest of another format version: an older one with the command that rebuilds it."""
+    version = data.get("format_version")
+    if version == FORMAT_VERSION:
+        return
+    if isinstance(version, int) and version < FORMAT_VERSION:
+        raise BundleError(f"{where}: bundle format version {version} is older than this maskbench's {FORMAT_VERSION} "
+                          f"(it does not cover every file of the bundle); rebuild it: {rebuild_command(data, where)}")
+    raise BundleError(f"{where}: bundle format version {version}, this maskbench reads version {FORMAT_VERSION}; "
+                      "re-export the bundle with this maskbench (maskbench export --bundle), or upgrade maskbench")
+
+
+def rebuild_command(data: dict, where: str) -> str:
+    """The ``maskbench export`` that makes this manifest's bundle again (what an old manifest says)."""
+    size = data.get("input_size")
+    words = ["maskbench export", f"--model {data.get('alias') or data.get('model') or 'MODEL'}",
+             f"--runtime {data.get('runtime') or 'RUNTIME'}", f"--precision {data.get('precision') or 'fp32'}"]
+    if data.get("mode") == "keep_ratio":
+        words.append("--keep-ratio")
+    if isinstance(size, list) and len(size) == 2:
+        words.append(f"--input-size {size[0]}x{size[1]}")
+    words += ["--images FRAMES --out EXPORT_DIR", f"--bundle {Path(where).parent}"]
+    return " ".join(words)

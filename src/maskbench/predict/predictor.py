@@ -8,6 +8,7 @@ read-only disk) is still written to ``results.json`` (:mod:`.predict_files`).
 from __future__ import annotations
 
 import sys
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,7 +28,7 @@ from ..pipeline.detections import Detections
 from ..pipeline.preprocess import ImageMeta, ResizeMode
 from ..report.overlay import draw_overlay
 from ..utils.errors import ImageError
-from .files import PredictionFiles
+from .files import FrameJournal, PredictionFiles
 
 if TYPE_CHECKING:  # only for the annotation: runtimes load on use
     from ..runtimes.base import Runtime
@@ -77,6 +78,7 @@ class PredictSummary:
     weights: str
     processed: int = 0
     errors: list[str] = field(default_factory=list)
+    kept: int = 0  # frames predicted by an earlier run of the same command (resumed, not predicted again)
 
 
 def run_predict(
@@ -93,10 +95,13 @@ def run_predict(
     runtime: str | None = None,
     threads: int | None = None,
     precision: str = "fp32",
+    journal: FrameJournal | None = None,
 ) -> PredictSummary:
     """``runtime``: a name from ``maskbench.runtimes.RUNTIMES`` (None: the eager model on the CPU,
     or, with a ``precision`` other than fp32, the ``torch`` runtime); ``precision``: fp32, fp16
-    or bf16 where the runtime supports it (``maskbench runtimes``)."""
+    or bf16 where the runtime supports it (``maskbench runtimes``). ``journal``: write each frame
+    as it is done and skip the frames an earlier run of the same command did (``maskbench
+    predict`` passes :class:`~maskbench.distributed.local_journal.ShardJournal`)."""
     if runtime is None and precision != "fp32":
         runtime = "torch"
     if runtime is not None:
@@ -111,15 +116,24 @@ def run_predict(
     if runtime is not None:
         predictor.runtime = get_runtime(runtime, predictor.loaded, mode=mode, threads=threads, precision=precision)
     summary = PredictSummary(out_dir, predictor.loaded.weights)
+    done: set[int] = set()
+    if journal is not None:
+        run = {"model": predictor.loaded.spec.name, "weights": predictor.loaded.weights, "runtime": runtime,
+               "precision": precision, "mode": ResizeMode(mode).value, "size": list(size) if size else None,
+               "seed": seed}
+        done = journal.start(run, [str(ref.path) for ref in refs])
+        summary.kept = len(done)
     info = {"model": predictor.loaded.spec.name, "weights": predictor.loaded.weights,
             "preprocessing": f"{ResizeMode(mode).value} {size or 'default'}",
             "runtime": predictor.runtime.describe() if predictor.runtime is not None else "torch (eager, cpu)"}
     title = f"{predictor.loaded.spec.name} | weights: {predictor.loaded.weights}"
     # Detections are kept before the overlay is saved; the COCO files are written whatever stops the loop.
-    with PredictionFiles(out_dir, info, len(refs), overlays).kept_whatever_happens() as files:
-        for image_id, ref in enumerate(tqdm(refs, desc=f"predict {predictor.loaded.spec.alias}", unit="img"), 1):
+    todo = [(image_id, ref) for image_id, ref in enumerate(refs, 1) if image_id not in done]
+    with PredictionFiles(out_dir, info, len(refs), overlays, journal, len(done)).kept_whatever_happens() as files:
+        for image_id, ref in tqdm(todo, desc=f"predict {predictor.loaded.spec.alias}", unit="img"):
+            started = time.perf_counter()
             record, entries, drawable = _predict_one(predictor, ref, image_id)
-            files.add(record, entries)
+            files.add(record, entries, time.perf_counter() - started)
             if record.error:
                 summary.errors.append(record.error)
                 print(f"skipped: {record.error}", file=sys.stderr)

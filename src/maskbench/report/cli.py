@@ -8,6 +8,7 @@ import argparse
 from pathlib import Path
 
 from ..cli import args as cli_args
+from ..cli.keys import add_sign_args, check_sign_args
 from ..utils.errors import MaskbenchError
 
 
@@ -31,6 +32,7 @@ def add_commands(sub) -> None:
     report = sub.add_parser("report", help="render the benchmark report again from results.jsonl")
     cli_args.add_results_args(report)
     cli_args.add_output_args(report, default_text="the results folder")
+    report.add_argument("--wait", action="store_true", help=cli_args.WAIT_HELP)  # the folder is held while writing
     cli_args.add_pair_args(report)
     cli_args.add_metric_args(report)
     report.set_defaults(run=report_command)
@@ -51,6 +53,7 @@ def add_commands(sub) -> None:
     pick.add_argument("--bundle", type=Path, default=None, metavar="DIR",
                       help="also export the pick as a torch-free deployment bundle (docs/deploy.md), its measured "
                            "latency and fidelity in the manifest")
+    add_sign_args(pick)
     pick.set_defaults(run=recommend_command)
 
 
@@ -70,14 +73,18 @@ def load_results(path: Path):
 def report_command(args) -> int:
     from ..utils.files import space_estimate
     from ..utils.names import DEFAULT_PAIR
+    from ..utils.out_lock import hold_output_folder
     from .benchmark_report import report_size_estimate, write_report
 
-    file, records = load_results(args.results)
-    out = args.out or file.parent
-    frames = max(len(record.job.get("images", ())) for record in records)
-    with space_estimate(out, lambda: (report_size_estimate(out, frames), "the report")):
-        files = write_report(records, out, overlay_pair=args.pair or DEFAULT_PAIR, results_dir=file.parent,
-                             metric=args.metric)
+    # One writer per folder (as benchmark's): two reports, or a report into a running benchmark's
+    # folder, would interleave their files; the second stops with one line, or waits (--wait).
+    out = args.out or (args.results if args.results.is_dir() else args.results.parent)
+    with hold_output_folder(out, wait=args.wait):
+        file, records = load_results(args.results)
+        frames = max(len(record.job.get("images", ())) for record in records)
+        with space_estimate(out, lambda: (report_size_estimate(out, frames), "the report")):
+            files = write_report(records, out, overlay_pair=args.pair or DEFAULT_PAIR, results_dir=file.parent,
+                                 metric=args.metric)
     for note in files.notes:
         print(note)
     print(f"report: {files.html} (and {files.markdown.name}, {files.csv.name}, {files.json.name}, "
@@ -89,6 +96,7 @@ def recommend_command(args) -> int:
     """Exit status 0 with a pick, 1 when nothing fits (scripts can test it)."""
     from .recommend import recommend
 
+    check_sign_args(args)
     _, records = load_results(args.results)
     result = recommend(records, max_gpu_memory_mb=args.max_gpu_memory, max_memory_mb=args.max_memory,
                        max_latency_ms=args.max_latency, metric=args.metric, min_mask_iou=args.min_mask_iou,
@@ -102,7 +110,7 @@ def recommend_command(args) -> int:
         latency = record.latency()
         fidelity = {name: getattr(record, name) for name in FIDELITY_FIELDS if getattr(record, name) is not None}
         path = export_job_bundle(BenchmarkJob.from_dict(record.job), args.bundle,
-                                 latency.mean_ms if latency else None, fidelity or None)
+                                 latency.mean_ms if latency else None, fidelity or None, args.sign)
         print(f"bundle: {path} (run it with python -m maskbench.deploy {args.bundle})")
     return 0 if result.pick else 1
 

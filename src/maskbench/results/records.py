@@ -29,7 +29,8 @@ RESULTS_FILE = "results.jsonl"
 
 OK = "ok"
 FAILED = "failed"  # the worker caught an error and reported it
-CRASHED = "crashed"  # the worker process died (signal, OOM kill, hard crash)
+CRASHED = "crashed"  # the worker process died (signal, hard crash)
+OUT_OF_MEMORY = "out of memory"  # killed by the OOM killer, at its memory limit, or a MemoryError (benchmark/oom.py)
 TIMEOUT = "timeout"
 # How a job's timed calls were scheduled (BenchmarkRecord.timing): in a block of its own, or in
 # rounds alternating with the other jobs of its group (benchmark/interleave.py).
@@ -139,6 +140,7 @@ class BenchmarkRecord:
     postprocess: dict | None = None
     stages: dict[str, dict] = field(default_factory=dict)  # network stage -> LatencyStats dict
     peak_rss_mb: float | None = None  # the whole process (includes export/compile)
+    free_memory_mb: float | None = None  # out of memory: what was free (MemAvailable, cgroup headroom) at the end
     steady_rss_mb: float | None = None  # peak while timing (reset after prepare where Linux allows)
     gpu_memory_mb: float | None = None  # NVML: this process's GPU memory
     torch_cuda_peak_mb: float | None = None

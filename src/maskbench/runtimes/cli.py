@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..cli import args as cli_args
+from ..cli.keys import add_sign_args, check_sign_args
 from ..utils.names import EXPORT_TARGETS, PRECISIONS  # noqa: F401 (PRECISIONS: = base.PRECISIONS, read without torch)
 
 EXPORT_RUNTIMES = EXPORT_TARGETS  # the name this module had for them
@@ -20,10 +21,11 @@ def add_commands(sub) -> None:
     cli_args.add_input_args(export, images_note="the first frame calibrates random weights and sizes a keep-ratio "
                                                 "graph")
     cli_args.add_resize_args(export)
-    cli_args.add_output_args(export, required=True)
+    cli_args.add_output_args(export, required=True, one_writer=True)
     export.add_argument("--bundle", type=Path, default=None, metavar="DIR",
                         help="also write a torch-free deployment bundle there: the runtime's artifact + manifest.json "
                              "(run it with maskbench.deploy, docs/deploy.md)")
+    add_sign_args(export)
     export.set_defaults(run=export_command)
 
     check = sub.add_parser("check-conversion", help="compare a runtime with eager PyTorch on the same frames")
@@ -73,6 +75,7 @@ def export_command(args) -> int:
         require_package("onnx")
     if getattr(args, "bundle", None) is not None and args.runtime == "onnx":
         raise MaskbenchError("--bundle needs the runtime that will run it: add --runtime onnxruntime or openvino")
+    check_sign_args(args)
     frames = load_frames(args.images, args.cameras)[:1]
     # The same model `maskbench predict` builds (random weights: calibrated on the first frame).
     predictor = load_predictor(args.model, args.weights, mode, args.input_size, frames[0].image, args.seed)
@@ -102,7 +105,9 @@ def export_command(args) -> int:
                 from ..export.bundle import write_bundle
                 from .exported import bundle_runtime
 
-                print(f"bundle: {write_bundle(args.bundle, bundle_runtime(runtime), target, args.input_size)}")
+                bundle = write_bundle(args.bundle, bundle_runtime(runtime), target, args.input_size,
+                                      sign_key=args.sign)
+                print(f"bundle: {bundle}{' (signed)' if args.sign else ''}")
     print(f"weights: {loaded.weights}")
     return 0
 
