@@ -7,7 +7,7 @@ import json
 
 import pytest
 from synthetic_bench import make_record
-from synthetic_rig import MACHINE_A, MACHINE_B, make_rig_record
+from synthetic_rig import MACHINE_B, make_rig_record
 
 from maskbench.cli.main import main
 from maskbench.report.benchmark_report import write_report
