@@ -87,13 +87,14 @@ SHARED = {
     "--calibration-images": (cli_args.CALIBRATION_HELP, "calib", Path("calib"), None, None),
     "--threads": (cli_args.THREADS_HELP, "2", 2, "two", "argument --threads: invalid int value: 'two'"),
     "--out": ("", "o", Path("o"), None, None),
-    "--results": (cli_args.RESULTS_HELP, "r", Path("r"), None, None),
+    "--results": (cli_args.RESULTS_HELP, "r", [Path("r")], None, None),
     "--metric": (cli_args.METRIC_HELP, "box_ap", "box_ap", "ap", "argument --metric: invalid choice: 'ap'"),
     "--pair": (cli_args.PAIR_HELP, "x101,s101", ("x101", "s101"), "x101", "argument --pair: two models, e.g."),
 }
 # The deliberate exceptions: export's --runtime also offers 'onnx' (what it exports for), and
 # evaluate's --images is the folder of its COCO annotation file's images.
-OWN_MEANING = {("export", "--runtime"), ("evaluate", "--images"), ("rig", "--cameras")}  # rig: a count or names
+# rig: a count or names; recommend: the rig's camera count
+OWN_MEANING = {("export", "--runtime"), ("evaluate", "--images"), ("rig", "--cameras"), ("recommend", "--cameras")}
 
 
 def _cases():

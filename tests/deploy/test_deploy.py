@@ -114,6 +114,17 @@ assert not loaded, loaded
     for result in data["results"]:
         overall = result["overall"]
         assert overall["offered"] >= 60 and 1 <= overall["processed"] <= overall["offered"]
+    # the same run as records beside the benchmark's, which the report reads (docs/rig.md "Records")
+    from maskbench.report.benchmark_report import write_report
+    from maskbench.results.records import read_records
+    from maskbench.results.rig_records import read_rig_records
+
+    records = read_rig_records(out / "results.jsonl")
+    assert [(r.config, r.runtime, r.cameras, r.rate_hz) for r in records] == [
+        ("sync", "onnxruntime", 3, 12.0), ("streams:2", "onnxruntime", 3, 12.0)]
+    assert records[0].processed_hz and records[0].machine["cpu"] and read_records(out / "results.jsonl") == []
+    files = write_report([], tmp_path / "report", overlay_pair=None, rig_records=records)
+    assert "| r50 | onnxruntime | fp32 | streams:2 |" in files.markdown.read_text() and len(files.load_plots) == 1
 
 
 def _copy(folder: Path, dest: Path, link_artifact: bool = True) -> Path:

@@ -134,6 +134,23 @@ def image_size(text: str) -> tuple[int, int]:
     return width, height
 
 
+def milliseconds(text: str) -> float:
+    """``"150"``, ``"150ms"``, ``"0.15s"`` -> 150.0 (a bare number is milliseconds)."""
+    stripped = str(text).strip().lower()
+    scale = 1.0
+    for unit, factor in (("ms", 1.0), ("s", 1000.0)):
+        if stripped.endswith(unit):
+            stripped, scale = stripped[: -len(unit)].strip(), factor
+            break
+    try:
+        value = float(stripped) * scale
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a time; write e.g. 150ms, 0.15s or 150") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"'{text}': a time must be positive")
+    return value
+
+
 def resize_mode(args: argparse.Namespace) -> ResizeMode:
     """The resize mode ``--keep-ratio`` asks for."""
     return ResizeMode.KEEP_RATIO if args.keep_ratio else ResizeMode.STRETCH
@@ -174,7 +191,8 @@ THREADS_PER_ACTOR_HELP = "--engine ray: CPU threads of each actor's runtime, and
 BATCH_SIZE_HELP = "--engine ray: frames per actor call; a killed actor's batch is retried (default: 4)"
 SHIP_BUNDLE_HELP = ("--engine ray: run this deployment bundle (maskbench export --bundle) instead of building one from "
                     "--model/--weights/--runtime")
-RESULTS_HELP = "results.jsonl of a benchmark, or the folder holding it"
+RESULTS_HELP = ("results.jsonl of a benchmark or rig run, or the folder holding it; several (made on several "
+                "machines) merge into one table with a machine column")
 METRIC_HELP = f"the AP the report plots and recommend ranks by: {_or(list(METRICS))}"
 PAIR_HELP = "two models drawn side by side in the report, comma-separated (as for --model)"
 WAIT_HELP = ("when another maskbench run is writing to the same --out folder, wait for it to finish instead of "
@@ -293,7 +311,7 @@ def add_output_args(parser, *, default: Path | None = None, default_text: str | 
 
 
 def add_results_args(parser) -> None:
-    parser.add_argument("--results", type=Path, required=True, help=RESULTS_HELP)
+    parser.add_argument("--results", type=Path, nargs="+", required=True, help=RESULTS_HELP)
 
 
 def add_metric_args(parser) -> None:

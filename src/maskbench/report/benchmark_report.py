@@ -16,8 +16,11 @@ from pathlib import Path
 from maskbench.report import export, tables
 from maskbench.report.html_page import FIDELITY_HEADING, PAIRS_HEADING, PageContent, render_page
 from maskbench.report.pareto import METRICS, ap_sources, pareto_figure, pareto_front, point_label, save_figure
+from maskbench.report.rig_section import rig_sections
 from maskbench.report.side_by_side import DEFAULT_PAIR, write_side_by_side
-from maskbench.results.records import BenchmarkRecord, latest_records
+from maskbench.results.machines import latest_per_machine
+from maskbench.results.records import BenchmarkRecord
+from maskbench.results.rig_records import RigRecord
 from maskbench.utils.files import atomic_open
 
 REPORT_FILES = ("report.md", "report.html", "results.csv", "results.json", "pareto.png", "pareto.svg")
@@ -37,6 +40,7 @@ class ReportFiles:
     html: Path
     overlays: list[Path] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # overlay fallbacks and skips
+    load_plots: list[Path] = field(default_factory=list)  # the rig's, one per model (report/load_plot.py)
 
 
 def write_report(
@@ -47,21 +51,25 @@ def write_report(
     results_dir: Path | None = None,
     metric: str = "mask_ap",
     max_overlay_frames: int = 6,
+    rig_records: Sequence[RigRecord] = (),
 ) -> ReportFiles:
     """Write the whole report into ``out_dir``. ``results_dir`` is where the records'
     detections files live (default ``out_dir``, where the benchmark writes both);
-    ``overlay_pair`` names the two models drawn side by side (None: the first two ok ones)."""
+    ``overlay_pair`` names the two models drawn side by side (None: the first two ok ones);
+    ``rig_records`` add the rig's capacity table and load plots (:mod:`maskbench.report.rig_section`).
+    Records of the same job made on different machines are all kept (a machine column tells them apart)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    records = latest_records(list(records))
+    records = latest_per_machine(list(records), lambda r: r.key, lambda r: r.environment)
     results_dir = Path(results_dir) if results_dir is not None else out_dir
 
     figure = pareto_figure(records, metric)
     png, svg = save_figure(figure, out_dir / "pareto.png", out_dir / "pareto.svg")
     overlays = write_side_by_side(records, results_dir, out_dir / "overlays", overlay_pair, max_overlay_frames)
 
+    sections, load_plots = rig_sections(rig_records, out_dir)
     content = PageContent(
-        title=_title(records),
+        title=_title(records) if records or not rig_records else f"Camera rig report: {len(rig_records)} record(s)",
         notes=tables.setup_notes(records) if records else ["no benchmark record"],
         results=tables.results_table(records),
         results_notes=tables.under_load_notes(records),
@@ -76,6 +84,7 @@ def write_report(
         pareto_notes=_pareto_notes(records, metric),
         overlays=overlays.files,
         overlay_notes=_overlay_notes(overlays),
+        sections=sections,
     )
     markdown = out_dir / "report.md"
     _write_text(markdown, render_markdown(content, out_dir))
@@ -84,7 +93,7 @@ def write_report(
     return ReportFiles(
         markdown=markdown, csv=export.write_csv(out_dir / "results.csv", records),
         json=export.write_json(out_dir / "results.json", records), pareto_png=png, pareto_svg=svg,
-        html=html_path, overlays=overlays.files, notes=overlays.notes,
+        html=html_path, overlays=overlays.files, notes=overlays.notes, load_plots=load_plots,
     )
 
 
@@ -147,6 +156,12 @@ def render_markdown(content: PageContent, out_dir: Path) -> str:
     if content.pareto_png is not None:
         lines += ["## Accuracy vs latency", "", f"![Pareto plot]({_relative(content.pareto_png, out_dir)})", "",
                   *bullets(content.pareto_notes), ""]
+    for section in content.sections:
+        lines += [f"## {section.heading}", ""]
+        lines += [section.table.to_markdown(), ""] if section.table is not None else []
+        lines += [*bullets(section.notes), ""] if section.notes else []
+        lines += [f"![{p.stem}]({_relative(p, out_dir)})" for p in section.images]
+        lines += [""] if section.images else []
     for heading, table in (("Start-up (not in the statistics)", content.startup),
                            ("Network stages (mean ms)", content.stages)):
         if table is not None:

@@ -50,6 +50,15 @@ def add_commands(sub) -> None:
                            "e.g. 0.9")
     pick.add_argument("--max-ap-drop", type=float, default=None,
                       help="fidelity floor: mask AP points lost to fp32 eager (benchmark --fidelity --coco), e.g. 1.0")
+    rig = pick.add_argument_group("camera rig (picks from maskbench rig records; all three together)")
+    rig.add_argument("--cameras", type=int, default=None, metavar="N", help="cameras the robot runs at once")
+    rig.add_argument("--fps", type=float, default=None, help="rate per camera (Hz)")
+    rig.add_argument("--deadline", type=cli_args.milliseconds, default=None, metavar="MS",
+                     help="latency from a frame's arrival to its detections, e.g. 150ms")
+    rig.add_argument("--max-power", type=float, default=None, metavar="W",
+                     help="average power budget in watts (records with measured energy only)")
+    rig.add_argument("--max-miss", type=float, default=None, metavar="P",
+                     help="largest share of missed frames (default: each rig run's own --max-miss)")
     pick.add_argument("--bundle", type=Path, default=None, metavar="DIR",
                       help="also export the pick as a torch-free deployment bundle (docs/deploy.md), its measured "
                            "latency and fidelity in the manifest")
@@ -57,17 +66,32 @@ def add_commands(sub) -> None:
     pick.set_defaults(run=recommend_command)
 
 
-def load_results(path: Path):
-    """The newest record of each job in a results.jsonl (or the one inside a folder)."""
+def load_results(paths: Path | list[Path], *, rig_only: bool = False):
+    """The first results file, the newest benchmark record of each job and the newest rig record
+    of each run, over every results.jsonl given (or the one inside a folder), in the order given:
+    files made on several machines merge (their records keep their machine descriptions)."""
     from ..results.records import RESULTS_FILE, latest_records, read_records
+    from ..results.rig_records import latest_rig_records, read_rig_records
 
-    file = path / RESULTS_FILE if path.is_dir() else path
-    if not file.exists():
-        raise MaskbenchError(f"{file}: no such results file; run `maskbench benchmark --out DIR` first")
-    records = latest_records(read_records(file))
-    if not records:
-        raise MaskbenchError(f"{file}: no benchmark record in it; run `maskbench benchmark` first")
-    return file, records
+    files, records, rig_records = [], [], []
+    for path in [paths] if isinstance(paths, Path) else paths:
+        file = path / RESULTS_FILE if path.is_dir() else path
+        if not file.exists():
+            raise MaskbenchError(f"{file}: no such results file; run `maskbench benchmark --out DIR` (or "
+                                 "`maskbench rig --out DIR`) first")
+        files.append(file)
+        records += latest_records(read_records(file))
+        rig_records += latest_rig_records(read_rig_records(file))
+    if rig_only and not rig_records:
+        raise MaskbenchError(f"{', '.join(map(str, files))}: no rig record in it; run `maskbench rig --out DIR` "
+                             "(e.g. with --find-max cameras) first")
+    if not records and not (rig_records and not rig_only):
+        if rig_records:
+            raise MaskbenchError(f"{', '.join(map(str, files))}: only rig records; give --cameras, --fps and "
+                                 "--deadline to pick from them")
+        raise MaskbenchError(f"{', '.join(map(str, files))}: no benchmark record in it; run `maskbench benchmark` "
+                             "first")
+    return files[0], records, rig_records
 
 
 def report_command(args) -> int:
@@ -78,26 +102,32 @@ def report_command(args) -> int:
 
     # One writer per folder (as benchmark's): two reports, or a report into a running benchmark's
     # folder, would interleave their files; the second stops with one line, or waits (--wait).
-    out = args.out or (args.results if args.results.is_dir() else args.results.parent)
+    first = args.results[0]
+    out = args.out or (first if first.is_dir() else first.parent)
     with hold_output_folder(out, wait=args.wait):
-        file, records = load_results(args.results)
-        frames = max(len(record.job.get("images", ())) for record in records)
+        file, records, rig_records = load_results(args.results)
+        frames = max((len(record.job.get("images", ())) for record in records), default=0)
         with space_estimate(out, lambda: (report_size_estimate(out, frames), "the report")):
             files = write_report(records, out, overlay_pair=args.pair or DEFAULT_PAIR, results_dir=file.parent,
-                                 metric=args.metric)
+                                 metric=args.metric, rig_records=rig_records)
     for note in files.notes:
         print(note)
     print(f"report: {files.html} (and {files.markdown.name}, {files.csv.name}, {files.json.name}, "
-          f"{files.pareto_png.name}, {len(files.overlays)} overlay(s)) from {len(records)} record(s)")
+          f"{files.pareto_png.name}, {len(files.overlays)} overlay(s)"
+          + (f", {len(files.load_plots)} rig load plot(s)" if files.load_plots else "")
+          + f") from {len(records)} benchmark record(s)" + (f" and {len(rig_records)} rig record(s)" if rig_records
+                                                             else ""))
     return 0
 
 
 def recommend_command(args) -> int:
     """Exit status 0 with a pick, 1 when nothing fits (scripts can test it)."""
+    if rig_demand(args) is not None:
+        return rig_recommend_command(args)
     from .recommend import recommend
 
     check_sign_args(args)
-    _, records = load_results(args.results)
+    _, records, _ = load_results(args.results)
     result = recommend(records, max_gpu_memory_mb=args.max_gpu_memory, max_memory_mb=args.max_memory,
                        max_latency_ms=args.max_latency, metric=args.metric, min_mask_iou=args.min_mask_iou,
                        max_ap_drop=args.max_ap_drop)
@@ -118,3 +148,37 @@ def recommend_command(args) -> int:
 # What a bundle's manifest keeps of the pick's fidelity (records from benchmark --fidelity).
 FIDELITY_FIELDS = ("feature_cosine", "feature_rel_error", "fidelity_matched", "fidelity_reference_count",
                    "mean_mask_iou", "area_weighted_mask_iou", "fidelity_note", "ap_drop")
+
+
+def rig_demand(args):
+    """The camera rig asked for with --cameras/--fps/--deadline, or None (the benchmark's recommend)."""
+    given = {"--cameras": args.cameras, "--fps": args.fps, "--deadline": args.deadline}
+    extra = {"--max-power": args.max_power, "--max-miss": args.max_miss}
+    if all(v is None for v in given.values()):
+        if any(v is not None for v in extra.values()):
+            raise MaskbenchError(f"{', '.join(k for k, v in extra.items() if v is not None)} picks from rig records: "
+                                 "give --cameras, --fps and --deadline too")
+        return None
+    missing = [k for k, v in given.items() if v is None]
+    if missing:
+        raise MaskbenchError(f"a camera rig needs --cameras, --fps and --deadline together; add {', '.join(missing)}")
+    if args.cameras < 1 or args.fps <= 0:
+        raise MaskbenchError("--cameras must be at least 1 and --fps positive")
+    if args.max_miss is not None and not 0 <= args.max_miss < 1:
+        raise MaskbenchError(f"--max-miss {args.max_miss}: give a share between 0 and 1 (0.01 = 1 %)")
+    from .rig_recommend import RigDemand
+
+    return RigDemand(args.cameras, args.fps, args.deadline, args.max_power, args.max_miss)
+
+
+def rig_recommend_command(args) -> int:
+    """Exit status 0 with a pick, 1 when nothing holds the rig."""
+    from .rig_recommend import recommend_rig
+
+    if args.bundle is not None:
+        raise MaskbenchError("--bundle exports a benchmark pick; a rig pick's bundle is the one its rig run replayed "
+                             "(maskbench rig --bundle DIR, or the cached one it names)")
+    _, _, rig_records = load_results(args.results, rig_only=True)
+    result = recommend_rig(rig_records, rig_demand(args), metric=args.metric)
+    print(result.describe())
+    return 0 if result.pick else 1

@@ -38,6 +38,16 @@ li { margin: 2px 0; }
 
 
 @dataclass
+class Section:
+    """A report section of its own (the rig's capacity and load plots): a table, notes, pictures."""
+
+    heading: str
+    table: Table | None = None
+    notes: list[str] = field(default_factory=list)
+    images: list[Path] = field(default_factory=list)
+
+
+@dataclass
 class PageContent:
     title: str
     notes: list[str]
@@ -54,6 +64,7 @@ class PageContent:
     pareto_notes: list[str] = field(default_factory=list)
     overlays: list[Path] = field(default_factory=list)
     overlay_notes: list[str] = field(default_factory=list)
+    sections: list[Section] = field(default_factory=list)  # after the Pareto plot (report/rig_section.py)
 
 
 def data_uri(path: Path, max_width: int | None = None) -> str:
@@ -95,6 +106,11 @@ def render_page(content: PageContent) -> str:
     if content.pareto_png is not None:
         parts.append(f"<h2>Accuracy vs latency</h2><figure><img alt='Pareto plot' src='{data_uri(content.pareto_png)}'>"
                      f"</figure>{_list(content.pareto_notes)}")
+    for section in content.sections:
+        table = f"<div class='scroll'>{section.table.to_html()}</div>" if section.table is not None else ""
+        parts.append(f"<h2>{esc(section.heading)}</h2>{table}{_list(section.notes)}")
+        parts += [f"<figure><img alt='{esc(p.stem)}' src='{data_uri(p)}'><figcaption>{esc(p.name)}</figcaption>"
+                  "</figure>" for p in section.images]
     if content.startup is not None:
         parts.append(f"<h2>Start-up (not in the statistics)</h2><div class='scroll'>{content.startup.to_html()}</div>")
     if content.stages is not None:

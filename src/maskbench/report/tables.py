@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from maskbench.results.intervals import TIE, compare_records, compared_directly, record_median_interval
 from maskbench.results.machine_load import under_load_reason
+from maskbench.results.machines import machine_label, machines_of
 from maskbench.results.records import TIMING_INTERLEAVED, BenchmarkRecord
 from maskbench.zoo import stage_order  # the networks' order, over every family
 
@@ -84,6 +85,9 @@ def results_table(records: Sequence[BenchmarkRecord]) -> Table:
     ok = [r for r in records if r.ok]
     columns: list[tuple[str, Callable[[BenchmarkRecord], str]]] = [
         ("Model", lambda r: name_of(r) + (f" {UNDER_LOAD_MARK}" if under_load_reason(r) else "")),
+        # records merged from several machines (report --results A B): which one made the row
+        *([("Machine", lambda r: machine_label(r.environment))]
+          if len(machines_of(ok, lambda r: r.environment)) > 1 else []),
         ("Backbone", lambda r: r.backbone or MISSING),
         ("Schedule", lambda r: r.schedule or MISSING),
         ("Runtime", lambda r: r.runtime),

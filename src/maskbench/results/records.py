@@ -205,7 +205,8 @@ def append_record(path: Path, record: BenchmarkRecord) -> None:
 
 
 def read_records(path: Path) -> list[BenchmarkRecord]:
-    """Every record in the file, in order. A torn last line (a kill or a full disk mid-write:
+    """Every benchmark record in the file, in order (lines of other kinds, e.g. ``kind: "rig"``,
+    are skipped). A torn last line (a kill or a full disk mid-write:
     no newline, or not JSON) is skipped, the job is simply measured again; any other unreadable
     line is an error naming the file and line."""
     if not Path(path).exists():
@@ -216,7 +217,10 @@ def read_records(path: Path) -> list[BenchmarkRecord]:
         if not line.strip():
             continue
         try:
-            records.append(BenchmarkRecord.from_dict(json.loads(line.decode("utf-8"))))
+            data = json.loads(line.decode("utf-8"))
+            if isinstance(data, dict) and data.get("kind") is not None:
+                continue  # another record type in the same file (rig records: results/rig_records.py)
+            records.append(BenchmarkRecord.from_dict(data))
         except (ValueError, TypeError) as err:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
             if not any(rest.strip() for rest in lines[number:]):
                 continue  # torn last line: the job is simply measured again

@@ -32,6 +32,8 @@ class Trial:
     processed_hz: float | None = None
     cpu_s_per_frame: float | None = None
     energy_j_per_frame: dict[str, float] = field(default_factory=dict)
+    p50_ms: float | None = None  # for the latency-versus-offered-load plot (records, report)
+    offered_hz: float | None = None  # frames/s offered, all cameras together
 
     @classmethod
     def of(cls, load: float, result: RigResult, max_miss: float) -> Trial:
@@ -40,7 +42,8 @@ class Trial:
         holds = result.holds(max_miss) and result.stable is not False
         latency = result.overall.latency
         return cls(load, holds, result.miss_share, latency.p99_ms if latency else None, result.stable, result.seconds,
-                   result.overall.processed_hz, result.cpu_s_per_frame, dict(result.energy_j_per_frame))
+                   result.overall.processed_hz, result.cpu_s_per_frame, dict(result.energy_j_per_frame),
+                   latency.p50_ms if latency else None, result.overall.offered_hz)
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,7 @@ def add_replay_options(rig) -> None:
     rig.add_argument("--queue", choices=("latest", "all"), default="latest",
                      help="per camera: keep the newest frame and drop the overtaken (latest), or keep all (default: "
                           "latest)")
-    rig.add_argument("--deadline", type=float, default=250.0, metavar="MS",
+    rig.add_argument("--deadline", type=cli_args.milliseconds, default=250.0, metavar="MS",
                      help="a frame's detections later than this after its arrival are a miss (default: 250)")
     rig.add_argument("--duration", type=float, default=20.0, metavar="S",
                      help="seconds of replay (with --find-max: the longest trial) (default: 20)")
@@ -62,14 +62,16 @@ def check_options(args) -> list:
 
 def run_replay(args, streams, bundle: Path) -> int:
     """Every configuration of ``args`` over ``streams`` through ``bundle``; ``rig.json`` in ``args.out``."""
-    from ..utils.machine import describe_environment
     from .configs import ConfigKind
+    from .records import append_records, capacity_record, replay_record
     from .replay import ReplayOptions
 
     configs = check_options(args)
     window = args.window or (60.0 if args.duration >= 300 else max(1.0, args.duration / 10))
     options = ReplayOptions(args.duration, args.queue, args.deadline, window)
     results, capacities = [], []
+    context = run_context(args, streams, bundle)
+    records = []
     for config in configs:
         if config.kind is ConfigKind.BATCH:
             print(f"{config}: skipped (a bundle's graph takes one image; static-batch graphs are not exported yet)")
@@ -77,18 +79,32 @@ def run_replay(args, streams, bundle: Path) -> int:
         if args.find_max:
             capacity = find_max(args, streams, bundle, config, options)
             capacities.append({"config": str(config), **capacity.to_dict()})
+            records.append(capacity_record(context, str(config), capacity))
             print(f"{config}: holds {capacity.capacity:g} {capacity.unit} within {args.deadline:g} ms "
                   f"(misses <= {args.max_miss:.1%}){'' if capacity.confirmed else ' (nothing held)'}")
         else:
             result = replay_once(streams, bundle, config, options, args.threads)
             results.append(result.to_dict())
+            records.append(replay_record(context, str(config), result))
             print(summary_line(str(config), result))
     write_results(args.out, {"source": getattr(streams, "origin", "embedded"), "cameras": list(streams.cameras),
-                             "bundle": str(bundle), "model": bundle_summary(bundle),
-                             "machine": describe_environment(),
+                             "bundle": str(bundle), "model": context.model, "machine": context.machine,
                              "results": results, "capacity": capacities})
-    print(f"results: {args.out / RESULTS_FILE}")
+    print(f"results: {args.out / RESULTS_FILE}, {len(records)} record(s) in {append_records(args.out, records)}")
     return 0
+
+
+def run_context(args, streams, bundle: Path):
+    """What the run's records share (:class:`maskbench.rig.records.RunContext`)."""
+    from ..utils.machine import describe_environment
+    from .records import RunContext
+
+    rates = list(streams.rates_hz.values())
+    settings = {"duration_s": args.duration, "window_s": args.window, "threads": args.threads,
+                "limit": args.limit if args.find_max else None, "cameras": list(streams.cameras)}
+    return RunContext(bundle_summary(bundle), describe_environment(), str(getattr(streams, "origin", "embedded")),
+                      len(streams.cameras), round(min(rates), 6) if rates else 0.0, args.deadline, args.max_miss,
+                      args.queue, settings)
 
 
 def bundle_summary(bundle: Path) -> dict:
