@@ -42,7 +42,8 @@ def load_figure(records: Sequence[RigRecord], title: str):
     colours = [f"C{i}" for i in range(10)]
     for index, (label, points) in enumerate(sorted(series(records).items())):
         colour = colours[index % len(colours)]
-        for name, style, values in (("p99", "-", [p.p99_ms for p in points]), ("p50", "--", [p.p50_ms for p in points])):
+        curves = (("p99", "-", [p.p99_ms for p in points]), ("p50", "--", [p.p50_ms for p in points]))
+        for name, style, values in curves:
             xs = [p.offered_hz for p, v in zip(points, values) if v is not None]
             ys = [v for v in values if v is not None]
             if not xs:
