@@ -83,6 +83,8 @@ def build(size, seed: int):
     missing, unexpected = net.load_state_dict(weights, strict=False)
     assert set(missing) <= {"_kp_active_mask"} and not unexpected, (missing, unexpected)
     net.eval()
+    loaded = {k: v for k, v in net.state_dict().items() if k in weights}
+    assert random_weights.fingerprint(loaded) == random_weights.fingerprint(weights), "weights changed on loading"
     return wrapper, net, weights
 
 

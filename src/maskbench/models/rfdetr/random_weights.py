@@ -22,7 +22,7 @@ import zlib
 
 import torch
 
-RECIPE = "rfdetr-seg-random-v1"
+RECIPE = "rfdetr-seg-random-v2"
 
 
 def _scale(name: str, shape: tuple[int, ...]) -> tuple[float, float]:
@@ -52,12 +52,17 @@ def _scale(name: str, shape: tuple[int, ...]) -> tuple[float, float]:
 
 def random_state_dict(shapes: dict[str, tuple[int, ...]], seed: int,
                       dtype: torch.dtype = torch.float64) -> dict[str, torch.Tensor]:
-    """Tensors for the floating-point entries of ``shapes`` (name -> shape)."""
+    """Tensors for the floating-point entries of ``shapes`` (name -> shape).
+
+    Drawn in float64 and rounded to float32 (as trained checkpoints are): a float32 model then
+    holds exactly the float64 model's weights, and loading them into either precision, in either
+    order, gives the same network."""
     weights = {}
     for name, shape in shapes.items():
         generator = torch.Generator().manual_seed(seed * 1_000_003 + zlib.crc32(name.encode()))
         mean, std = _scale(name, tuple(shape))
-        weights[name] = (torch.randn(tuple(shape), generator=generator, dtype=torch.float64) * std + mean).to(dtype)
+        drawn = torch.randn(tuple(shape), generator=generator, dtype=torch.float64) * std + mean
+        weights[name] = drawn.float().to(dtype)  # float32 values: the same weights in both precisions
     return weights
 
 
