@@ -5,9 +5,10 @@ deterministic random weights that both sides generate from (seed, recipe); here 
 regenerates the weights, runs the same frames through its own pre-processing, network and
 post-processing, and must reproduce rfdetr's top 100 detections:
 
-- float64: the same (slot, query) pairs in the same order, boxes within 1e-6 px, scores within
-  1e-9, each of the first 20 masks with IoU >= 0.9999 against rfdetr's pixels and every mask's
-  pixel count within 1e-4 (measured: 4.5e-13 px, 1.7e-15, identical masks);
+- float64: the same (slot, query) pairs in the same order, boxes within 1e-8 px, scores within
+  1e-11, each of the first 20 masks with IoU >= 0.9999 against rfdetr's pixels and every mask's
+  pixel count within 1e-4 (measured on all 12 runs: 4.5e-13 px, 3.7e-15, identical masks; the
+  margin is for other CPUs' float64 kernels, which moved MMDetection's parity by up to 7e-12 px);
 - float32 (the same weights rounded), nano only: within ten times rfdetr's own float32-vs-float64
   spread recorded in the fixture (floors 0.01 px, 1e-4), all matched.
 CI runs float64 for all six sizes on the COCO frame and both tiers on both frames for nano;
@@ -37,7 +38,7 @@ FIXTURES = available_fixtures()
 CI_FRAME = "coco_184324"
 FULL_SIZE = "rfdetr-seg-n"  # both frames and the float32 tier in CI
 
-FLOAT64 = Tolerance(min_matched=100, box_px=1e-6, score=1e-9, min_mask_iou=0.9999, area_rel=1e-4, input_rel=1e-12)
+FLOAT64 = Tolerance(min_matched=100, box_px=1e-8, score=1e-11, min_mask_iou=0.9999, area_rel=1e-4, input_rel=1e-12)
 
 
 def float32_tolerance(spread: dict) -> Tolerance:
