@@ -49,10 +49,10 @@ class StandInPredictor:
 KILLED = f"""
 import sys
 sys.path.insert(0, {str(Path(__file__).parent)!r})
-import maskbench.predict
+import maskbench.predict.predictor
 from maskbench.cli.main import main
 from test_predict_resume import StandInPredictor
-maskbench.predict.load_predictor = lambda *args, **kwargs: StandInPredictor(kill_at={KILL_AT})
+maskbench.predict.predictor.load_predictor = lambda *args, **kwargs: StandInPredictor(kill_at={KILL_AT})
 sys.exit(main(sys.argv[1:]))
 """
 
@@ -75,7 +75,7 @@ def stand_in(monkeypatch) -> list[StandInPredictor]:
         made.append(StandInPredictor())
         return made[-1]
 
-    monkeypatch.setattr("maskbench.predict.load_predictor", load)
+    monkeypatch.setattr("maskbench.predict.predictor.load_predictor", load)
     return made
 
 

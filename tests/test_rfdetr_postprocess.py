@@ -10,7 +10,7 @@ import pytest
 import torch
 import torch.nn.functional as F  # noqa: N812
 
-from maskbench.errors import CheckpointError
+from maskbench.utils.errors import CheckpointError
 from maskbench.models.rfdetr import load_model, load_rfdetr_state_dict, postprocess
 from maskbench.models.rfdetr.model import RawOutputs, RFDETRSeg
 

@@ -44,3 +44,19 @@ def __getattr__(name: str):
     if name in _WHERE:
         return getattr(import_module(_WHERE[name]), name)
     raise AttributeError(f"module 'maskbench' has no attribute {name!r}")
+
+
+def _load_families() -> None:
+    """Model families from outside maskbench (``MASKBENCH_FAMILIES``, the ``maskbench.families``
+    entry points), loaded here: this runs before any other maskbench module, so none is half
+    imported when a family's module imports maskbench's."""
+    import os
+    from importlib.metadata import entry_points
+
+    if os.environ.get("MASKBENCH_FAMILIES") or entry_points(group="maskbench.families"):
+        from .zoo.families import load_plugins
+
+        load_plugins()
+
+
+_load_families()

@@ -141,7 +141,7 @@ def _copy(folder: Path, dest: Path, link_artifact: bool = True) -> Path:
 def _edit_manifest(folder: Path, reseal: bool = False, **changes) -> None:
     """``reseal``: seal the edited manifest again (as export would), to test what the seal does not cover."""
     from maskbench.pipeline.bundle_seal import seal_bundle
-    from maskbench.deploy.manifest import Manifest
+    from maskbench.pipeline.manifest import Manifest
 
     path = folder / MANIFEST_FILE
     data = json.loads(path.read_text())
@@ -220,7 +220,7 @@ def test_a_signed_bundle_loads_and_predicts_with_its_trusted_key(bundles, tmp_pa
     from maskbench.pipeline.bundle_keys import load_private_key
     from maskbench.pipeline.bundle_keys import new_key_pair
     from maskbench.pipeline.bundle_seal import seal_bundle
-    from maskbench.deploy.manifest import Manifest
+    from maskbench.pipeline.manifest import Manifest
 
     folder = _copy(bundles[("r50", "onnxruntime")][0], tmp_path / "b")
     private, public = new_key_pair(tmp_path / "keys")

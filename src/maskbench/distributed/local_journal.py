@@ -7,7 +7,7 @@ same command run again skips the frames already done (each frame once in the mer
 ``OUT/shards/run.json`` names the run (model, weights, runtime, precision, preprocessing, seed,
 frames): parts of another run in the folder are replaced, with a line saying so, since predict
 always overwrote ``results.json`` (the Ray path, whose parts cost a cluster, refuses them).
-:func:`maskbench.predict.run_predict` takes the journal from the command (``maskbench/cli.py``),
+:func:`maskbench.predict.predictor.run_predict` takes the journal from the command (``maskbench/cli/main.py``),
 so the predict stage does not import this one."""
 
 from __future__ import annotations

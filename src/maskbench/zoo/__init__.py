@@ -2,8 +2,8 @@
 (:mod:`.families`), their types (:mod:`.specs`) and the generated views (:mod:`.views`).
 
 Plain data: importing the zoo imports neither torch nor any model code. Families from outside
-maskbench (``MASKBENCH_FAMILIES``, entry points) are loaded at the end of this import, so every
-process, a benchmark worker's too, sees the same zoo.
+maskbench (``MASKBENCH_FAMILIES``, entry points) are loaded by ``maskbench/__init__.py``, which
+runs before any maskbench module, so every process, a benchmark worker's too, sees the same zoo.
 """
 
 from .families import (
@@ -11,7 +11,6 @@ from .families import (
     RTMDET_INS,
     families,
     get_family,
-    load_plugins,
     locate,
     register_family,
     stage_order,
@@ -38,4 +37,3 @@ __all__ = [
     "register_model", "stage_order",
 ]
 
-load_plugins()

@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from ...errors import CheckpointError
+from ...utils.errors import CheckpointError
 from ...weights.safe_load import _inert_class, _normalise_state_dict, load_checkpoint_file
 from .model import RFDETRSeg
 from .sizes import RFDETRSegSize, get_size

@@ -23,8 +23,8 @@ import torch.nn.functional as F  # noqa: N812
 from torch import Tensor
 
 from ...data.coco_classes import COCO_CATEGORY_IDS
-from ...detections import Detections
-from ...mask_canvas import MaskCanvas
+from ...pipeline.detections import Detections
+from ...pipeline.mask_canvas import MaskCanvas
 from .model import RawOutputs
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
