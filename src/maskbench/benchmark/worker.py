@@ -48,7 +48,7 @@ from ..utils.machine import describe_environment
 from ..utils.timing import Stopwatch
 from ..zoo import get_spec
 from . import memory
-from .control import FINISH, READY, TIME, TIMED, Control
+from .control import Control, Turns
 from .job_model import job_model, job_runtime
 from .lifeline import ORPHANED_EXIT_CODE, runner_alive, tie_to_runner
 
@@ -143,15 +143,11 @@ def _measure(job: BenchmarkJob, out_dir: Path, record: BenchmarkRecord, control:
     record.timing = TIMING_BLOCKS if control is None else TIMING_INTERLEAVED
     record.round_ms = []
     watch: QuietWatch | None = None  # was the machine quiet? (looked at between passes, never inside a call)
-    if control is not None:
-        control.tell(f"{READY} {len(frames)}")  # one timed call per turn: a round is a pass over the frames
+    turns = Turns(control, len(frames))  # one timed call per turn: a round is a pass over the frames
     for round_ in range(rounds):
         first_call = len(parts["end_to_end"])
-        for index, (_, _, image) in enumerate(frames):
-            if control is not None:
-                if index:
-                    control.tell(TIMED)
-                control.await_command(TIME)  # idle until this job's turn
+        for index in turns.calls(len(frames)):
+            image = frames[index][2]
             watch = watch or QuietWatch.start()
             _say(f"timing {round_ * len(frames) + index + 1}/{rounds * len(frames)}")
             total, pre, infer, post, dets = timed_call(predictor, image, runtime.device)
@@ -165,14 +161,12 @@ def _measure(job: BenchmarkJob, out_dir: Path, record: BenchmarkRecord, control:
         record.round_ms.append(1000.0 * float(np.mean(parts["end_to_end"][first_call:])))
         assert watch is not None  # frames >= 1
         watch.look()  # after the pass's last call, before its 'timed': never inside anyone's call
-        if control is not None:
-            control.tell(TIMED)
-    if control is not None:
-        control.await_command(FINISH)
+        turns.end_pass()
+    turns.finish()
     assert watch is not None  # rounds and frames >= 1
     watch.stop()
     record.load_average_before, record.load_average_after = watch.load_before, watch.load_after
-    peers = control.peers if control is not None else set()  # idle by the protocol: not load
+    peers = turns.peers  # idle by the protocol: not load
     seen = watch.other_worker_pids()
     record.other_worker_pids = None if seen is None else [pid for pid in seen if pid not in peers]
     for name, values in parts.items():
