@@ -27,6 +27,7 @@ from ..pipeline.detections import Detections
 from ..pipeline.preprocess import ImageMeta, ResizeMode
 from ..report.overlay import draw_overlay
 from ..utils.errors import ImageError
+from ..utils.run_info import run_info
 from .files import PredictionFiles
 
 if TYPE_CHECKING:  # only for the annotation: runtimes load on use
@@ -111,9 +112,8 @@ def run_predict(
     if runtime is not None:
         predictor.runtime = get_runtime(runtime, predictor.loaded, mode=mode, threads=threads, precision=precision)
     summary = PredictSummary(out_dir, predictor.loaded.weights)
-    info = {"model": predictor.loaded.spec.name, "weights": predictor.loaded.weights,
-            "preprocessing": f"{ResizeMode(mode).value} {size or 'default'}",
-            "runtime": predictor.runtime.describe() if predictor.runtime is not None else "torch (eager, cpu)"}
+    info = run_info(predictor.loaded.spec.name, predictor.loaded.weights, ResizeMode(mode), size,
+                    predictor.runtime.describe() if predictor.runtime is not None else None)
     title = f"{predictor.loaded.spec.name} | weights: {predictor.loaded.weights}"
     # Detections are kept before the overlay is saved; the COCO files are written whatever stops the loop.
     with PredictionFiles(out_dir, info, len(refs), overlays).kept_whatever_happens() as files:
