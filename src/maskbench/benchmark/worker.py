@@ -36,7 +36,7 @@ import torch
 
 from ..data.images import load_image
 from ..models.detector import to_detections
-from ..models.factory import OFFICIAL, RANDOM
+from ..models.factory import RANDOM
 from ..pipeline.coco_results import detections_to_coco, write_json_atomic
 from ..pipeline.preprocess import ResizeMode
 from ..predict.predictor import Predictor
@@ -47,6 +47,7 @@ from ..utils.errors import ImageError, MaskbenchError
 from ..utils.machine import describe_environment
 from ..utils.timing import Stopwatch
 from ..zoo import get_spec
+from ..zoo.weights_kind import WeightsKind
 from . import memory
 from .control import Control, Turns
 from .job_model import job_model, job_runtime
@@ -74,7 +75,7 @@ def base_record(job: BenchmarkJob) -> BenchmarkRecord:
     record.model, record.alias, record.backbone = spec.name, spec.alias, spec.backbone
     record.schedule, record.recipe, record.in_study = spec.weights.schedule, spec.weights.recipe, spec.in_study
     record.zoo_box_ap, record.zoo_mask_ap, record.params = spec.weights.box_ap, spec.weights.mask_ap, spec.num_params
-    record.weights_kind = job.weights if job.weights in (RANDOM, OFFICIAL) else "checkpoint"
+    record.weights_kind = WeightsKind.parse(job.weights).value
     return record
 
 

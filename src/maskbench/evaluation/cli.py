@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, cast
 from ..cli import args as cli_args
 from ..utils.errors import MaskbenchError
 from ..utils.names import BACKENDS
+from ..zoo.weights_kind import are_random
 
 if TYPE_CHECKING:  # numpy-free at run time: the parser is built without it
     from .coco_eval import CocoMetrics
@@ -239,4 +240,4 @@ def _made_with_random_weights(results_path: Path) -> bool:
         info = json.loads(images_file.read_text(encoding="utf-8")).get("info", {})
     except (OSError, ValueError, AttributeError):
         return False
-    return str(info.get("weights", "")).startswith("random")
+    return are_random(info.get("weights"))

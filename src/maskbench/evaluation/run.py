@@ -19,6 +19,7 @@ from maskbench.data.images import load_image
 from maskbench.pipeline.coco_results import detections_to_coco
 from maskbench.utils.errors import ImageError, MaskbenchError
 from maskbench.utils.run_info import run_info
+from maskbench.zoo.weights_kind import are_random
 
 from .categories import CategoryMap, to_dataset_ids
 from .coco_eval import CocoMetrics, load_annotations, score_results
@@ -127,7 +128,7 @@ def _predict_image(predictor, entry: dict, images: Path, category_map: CategoryM
 
 def is_random(predictor) -> bool:
     loaded = getattr(predictor, "loaded", None)
-    return loaded is not None and str(loaded.weights).startswith("random")
+    return loaded is not None and are_random(loaded.weights)
 
 
 def describe_predictor(predictor) -> dict:

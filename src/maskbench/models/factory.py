@@ -16,11 +16,12 @@ from typing import cast
 import torch
 
 from ..zoo import ModelSpec, get_spec, locate
+from ..zoo.weights_kind import WeightsKind
 from .detector import Detector, FamilyModel
 from .random_init import randomize_
 
-RANDOM = "random"
-OFFICIAL = "official"
+RANDOM = WeightsKind.RANDOM  # the user's choices besides a checkpoint path (a str: compares with one)
+OFFICIAL = WeightsKind.OFFICIAL
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from maskbench.report.pareto import METRICS, ap_sources, pareto_figure, pareto_f
 from maskbench.report.side_by_side import DEFAULT_PAIR, write_side_by_side
 from maskbench.results.records import BenchmarkRecord, latest_records
 from maskbench.utils.files import atomic_open
+from maskbench.zoo.weights_kind import are_random
 
 REPORT_FILES = ("report.md", "report.html", "results.csv", "results.json", "pareto.png", "pareto.svg")
 # A report's size before one was written (measured on docs/benchmark-cpu: 3 frames, 3 MB):
@@ -121,7 +122,7 @@ def _overlay_notes(overlays) -> list[str]:
         left, right = overlays.pair
         notes.insert(0, f"left: {left.backbone} ({point_label(left)}), right: {right.backbone} "
                         f"({point_label(right)}); detections of the last timed pass, score >= 0.3 drawn")
-        if any(r.weights_kind == "random" for r in overlays.pair):
+        if any(are_random(r.weights_kind) for r in overlays.pair):
             notes.append(tables.RANDOM_WEIGHTS_WARNING)
     return notes
 

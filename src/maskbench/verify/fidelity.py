@@ -24,6 +24,7 @@ from ..models.factory import LoadedModel
 from ..models.inputs import preprocess
 from ..pipeline.preprocess import ResizeMode
 from ..runtimes.base import Runtime
+from ..zoo.weights_kind import are_random
 from .compare import pair_differences
 from .features import compare_features, eager_outputs, feature_tap
 
@@ -131,7 +132,7 @@ class Fidelity:
 
 
 def is_random(loaded: LoadedModel) -> bool:
-    return str(loaded.weights).startswith("random")
+    return are_random(loaded.weights)
 
 
 def measure_fidelity(runtime: Runtime, loaded: LoadedModel, frames: Sequence[np.ndarray],
