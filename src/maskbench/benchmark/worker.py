@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any, cast
 import numpy as np
 import torch
 
+from ..data.frames import Frame
 from ..data.images import load_image
 from ..models.detector import to_detections
 from ..models.factory import RANDOM
@@ -109,7 +110,7 @@ def _measure(job: BenchmarkJob, out_dir: Path, record: BenchmarkRecord, control:
 
     _say("building the model" + (" (calibrating random weights)" if job.weights == RANDOM else ""))
     t0 = time.perf_counter()
-    images = [image for _, _, image in frames]
+    images = [frame.image for frame in frames]
     loaded = job_model(job, images)
     record.setup_s = time.perf_counter() - t0
     record.weights = loaded.weights
@@ -123,20 +124,20 @@ def _measure(job: BenchmarkJob, out_dir: Path, record: BenchmarkRecord, control:
     _say("preparing the runtime (export/compile)")
     t0 = time.perf_counter()
     prepared = set()
-    for _, _, image in frames:  # keep-ratio frames of other shapes need graphs of their own
-        tensor, meta = predictor.prepare(image)
+    for frame in frames:  # keep-ratio frames of other shapes need graphs of their own
+        tensor, meta = predictor.prepare(frame.image)
         if tuple(tensor.shape) not in prepared:
             prepared.add(tuple(tensor.shape))
             runtime.prepare(tensor, meta.img_shape)
             record.input_hw = record.input_hw or list(tensor.shape[-2:])
     record.prepare_s = time.perf_counter() - t0
 
-    record.first_call_ms = timed_call(predictor, frames[0][2], runtime.device)[0] * 1000.0
+    record.first_call_ms = timed_call(predictor, frames[0].image, runtime.device)[0] * 1000.0
     record.peak_rss_mb = memory.peak_rss_mb()  # setup + export/compile + the cold call
     _drop_eager_weights(job, runtime, loaded)
     memory.reset_peak_rss()
     for index in range(job.warmup):
-        timed_call(predictor, frames[index % len(frames)][2], runtime.device)
+        timed_call(predictor, frames[index % len(frames)].image, runtime.device)
 
     parts: dict[str, list[float]] = {"preprocess": [], "inference": [], "postprocess": [], "end_to_end": []}
     last: dict[int, list[dict]] = {}  # the last round's detections as COCO results (RLE masks)
@@ -148,7 +149,7 @@ def _measure(job: BenchmarkJob, out_dir: Path, record: BenchmarkRecord, control:
     for round_ in range(rounds):
         first_call = len(parts["end_to_end"])
         for index in turns.calls(len(frames)):
-            image = frames[index][2]
+            image = frames[index].image
             watch = watch or QuietWatch.start()
             _say(f"timing {round_ * len(frames) + index + 1}/{rounds * len(frames)}")
             total, pre, infer, post, dets = timed_call(predictor, image, runtime.device)
@@ -226,7 +227,7 @@ def _measure_ap(job: BenchmarkJob, predictor: Predictor, record: BenchmarkRecord
     record.measured_on = f"{job.coco} ({result.images_scored} images scored, {len(result.failures)} failed)"
 
 
-def _measure_fidelity(job: BenchmarkJob, runtime, loaded, frames, record: BenchmarkRecord) -> None:
+def _measure_fidelity(job: BenchmarkJob, runtime, loaded, frames: list[Frame], record: BenchmarkRecord) -> None:
     """The runtime in its precision against fp32 eager PyTorch on the benchmark's frames (see
     :mod:`maskbench.verify.fidelity`). A runtime without a feature tap (TensorRT) keeps its
     timings; ``fidelity_note`` says why there is no measurement."""
@@ -235,7 +236,7 @@ def _measure_fidelity(job: BenchmarkJob, runtime, loaded, frames, record: Benchm
 
     _say("comparing with fp32 eager PyTorch (fidelity)")
     try:
-        fidelity = measure_fidelity(runtime, loaded, [image for _, _, image in frames], ResizeMode(job.mode),
+        fidelity = measure_fidelity(runtime, loaded, [frame.image for frame in frames], ResizeMode(job.mode),
                                     job.input_size)
     except FeatureTapUnavailable as err:
         record.fidelity_note = f"no fidelity measurement: {err}"
@@ -275,7 +276,7 @@ def _say(message: str) -> None:
     print(message, flush=True)
 
 
-def _decode_frames(job: BenchmarkJob) -> tuple[list[tuple[str, str | None, np.ndarray]], list[float]]:
+def _decode_frames(job: BenchmarkJob) -> tuple[list[Frame], list[float]]:
     """Read every frame once (timed: ``decode``); unreadable files are reported and skipped."""
     frames, decode_s = [], []
     cameras = list(job.cameras) + [None] * (len(job.images) - len(job.cameras))
@@ -287,7 +288,7 @@ def _decode_frames(job: BenchmarkJob) -> tuple[list[tuple[str, str | None, np.nd
             print(f"skipped: {err}", file=sys.stderr)
             continue
         decode_s.append(time.perf_counter() - t0)
-        frames.append((path, camera, image))
+        frames.append(Frame(path, camera, decoded=image))
     if not frames:
         raise MaskbenchError(f"none of the {len(job.images)} benchmark image(s) could be read; check --images")
     return frames, decode_s
@@ -309,7 +310,7 @@ def timed_call(predictor: Predictor, image, device: str):
 
 
 @torch.inference_mode()
-def _stage_timings(predictor: Predictor, frames, repeat: int, runtime) -> dict[str, dict]:
+def _stage_timings(predictor: Predictor, frames: list[Frame], repeat: int, runtime) -> dict[str, dict]:
     """The network's stages one by one (runtimes that run the eager model:
     ``runtime.stage_model()``). Graph runtimes (OpenVINO, ONNX Runtime) run the network as one
     call: their stages come from the runtime's per-node profiler on a profiling copy of the graph
@@ -319,7 +320,7 @@ def _stage_timings(predictor: Predictor, frames, repeat: int, runtime) -> dict[s
     if model is None:
         from .profiling.graph_profile import graph_stage_timings
 
-        prepared = [predictor.prepare(image) for _, _, image in frames]
+        prepared = [predictor.prepare(frame.image) for frame in frames]
         graph_timings = graph_stage_timings(runtime, [tensor for tensor, _ in prepared],
                                             [meta.img_shape for _, meta in prepared], repeat)
         return {name: LatencyStats.from_seconds(values).to_dict() for name, values in graph_timings.items()}
@@ -327,8 +328,8 @@ def _stage_timings(predictor: Predictor, frames, repeat: int, runtime) -> dict[s
     dtype = next(model.parameters()).dtype
     timings: dict[str, list[float]] = {name: [] for name in model.STAGE_NAMES}
     for _ in range(max(1, repeat)):
-        for _, _, image in frames:
-            tensor, meta = predictor.prepare(image)
+        for frame in frames:
+            tensor, meta = predictor.prepare(frame.image)
             marks = [time.perf_counter()]
 
             def lap(marks: list[float] = marks) -> None:
@@ -349,13 +350,13 @@ def _artifact_mb(runtime, model) -> float | None:
     return sum(p.numel() * p.element_size() for p in model.parameters()) / (1024.0 * 1024.0)
 
 
-def _save_detections(out_dir: Path, job: BenchmarkJob, frames, last) -> str:
+def _save_detections(out_dir: Path, job: BenchmarkJob, frames: list[Frame], last) -> str:
     """The last timed pass's detections (COCO results with RLE masks), for the overlays."""
     relative = Path("detections") / f"{job.slug()}.json"
     payload: dict[str, list[Any]] = {"frames": []}
-    for index, (path, camera, image) in enumerate(frames):
-        payload["frames"].append({"path": str(path), "camera": camera, "width": int(image.shape[1]),
-                                  "height": int(image.shape[0]),
+    for index, frame in enumerate(frames):
+        payload["frames"].append({"path": frame.path, "camera": frame.camera, "width": int(frame.image.shape[1]),
+                                  "height": int(frame.image.shape[0]),
                                   "results": last[index]})
     write_json_atomic(out_dir / relative, payload)
     return str(relative)
