@@ -159,8 +159,7 @@ def check_conversion_command(args) -> int:
 
 
 def runtimes_command(args) -> int:
-    from .base import UNTESTED_TENSORRT
-    from .registry import RUNTIMES, runtime_problem
+    from .registry import RUNTIMES, UNTESTED_TENSORRT, runtime_problem
 
     problems = {name: runtime_problem(name) for name in RUNTIMES}
     rows = [("runtime", "here", "precisions (devices)", "install")]
