@@ -261,7 +261,7 @@ def _measure_ap_drop(job: BenchmarkJob, predictor: Predictor, record: BenchmarkR
         reference = record.measured_mask_ap
     else:
         _say("measuring fp32 eager PyTorch's AP (the reference of the AP drop)")
-        eager = Predictor(loaded, predictor.mode, predictor.size)  # runtime None: loaded.model itself
+        eager = Predictor(loaded, predictor.mode, predictor.input_size)  # runtime None: loaded.model itself
         coco, coco_images = cast(str, job.coco), cast(str, job.coco_images)  # set: measuring AP was asked for
         result = evaluate_predictor(eager, Path(coco), Path(coco_images), max_images=job.coco_max_images,
                                     progress=False)

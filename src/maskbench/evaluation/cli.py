@@ -110,7 +110,7 @@ def _run_models(args, annotations: Path, images: Path) -> CocoMetrics:
         from ..predict.predictor import Predictor
 
         precision = args.compare_precision or args.precision
-        other = Predictor(predictor.loaded, predictor.mode, predictor.size)
+        other = Predictor(predictor.loaded, predictor.mode, predictor.input_size)
         other.runtime = _runtime(args.compare_runtime, precision, other, args)
         print(f"\ncomparison: the same model on {args.compare_runtime} ({precision})")
         other_result = evaluate_predictor(other, annotations, images, max_images=args.max_images,

@@ -136,5 +136,5 @@ def describe_predictor(predictor) -> dict:
     loaded = getattr(predictor, "loaded", None)
     if loaded is None:
         return {}
-    return run_info(loaded.spec.name, loaded.weights, predictor.mode, predictor.size,
+    return run_info(loaded.spec.name, loaded.weights, predictor.mode, predictor.input_size,
                     predictor.runtime.describe() if predictor.runtime is not None else None)

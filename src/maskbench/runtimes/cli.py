@@ -138,7 +138,7 @@ def check_conversion_command(args) -> int:
     names = args.runtimes
     mode = cli_args.resize_mode(args)
     rows = run_check(args.model, names, weights=args.weights, images=args.images, cameras=args.cameras,
-                     mode=mode, size=args.input_size, threads=args.threads, repeats=args.repeats, seed=args.seed,
+                     mode=mode, input_size=args.input_size, threads=args.threads, repeats=args.repeats, seed=args.seed,
                      precision=args.precision, calibration_images=_calibration_images(args))
     print(format_table(rows))
     suffix = "" if args.precision == "fp32" else f"_{args.precision}"
