@@ -99,6 +99,8 @@ def run_job(job: BenchmarkJob, out_dir: Path, control: Control | None = None) ->
 
 
 def _measure(job: BenchmarkJob, out_dir: Path, record: BenchmarkRecord, control: Control | None) -> None:
+    """The job's steps in order, each filling its part of ``record``: what a failure leaves
+    unmeasured stays empty."""
     from ..runtimes.registry import require_runtime
 
     if job.threads:
@@ -106,8 +108,20 @@ def _measure(job: BenchmarkJob, out_dir: Path, record: BenchmarkRecord, control:
     require_runtime(job.runtime, job.precision, job.device)  # refused before any model work
     _say("reading frames")
     frames, decode_s = _decode_frames(job)
-    mode = ResizeMode(job.mode)
+    predictor = _build(job, frames, record)
+    _prepare_runtime(predictor, frames, record)
+    _warm_up(job, predictor, frames, record)
+    last = _time_passes(job, predictor, frames, record, control)
+    record.decode = LatencyStats.from_seconds(decode_s).to_dict()
+    # Steady memory is read here: the stage profiler and the fidelity tap compile second copies
+    # of the graph, and AP measurement holds a dataset; none of that is the timed runtime's.
+    steady_rss_mb = memory.peak_rss_mb()  # the whole-process peak where the reset is not allowed
+    _measure_untimed(job, predictor, frames, record)
+    _record_memory_and_output(job, out_dir, predictor, frames, last, record, steady_rss_mb)
 
+
+def _build(job: BenchmarkJob, frames: list[Frame], record: BenchmarkRecord) -> Predictor:
+    """The model (``setup_s``: built, weights loaded or calibrated) and the job's runtime for it."""
     _say("building the model" + (" (calibrating random weights)" if job.weights == RANDOM else ""))
     t0 = time.perf_counter()
     images = [frame.image for frame in frames]
@@ -119,9 +133,17 @@ def _measure(job: BenchmarkJob, out_dir: Path, record: BenchmarkRecord, control:
     record.runtime_description = runtime.describe()
     record.device = runtime.device
     record.threads = runtime.threads or torch.get_num_threads()
-    predictor = Predictor(loaded, mode, job.input_size, runtime)
+    return Predictor(loaded, ResizeMode(job.mode), job.input_size, runtime)
 
+
+def _runtime(predictor: Predictor) -> Runtime:
+    return cast("Runtime", predictor.runtime)  # the benchmark always gives one
+
+
+def _prepare_runtime(predictor: Predictor, frames: list[Frame], record: BenchmarkRecord) -> None:
+    """The runtime's export/compile (``prepare_s``), once per input shape."""
     _say("preparing the runtime (export/compile)")
+    runtime = _runtime(predictor)
     t0 = time.perf_counter()
     prepared = set()
     for frame in frames:  # keep-ratio frames of other shapes need graphs of their own
@@ -132,15 +154,25 @@ def _measure(job: BenchmarkJob, out_dir: Path, record: BenchmarkRecord, control:
             record.input_hw = record.input_hw or list(tensor.shape[-2:])
     record.prepare_s = time.perf_counter() - t0
 
+
+def _warm_up(job: BenchmarkJob, predictor: Predictor, frames: list[Frame], record: BenchmarkRecord) -> None:
+    """The cold call (``first_call_ms``), the peak memory so far, then the warm-up calls."""
+    runtime = _runtime(predictor)
     record.first_call_ms = timed_call(predictor, frames[0].image, runtime.device)[0] * 1000.0
     record.peak_rss_mb = memory.peak_rss_mb()  # setup + export/compile + the cold call
-    _drop_eager_weights(job, runtime, loaded)
+    _drop_eager_weights(job, runtime, predictor.loaded)
     memory.reset_peak_rss()
     for index in range(job.warmup):
         timed_call(predictor, frames[index % len(frames)].image, runtime.device)
 
+
+def _time_passes(job: BenchmarkJob, predictor: Predictor, frames: list[Frame], record: BenchmarkRecord,
+                 control: Control | None) -> dict[int, list[dict]]:
+    """The timed passes over the frames (alone, or each call on the runner's turn), the load on
+    the machine around them; returns the last pass's detections as COCO results (RLE masks)."""
+    runtime = _runtime(predictor)
     parts: dict[str, list[float]] = {"preprocess": [], "inference": [], "postprocess": [], "end_to_end": []}
-    last: dict[int, list[dict]] = {}  # the last round's detections as COCO results (RLE masks)
+    last: dict[int, list[dict]] = {}
     rounds = max(1, job.repeat)
     record.timing = TIMING_BLOCKS if control is None else TIMING_INTERLEAVED
     record.round_ms = []
@@ -149,10 +181,9 @@ def _measure(job: BenchmarkJob, out_dir: Path, record: BenchmarkRecord, control:
     for round_ in range(rounds):
         first_call = len(parts["end_to_end"])
         for index in turns.calls(len(frames)):
-            image = frames[index].image
             watch = watch or QuietWatch.start()
             _say(f"timing {round_ * len(frames) + index + 1}/{rounds * len(frames)}")
-            total, pre, infer, post, dets = timed_call(predictor, image, runtime.device)
+            total, pre, infer, post, dets = timed_call(predictor, frames[index].image, runtime.device)
             for name, value in zip(("end_to_end", "preprocess", "inference", "postprocess"), (total, pre, infer, post)):
                 parts[name].append(value)
             # Dense masks are dropped before the next call, as a deployed loop drops them, so
@@ -168,32 +199,39 @@ def _measure(job: BenchmarkJob, out_dir: Path, record: BenchmarkRecord, control:
     assert watch is not None  # rounds and frames >= 1
     watch.stop()
     record.load_average_before, record.load_average_after = watch.load_before, watch.load_after
-    peers = turns.peers  # idle by the protocol: not load
     seen = watch.other_worker_pids()
-    record.other_worker_pids = None if seen is None else [pid for pid in seen if pid not in peers]
+    record.other_worker_pids = None if seen is None else [pid for pid in seen if pid not in turns.peers]
     for name, values in parts.items():
         setattr(record, name, LatencyStats.from_seconds(values).to_dict())
     record.call_ms = [1000.0 * value for value in parts["end_to_end"]]
-    record.decode = LatencyStats.from_seconds(decode_s).to_dict()
-    # Steady memory is read here: the stage profiler and the fidelity tap compile second copies
-    # of the graph, and AP measurement holds a dataset; none of that is the timed runtime's.
-    steady_rss_mb = memory.peak_rss_mb()  # the whole-process peak where the reset is not allowed
+    return last
+
+
+def _measure_untimed(job: BenchmarkJob, predictor: Predictor, frames: list[Frame], record: BenchmarkRecord) -> None:
+    """What the job asked for beside the timing: the stages, fidelity, AP and its drop."""
+    runtime = _runtime(predictor)
     if job.stages:
         _say("timing the stages")
         record.stages = _stage_timings(predictor, frames, job.repeat, runtime)
-
     if job.fidelity:
-        _measure_fidelity(job, runtime, loaded, frames, record)
+        _measure_fidelity(job, runtime, predictor.loaded, frames, record)
     if job.coco:
         _measure_ap(job, predictor, record)
         if job.fidelity:
             _measure_ap_drop(job, predictor, record)
+
+
+def _record_memory_and_output(job: BenchmarkJob, out_dir: Path, predictor: Predictor, frames: list[Frame],
+                              last: dict[int, list[dict]], record: BenchmarkRecord, steady_rss_mb: float) -> None:
+    """Memory, the artifact's size, the detections file and the machine."""
+    runtime = _runtime(predictor)
+    assert record.peak_rss_mb is not None  # read by _warm_up
     record.steady_rss_mb = steady_rss_mb
     record.peak_rss_mb = max(record.peak_rss_mb, steady_rss_mb)
     record.gpu_memory_mb = memory.gpu_process_memory_mb(torch.device(runtime.device).index or 0) \
         if runtime.device.startswith("cuda") else None
     record.torch_cuda_peak_mb = memory.torch_cuda_peak_mb(runtime.device)
-    record.artifact_mb = _artifact_mb(runtime, loaded.model)
+    record.artifact_mb = _artifact_mb(runtime, predictor.loaded.model)
     record.images = len(frames)
     record.detections_per_image = sum(len(results) for results in last.values()) / len(last)
     record.detections_file = _save_detections(out_dir, job, frames, last)
