@@ -44,7 +44,6 @@ def test_names_match_the_registries_that_import_torch():
     from maskbench.report import pareto, side_by_side
     from maskbench.runtimes import base, registry
 
-    assert names.RUNTIME_NAMES == tuple(registry.RUNTIMES)
     assert set(names.EXPORT_TARGETS) - {"onnx"} <= set(registry.RUNTIMES)
     assert base.PRECISIONS is names.PRECISIONS
     assert preprocess.ResizeMode is names.ResizeMode

@@ -76,7 +76,7 @@ def test_stretch_pixels_equal_cv2_resize_then_mmdet_normalisation(nuscenes_like)
 def test_normalisation_uses_rgb_mean_std():
     img = np.empty((40, 60, 3), dtype=np.uint8)
     img[..., 0], img[..., 1], img[..., 2] = 200, 100, 50  # R, G, B
-    tensor, _ = preprocess(img, ResizeMode.STRETCH, size=(64, 32))
+    tensor, _ = preprocess(img, ResizeMode.STRETCH, input_size=(64, 32))
     expected = [(200 - 123.675) / 58.395, (100 - 116.28) / 57.12, (50 - 103.53) / 57.375]
     for c in range(3):
         torch.testing.assert_close(tensor[0, c], torch.full((32, 64), expected[c]), rtol=0, atol=1e-6)
@@ -86,7 +86,7 @@ def test_normalisation_uses_rgb_mean_std():
 # ----------------------------------------------------------------------------- keep ratio
 def test_keep_ratio_padding_is_zero_after_normalisation():
     img = _random_image(30, 50, seed=2) // 2 + 100  # no pixel normalises to 0
-    tensor, meta = preprocess(img, ResizeMode.KEEP_RATIO, size=(100, 60))  # sf = min(2, 2) = 2
+    tensor, meta = preprocess(img, ResizeMode.KEEP_RATIO, input_size=(100, 60))  # sf = min(2, 2) = 2
     assert meta.img_shape == (60, 100) and meta.pad_shape == (64, 128)
     assert tensor.shape == (1, 3, 64, 128)
     assert torch.count_nonzero(tensor[..., 60:, :]) == 0

@@ -7,8 +7,8 @@ The few names a user needs (see the README's "Python API"), imported on first us
   giving :class:`Detections` (boxes, scores, labels, masks in original-image pixels);
 - ``get_runtime(name, predictor.loaded)``: the same network on another runtime (ONNX Runtime,
   OpenVINO, TensorRT, torch.compile), to set as ``predictor.runtime``;
-- ``plan_jobs(...)`` and ``run_benchmark(jobs, out_dir)``: the benchmark, each job in its own
-  process, records in ``out_dir/results.jsonl``;
+- ``plan_jobs(models, runtimes, precisions, JobSpec(...))`` and ``run_benchmark(jobs, out_dir)``:
+  the benchmark, each job in its own process, records in ``out_dir/results.jsonl``;
 - ``evaluate_predictor(predictor, annotations, images)``: COCO box and mask AP
   (``embedded_coco()`` is the shipped 80-image example);
 - ``MODELS``, ``get_spec``: the zoo; ``available_runtimes()``: what runs on this machine;
@@ -30,6 +30,7 @@ _WHERE = {
     "get_runtime": "maskbench.runtimes.registry",
     "available_runtimes": "maskbench.runtimes.registry",
     "plan_jobs": "maskbench.benchmark.plan",
+    "JobSpec": "maskbench.benchmark.plan",
     "run_benchmark": "maskbench.benchmark.runner",
     "evaluate_predictor": "maskbench.evaluation.run",
     "embedded_coco": "maskbench.evaluation.embedded",

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from maskbench.benchmark.plan import plan_jobs
+from maskbench.benchmark.plan import JobSpec, plan_jobs
 from maskbench.benchmark.worker import run_job
 from maskbench.data.sources import embedded_nuscenes, find_images
 from maskbench.evaluation.embedded import embedded_coco
@@ -17,8 +17,8 @@ from maskbench.verify.fidelity import RANDOM_WEIGHTS_NOTE
 def test_fidelity_and_ap_drop_are_recorded(tmp_path):
     annotations, _ = embedded_coco()
     frame = find_images(embedded_nuscenes(), ["CAM_FRONT"])[0].path
-    (job,) = plan_jobs(["r50"], ["torch"], ["bf16"], images=frame, input_size=(160, 96), warmup=0, repeat=1,
-                       coco=annotations, coco_max_images=1, fidelity=True)
+    (job,) = plan_jobs(["r50"], ["torch"], ["bf16"], JobSpec(images=frame, input_size=(160, 96), warmup=0, repeat=1,
+                                                             coco=annotations, coco_max_images=1, fidelity=True))
     record = run_job(job, tmp_path)
     assert record.status == "ok", record.error
     assert 0.5 < record.feature_cosine < 0.9999 and 0 < record.feature_rel_error < 1.0  # bf16 rounding, visible

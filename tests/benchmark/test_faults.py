@@ -211,4 +211,4 @@ def test_only_the_runner_appends_to_results_jsonl():
     package = SRC / "maskbench"
     appenders = {path.relative_to(package).as_posix() for path in package.rglob("*.py")
                  if "append_record(" in path.read_text(encoding="utf-8")}
-    assert appenders == {"records.py", "benchmark/runner.py"}
+    assert appenders == {"results/records.py", "benchmark/runner.py"}

@@ -262,3 +262,23 @@ def test_turns_time_each_call_on_the_runners_word_and_alone_at_once():
     control.close()
     assert os.read(read_end, 100) == b"ready\ntimed\ntimed\n"
     os.close(read_end)
+
+
+def test_a_pass_of_several_calls_is_announced_and_answered_call_by_call():
+    """The real worker's turns (``ready N``): within a pass each call but the first answers the
+    one before it; the pass's last is answered by ``end_pass``, after the worker's own work."""
+    import io
+
+    from maskbench.benchmark.control import Control, Turns, finish_command, time_command
+
+    read_end, write_end = os.pipe()
+    commands = io.StringIO((time_command([7]) * 2 + finish_command()).decode())
+    taker = Turns(Control(write_end, commands), calls_per_pass=2)
+    assert list(taker.calls(2)) == [0, 1]
+    taker.end_pass()
+    taker.finish()
+    assert taker.peers == {7} and commands.read() == ""
+    assert taker.control is not None
+    taker.control.close()
+    assert os.read(read_end, 100) == b"ready 2\ntimed\ntimed\n"
+    os.close(read_end)

@@ -38,7 +38,7 @@ def _bundle(model, root, frame, runtime: str, precision: str):
     from maskbench.runtimes.registry import get_runtime
 
     shared, cache = model
-    predictor = Predictor(shared.loaded, shared.mode, shared.size)
+    predictor = Predictor(shared.loaded, shared.mode, shared.input_size)
     predictor.runtime = get_runtime(runtime, predictor.loaded, precision=precision, threads=2,
                                     cache_dir=cache, calibration_images=[frame])
     tensor, meta = predictor.prepare(frame)

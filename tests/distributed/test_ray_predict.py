@@ -57,7 +57,7 @@ def local(frames, tmp_path_factory) -> Path:
     from maskbench.predict.predictor import run_predict
 
     out = tmp_path_factory.mktemp("local")
-    run_predict(MODEL, "random", frames, out, size=SIZE, overlays=False, runtime=RUNTIME, threads=1)
+    run_predict(MODEL, "random", frames, out, input_size=SIZE, overlays=False, runtime=RUNTIME, threads=1)
     return out
 
 

@@ -146,7 +146,7 @@ def test_keep_ratio_graph_takes_img_shape_as_input(r50, all_frames, cache_dir):
     1560x900 crop 333x192 padded to the same 352x192: one graph, two img_shape values."""
     loaded, _ = r50
     front = all_frames["CAM_FRONT"]
-    cropped = replace(front, name="cropped", camera="CAM_FRONT_1560x900", image=front.image[:, :1560].copy())
+    cropped = replace(front, path="cropped", camera="CAM_FRONT_1560x900", decoded=front.image[:, :1560].copy())
     size = (333, 200)
     shapes = [preprocess(f.image, ResizeMode.KEEP_RATIO, size)[1] for f in (front, cropped)]
     assert [m.img_shape for m in shapes] == [(187, 333), (192, 333)]

@@ -10,7 +10,7 @@ import pytest
 
 from maskbench.cli.main import main
 from maskbench.runtimes import RUNTIMES, get_runtime
-from maskbench.runtimes.base import UnsupportedDeviceError, UnsupportedPrecisionError
+from maskbench.runtimes.registry import UnsupportedDeviceError, UnsupportedPrecisionError
 from maskbench.runtimes.openvino_ import compile_config, require_native_bf16
 from maskbench.runtimes.registry import available_runtimes, require_runtime
 from maskbench.utils.errors import RuntimeNotInstalled

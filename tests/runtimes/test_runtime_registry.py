@@ -17,7 +17,7 @@ from maskbench.models.factory import LoadedModel
 from maskbench.models.roi_heads import DetectionConfig
 from maskbench.models.rpn import ProposalConfig
 from maskbench.runtimes import RUNTIMES, RuntimeNotInstalled, available_runtimes, get_runtime
-from maskbench.runtimes.base import UnknownRuntimeError
+from maskbench.runtimes.registry import UnknownRuntimeError
 from maskbench.zoo import get_spec
 
 
@@ -62,6 +62,11 @@ class _TinyModel(torch.nn.Module):
         torch.nn.init.zeros_(self.linear.bias)
         self.detection_config = DetectionConfig(fixed_count=True)
         self.proposal_config = ProposalConfig()
+
+    def export_settings(self) -> dict[str, dict]:  # as MaskRCNN's: what the export key holds
+        from dataclasses import asdict
+
+        return {"detection_config": asdict(self.detection_config), "proposal_config": asdict(self.proposal_config)}
 
 
 def _loaded(value: float = 1.0) -> LoadedModel:
@@ -145,3 +150,22 @@ def test_weights_hash_sees_every_value():
     with torch.no_grad():
         b.linear.bias[1] += 1e-7
     assert onnx_export.weights_hash(a) != onnx_export.weights_hash(b)
+
+
+def test_the_registry_says_which_runtimes_a_bundle_deploys_with():
+    from maskbench.runtimes.registry import deployable_runtimes
+
+    assert deployable_runtimes() == ("onnxruntime", "openvino")
+
+
+def test_the_registry_imports_no_torch():
+    """The command line reads it while it builds its parser: torch only when a device is checked."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = "import sys, maskbench.runtimes.registry as r; r.runtime_info('openvino'); print('torch' in sys.modules)"
+    src = Path(__file__).resolve().parents[2] / "src"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                          env={"PYTHONPATH": str(src), "PATH": ""})
+    assert done.stdout.strip() == "False", done.stderr

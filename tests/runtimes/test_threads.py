@@ -23,7 +23,7 @@ def small():
     spec = get_spec("r50")
     loaded = LoadedModel(build_model(spec), spec, "initialised, untrained")
     image = (torch.rand(96, 160, 3, generator=torch.Generator().manual_seed(0)) * 255).to(torch.uint8).numpy()
-    tensor, meta = preprocess(image, size=SIZE, input_format=spec.input_format)
+    tensor, meta = preprocess(image, input_size=SIZE, input_format=spec.input_format)
     return loaded, tensor, meta
 
 

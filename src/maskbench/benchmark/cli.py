@@ -51,20 +51,20 @@ def add_commands(sub) -> None:
 
 def benchmark_command(args) -> int:
     from ..utils.files import space_estimate
-    from .plan import default_runtimes, plan_jobs, resolve_models
+    from .plan import JobSpec, default_runtimes, plan_jobs, resolve_models
     from .runner import run_benchmark
     from .space import space_needed
 
     models = resolve_models(args.models)
     runtimes = args.runtimes or default_runtimes()
     precisions, fidelity_precisions = _precisions(args.precisions, runtimes)
-    jobs = plan_jobs(
-        models, runtimes, precisions, images=args.images, cameras=args.cameras,
-        mode=cli_args.resize_mode(args), input_size=args.input_size,
+    spec = JobSpec(
+        images=args.images, cameras=args.cameras, mode=cli_args.resize_mode(args), input_size=args.input_size,
         weights=args.weights, seed=args.seed, device=args.device, threads=args.threads, warmup=args.warmup,
         repeat=args.repeat, stages=args.stages, coco=args.coco, coco_images=args.coco_images,
         coco_max_images=args.coco_max_images, fidelity=args.fidelity, fidelity_precisions=fidelity_precisions,
     )
+    jobs = plan_jobs(models, runtimes, precisions, spec)
     for line in jobs.left_out:  # refused before any worker starts (see benchmark/preflight.py)
         print(f"left out: {line}")
     print(f"benchmark: {len(models)} model(s) x {len(runtimes)} runtime(s) x {len(precisions)} precision(s) "

@@ -76,20 +76,51 @@ def control_from(reply_fd: int | None) -> Control | None:
     return Control(reply_fd) if reply_fd is not None else None
 
 
+class Turns:
+    """The worker's side of the turns, written once for every timer that speaks the protocol:
+    ``ready`` (``ready N`` with ``calls_per_pass`` N), then per pass :meth:`calls` (each call
+    only after the runner's ``time``, the one before it answered ``timed``), :meth:`end_pass`
+    (the pass's last call answered: anything done before it, such as looking at the machine's
+    load, lies outside every job's timed call), and :meth:`finish` (the runner's ``finish``
+    awaited). Without a control channel (run alone) every step is a no-op."""
+
+    def __init__(self, control: Control | None, calls_per_pass: int | None = None):
+        self.control = control
+        if control is not None:
+            control.tell(READY if calls_per_pass is None else f"{READY} {calls_per_pass}")
+
+    def calls(self, count: int) -> Iterator[int]:
+        """One pass of ``count`` calls, each on the runner's word (idle until this job's turn)."""
+        for index in range(count):
+            if self.control is not None:
+                if index:
+                    self.control.tell(TIMED)
+                self.control.await_command(TIME)
+            yield index
+
+    def end_pass(self) -> None:
+        if self.control is not None:
+            self.control.tell(TIMED)
+
+    def finish(self) -> None:
+        if self.control is not None:
+            self.control.await_command(FINISH)
+
+    @property
+    def peers(self) -> set[int]:
+        """The other resident workers the runner named: idle by the protocol, not load."""
+        return self.control.peers if self.control is not None else set()
+
+
 def turns(control: Control | None, calls: int) -> Iterator[int]:
-    """``calls`` timed calls: alone, at once; with ``control``, ``ready`` first, each call on the
-    runner's ``time`` and answered ``timed``, then the runner's ``finish`` awaited (for a timer
+    """``calls`` timed calls, one per turn (a plain ``ready``: a pass is one call; for a timer
     that makes one call per turn: the MMDetection comparison's)."""
-    if control is not None:
-        control.tell(READY)
+    taker = Turns(control)
     for index in range(max(1, calls)):
-        if control is not None:
-            control.await_command(TIME)
-        yield index
-        if control is not None:
-            control.tell(TIMED)
-    if control is not None:
-        control.await_command(FINISH)
+        for _ in taker.calls(1):
+            yield index
+        taker.end_pass()
+    taker.finish()
 
 
 def time_command(peer_pids: list[int]) -> bytes:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import cast
 
@@ -37,50 +38,57 @@ def default_runtimes() -> list[str]:
     return [next(name for name in order if name in installed)]
 
 
-def plan_jobs(
-    models: Sequence[str],
-    runtimes: Sequence[str],
-    precisions: Sequence[str],
-    *,
-    images: Path | None = None,
-    cameras: Sequence[str] | None = None,
-    mode: ResizeMode = ResizeMode.STRETCH,
-    input_size: tuple[int, int] | None = None,
-    weights: str = "random",
-    seed: int = 0,
-    device: str | None = None,
-    threads: int | None = None,
-    warmup: int = 2,
-    repeat: int = 3,
-    stages: bool = False,
-    coco: Path | None = None,
-    coco_images: Path | None = None,
-    coco_max_images: int | None = None,
-    fidelity: bool = False,
-    fidelity_precisions: Sequence[str] = (),
-) -> JobPlan:
-    """One job per model x runtime x precision, all on the same frames; what can be refused
-    without a model is refused here, before any worker starts (:mod:`.preflight`: unknown
-    names, no job able to run; jobs that can never run here are left out, ``.left_out``).
-    ``fidelity_precisions``: precisions measured with fidelity even without ``fidelity``."""
+@dataclass(frozen=True)
+class JobSpec:
+    """The settings every job of a run shares; :func:`plan_jobs` crosses them with the models,
+    runtimes and precisions. ``images`` None: the embedded nuScenes frames (a nuScenes folder:
+    the study's cameras unless ``cameras`` says); ``weights``: ``random``, ``official`` or a
+    checkpoint path; ``coco`` (with ``coco_images``, default beside it in COCO's layout): also
+    measure AP; ``fidelity``: also compare with fp32 eager PyTorch."""
+
+    images: Path | None = None
+    cameras: Sequence[str] | None = None
+    mode: ResizeMode = ResizeMode.STRETCH
+    input_size: tuple[int, int] | None = None
+    weights: str = "random"
+    seed: int = 0
+    device: str | None = None
+    threads: int | None = None
+    warmup: int = 2
+    repeat: int = 3
+    stages: bool = False
+    coco: Path | None = None
+    coco_images: Path | None = None
+    coco_max_images: int | None = None
+    fidelity: bool = False
+    fidelity_precisions: Sequence[str] = ()  # measured with fidelity even without ``fidelity``
+
+
+def plan_jobs(models: Sequence[str], runtimes: Sequence[str], precisions: Sequence[str],
+              spec: JobSpec = JobSpec()) -> JobPlan:
+    """One job per model x runtime x precision, all with ``spec``'s settings on the same frames;
+    what can be refused without a model is refused here, before any worker starts
+    (:mod:`.preflight`: unknown names, no job able to run; jobs that can never run here are
+    left out, ``.left_out``)."""
     check_names(models, runtimes, precisions)
-    if warmup < 0 or repeat < 1:
-        raise MaskbenchError(f"--warmup must be >= 0 and --repeat >= 1 (got {warmup}, {repeat})")
-    source = Path(images) if images is not None else embedded_nuscenes()
+    if spec.warmup < 0 or spec.repeat < 1:
+        raise MaskbenchError(f"--warmup must be >= 0 and --repeat >= 1 (got {spec.warmup}, {spec.repeat})")
+    source = Path(spec.images) if spec.images is not None else embedded_nuscenes()
+    cameras = spec.cameras
     if cameras is None and is_nuscenes_folder(source):
         cameras = list(STUDY_CAMERAS)
     refs = find_images(source, cameras)
     paths = tuple(str(ref.path.resolve()) for ref in refs)
     cams = tuple(ref.camera for ref in refs)
-    coco_fields = _coco_fields(coco, coco_images, coco_max_images)
-    weights = weights if weights in ("random", "official") else str(Path(weights).resolve())
+    coco_fields = _coco_fields(spec.coco, spec.coco_images, spec.coco_max_images)
+    weights = spec.weights if spec.weights in ("random", "official") else str(Path(spec.weights).resolve())
+    input_size = cast("tuple[int, int]", tuple(spec.input_size)) if spec.input_size else None
     return runnable_plan([
-        BenchmarkJob(model=model, runtime=runtime, precision=precision, weights=weights, seed=seed,
-                     mode=ResizeMode(mode).value,
-                     input_size=cast("tuple[int, int]", tuple(input_size)) if input_size else None,
-                     device=device, threads=threads, warmup=warmup, repeat=repeat, images=paths, cameras=cams,
-                     stages=stages, fidelity=bool(fidelity) or precision in fidelity_precisions,
-                     **coco_fields)
+        BenchmarkJob(model=model, runtime=runtime, precision=precision, weights=weights, seed=spec.seed,
+                     mode=ResizeMode(spec.mode).value, input_size=input_size, device=spec.device,
+                     threads=spec.threads, warmup=spec.warmup, repeat=spec.repeat, images=paths, cameras=cams,
+                     stages=spec.stages,
+                     fidelity=bool(spec.fidelity) or precision in spec.fidelity_precisions, **coco_fields)
         for model in models for runtime in runtimes for precision in precisions
     ])
 

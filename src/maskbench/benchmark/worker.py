@@ -34,9 +34,10 @@ from typing import TYPE_CHECKING, Any, cast
 import numpy as np
 import torch
 
+from ..data.frames import Frame
 from ..data.images import load_image
 from ..models.detector import to_detections
-from ..models.factory import OFFICIAL, RANDOM
+from ..models.factory import RANDOM
 from ..pipeline.coco_results import detections_to_coco, write_json_atomic
 from ..pipeline.preprocess import ResizeMode
 from ..predict.predictor import Predictor
@@ -55,8 +56,9 @@ from ..utils.errors import ImageError, MaskbenchError
 from ..utils.machine import describe_environment
 from ..utils.timing import Stopwatch
 from ..zoo import get_spec
+from ..zoo.weights_kind import WeightsKind
 from . import memory
-from .control import FINISH, READY, TIME, TIMED, Control
+from .control import Control, Turns
 from .efficiency import fill_efficiency
 from .job_model import job_model, job_runtime
 from .lifeline import ORPHANED_EXIT_CODE, runner_alive, tie_to_runner
@@ -83,7 +85,7 @@ def base_record(job: BenchmarkJob) -> BenchmarkRecord:
     record.model, record.alias, record.backbone = spec.name, spec.alias, spec.backbone
     record.schedule, record.recipe, record.in_study = spec.weights.schedule, spec.weights.recipe, spec.in_study
     record.zoo_box_ap, record.zoo_mask_ap, record.params = spec.weights.box_ap, spec.weights.mask_ap, spec.num_params
-    record.weights_kind = job.weights if job.weights in (RANDOM, OFFICIAL) else "checkpoint"
+    record.weights_kind = WeightsKind.parse(job.weights).value
     return record
 
 
@@ -109,6 +111,8 @@ def run_job(job: BenchmarkJob, out_dir: Path, control: Control | None = None) ->
 
 
 def _measure(job: BenchmarkJob, out_dir: Path, record: BenchmarkRecord, control: Control | None) -> None:
+    """The job's steps in order, each filling its part of ``record``: what a failure leaves
+    unmeasured stays empty."""
     from ..runtimes.registry import require_runtime
 
     if job.threads:
@@ -116,11 +120,23 @@ def _measure(job: BenchmarkJob, out_dir: Path, record: BenchmarkRecord, control:
     require_runtime(job.runtime, job.precision, job.device)  # refused before any model work
     _say("reading frames")
     frames, decode_s = _decode_frames(job)
-    mode = ResizeMode(job.mode)
+    predictor = _build(job, frames, record)
+    _prepare_runtime(predictor, frames, record)
+    _warm_up(job, predictor, frames, record)
+    last = _time_passes(job, predictor, frames, record, control)
+    record.decode = LatencyStats.from_seconds(decode_s).to_dict()
+    # Steady memory is read here: the stage profiler and the fidelity tap compile second copies
+    # of the graph, and AP measurement holds a dataset; none of that is the timed runtime's.
+    steady_rss_mb = memory.peak_rss_mb()  # the whole-process peak where the reset is not allowed
+    _measure_untimed(job, predictor, frames, record)
+    _record_memory_and_output(job, out_dir, predictor, frames, last, record, steady_rss_mb)
 
+
+def _build(job: BenchmarkJob, frames: list[Frame], record: BenchmarkRecord) -> Predictor:
+    """The model (``setup_s``: built, weights loaded or calibrated) and the job's runtime for it."""
     _say("building the model" + (" (calibrating random weights)" if job.weights == RANDOM else ""))
     t0 = time.perf_counter()
-    images = [image for _, _, image in frames]
+    images = [frame.image for frame in frames]
     loaded = job_model(job, images)
     record.setup_s = time.perf_counter() - t0
     record.weights = loaded.weights
@@ -129,44 +145,57 @@ def _measure(job: BenchmarkJob, out_dir: Path, record: BenchmarkRecord, control:
     record.runtime_description = runtime.describe()
     record.device = runtime.device
     record.threads = runtime.threads or torch.get_num_threads()
-    predictor = Predictor(loaded, mode, job.input_size, runtime)
+    return Predictor(loaded, ResizeMode(job.mode), job.input_size, runtime)
 
+
+def _runtime(predictor: Predictor) -> Runtime:
+    return cast("Runtime", predictor.runtime)  # the benchmark always gives one
+
+
+def _prepare_runtime(predictor: Predictor, frames: list[Frame], record: BenchmarkRecord) -> None:
+    """The runtime's export/compile (``prepare_s``), once per input shape."""
     _say("preparing the runtime (export/compile)")
+    runtime = _runtime(predictor)
     t0 = time.perf_counter()
     prepared = set()
-    for _, _, image in frames:  # keep-ratio frames of other shapes need graphs of their own
-        tensor, meta = predictor.prepare(image)
+    for frame in frames:  # keep-ratio frames of other shapes need graphs of their own
+        tensor, meta = predictor.prepare(frame.image)
         if tuple(tensor.shape) not in prepared:
             prepared.add(tuple(tensor.shape))
             runtime.prepare(tensor, meta.img_shape)
             record.input_hw = record.input_hw or list(tensor.shape[-2:])
     record.prepare_s = time.perf_counter() - t0
 
-    record.first_call_ms = timed_call(predictor, frames[0][2], runtime.device)[0] * 1000.0
+
+def _warm_up(job: BenchmarkJob, predictor: Predictor, frames: list[Frame], record: BenchmarkRecord) -> None:
+    """The cold call (``first_call_ms``), the peak memory so far, then the warm-up calls."""
+    runtime = _runtime(predictor)
+    record.first_call_ms = timed_call(predictor, frames[0].image, runtime.device)[0] * 1000.0
     record.peak_rss_mb = memory.peak_rss_mb()  # setup + export/compile + the cold call
-    _drop_eager_weights(job, runtime, loaded)
+    _drop_eager_weights(job, runtime, predictor.loaded)
     memory.reset_peak_rss()
     for index in range(job.warmup):
-        timed_call(predictor, frames[index % len(frames)][2], runtime.device)
+        timed_call(predictor, frames[index % len(frames)].image, runtime.device)
 
+
+def _time_passes(job: BenchmarkJob, predictor: Predictor, frames: list[Frame], record: BenchmarkRecord,
+                 control: Control | None) -> dict[int, list[dict]]:
+    """The timed passes over the frames (alone, or each call on the runner's turn), the load on
+    the machine around them; returns the last pass's detections as COCO results (RLE masks)."""
+    runtime = _runtime(predictor)
     parts: dict[str, list[float]] = {"preprocess": [], "inference": [], "postprocess": [], "end_to_end": []}
-    last: dict[int, list[dict]] = {}  # the last round's detections as COCO results (RLE masks)
+    last: dict[int, list[dict]] = {}
     rounds = max(1, job.repeat)
     record.timing = TIMING_BLOCKS if control is None else TIMING_INTERLEAVED
     record.round_ms = []
     watch: QuietWatch | None = None  # was the machine quiet? (looked at between passes, never inside a call)
-    if control is not None:
-        control.tell(f"{READY} {len(frames)}")  # one timed call per turn: a round is a pass over the frames
+    turns = Turns(control, len(frames))  # one timed call per turn: a round is a pass over the frames
     for round_ in range(rounds):
         first_call = len(parts["end_to_end"])
-        for index, (_, _, image) in enumerate(frames):
-            if control is not None:
-                if index:
-                    control.tell(TIMED)
-                control.await_command(TIME)  # idle until this job's turn
+        for index in turns.calls(len(frames)):
             watch = watch or QuietWatch.start()
             _say(f"timing {round_ * len(frames) + index + 1}/{rounds * len(frames)}")
-            total, pre, infer, post, dets = timed_call(predictor, image, runtime.device)
+            total, pre, infer, post, dets = timed_call(predictor, frames[index].image, runtime.device)
             for name, value in zip(("end_to_end", "preprocess", "inference", "postprocess"), (total, pre, infer, post)):
                 parts[name].append(value)
             # Dense masks are dropped before the next call, as a deployed loop drops them, so
@@ -177,44 +206,49 @@ def _measure(job: BenchmarkJob, out_dir: Path, record: BenchmarkRecord, control:
         record.round_ms.append(1000.0 * float(np.mean(parts["end_to_end"][first_call:])))
         assert watch is not None  # frames >= 1
         watch.look()  # after the pass's last call, before its 'timed': never inside anyone's call
-        if control is not None:
-            control.tell(TIMED)
-    if control is not None:
-        control.await_command(FINISH)
+        turns.end_pass()
+    turns.finish()
     assert watch is not None  # rounds and frames >= 1
     watch.stop()
     record.load_average_before, record.load_average_after = watch.load_before, watch.load_after
-    peers = control.peers if control is not None else set()  # idle by the protocol: not load
     seen = watch.other_worker_pids()
-    record.other_worker_pids = None if seen is None else [pid for pid in seen if pid not in peers]
+    record.other_worker_pids = None if seen is None else [pid for pid in seen if pid not in turns.peers]
     for name, values in parts.items():
         setattr(record, name, LatencyStats.from_seconds(values).to_dict())
     record.call_ms = [1000.0 * value for value in parts["end_to_end"]]
-    record.decode = LatencyStats.from_seconds(decode_s).to_dict()
-    # Steady memory is read here: the stage profiler and the fidelity tap compile second copies
-    # of the graph, and AP measurement holds a dataset; none of that is the timed runtime's.
-    steady_rss_mb = memory.peak_rss_mb()  # the whole-process peak where the reset is not allowed
+    return last
+
+
+def _measure_untimed(job: BenchmarkJob, predictor: Predictor, frames: list[Frame], record: BenchmarkRecord) -> None:
+    """What the job asked for beside the timing: the stages, fidelity, AP and its drop."""
+    runtime = _runtime(predictor)
     if job.stages:
         _say("timing the stages")
         record.stages = _stage_timings(predictor, frames, job.repeat, runtime)
-
     if job.fidelity:
-        _measure_fidelity(job, runtime, loaded, frames, record)
+        _measure_fidelity(job, runtime, predictor.loaded, frames, record)
     if job.coco:
         _measure_ap(job, predictor, record)
         if job.fidelity:
             _measure_ap_drop(job, predictor, record)
+
+
+def _record_memory_and_output(job: BenchmarkJob, out_dir: Path, predictor: Predictor, frames: list[Frame],
+                              last: dict[int, list[dict]], record: BenchmarkRecord, steady_rss_mb: float) -> None:
+    """Memory, the artifact's size, the detections file and the machine."""
+    runtime = _runtime(predictor)
+    assert record.peak_rss_mb is not None  # read by _warm_up
     record.steady_rss_mb = steady_rss_mb
     record.peak_rss_mb = max(record.peak_rss_mb, steady_rss_mb)
     record.gpu_memory_mb = memory.gpu_process_memory_mb(torch.device(runtime.device).index or 0) \
         if runtime.device.startswith("cuda") else None
     record.torch_cuda_peak_mb = memory.torch_cuda_peak_mb(runtime.device)
-    record.artifact_mb = _artifact_mb(runtime, loaded.model)
+    record.artifact_mb = _artifact_mb(runtime, predictor.loaded.model)
     record.images = len(frames)
     record.detections_per_image = sum(len(results) for results in last.values()) / len(last)
     record.detections_file = _save_detections(out_dir, job, frames, last)
     record.environment = describe_environment(runtime.device)
-    fill_efficiency(record, runtime, loaded)  # FLOPs and share of peak, after timing
+    fill_efficiency(record, runtime, predictor.loaded)  # FLOPs and share of peak, after timing
 
 
 def _drop_eager_weights(job: BenchmarkJob, runtime, loaded) -> None:
@@ -244,7 +278,7 @@ def _measure_ap(job: BenchmarkJob, predictor: Predictor, record: BenchmarkRecord
     record.measured_on = f"{job.coco} ({result.images_scored} images scored, {len(result.failures)} failed)"
 
 
-def _measure_fidelity(job: BenchmarkJob, runtime, loaded, frames, record: BenchmarkRecord) -> None:
+def _measure_fidelity(job: BenchmarkJob, runtime, loaded, frames: list[Frame], record: BenchmarkRecord) -> None:
     """The runtime in its precision against fp32 eager PyTorch on the benchmark's frames (see
     :mod:`maskbench.verify.fidelity`). A runtime without a feature tap (TensorRT) keeps its
     timings; ``fidelity_note`` says why there is no measurement."""
@@ -253,7 +287,7 @@ def _measure_fidelity(job: BenchmarkJob, runtime, loaded, frames, record: Benchm
 
     _say("comparing with fp32 eager PyTorch (fidelity)")
     try:
-        fidelity = measure_fidelity(runtime, loaded, [image for _, _, image in frames], ResizeMode(job.mode),
+        fidelity = measure_fidelity(runtime, loaded, [frame.image for frame in frames], ResizeMode(job.mode),
                                     job.input_size)
     except FeatureTapUnavailable as err:
         record.fidelity_note = f"no fidelity measurement: {err}"
@@ -278,7 +312,7 @@ def _measure_ap_drop(job: BenchmarkJob, predictor: Predictor, record: BenchmarkR
         reference = record.measured_mask_ap
     else:
         _say("measuring fp32 eager PyTorch's AP (the reference of the AP drop)")
-        eager = Predictor(loaded, predictor.mode, predictor.size)  # runtime None: loaded.model itself
+        eager = Predictor(loaded, predictor.mode, predictor.input_size)  # runtime None: loaded.model itself
         coco, coco_images = cast(str, job.coco), cast(str, job.coco_images)  # set: measuring AP was asked for
         result = evaluate_predictor(eager, Path(coco), Path(coco_images), max_images=job.coco_max_images,
                                     progress=False)
@@ -293,7 +327,7 @@ def _say(message: str) -> None:
     print(message, flush=True)
 
 
-def _decode_frames(job: BenchmarkJob) -> tuple[list[tuple[str, str | None, np.ndarray]], list[float]]:
+def _decode_frames(job: BenchmarkJob) -> tuple[list[Frame], list[float]]:
     """Read every frame once (timed: ``decode``); unreadable files are reported and skipped."""
     frames, decode_s = [], []
     cameras = list(job.cameras) + [None] * (len(job.images) - len(job.cameras))
@@ -305,7 +339,7 @@ def _decode_frames(job: BenchmarkJob) -> tuple[list[tuple[str, str | None, np.nd
             print(f"skipped: {err}", file=sys.stderr)
             continue
         decode_s.append(time.perf_counter() - t0)
-        frames.append((path, camera, image))
+        frames.append(Frame(path, camera, decoded=image))
     if not frames:
         raise MaskbenchError(f"none of the {len(job.images)} benchmark image(s) could be read; check --images")
     return frames, decode_s
@@ -327,7 +361,7 @@ def timed_call(predictor: Predictor, image, device: str):
 
 
 @torch.inference_mode()
-def _stage_timings(predictor: Predictor, frames, repeat: int, runtime) -> dict[str, dict]:
+def _stage_timings(predictor: Predictor, frames: list[Frame], repeat: int, runtime) -> dict[str, dict]:
     """The network's stages one by one (runtimes that run the eager model:
     ``runtime.stage_model()``). Graph runtimes (OpenVINO, ONNX Runtime) run the network as one
     call: their stages come from the runtime's per-node profiler on a profiling copy of the graph
@@ -337,7 +371,7 @@ def _stage_timings(predictor: Predictor, frames, repeat: int, runtime) -> dict[s
     if model is None:
         from .profiling.graph_profile import graph_stage_timings
 
-        prepared = [predictor.prepare(image) for _, _, image in frames]
+        prepared = [predictor.prepare(frame.image) for frame in frames]
         graph_timings = graph_stage_timings(runtime, [tensor for tensor, _ in prepared],
                                             [meta.img_shape for _, meta in prepared], repeat)
         return {name: LatencyStats.from_seconds(values).to_dict() for name, values in graph_timings.items()}
@@ -345,8 +379,8 @@ def _stage_timings(predictor: Predictor, frames, repeat: int, runtime) -> dict[s
     dtype = next(model.parameters()).dtype
     timings: dict[str, list[float]] = {name: [] for name in model.STAGE_NAMES}
     for _ in range(max(1, repeat)):
-        for _, _, image in frames:
-            tensor, meta = predictor.prepare(image)
+        for frame in frames:
+            tensor, meta = predictor.prepare(frame.image)
             marks = [time.perf_counter()]
 
             def lap(marks: list[float] = marks) -> None:
@@ -367,13 +401,13 @@ def _artifact_mb(runtime, model) -> float | None:
     return sum(p.numel() * p.element_size() for p in model.parameters()) / (1024.0 * 1024.0)
 
 
-def _save_detections(out_dir: Path, job: BenchmarkJob, frames, last) -> str:
+def _save_detections(out_dir: Path, job: BenchmarkJob, frames: list[Frame], last) -> str:
     """The last timed pass's detections (COCO results with RLE masks), for the overlays."""
     relative = Path("detections") / f"{job.slug()}.json"
     payload: dict[str, list[Any]] = {"frames": []}
-    for index, (path, camera, image) in enumerate(frames):
-        payload["frames"].append({"path": str(path), "camera": camera, "width": int(image.shape[1]),
-                                  "height": int(image.shape[0]),
+    for index, frame in enumerate(frames):
+        payload["frames"].append({"path": frame.path, "camera": frame.camera, "width": int(frame.image.shape[1]),
+                                  "height": int(frame.image.shape[0]),
                                   "results": last[index]})
     write_json_atomic(out_dir / relative, payload)
     return str(relative)

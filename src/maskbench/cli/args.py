@@ -20,6 +20,7 @@ import argparse
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from ..runtimes.registry import RUNTIMES  # names and capabilities only: no torch, no backend imported
 from ..utils.names import (
     ALL_MODELS,
     DEFAULT_PAIR,
@@ -28,7 +29,6 @@ from ..utils.names import (
     METRICS,
     PRECISIONS,
     RTMDET_INPUT_SIZE,
-    RUNTIME_NAMES,
     STUDY_INPUT_SIZE,
     ResizeMode,
 )
@@ -38,6 +38,7 @@ from ..zoo import MODEL_SETS, MODELS
 MODEL_ALIASES: dict[str, str] = {spec.alias: spec.name for spec in MODELS}
 MODEL_NAMES: frozenset[str] = frozenset(MODEL_ALIASES) | frozenset(MODEL_ALIASES.values())  # what get_spec takes
 MODEL_SET_NAMES: tuple[str, ...] = tuple(MODEL_SETS)  # study, each family, all
+RUNTIME_NAMES: tuple[str, ...] = tuple(RUNTIMES)  # the registry's order
 
 
 class Parser(argparse.ArgumentParser):

@@ -125,7 +125,7 @@ def _predict(args) -> int:
 
     summary = run_predict(
         args.model, args.weights, args.images or embedded_nuscenes(), args.out, cameras=args.cameras,
-        mode=mode, size=args.input_size, overlays=not args.no_overlays, draw_threshold=args.draw_threshold,
+        mode=mode, input_size=args.input_size, overlays=not args.no_overlays, draw_threshold=args.draw_threshold,
         seed=args.seed, runtime=args.runtime, threads=args.threads, precision=args.precision,
         journal=ShardJournal(args.out),
     )

@@ -6,39 +6,22 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from ..data.frames import Frame
 from ..data.sources import find_images
-
-
-@dataclass(frozen=True)
-class Frame:
-    """One row of the Ray dataset. ``path`` must be readable on every worker node (shared
-    storage); ``width``/``height``: the size the annotation file gives (0: not checked);
-    ``camera``: the nuScenes camera ("" outside nuScenes; Arrow columns have one type)."""
-
-    image_id: int
-    path: str
-    file_name: str
-    camera: str = ""
-    width: int = 0
-    height: int = 0
-
-    def row(self) -> dict:
-        return asdict(self)
 
 
 def predict_frames(images: Path, cameras: Sequence[str] | None = None) -> list[Frame]:
     """An image file, folder or nuScenes folder as ``predict`` reads it: ids 1..N in its order."""
-    return [Frame(image_id, str(ref.path), str(ref.path), ref.camera or "")
+    return [Frame(str(ref.path), ref.camera, image_id, str(ref.path))
             for image_id, ref in enumerate(find_images(images, cameras), 1)]
 
 
 def coco_frames(dataset: dict, images: Path, max_images: int | None = None) -> list[Frame]:
     """A COCO dataset's images as ``evaluate`` reads them: by id, the first ``max_images``."""
     entries = sorted(dataset["images"], key=lambda image: image["id"])[:max_images]
-    return [Frame(int(e["id"]), str(images / e["file_name"]), e["file_name"], "", int(e.get("width") or 0),
+    return [Frame(str(images / e["file_name"]), None, int(e["id"]), e["file_name"], int(e.get("width") or 0),
                   int(e.get("height") or 0)) for e in entries]
 
 

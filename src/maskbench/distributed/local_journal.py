@@ -38,7 +38,7 @@ class ShardJournal:
     def start(self, run: Mapping[str, object], paths: Sequence[str]) -> set[int]:
         """Open this run's part; the image ids (1..N over ``paths``) already predicted by an
         earlier run of the same command."""
-        frames = [Frame(image_id, str(path), str(path)) for image_id, path in enumerate(paths, 1)]
+        frames = [Frame(str(path), image_id=image_id, file_name=str(path)) for image_id, path in enumerate(paths, 1)]
         key = {**run, "frames": frames_digest(frames), "count": len(frames)}
         try:
             check_run(self.out_dir, key)

@@ -14,6 +14,7 @@ from ..evaluation.coco_eval import load_annotations, score_results
 from ..evaluation.run import EvalResult, EvalTiming, ImageFailure
 from ..pipeline.coco_results import RESULTS_FILE
 from ..utils.errors import MaskbenchError
+from ..zoo.weights_kind import are_random
 from .frames import coco_frames
 from .ray_predict import RayOptions, RaySummary, run_frames
 from .shards import latest_records
@@ -45,7 +46,7 @@ def evaluate_on_ray(model: ModelChoice | Path, annotations: Path, images: Path, 
     metrics = score_results(entries, dataset, image_ids=scored, backend=backend)
     timing = EvalTiming(summary.pipeline_s, metrics.seconds, time.perf_counter() - started,
                         1000 * summary.pipeline_s / max(1, summary.predicted) if summary.predicted else None)
-    random_weights = str(summary.info.get("weights", "")).startswith("random")
+    random_weights = are_random(summary.info.get("weights"))
     result = EvalResult(metrics, entries, failures, len(frames), len(scored), timing, dict(summary.info),
                         random_weights)
     return result, summary

@@ -18,11 +18,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import cast
 
+from ..data.frames import Frame
 from ..pipeline.coco_results import ImageRecord, write_json_atomic
 from ..pipeline.manifest import MANIFEST_FILE
 from ..utils.errors import MaskbenchError, one_line
 from .engine import quiet_data_context, ray_session, require_ray
-from .frames import Frame, frames_digest, predict_frames
+from .frames import frames_digest, predict_frames
 from .shards import SHARDS, FrameResult, ShardWriter, check_run, latest_records, merge
 from .shipping import ModelChoice, build_bundle, bundle_info, bundle_key, pack_bundle, require_graph_runtime
 

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, cast
 from ..cli import args as cli_args
 from ..utils.errors import MaskbenchError
 from ..utils.names import BACKENDS
+from ..zoo.weights_kind import are_random
 
 if TYPE_CHECKING:  # numpy-free at run time: the parser is built without it
     from .coco_eval import CocoMetrics
@@ -109,7 +110,7 @@ def _run_models(args, annotations: Path, images: Path) -> CocoMetrics:
         from ..predict.predictor import Predictor
 
         precision = args.compare_precision or args.precision
-        other = Predictor(predictor.loaded, predictor.mode, predictor.size)
+        other = Predictor(predictor.loaded, predictor.mode, predictor.input_size)
         other.runtime = _runtime(args.compare_runtime, precision, other, args)
         print(f"\ncomparison: the same model on {args.compare_runtime} ({precision})")
         other_result = evaluate_predictor(other, annotations, images, max_images=args.max_images,
@@ -239,4 +240,4 @@ def _made_with_random_weights(results_path: Path) -> bool:
         info = json.loads(images_file.read_text(encoding="utf-8")).get("info", {})
     except (OSError, ValueError, AttributeError):
         return False
-    return str(info.get("weights", "")).startswith("random")
+    return are_random(info.get("weights"))

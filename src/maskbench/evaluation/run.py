@@ -18,6 +18,8 @@ from tqdm import tqdm
 from maskbench.data.images import load_image
 from maskbench.pipeline.coco_results import detections_to_coco
 from maskbench.utils.errors import ImageError, MaskbenchError
+from maskbench.utils.run_info import run_info
+from maskbench.zoo.weights_kind import are_random
 
 from .categories import CategoryMap, to_dataset_ids
 from .coco_eval import CocoMetrics, load_annotations, score_results
@@ -126,7 +128,7 @@ def _predict_image(predictor, entry: dict, images: Path, category_map: CategoryM
 
 def is_random(predictor) -> bool:
     loaded = getattr(predictor, "loaded", None)
-    return loaded is not None and str(loaded.weights).startswith("random")
+    return loaded is not None and are_random(loaded.weights)
 
 
 def describe_predictor(predictor) -> dict:
@@ -134,6 +136,5 @@ def describe_predictor(predictor) -> dict:
     loaded = getattr(predictor, "loaded", None)
     if loaded is None:
         return {}
-    runtime = predictor.runtime.describe() if predictor.runtime is not None else "torch (eager, cpu)"
-    return {"model": loaded.spec.name, "weights": loaded.weights, "runtime": runtime,
-            "preprocessing": f"{predictor.mode.value} {predictor.size or 'default'}"}
+    return run_info(loaded.spec.name, loaded.weights, predictor.mode, predictor.input_size,
+                    predictor.runtime.describe() if predictor.runtime is not None else None)

@@ -37,20 +37,20 @@ def calibration_frames(images: Sequence[np.ndarray]) -> list[np.ndarray]:
     return list(images[:MAX_CALIBRATION_FRAMES])
 
 
-def random_weights_calibration(spec: ModelSpec, images: Sequence[np.ndarray], size: tuple[int, int] | None,
+def random_weights_calibration(spec: ModelSpec, images: Sequence[np.ndarray], input_size: tuple[int, int] | None,
                                keep_ratio: bool = False) -> dict:
     """``create_model``'s keyword arguments that calibrate random weights on ``images`` (at most
-    :data:`MAX_CALIBRATION_FRAMES`, each resized to ``size`` (w, h) as ``calibration_batch`` does)."""
-    batch, shapes = calibration_batch(spec, calibration_frames(images), size, keep_ratio=keep_ratio)
+    :data:`MAX_CALIBRATION_FRAMES`, each resized to ``input_size`` (w, h) as ``calibration_batch`` does)."""
+    batch, shapes = calibration_batch(spec, calibration_frames(images), input_size, keep_ratio=keep_ratio)
     return {"calibration_images": batch, "calibration_shapes": shapes}
 
 
-def calibrated_random_model(model: str, frames: Sequence[Frame], mode: ResizeMode, size: tuple[int, int] | None,
+def calibrated_random_model(model: str, frames: Sequence[Frame], mode: ResizeMode, input_size: tuple[int, int] | None,
                             seed: int = 0) -> LoadedModel:
     """Random weights calibrated on ``frames`` (at most :data:`MAX_CALIBRATION_FRAMES`), each
     resized to the padded input size the first frame gets in ``mode`` (so one batch)."""
     spec = get_spec(model)
-    _, meta = preprocess(frames[0].image, mode, size, spec.input_format)
+    _, meta = preprocess(frames[0].image, mode, input_size, spec.input_format)
     height, width = meta.pad_shape
     calibration = random_weights_calibration(spec, [f.image for f in frames], (width, height),
                                              keep_ratio=ResizeMode(mode) is ResizeMode.KEEP_RATIO)

@@ -16,11 +16,12 @@ from typing import cast
 import torch
 
 from ..zoo import ModelSpec, get_spec, locate
+from ..zoo.weights_kind import WeightsKind
 from .detector import Detector, FamilyModel
 from .random_init import randomize_
 
-RANDOM = "random"
-OFFICIAL = "official"
+RANDOM = WeightsKind.RANDOM  # the user's choices besides a checkpoint path (a str: compares with one)
+OFFICIAL = WeightsKind.OFFICIAL
 
 
 @dataclass(frozen=True)
@@ -96,7 +97,7 @@ def load_checkpoint_into(model: Detector, path: Path, model_name: str) -> None:
     model.load_state_dict(state, strict=True)
 
 
-def calibration_batch(spec: ModelSpec, images, size: tuple[int, int] | None = None,
+def calibration_batch(spec: ModelSpec, images, input_size: tuple[int, int] | None = None,
                       dtype: torch.dtype = torch.float32,
                       keep_ratio: bool = False) -> tuple[torch.Tensor, list[tuple[int, int]]]:
     """RGB frames as one calibration batch: stretched to one input size (default: the model's,
@@ -106,7 +107,7 @@ def calibration_batch(spec: ModelSpec, images, size: tuple[int, int] | None = No
     from .inputs import preprocess
 
     mode = ResizeMode.KEEP_RATIO if keep_ratio and spec.input_format.pad_to_scale else ResizeMode.STRETCH
-    batch = [preprocess(image, mode, size if mode is ResizeMode.STRETCH else None, spec.input_format, dtype)
+    batch = [preprocess(image, mode, input_size if mode is ResizeMode.STRETCH else None, spec.input_format, dtype)
              for image in images]
     return torch.cat([tensor for tensor, _ in batch]), [meta.img_shape for _, meta in batch]
 

@@ -17,7 +17,7 @@ from ..zoo import MASK_RCNN_INPUT, InputFormat
 def preprocess(
     image: np.ndarray,
     mode: ResizeMode = ResizeMode.STRETCH,
-    size: tuple[int, int] | None = None,
+    input_size: tuple[int, int] | None = None,
     input_format: InputFormat = MASK_RCNN_INPUT,
     dtype: torch.dtype | None = None,
 ) -> tuple[torch.Tensor, ImageMeta]:
@@ -26,7 +26,7 @@ def preprocess(
     ``input_format`` is the model's (``spec.input_format``): channel order, mean/std, default
     sizes and padding. ``dtype`` float64 normalises in double, as MMDetection's data preprocessor
     does once its model is in double (the parity check, docs/parity.md); default float32."""
-    array, meta = preprocess_array(image, mode, size, input_format,
+    array, meta = preprocess_array(image, mode, input_size, input_format,
                                    np.float64 if dtype == torch.float64 else np.float32)
     return torch.from_numpy(array), meta
 

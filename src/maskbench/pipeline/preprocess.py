@@ -54,22 +54,23 @@ def resized_size(height: int, width: int, mode: ResizeMode, size: tuple[int, int
 def preprocess_array(
     image: np.ndarray,
     mode: ResizeMode = ResizeMode.STRETCH,
-    size: tuple[int, int] | None = None,
+    input_size: tuple[int, int] | None = None,
     input_format: InputFormat = MASK_RCNN_INPUT,
     dtype: type[np.floating] = np.float32,
 ) -> tuple[np.ndarray, ImageMeta]:
     """:func:`preprocess` in numpy: the (1, 3, H', W') ``dtype`` array and its meta."""
     mode = ResizeMode(mode)
-    size = size or (input_format.stretch_size if mode == ResizeMode.STRETCH else input_format.keep_ratio_scale)
+    default = input_format.stretch_size if mode == ResizeMode.STRETCH else input_format.keep_ratio_scale
+    input_size = input_size or default
     height, width = image.shape[:2]
-    new_w, new_h = resized_size(height, width, mode, size)
+    new_w, new_h = resized_size(height, width, mode, input_size)
     resized = cv2.resize(image, (new_w, new_h), interpolation=cv2.INTER_LINEAR)
     if input_format.bgr:
         resized = resized[:, :, ::-1]
     # RTMDet's pipeline pads to its scale (mmcv's ``Pad``), which also sets ``img_shape`` to the
     # padded size: MMDetection's head then clamps boxes to the padded input, not the resized image.
     padded_in_pipeline = mode == ResizeMode.KEEP_RATIO and input_format.pad_to_scale
-    padded_w, padded_h = (max(size), min(size)) if padded_in_pipeline else (new_w, new_h)
+    padded_w, padded_h = (max(input_size), min(input_size)) if padded_in_pipeline else (new_w, new_h)
     padded_h, padded_w = padded_h + -padded_h % PAD_DIVISOR, padded_w + -padded_w % PAD_DIVISOR
     array = normalise_into_padded(resized, input_format.mean, input_format.std, (padded_h, padded_w), dtype,
                                   input_format.pad_value)

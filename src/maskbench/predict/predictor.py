@@ -28,6 +28,7 @@ from ..pipeline.detections import Detections
 from ..pipeline.preprocess import ImageMeta, ResizeMode
 from ..report.overlay import draw_overlay
 from ..utils.errors import ImageError
+from ..utils.run_info import run_info
 from .files import FrameJournal, PredictionFiles
 
 if TYPE_CHECKING:  # only for the annotation: runtimes load on use
@@ -40,12 +41,12 @@ class Predictor:
 
     loaded: LoadedModel
     mode: ResizeMode = ResizeMode.STRETCH
-    size: tuple[int, int] | None = None
+    input_size: tuple[int, int] | None = None
     runtime: Runtime | None = None  # None: the eager model
 
     def prepare(self, image: np.ndarray) -> tuple[torch.Tensor, ImageMeta]:
         spec = self.loaded.spec
-        return preprocess(image, self.mode, self.size, spec.input_format)
+        return preprocess(image, self.mode, self.input_size, spec.input_format)
 
     def __call__(self, image: np.ndarray) -> Detections:
         tensor, meta = self.prepare(image)
@@ -57,7 +58,7 @@ class Predictor:
 
 
 def load_predictor(model: str, weights: str = RANDOM, mode: ResizeMode = ResizeMode.STRETCH,
-                   size: tuple[int, int] | None = None, calibration_image: np.ndarray | None = None,
+                   input_size: tuple[int, int] | None = None, calibration_image: np.ndarray | None = None,
                    seed: int = 0) -> Predictor:
     """A zoo model (alias or config name) with its weights (``"official"``, a ``.pth`` path, or
     ``"random"``) as a predictor of RGB uint8 images. Random weights are calibrated on
@@ -67,9 +68,9 @@ def load_predictor(model: str, weights: str = RANDOM, mode: ResizeMode = ResizeM
         from ..zoo import get_spec
 
         spec = get_spec(model)
-        tensor, meta = preprocess(calibration_image, mode, size, spec.input_format)
+        tensor, meta = preprocess(calibration_image, mode, input_size, spec.input_format)
         calibration = {"calibration_images": tensor, "calibration_shapes": [meta.img_shape]}
-    return Predictor(create_model(model, weights, seed=seed, **calibration), mode, size)
+    return Predictor(create_model(model, weights, seed=seed, **calibration), mode, input_size)
 
 
 @dataclass
@@ -88,7 +89,7 @@ def run_predict(
     out_dir: Path,
     cameras: Sequence[str] | None = None,
     mode: ResizeMode = ResizeMode.STRETCH,
-    size: tuple[int, int] | None = None,
+    input_size: tuple[int, int] | None = None,
     overlays: bool = True,
     draw_threshold: float = 0.3,
     seed: int = 0,
@@ -112,20 +113,19 @@ def run_predict(
     refs = find_images(images, cameras)
     out_dir.mkdir(parents=True, exist_ok=True)
     first_image = _first_readable(refs)
-    predictor = load_predictor(model, weights, mode, size, first_image, seed)
+    predictor = load_predictor(model, weights, mode, input_size, first_image, seed)
     if runtime is not None:
         predictor.runtime = get_runtime(runtime, predictor.loaded, mode=mode, threads=threads, precision=precision)
     summary = PredictSummary(out_dir, predictor.loaded.weights)
     done: set[int] = set()
     if journal is not None:
         run = {"model": predictor.loaded.spec.name, "weights": predictor.loaded.weights, "runtime": runtime,
-               "precision": precision, "mode": ResizeMode(mode).value, "size": list(size) if size else None,
+               "precision": precision, "mode": ResizeMode(mode).value, "size": list(input_size) if input_size else None,
                "seed": seed}
         done = journal.start(run, [str(ref.path) for ref in refs])
         summary.kept = len(done)
-    info = {"model": predictor.loaded.spec.name, "weights": predictor.loaded.weights,
-            "preprocessing": f"{ResizeMode(mode).value} {size or 'default'}",
-            "runtime": predictor.runtime.describe() if predictor.runtime is not None else "torch (eager, cpu)"}
+    info = run_info(predictor.loaded.spec.name, predictor.loaded.weights, ResizeMode(mode), input_size,
+                    predictor.runtime.describe() if predictor.runtime is not None else None)
     title = f"{predictor.loaded.spec.name} | weights: {predictor.loaded.weights}"
     # Detections are kept before the overlay is saved; the COCO files are written whatever stops the loop.
     todo = [(image_id, ref) for image_id, ref in enumerate(refs, 1) if image_id not in done]

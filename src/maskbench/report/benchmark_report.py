@@ -22,6 +22,7 @@ from maskbench.results.machines import latest_per_machine
 from maskbench.results.records import BenchmarkRecord
 from maskbench.results.rig_records import RigRecord
 from maskbench.utils.files import atomic_open
+from maskbench.zoo.weights_kind import are_random
 
 REPORT_FILES = ("report.md", "report.html", "results.csv", "results.json", "pareto.png", "pareto.svg")
 # A report's size before one was written (measured on docs/benchmark-cpu: 3 frames, 3 MB):
@@ -130,7 +131,7 @@ def _overlay_notes(overlays) -> list[str]:
         left, right = overlays.pair
         notes.insert(0, f"left: {left.backbone} ({point_label(left)}), right: {right.backbone} "
                         f"({point_label(right)}); detections of the last timed pass, score >= 0.3 drawn")
-        if any(r.weights_kind == "random" for r in overlays.pair):
+        if any(are_random(r.weights_kind) for r in overlays.pair):
             notes.append(tables.RANDOM_WEIGHTS_WARNING)
     return notes
 

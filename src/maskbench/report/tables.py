@@ -17,6 +17,7 @@ from maskbench.results.machine_load import under_load_reason
 from maskbench.results.machines import machine_label, machines_of
 from maskbench.results.records import TIMING_INTERLEAVED, BenchmarkRecord
 from maskbench.zoo import stage_order  # the networks' order, over every family
+from maskbench.zoo.weights_kind import are_random
 
 MISSING = "–"
 UNDER_LOAD_MARK = "†"
@@ -284,7 +285,7 @@ def setup_notes(records: Sequence[BenchmarkRecord]) -> list[str]:
     libraries, repetitions and which rows were trained differently."""
     ok = [r for r in records if r.ok] or list(records)
     notes = []
-    if any(r.weights_kind == "random" for r in records):
+    if any(are_random(r.weights_kind) for r in records):
         notes.append(RANDOM_WEIGHTS_WARNING)
     notes.append(f"weights: {_distinct(r.weights or r.weights_kind for r in ok)}")
     sizes = _distinct(_size(r) for r in ok)

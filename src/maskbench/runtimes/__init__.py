@@ -13,9 +13,9 @@ from importlib import import_module
 _WHERE = {
     "PRECISIONS": ".base",
     "Runtime": ".base",
-    "UnknownRuntimeError": ".base",
-    "UnsupportedDeviceError": ".base",
-    "UnsupportedPrecisionError": ".base",
+    "UnknownRuntimeError": ".registry",
+    "UnsupportedDeviceError": ".registry",
+    "UnsupportedPrecisionError": ".registry",
     "RUNTIMES": ".registry",
     "RuntimeInfo": ".registry",
     "available_runtimes": ".registry",

@@ -30,21 +30,6 @@ from ..pipeline.preprocess import ResizeMode
 from ..utils.errors import MaskbenchError
 from ..utils.names import PRECISIONS  # noqa: F401 (re-exported as base.PRECISIONS; defined in names.py: the command line reads it without torch)
 
-CPU, CUDA = "cpu", "cuda"
-UNTESTED_TENSORRT = "untested: TensorRT was not available where maskbench was developed"
-
-
-class UnknownRuntimeError(MaskbenchError):
-    """A runtime name that is not in :data:`~.registry.RUNTIMES`."""
-
-
-class UnsupportedPrecisionError(MaskbenchError):
-    """A precision a runtime cannot run on the chosen device; the message says what it can."""
-
-
-class UnsupportedDeviceError(MaskbenchError):
-    """A device a runtime does not run on (e.g. a CPU-only runtime asked for CUDA)."""
-
 
 class FeatureTapUnavailable(MaskbenchError):
     """The runtime cannot hand out its FPN features (TensorRT, or a graph without them)."""

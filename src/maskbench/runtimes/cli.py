@@ -143,7 +143,7 @@ def check_conversion_command(args) -> int:
     names = args.runtimes
     mode = cli_args.resize_mode(args)
     rows = run_check(args.model, names, weights=args.weights, images=args.images, cameras=args.cameras,
-                     mode=mode, size=args.input_size, threads=args.threads, repeats=args.repeats, seed=args.seed,
+                     mode=mode, input_size=args.input_size, threads=args.threads, repeats=args.repeats, seed=args.seed,
                      precision=args.precision, calibration_images=_calibration_images(args))
     print(format_table(rows))
     suffix = "" if args.precision == "fp32" else f"_{args.precision}"
@@ -164,8 +164,7 @@ def check_conversion_command(args) -> int:
 
 
 def runtimes_command(args) -> int:
-    from .base import UNTESTED_TENSORRT
-    from .registry import RUNTIMES, runtime_problem
+    from .registry import RUNTIMES, UNTESTED_TENSORRT, runtime_problem
 
     problems = {name: runtime_problem(name) for name in RUNTIMES}
     rows = [("runtime", "here", "precisions (devices)", "install")]

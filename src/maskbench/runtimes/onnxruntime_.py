@@ -31,9 +31,9 @@ from ..export.onnx_export import ExportTarget
 from ..export.quantize import onnxruntime_quantizer
 from ..pipeline.graph_sessions import ort_session_options
 from ..utils.errors import RuntimeNotInstalled
-from .base import UnsupportedPrecisionError
 from .cpu_int8 import has_vnni, int8_instructions
 from .exported import ExportedGraphRuntime
+from .registry import UnsupportedPrecisionError
 
 
 def require_int8_instructions() -> list[str]:

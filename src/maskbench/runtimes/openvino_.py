@@ -34,9 +34,9 @@ from ..pipeline.graph_sessions import FIX_WITHOUT, PRECISION_HINTS, compile_conf
 from ..pipeline.graph_sessions import OPENVINO_DEVICE as DEVICE
 from ..utils.errors import RuntimeNotInstalled
 from ..utils.packages import importable, require_package
-from .base import UnsupportedPrecisionError
 from .cpu_int8 import int8_instructions
 from .exported import ExportedGraphRuntime
+from .registry import UnsupportedPrecisionError
 
 NNCF_INSTALL = "pip install 'maskbench[int8]'  (or: pip install nncf)"
 

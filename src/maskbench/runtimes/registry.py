@@ -13,6 +13,9 @@ its entry here.
 Everything that can be refused (unknown name, device, precision, missing package, no GPU) is
 refused in one line by :func:`require_runtime` before any model work, so a benchmark or
 ``predict`` fails at once; ``get_runtime(name, loaded_model, precision=..., device=...)`` builds one.
+
+Importing this module imports no torch (torch is imported where a device is checked or a runtime
+built), so the command line reads the names and capabilities here while it builds its parser.
 """
 
 from __future__ import annotations
@@ -20,23 +23,30 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-import torch
-
-from ..models.factory import LoadedModel
-from ..pipeline.preprocess import ResizeMode
-from ..utils.errors import RuntimeNotInstalled
+from ..utils.errors import MaskbenchError, RuntimeNotInstalled
+from ..utils.names import PRECISIONS, ResizeMode
 from ..utils.packages import EXTRA_INSTALL, importable, require_package
-from .base import (
-    CPU,
-    CUDA,
-    PRECISIONS,
-    UNTESTED_TENSORRT,
-    Runtime,
-    UnknownRuntimeError,
-    UnsupportedDeviceError,
-    UnsupportedPrecisionError,
-)
+
+if TYPE_CHECKING:
+    from ..models.factory import LoadedModel
+    from .base import Runtime
+
+CPU, CUDA = "cpu", "cuda"
+UNTESTED_TENSORRT = "untested: TensorRT was not available where maskbench was developed"
+
+
+class UnknownRuntimeError(MaskbenchError):
+    """A runtime name that is not in :data:`RUNTIMES`."""
+
+
+class UnsupportedPrecisionError(MaskbenchError):
+    """A precision a runtime cannot run on the chosen device; the message says what it can."""
+
+
+class UnsupportedDeviceError(MaskbenchError):
+    """A device a runtime does not run on (e.g. a CPU-only runtime asked for CUDA)."""
 
 
 def locate(path: str):
@@ -54,7 +64,8 @@ class RuntimeInfo:
     command that gets them; ``needs``: an extra check (``None`` if fine, else why not, in one
     line), e.g. a GPU; ``precision_checks``: precision -> ``"module:function"`` that raises (one
     line) where this machine cannot run that precision natively; ``tested_here``: whether it ran
-    where maskbench was developed.
+    where maskbench was developed; ``deployable``: a bundle of it runs in :mod:`maskbench.deploy`
+    without torch (the runtime's own package and numpy only).
     """
 
     name: str
@@ -66,6 +77,7 @@ class RuntimeInfo:
     needs: Callable[[], str | None] | None = field(default=None, hash=False, compare=False)
     precision_checks: dict[str, str] = field(default_factory=dict, hash=False, compare=False)
     tested_here: bool = True
+    deployable: bool = False
 
     @property
     def devices(self) -> tuple[str, ...]:
@@ -86,6 +98,8 @@ class RuntimeInfo:
 
 
 def _cuda_problem() -> str | None:
+    import torch
+
     return None if torch.cuda.is_available() else "no CUDA GPU is visible to PyTorch here"
 
 
@@ -114,7 +128,7 @@ RUNTIMES: dict[str, RuntimeInfo] = {
         f"{EXTRA_INSTALL}  (or: pip install onnx onnxruntime)",
         "ONNX Runtime, CPUExecutionProvider, on the exported ONNX graph (int8: static QDQ quantization)",
         {"fp32": (CPU,), "int8": (CPU,)},
-        precision_checks={"int8": "maskbench.runtimes.onnxruntime_:require_int8_instructions"}),
+        precision_checks={"int8": "maskbench.runtimes.onnxruntime_:require_int8_instructions"}, deployable=True),
     "onnxruntime-cuda": RuntimeInfo(
         "onnxruntime-cuda", "maskbench.runtimes.onnxruntime_:OnnxRuntimeCudaRuntime", ("onnx", "onnxruntime"),
         "pip install onnx onnxruntime-gpu",
@@ -126,13 +140,18 @@ RUNTIMES: dict[str, RuntimeInfo] = {
         "OpenVINO on CPU (precision hint f32, or bf16 where the CPU has it; int8: NNCF post-training "
         "quantization), on the exported ONNX graph", {"fp32": (CPU,), "bf16": (CPU,), "int8": (CPU,)},
         precision_checks={"bf16": "maskbench.runtimes.openvino_:require_native_bf16",
-                          "int8": "maskbench.runtimes.openvino_:require_native_int8"}),
+                          "int8": "maskbench.runtimes.openvino_:require_native_int8"}, deployable=True),
     "tensorrt": RuntimeInfo(
         "tensorrt", "maskbench.runtimes.tensorrt_:TensorRTRuntime", ("onnx", "tensorrt"),
         "pip install onnx tensorrt  (TensorRT 10, from NVIDIA's index)",
         f"native TensorRT engine built from the exported ONNX graph ({UNTESTED_TENSORRT})",
         {"fp32": (CUDA,), "fp16": (CUDA,)}, needs=_cuda_problem, tested_here=False),
 }
+
+
+def deployable_runtimes() -> tuple[str, ...]:
+    """The runtimes a bundle can be exported for and deployed with (no torch at the robot)."""
+    return tuple(name for name, info in RUNTIMES.items() if info.deployable)
 
 
 def runtime_info(name: str) -> RuntimeInfo:
@@ -160,6 +179,8 @@ def available_runtimes() -> list[str]:
 def resolve_device(name: str, device: str | None) -> str:
     """The device ``name`` runs on: ``device`` if it can, CUDA when it is the runtime's only
     device or (``device=None``) when available, else the CPU."""
+    import torch
+
     info = RUNTIMES[name]
     if device is None:
         if CUDA in info.devices and (CPU not in info.devices or torch.cuda.is_available()):
@@ -181,6 +202,8 @@ def resolve_device(name: str, device: str | None) -> str:
 def check_precision(name: str, precision: str, device: str) -> None:
     """Raise :class:`UnsupportedPrecisionError` (one line: what is supported, what to use
     instead) unless runtime ``name`` runs ``precision`` on ``device``."""
+    import torch
+
     info = RUNTIMES[name]
     kind = torch.device(device).type
     if precision not in PRECISIONS:

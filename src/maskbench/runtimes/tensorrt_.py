@@ -36,8 +36,9 @@ import torch
 from ..export.onnx_export import key_digest, stored_key
 from ..utils.errors import MaskbenchError
 from ..utils.files import atomic_open
-from .base import UNTESTED_TENSORRT, FeatureTapUnavailable
+from .base import FeatureTapUnavailable
 from .exported import ExportedGraphRuntime
+from .registry import UNTESTED_TENSORRT
 
 ENGINE_VERSION = 1  # bump when the build settings below change what an engine computes
 WORKSPACE_BYTES = 4 << 30

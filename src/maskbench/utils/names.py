@@ -7,8 +7,8 @@ names import them from here (``runtimes.base.PRECISIONS``, ``preprocess.ResizeMo
 ``evaluation.coco_eval.BACKENDS``, ``report.pareto.METRICS``, ``report.side_by_side.DEFAULT_PAIR``
 are these very objects).
 
-Model names come from the zoo (see ``cli/args.py``). :data:`RUNTIME_NAMES` repeats the runtime
-registry's names; ``tests/test_cli_args.py`` fails when they drift apart.
+Model names come from the zoo and runtime names from the runtime registry (both import no torch;
+see ``cli/args.py``).
 """
 
 from __future__ import annotations
@@ -17,8 +17,6 @@ from enum import Enum
 
 ALL_MODELS = "all"  # benchmark --models all: every zoo model (the zoo's MODEL_SETS)
 
-# The runtime registry's names, in its order (= runtimes.registry.RUNTIMES, checked by a test).
-RUNTIME_NAMES: tuple[str, ...] = ("torch", "torch-compile", "onnxruntime", "onnxruntime-cuda", "openvino", "tensorrt")
 # What `maskbench export --runtime` prepares: the ONNX file alone, or it plus a graph runtime's files.
 EXPORT_TARGETS: tuple[str, ...] = ("onnx", "onnxruntime", "onnxruntime-cuda", "openvino", "tensorrt")
 

@@ -59,7 +59,7 @@ def check_conversion(
     runtimes: Runtime | Sequence[Runtime],
     frames: Sequence[Frame],
     mode: ResizeMode | str = ResizeMode.STRETCH,
-    size: tuple[int, int] | None = None,
+    input_size: tuple[int, int] | None = None,
     repeats: int = 1,
     warmup: bool = True,
     features: bool = True,
@@ -75,7 +75,7 @@ def check_conversion(
     threshold = loaded.model.detection_config.mask_thr_binary
     rows = []
     for frame in frames:
-        tensor, meta = preprocess(frame.image, mode, size, spec.input_format)
+        tensor, meta = preprocess(frame.image, mode, input_size, spec.input_format)
         eager_features = None
         if warmup:  # the untimed call also gives the FPN outputs
             eager_features = eager_outputs(loaded, tensor, meta.img_shape)[1]
@@ -122,7 +122,7 @@ def run_check(
     images: Path | str | None = None,
     cameras: Sequence[str] | None = None,
     mode: ResizeMode | str = ResizeMode.STRETCH,
-    size: tuple[int, int] | None = None,
+    input_size: tuple[int, int] | None = None,
     threads: int | None = None,
     cache_dir: Path | None = None,
     repeats: int = 1,
@@ -139,10 +139,10 @@ def run_check(
     mode = ResizeMode(mode)
     frames = load_frames(images, cameras)
     if weights == RANDOM:
-        loaded = calibrated_random_model(model, frames, mode, size, seed)
+        loaded = calibrated_random_model(model, frames, mode, input_size, seed)
     else:
         loaded = create_model(model, weights)
     runtimes = [get_runtime(name, loaded, mode=mode, threads=threads, cache_dir=cache_dir, precision=precision,
                             calibration_images=calibration_images) for name in runtime_names]
-    return check_conversion(loaded, runtimes, frames, mode, size, repeats)
+    return check_conversion(loaded, runtimes, frames, mode, input_size, repeats)
 

@@ -24,6 +24,7 @@ from ..models.factory import LoadedModel
 from ..models.inputs import preprocess
 from ..pipeline.preprocess import ResizeMode
 from ..runtimes.base import Runtime
+from ..zoo.weights_kind import are_random
 from .compare import pair_differences
 from .features import compare_features, eager_outputs, feature_tap
 
@@ -131,13 +132,14 @@ class Fidelity:
 
 
 def is_random(loaded: LoadedModel) -> bool:
-    return str(loaded.weights).startswith("random")
+    return are_random(loaded.weights)
 
 
 def measure_fidelity(runtime: Runtime, loaded: LoadedModel, frames: Sequence[np.ndarray],
-                     mode: ResizeMode | str = ResizeMode.STRETCH, size: tuple[int, int] | None = None) -> Fidelity:
+                     mode: ResizeMode | str = ResizeMode.STRETCH,
+                     input_size: tuple[int, int] | None = None) -> Fidelity:
     """``runtime`` against fp32 eager (``loaded.model``) on ``frames`` (RGB uint8), each
-    preprocessed once (``mode``, ``size`` as for the runtime) and fed to both. Raises
+    preprocessed once (``mode``, ``input_size`` as for the runtime) and fed to both. Raises
     :class:`~maskbench.runtimes.base.FeatureTapUnavailable` for a runtime without a feature tap (TensorRT)."""
     mode = ResizeMode(mode)
     spec = loaded.spec
@@ -145,7 +147,7 @@ def measure_fidelity(runtime: Runtime, loaded: LoadedModel, frames: Sequence[np.
     tap = feature_tap(runtime)
     results = []
     for image in frames:
-        tensor, meta = preprocess(image, mode, size, spec.input_format)
+        tensor, meta = preprocess(image, mode, input_size, spec.input_format)
         reference_raw, reference_features = eager_outputs(loaded, tensor, meta.img_shape)
         runtime.prepare(tensor, meta.img_shape)
         candidate_raw = runtime(tensor, meta.img_shape)
