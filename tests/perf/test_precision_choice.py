@@ -7,7 +7,7 @@ import pytest
 
 from maskbench.benchmark import cli as benchmark_cli
 from maskbench.benchmark import plan as plan_module
-from maskbench.benchmark.plan import plan_jobs
+from maskbench.benchmark.plan import JobSpec, plan_jobs
 from maskbench.benchmark.precision_choice import Capabilities, choose_precisions
 from maskbench.benchmark.preflight import JobPlan
 from maskbench.cli.main import build_parser
@@ -63,7 +63,7 @@ def test_the_benchmark_default_is_the_machines_choice_with_fidelity_on_the_reduc
     assert benchmark_cli._precisions(["fp32", "int8"], ["openvino"]) == (["fp32", "int8"], ())
 
     monkeypatch.setattr(plan_module, "runnable_plan", JobPlan)  # this CPU's own bf16 verdict is not the point
-    jobs = plan_jobs(["r50"], ["openvino"], precisions, fidelity_precisions=fidelity)
+    jobs = plan_jobs(["r50"], ["openvino"], precisions, JobSpec(fidelity_precisions=fidelity))
     assert {job.precision: job.fidelity for job in jobs} == {"fp32": False, "bf16": True}
-    jobs = plan_jobs(["r50"], ["openvino"], precisions, fidelity=True)
+    jobs = plan_jobs(["r50"], ["openvino"], precisions, JobSpec(fidelity=True))
     assert all(job.fidelity for job in jobs)

@@ -135,23 +135,6 @@ def image_size(text: str) -> tuple[int, int]:
     return width, height
 
 
-def milliseconds(text: str) -> float:
-    """``"150"``, ``"150ms"``, ``"0.15s"`` -> 150.0 (a bare number is milliseconds)."""
-    stripped = str(text).strip().lower()
-    scale = 1.0
-    for unit, factor in (("ms", 1.0), ("s", 1000.0)):
-        if stripped.endswith(unit):
-            stripped, scale = stripped[: -len(unit)].strip(), factor
-            break
-    try:
-        value = float(stripped) * scale
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a time; write e.g. 150ms, 0.15s or 150") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"'{text}': a time must be positive")
-    return value
-
-
 def resize_mode(args: argparse.Namespace) -> ResizeMode:
     """The resize mode ``--keep-ratio`` asks for."""
     return ResizeMode.KEEP_RATIO if args.keep_ratio else ResizeMode.STRETCH

@@ -10,6 +10,7 @@ from pathlib import Path
 from ..cli import args as cli_args
 from ..cli.keys import add_sign_args, check_sign_args
 from ..utils.errors import MaskbenchError
+from ..utils.names import milliseconds
 
 
 def _budget(parser_name: str):
@@ -53,7 +54,7 @@ def add_commands(sub) -> None:
     rig = pick.add_argument_group("camera rig (picks from maskbench rig records; all three together)")
     rig.add_argument("--cameras", type=int, default=None, metavar="N", help="cameras the robot runs at once")
     rig.add_argument("--fps", type=float, default=None, help="rate per camera (Hz)")
-    rig.add_argument("--deadline", type=cli_args.milliseconds, default=None, metavar="MS",
+    rig.add_argument("--deadline", type=milliseconds, default=None, metavar="MS",
                      help="latency from a frame's arrival to its detections, e.g. 150ms")
     rig.add_argument("--max-power", type=float, default=None, metavar="W",
                      help="average power budget in watts (records with measured energy only)")

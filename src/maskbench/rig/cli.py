@@ -25,7 +25,8 @@ def add_parser(sub) -> None:
     cli_args.add_runtime_args(rig, default="openvino", note="the bundle's graph runtime: openvino or onnxruntime")
     cli_args.add_precision_args(rig)
     cli_args.add_resize_args(rig)
-    rig.set_defaults(run=run)
+    rig.add_argument("--wait", action="store_true", help=cli_args.WAIT_HELP)
+    rig.set_defaults(run=run, one_writer=True)  # the --out folder is locked while it runs (cli/main.py)
 
 
 def run(args) -> int:

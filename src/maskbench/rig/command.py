@@ -10,8 +10,8 @@ import json
 import sys
 from pathlib import Path
 
-from ..cli import args as cli_args
 from ..utils.errors import MaskbenchError
+from ..utils.names import milliseconds
 
 RESULTS_FILE = "rig.json"
 
@@ -33,7 +33,7 @@ def add_replay_options(rig) -> None:
     rig.add_argument("--queue", choices=("latest", "all"), default="latest",
                      help="per camera: keep the newest frame and drop the overtaken (latest), or keep all (default: "
                           "latest)")
-    rig.add_argument("--deadline", type=cli_args.milliseconds, default=250.0, metavar="MS",
+    rig.add_argument("--deadline", type=milliseconds, default=250.0, metavar="MS",
                      help="a frame's detections later than this after its arrival are a miss (default: 250)")
     rig.add_argument("--duration", type=float, default=20.0, metavar="S",
                      help="seconds of replay (with --find-max: the longest trial) (default: 20)")
@@ -45,8 +45,10 @@ def add_replay_options(rig) -> None:
     rig.add_argument("--max-miss", type=float, default=0.01, metavar="P",
                      help="largest share of missed frames that still holds (default: 0.01)")
     rig.add_argument("--limit", type=float, default=32, help="--find-max's upper limit (default: 32)")
-    cli_args.add_output_args(rig, default=Path("rig-results"), one_writer=True)
-    cli_args.add_threads_args(rig)
+    rig.add_argument("--out", type=Path, default=Path("rig-results"),
+                     help="folder for rig.json and results.jsonl (default: rig-results)")
+    rig.add_argument("--threads", type=int, default=None,  # the shared flag's text (cli/args.py THREADS_HELP)
+                     help="CPU threads of the runtime (default: torch's, one per core); a bundle's own by default")
 
 
 def check_options(args) -> list:

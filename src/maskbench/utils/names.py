@@ -13,6 +13,7 @@ see ``cli/args.py``).
 
 from __future__ import annotations
 
+from argparse import ArgumentTypeError
 from enum import Enum
 
 ALL_MODELS = "all"  # benchmark --models all: every zoo model (the zoo's MODEL_SETS)
@@ -41,3 +42,20 @@ BACKENDS: tuple[str, ...] = (FASTER, PYCOCOTOOLS)
 METRICS: dict[str, str] = {"mask_ap": "mask AP", "box_ap": "box AP"}
 # The two models the report draws side by side (report.side_by_side), as in the study.
 DEFAULT_PAIR: tuple[str, str] = ("convnext-t", "r101")
+
+
+def milliseconds(text: str) -> float:
+    """``"150"``, ``"150ms"``, ``"0.15s"`` -> 150.0 (a bare number is milliseconds)."""
+    stripped = str(text).strip().lower()
+    scale = 1.0
+    for unit, factor in (("ms", 1.0), ("s", 1000.0)):
+        if stripped.endswith(unit):
+            stripped, scale = stripped[: -len(unit)].strip(), factor
+            break
+    try:
+        value = float(stripped) * scale
+    except ValueError:
+        raise ArgumentTypeError(f"'{text}' is not a time; write e.g. 150ms, 0.15s or 150") from None
+    if not value > 0:
+        raise ArgumentTypeError(f"'{text}': a time must be positive")
+    return value
