@@ -17,12 +17,16 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
+from typing import TypeVar
 
 from ..utils.errors import MaskbenchError, one_line
 from ..utils.files import append_line
 from .stats import LatencyStats
+
+T = TypeVar("T")
 
 SCHEMA_VERSION = 1
 RESULTS_FILE = "results.jsonl"
@@ -201,14 +205,20 @@ def append_record(path: Path, record: BenchmarkRecord) -> None:
     """One JSON line written whole or not at all, fsynced before returning (a kill right after
     loses nothing); a torn last line left by a crash or a full disk is cut off first
     (:func:`maskbench.utils.files.append_line`). A write error is :class:`~maskbench.utils.write_errors.WriteFailed`."""
-    append_line(path, json.dumps(record.to_dict(), sort_keys=True), last_line_ok=_is_json)
+    append_line(path, json.dumps(record.to_dict(), sort_keys=True), last_line_ok=is_json)
 
 
 def read_records(path: Path) -> list[BenchmarkRecord]:
     """Every benchmark record in the file, in order (lines of other kinds, e.g. ``kind: "rig"``,
-    are skipped). A torn last line (a kill or a full disk mid-write:
-    no newline, or not JSON) is skipped, the job is simply measured again; any other unreadable
+    are skipped: :mod:`.rig_records`). A torn last line (a kill or a full disk mid-write: no
+    newline, or not JSON) is skipped, the job is simply measured again; any other unreadable
     line is an error naming the file and line."""
+    return read_jsonl(path, lambda data: data.get("kind") is None, BenchmarkRecord.from_dict, "a benchmark record")
+
+
+def read_jsonl(path: Path, accept: Callable[[dict], bool], build: Callable[[dict], T], what: str) -> list[T]:
+    """``build(data)`` of each JSON line of ``path`` that ``accept`` takes, in order: the one
+    reader of results files, whatever record types share them (a torn last line skipped)."""
     if not Path(path).exists():
         return []
     records = []
@@ -218,18 +228,18 @@ def read_records(path: Path) -> list[BenchmarkRecord]:
             continue
         try:
             data = json.loads(line.decode("utf-8"))
-            if isinstance(data, dict) and data.get("kind") is not None:
-                continue  # another record type in the same file (rig records: results/rig_records.py)
-            records.append(BenchmarkRecord.from_dict(data))
+            if not isinstance(data, dict) or accept(data):
+                records.append(build(data))
         except (ValueError, TypeError) as err:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
             if not any(rest.strip() for rest in lines[number:]):
                 continue  # torn last line: the job is simply measured again
-            raise MaskbenchError(f"{path}:{number}: not a benchmark record ({one_line(err)[:200]}); "
+            raise MaskbenchError(f"{path}:{number}: not {what} ({one_line(err)[:200]}); "
                                  "delete that line or the file") from None
     return records
 
 
-def _is_json(line: bytes) -> bool:
+def is_json(line: bytes) -> bool:
+    """A complete JSON line (``append_line``'s check of the last line before appending)."""
     try:
         json.loads(line.decode("utf-8"))
     except ValueError:

@@ -16,9 +16,9 @@ import json
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
-from ..utils.errors import MaskbenchError, one_line
 from ..utils.files import append_line
 from .machines import latest_per_machine
+from .records import is_json, read_jsonl
 
 RIG_KIND = "rig"
 RIG_SCHEMA_VERSION = 1
@@ -115,7 +115,7 @@ def rig_key(model: str, runtime: str, precision: str, config: str, *, cameras: i
 
 def append_rig_record(path: Path, record: RigRecord) -> None:
     """One whole fsynced line, like the benchmark's records (:func:`~maskbench.utils.files.append_line`)."""
-    append_line(path, json.dumps(record.to_dict(), sort_keys=True), last_line_ok=_is_json)
+    append_line(path, json.dumps(record.to_dict(), sort_keys=True), last_line_ok=is_json)
 
 
 def is_rig_line(data: object) -> bool:
@@ -125,23 +125,7 @@ def is_rig_line(data: object) -> bool:
 def read_rig_records(path: Path) -> list[RigRecord]:
     """The rig records of a results file, in order (benchmark lines skipped; a torn last line
     skipped; any other unreadable rig line is an error naming the file and line)."""
-    if not Path(path).exists():
-        return []
-    records = []
-    lines = Path(path).read_bytes().split(b"\n")
-    for number, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            data = json.loads(line.decode("utf-8"))
-            if is_rig_line(data):
-                records.append(RigRecord.from_dict(data))
-        except (ValueError, TypeError) as err:
-            if not any(rest.strip() for rest in lines[number:]):
-                continue  # torn last line
-            raise MaskbenchError(f"{path}:{number}: not a rig record ({one_line(err)[:200]}); "
-                                 "delete that line or the file") from None
-    return records
+    return read_jsonl(path, is_rig_line, RigRecord.from_dict, "a rig record")
 
 
 def latest_rig_records(records: list[RigRecord]) -> list[RigRecord]:
@@ -149,9 +133,3 @@ def latest_rig_records(records: list[RigRecord]) -> list[RigRecord]:
     return latest_per_machine(records, lambda r: r.key, lambda r: r.machine)
 
 
-def _is_json(line: bytes) -> bool:
-    try:
-        json.loads(line.decode("utf-8"))
-    except ValueError:
-        return False
-    return True
