@@ -43,7 +43,7 @@ def cached_bundle(args, streams) -> Path:
     from PIL import Image
 
     from ..cli.args import resize_mode
-    from ..distributed.shipping import ModelChoice, build_bundle, require_graph_runtime
+    from ..distributed.shipping import ModelChoice, build_choice_bundle, require_graph_runtime
     from ..utils.files import cache_dir
 
     try:
@@ -65,7 +65,7 @@ def cached_bundle(args, streams) -> Path:
     Image.fromarray(image).save(frame_file)
     staging = folder.with_suffix(".partial")
     shutil.rmtree(staging, ignore_errors=True)  # left by a killed build
-    build_bundle(staging, choice, [str(frame_file)], threads)
+    build_choice_bundle(staging, choice, [str(frame_file)], threads)
     staging.rename(folder)
     print(f"bundle: {folder} ({args.model}, {args.runtime}, {args.precision})")
     return folder
