@@ -214,3 +214,15 @@ def test_the_commands_that_write_a_folder_lock_it_and_take_wait():
         assert parser.parse_args([command]).one_writer is True
         assert parser.parse_args([command]).wait is False and parser.parse_args([command, "--wait"]).wait is True
     assert not hasattr(parser.parse_args(["report", "--results", "r"]), "one_writer")
+
+
+def test_bundle_is_an_output_and_from_bundle_an_input(capsys):
+    """``--bundle DIR`` is where export/recommend write a bundle; a bundle to run is ``--from-bundle``."""
+    parser = build_parser()
+    for command in (["predict", "--engine", "ray"], ["evaluate", "--engine", "ray"], ["rig"]):
+        assert parser.parse_args([*command, "--from-bundle", "b"]).from_bundle == Path("b")
+        with pytest.raises(SystemExit):
+            parser.parse_args([*command, "--bundle", "b"])
+    assert "unrecognized arguments: --bundle" in capsys.readouterr().err
+    assert parser.parse_args(["export", "--model", "r50", "--out", "o", "--bundle", "b"]).bundle == Path("b")
+    assert parser.parse_args(["recommend", "--results", "r", "--bundle", "b"]).bundle == Path("b")

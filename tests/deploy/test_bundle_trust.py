@@ -41,8 +41,10 @@ ARTIFACT, COMPANION = "model.xml", "model.bin"
 def _manifest(folder: Path, **changes) -> Manifest:
     data = dict(model="mask-rcnn_r50_fpn_1x_coco", alias="r50", family="mask_rcnn", weights="random",
                 weights_sha256="0", mode="stretch", input_size=[320, 192], input_hw=[192, 320], img_shape=[192, 320],
-                mean=[103.53, 116.28, 123.675], std=[57.375, 57.12, 58.395], bgr=True, pad_value=None,
-                stretch_size=[1344, 800], keep_ratio_scale=[1333, 800], pad_to_scale=False, class_names=["person"],
+                input_format=dict(mean=[103.53, 116.28, 123.675], std=[57.375, 57.12, 58.395], bgr=True,
+                                  pad_value=None, stretch_size=[1344, 800], keep_ratio_scale=[1333, 800],
+                                  pad_to_scale=False),
+                class_names=["person"],
                 mask_threshold=0.5, runtime="openvino", runtime_version="2026.4.1", precision="fp32", threads=2,
                 artifact=ARTIFACT, artifact_sha256=file_digests(folder, [ARTIFACT])[ARTIFACT],
                 output_names=["boxes", "scores", "labels", "masks"], extra_files=[COMPANION],
@@ -154,6 +156,30 @@ def test_a_format_1_bundle_is_refused_with_the_command_that_rebuilds_it(tmp_path
     assert "format version 1 is older" in line
     assert (f"maskbench export --model r50 --runtime openvino --precision fp32 --input-size 320x192 --images FRAMES "
             f"--out EXPORT_DIR --bundle {folder}") in line
+
+
+def test_a_format_2_bundle_with_a_flat_input_format_is_refused_with_the_command_that_rebuilds_it(tmp_path, capsys):
+    folder = _bundle(tmp_path / "b")
+    data = json.loads((folder / MANIFEST_FILE).read_text())
+    data.update(data.pop("input_format"), format_version=2)
+    (folder / MANIFEST_FILE).write_text(json.dumps(data))
+    line = _refused(folder, capsys)
+    assert "format version 2 is older" in line and "input format is flat" in line
+    assert f"--input-size 320x192 --images FRAMES --out EXPORT_DIR --bundle {folder}" in line
+
+
+def test_the_input_format_is_read_by_name(tmp_path):
+    fmt = _manifest(_bundle(tmp_path / "b"), input_format={"pad_to_scale": True, "pad_value": 114.0, "bgr": False,
+                                             "mean": [1, 2, 3], "std": [4, 5, 6], "stretch_size": [640, 640],
+                                             "keep_ratio_scale": [640, 480]}).input_format
+    assert (fmt.mean, fmt.std, fmt.bgr, fmt.pad_value, fmt.pad_to_scale) == ((1, 2, 3), (4, 5, 6), False, 114.0, True)
+    assert (fmt.stretch_size, fmt.keep_ratio_scale) == ((640, 640), (640, 480))
+
+
+def test_an_input_format_missing_a_field_is_refused(tmp_path):
+    folder = _bundle(tmp_path / "b")
+    with pytest.raises(BundleError, match="input_format is not"):
+        _manifest(folder, input_format={"mean": [1, 2, 3]})
 
 
 def test_a_signed_bundle_verifies_against_its_key(tmp_path, keys, capsys):

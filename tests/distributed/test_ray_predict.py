@@ -25,7 +25,7 @@ from maskbench.distributed.actor import TEST_DIR_ENV
 from maskbench.utils.names import ResizeMode
 
 MODEL, RUNTIME, SIZE = "rtmdet-ins-t", "onnxruntime", (320, 192)
-CHOICE = ModelChoice(MODEL, runtime=RUNTIME, mode=ResizeMode.STRETCH, size=SIZE)
+CHOICE = ModelChoice(MODEL, runtime=RUNTIME, mode=ResizeMode.STRETCH, input_size=SIZE)
 SRC = Path(__file__).resolve().parents[2] / "src"
 
 

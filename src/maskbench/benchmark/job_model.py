@@ -41,14 +41,12 @@ def export_job_bundle(job: BenchmarkJob, folder: Path, latency_ms: float | None 
     """The job's network as a deployment bundle (``maskbench.deploy``), for the graph its first
     frame needs; ``latency_ms``/``fidelity``: what the benchmark measured, kept in the manifest."""
     from ..data.images import load_image
-    from ..export.bundle import write_bundle
-    from ..export.onnx_export import ExportTarget
+    from ..export.bundle import build_bundle
     from ..models.inputs import preprocess
     from ..runtimes.exported import bundle_runtime
 
     images = [load_image(path) for path in job.images]
     runtime = bundle_runtime(job_runtime(job, job_model(job, images), images))
     tensor, meta = preprocess(images[0], ResizeMode(job.mode), job.input_size, runtime.loaded.spec.input_format)
-    runtime.prepare(tensor, meta.img_shape)
-    target = ExportTarget.for_input(tensor, meta.img_shape, ResizeMode(job.mode))
-    return write_bundle(folder, runtime, target, job.input_size, latency_ms, fidelity, sign_key)
+    return build_bundle(folder, runtime, tensor, meta.img_shape, ResizeMode(job.mode), job.input_size,
+                        latency_ms=latency_ms, fidelity=fidelity, sign_key=sign_key)

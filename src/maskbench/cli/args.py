@@ -173,8 +173,8 @@ ADDRESS_HELP = "--engine ray: the Ray cluster to join (default: RAY_ADDRESS, els
 ACTORS_HELP = "--engine ray: actors, one model each (default: the cluster's CPUs // --threads-per-actor)"
 THREADS_PER_ACTOR_HELP = "--engine ray: CPU threads of each actor's runtime, and the CPUs it reserves (default: 1)"
 BATCH_SIZE_HELP = "--engine ray: frames per actor call; a killed actor's batch is retried (default: 4)"
-SHIP_BUNDLE_HELP = ("--engine ray: run this deployment bundle (maskbench export --bundle) instead of building one from "
-                    "--model/--weights/--runtime")
+SHIP_BUNDLE_HELP = ("--engine ray: run this deployment bundle (the folder maskbench export --bundle wrote) instead of "
+                    "building one from --model/--weights/--runtime")
 RESULTS_HELP = ("results.jsonl of a benchmark or rig run, or the folder holding it; several (made on several "
                 "machines) merge into one table with a machine column")
 METRIC_HELP = f"the AP the report plots and recommend ranks by: {_or(list(METRICS))}"
@@ -279,7 +279,7 @@ def add_engine_args(parser) -> None:
     parser.add_argument("--actors", type=int, default=None, help=ACTORS_HELP)
     parser.add_argument("--threads-per-actor", type=int, default=None, help=THREADS_PER_ACTOR_HELP)
     parser.add_argument("--batch-size", type=int, default=None, help=BATCH_SIZE_HELP)
-    parser.add_argument("--bundle", type=Path, default=None, metavar="DIR", help=SHIP_BUNDLE_HELP)
+    parser.add_argument("--from-bundle", type=Path, default=None, metavar="DIR", help=SHIP_BUNDLE_HELP)
 
 
 def add_output_args(parser, *, default: Path | None = None, default_text: str | None = None, required: bool = False,

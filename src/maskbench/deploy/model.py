@@ -41,9 +41,7 @@ class DeployedModel:
 
     @property
     def input_format(self) -> InputFormat:
-        m = self.manifest
-        return InputFormat(tuple(m.mean), tuple(m.std), m.bgr, tuple(m.stretch_size),  # type: ignore[arg-type]
-                           tuple(m.keep_ratio_scale), m.pad_to_scale, m.pad_value)  # type: ignore[arg-type]
+        return self.manifest.input_format
 
     def __call__(self, image: np.ndarray) -> Detections:
         feeds, meta = self.prepare(image)

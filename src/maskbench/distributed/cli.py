@@ -11,7 +11,7 @@ from .ray_predict import RayOptions
 from .shipping import ModelChoice, require_graph_runtime
 
 RAY_FLAGS = {"address": "--address", "actors": "--actors", "threads_per_actor": "--threads-per-actor",
-             "batch_size": "--batch-size", "bundle": "--bundle"}
+             "batch_size": "--batch-size", "from_bundle": "--from-bundle"}
 
 
 def check_engine(args) -> bool:
@@ -36,9 +36,9 @@ def ray_options(args) -> RayOptions:
 
 
 def model_to_ship(args, mode) -> ModelChoice | Path:
-    """``--bundle DIR`` as it is, else what the driver builds from the model flags."""
-    if args.bundle is not None:
-        return Path(args.bundle)
+    """``--from-bundle DIR`` as it is, else what the driver builds from the model flags."""
+    if args.from_bundle is not None:
+        return Path(args.from_bundle)
     runtime = require_graph_runtime(args.runtime)
     return ModelChoice(args.model, args.weights, runtime, args.precision, mode, args.input_size, args.seed)
 

@@ -25,7 +25,7 @@ from ..utils.errors import MaskbenchError, one_line
 from .engine import quiet_data_context, ray_session, require_ray
 from .frames import frames_digest, predict_frames
 from .shards import SHARDS, FrameResult, ShardWriter, check_run, latest_records, merge
-from .shipping import ModelChoice, build_bundle, bundle_info, bundle_key, pack_bundle, require_graph_runtime
+from .shipping import ModelChoice, build_choice_bundle, bundle_info, bundle_key, pack_bundle, require_graph_runtime
 
 BUNDLE = "bundle"
 INFO_FILE = "info.json"
@@ -152,7 +152,7 @@ def _built(folder: Path, choice: ModelChoice, frames: Sequence[Frame], threads: 
     info_path = folder.parent / SHARDS / INFO_FILE
     if (folder / MANIFEST_FILE).is_file() and info_path.is_file():
         return json.loads(info_path.read_text(encoding="utf-8"))
-    info = build_bundle(folder, choice, [frame.path for frame in frames], threads)
+    info = build_choice_bundle(folder, choice, [frame.path for frame in frames], threads)
     write_json_atomic(info_path, info, indent=1)
     return info
 

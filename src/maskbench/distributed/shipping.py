@@ -1,5 +1,5 @@
 """The model every actor runs: built once by the driver as a deployment bundle
-(:func:`maskbench.export.bundle.write_bundle`) and shipped to the actors through Ray's object
+(:func:`maskbench.export.bundle.build_bundle`) and shipped to the actors through Ray's object
 store as the bundle's bytes, so no actor exports, quantizes or calibrates (random weights are
 calibrated once, on the run's first readable frame, as ``predict`` does), every actor runs the
 same network, and the model needs no shared storage. Actors are torch-free (``maskbench.deploy``)."""
@@ -14,10 +14,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..runtimes.registry import deployable_runtimes
 from ..utils.errors import ImageError, MaskbenchError
 from ..utils.names import ResizeMode
 
-GRAPH_RUNTIMES = ("onnxruntime", "openvino")  # what maskbench.deploy runs without torch
+GRAPH_RUNTIMES = deployable_runtimes()  # what maskbench.deploy runs without torch
 
 
 def require_graph_runtime(runtime: str | None) -> str:
@@ -38,20 +39,20 @@ class ModelChoice:
     runtime: str = "onnxruntime"
     precision: str = "fp32"
     mode: ResizeMode = ResizeMode.STRETCH
-    size: tuple[int, int] | None = None
+    input_size: tuple[int, int] | None = None
     seed: int = 0
 
     def key(self) -> dict:
+        size = list(self.input_size) if self.input_size else None  # "size": the key earlier runs resume by
         return {"model": self.model, "weights": self.weights, "runtime": self.runtime, "precision": self.precision,
-                "mode": ResizeMode(self.mode).value, "size": list(self.size) if self.size else None, "seed": self.seed}
+                "mode": ResizeMode(self.mode).value, "size": size, "seed": self.seed}
 
 
-def build_bundle(folder: Path, choice: ModelChoice, paths: Sequence[str], threads: int) -> dict:
+def build_choice_bundle(folder: Path, choice: ModelChoice, paths: Sequence[str], threads: int) -> dict:
     """Write the bundle into ``folder`` (its graph shaped by the first readable of ``paths``);
     return predict's ``info`` block for it."""
     from ..data.images import load_image
-    from ..export.bundle import write_bundle
-    from ..export.onnx_export import ExportTarget
+    from ..export.bundle import build_bundle
     from ..predict.predictor import load_predictor
     from ..runtimes.exported import bundle_runtime
     from ..runtimes.registry import get_runtime, require_runtime
@@ -66,15 +67,13 @@ def build_bundle(folder: Path, choice: ModelChoice, paths: Sequence[str], thread
             continue
     if frame is None:
         raise MaskbenchError(f"none of the {len(paths)} image(s) can be read (first: {paths[0]}); check the input")
-    predictor = load_predictor(choice.model, choice.weights, choice.mode, choice.size, frame, choice.seed)
+    predictor = load_predictor(choice.model, choice.weights, choice.mode, choice.input_size, frame, choice.seed)
     runtime = get_runtime(choice.runtime, predictor.loaded, mode=choice.mode, threads=threads,
                           precision=choice.precision)
     tensor, meta = predictor.prepare(frame)
-    runtime.prepare(tensor, meta.img_shape)
-    target = ExportTarget.for_input(tensor, meta.img_shape, choice.mode)
-    write_bundle(folder, bundle_runtime(runtime), target, choice.size)
+    build_bundle(folder, bundle_runtime(runtime), tensor, meta.img_shape, ResizeMode(choice.mode), choice.input_size)
     return {"model": predictor.loaded.spec.name, "weights": predictor.loaded.weights,
-            "preprocessing": f"{ResizeMode(choice.mode).value} {choice.size or 'default'}",
+            "preprocessing": f"{ResizeMode(choice.mode).value} {choice.input_size or 'default'}",
             "runtime": runtime.describe()}
 
 

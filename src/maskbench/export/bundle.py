@@ -17,6 +17,7 @@ from ..pipeline.bundle_seal import SEAL_FILE, file_digests, seal_bundle
 from ..pipeline.graph_io import ExportTarget, output_names
 from ..pipeline.manifest import MANIFEST_FILE, BundleError, Manifest
 from ..utils.files import atomic_path, file_sha256
+from ..utils.names import ResizeMode
 from .onnx_export import weights_hash
 
 RUNTIME_MODULES = {"onnxruntime": "onnxruntime", "onnxruntime-cuda": "onnxruntime", "openvino": "openvino",
@@ -32,6 +33,8 @@ class GraphRuntime(Protocol):
     threads: int
     loaded: Any
 
+    def prepare(self, images: Any, img_shape: tuple[int, int]) -> None: ...
+
     def graph_files(self, target: ExportTarget) -> tuple[Path, Path]: ...
 
     def artifact_files(self) -> list[Path]: ...
@@ -40,6 +43,17 @@ class GraphRuntime(Protocol):
 def runtime_version(name: str) -> str:
     module = importlib.import_module(RUNTIME_MODULES[name])
     return str(getattr(module, "__version__", None) or module.get_version())
+
+
+def build_bundle(folder: Path, runtime: GraphRuntime, tensor: Any, img_shape: tuple[int, int], mode: ResizeMode,
+                 input_size: tuple[int, int] | None, *, latency_ms: float | None = None,
+                 fidelity: dict | None = None, sign_key: Path | None = None) -> Path:
+    """The one way a bundle is built (``export --bundle``, ``recommend --bundle``, the bundle Ray
+    ships, the rig's cached one): ``runtime`` prepared for the graph that ``tensor`` (a preprocessed
+    frame of ``img_shape``) needs, then written by :func:`write_bundle`."""
+    runtime.prepare(tensor, img_shape)  # a no-op where the runtime already has this graph
+    return write_bundle(folder, runtime, ExportTarget.for_input(tensor, img_shape, mode), input_size,
+                        latency_ms, fidelity, sign_key)
 
 
 def write_bundle(folder: Path, runtime: GraphRuntime, target: ExportTarget,
@@ -64,8 +78,7 @@ def write_bundle(folder: Path, runtime: GraphRuntime, target: ExportTarget,
         weights_sha256=weights_hash(loaded.model), mode=target.mode.value,
         input_size=(input_size[0], input_size[1]) if input_size else None,
         input_hw=target.input_hw, img_shape=target.img_shape,
-        mean=fmt.mean, std=fmt.std, bgr=fmt.bgr, pad_value=fmt.pad_value, stretch_size=fmt.stretch_size,
-        keep_ratio_scale=fmt.keep_ratio_scale, pad_to_scale=fmt.pad_to_scale, class_names=tuple(COCO_CLASSES),
+        input_format=fmt, class_names=tuple(COCO_CLASSES),
         mask_threshold=float(loaded.model.detection_config.mask_thr_binary), runtime=runtime.name,
         runtime_version=runtime_version(runtime.name), precision=runtime.precision, threads=runtime.threads,
         artifact=artifact.name, artifact_sha256=file_sha256(folder / artifact.name),

@@ -3,7 +3,8 @@ the artifact as the benchmark did, and what it was checked against. Plain JSON, 
 a manifest of another format version is refused rather than half-read. A leaf (errors, files):
 the export side writes it and :mod:`maskbench.deploy` reads it, and neither imports the other.
 Version 2 lists the sha256 of every file of the bundle (``files``) and is sealed and optionally
-signed (:mod:`maskbench.pipeline.bundle_seal`)."""
+signed (:mod:`maskbench.pipeline.bundle_seal`); version 3 nests the input format (``input_format``:
+:class:`~maskbench.zoo.InputFormat`'s fields by name), so deploy rebuilds it by name, not position."""
 
 from __future__ import annotations
 
@@ -13,8 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from ..utils.errors import MaskbenchError
+from ..zoo.specs import InputFormat
 
-FORMAT_VERSION = 2  # 2: every file's sha256 (files), the seal; 1 checked the artifact only
+FORMAT_VERSION = 3  # 3: input_format nested; 2: every file's sha256 (files), the seal; 1 checked the artifact only
+OLDER_VERSIONS = {1: "it does not cover every file of the bundle", 2: "its input format is flat"}
 MANIFEST_FILE = "manifest.json"
 
 
@@ -26,8 +29,9 @@ class BundleError(MaskbenchError):
 @dataclass(frozen=True)
 class Manifest:
     """``input_hw``: the graph's padded (H, W); ``img_shape``: the resized (h, w) baked in
-    (stretch) or ``None`` (keep-ratio: a graph input). ``mean``/``std`` are in the network's
-    channel order (``bgr``). ``latency_ms``/``fidelity``: measured when known, else ``None``."""
+    (stretch) or ``None`` (keep-ratio: a graph input). ``input_format``: how the model turns an
+    image into its input (``mean``/``std`` in the network's channel order).
+    ``latency_ms``/``fidelity``: measured when known, else ``None``."""
 
     model: str
     alias: str
@@ -38,13 +42,7 @@ class Manifest:
     input_size: tuple[int, int] | None  # the --input-size asked for (w, h), None: the model's default
     input_hw: tuple[int, int]
     img_shape: tuple[int, int] | None
-    mean: tuple[float, float, float]
-    std: tuple[float, float, float]
-    bgr: bool
-    pad_value: float | None
-    stretch_size: tuple[int, int]
-    keep_ratio_scale: tuple[int, int]
-    pad_to_scale: bool
+    input_format: InputFormat
     class_names: tuple[str, ...]
     mask_threshold: float
     runtime: str
@@ -74,6 +72,7 @@ class Manifest:
         for key, value in data.items():
             if key in names:
                 values[key] = tuple(value) if isinstance(value, list) else value
+        values["input_format"] = input_format_from(values["input_format"], where)
         return cls(**values)
 
     def write(self, folder: Path) -> Path:
@@ -87,6 +86,15 @@ class Manifest:
     @classmethod
     def read(cls, folder: Path) -> Manifest:
         return cls.from_dict(read_manifest_data(folder), str(Path(folder) / MANIFEST_FILE))
+
+
+def input_format_from(data: Any, where: str) -> InputFormat:
+    """The nested ``input_format`` object as an :class:`InputFormat`, its fields by name."""
+    names = {f.name for f in fields(InputFormat)}
+    if not isinstance(data, dict) or set(data) != names:
+        raise BundleError(f"{where}: input_format is not {{{', '.join(sorted(names))}}}; re-export the bundle")
+    values: dict[str, Any] = {key: tuple(value) if isinstance(value, list) else value for key, value in data.items()}
+    return InputFormat(**values)
 
 
 def read_manifest_data(folder: Path) -> dict:
@@ -110,8 +118,9 @@ def check_format_version(data: dict, where: str) -> None:
     if version == FORMAT_VERSION:
         return
     if isinstance(version, int) and version < FORMAT_VERSION:
+        reason = OLDER_VERSIONS.get(version, "an older layout")
         raise BundleError(f"{where}: bundle format version {version} is older than this maskbench's {FORMAT_VERSION} "
-                          f"(it does not cover every file of the bundle); rebuild it: {rebuild_command(data, where)}")
+                          f"({reason}); rebuild it: {rebuild_command(data, where)}")
     raise BundleError(f"{where}: bundle format version {version}, this maskbench reads version {FORMAT_VERSION}; "
                       "re-export the bundle with this maskbench (maskbench export --bundle), or upgrade maskbench")
 

@@ -178,7 +178,7 @@ def rig_recommend_command(args) -> int:
 
     if args.bundle is not None:
         raise MaskbenchError("--bundle exports a benchmark pick; a rig pick's bundle is the one its rig run replayed "
-                             "(maskbench rig --bundle DIR, or the cached one it names)")
+                             "(maskbench rig --from-bundle DIR, or the cached one it names)")
     _, _, rig_records = load_results(args.results, rig_only=True)
     result = recommend_rig(rig_records, rig_demand(args), metric=args.metric)
     print(result.describe())

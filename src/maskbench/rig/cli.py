@@ -1,5 +1,5 @@
 """``maskbench rig``: replay camera streams in real time through a deployment bundle, given with
-``--bundle`` or built once from ``--model/--runtime/--precision`` and cached (the replay itself:
+``--from-bundle`` or built once from ``--model/--runtime/--precision`` and cached (the replay itself:
 :mod:`.command`, which the robot's ``python -m maskbench.deploy BUNDLE --rig`` runs too).
 Registered by :mod:`maskbench.cli.main` through :func:`add_parser`."""
 
@@ -18,8 +18,8 @@ from .command import add_replay_options, check_options, open_streams, run_replay
 def add_parser(sub) -> None:
     rig = sub.add_parser("rig", help="replay camera streams in real time: can this computer keep up with its cameras?")
     add_replay_options(rig)
-    rig.add_argument("--bundle", type=Path, default=None, metavar="DIR",
-                     help="a deployment bundle (maskbench export --bundle) to run instead of --model")
+    rig.add_argument("--from-bundle", type=Path, default=None, metavar="DIR",
+                     help="a deployment bundle (the folder maskbench export --bundle wrote) to run instead of --model")
     cli_args.add_model_args(rig, default="r50")
     cli_args.add_weights_args(rig)
     cli_args.add_runtime_args(rig, default="openvino", note="the bundle's graph runtime: openvino or onnxruntime")
@@ -32,7 +32,7 @@ def add_parser(sub) -> None:
 def run(args) -> int:
     check_options(args)
     streams = open_streams(args)  # refused sources stop here, before any model work
-    return run_replay(args, streams, args.bundle or cached_bundle(args, streams))
+    return run_replay(args, streams, args.from_bundle or cached_bundle(args, streams))
 
 
 # ----------------------------------------------------------------------------- the model
@@ -44,7 +44,7 @@ def cached_bundle(args, streams) -> Path:
     from PIL import Image
 
     from ..cli.args import resize_mode
-    from ..distributed.shipping import ModelChoice, build_bundle, require_graph_runtime
+    from ..distributed.shipping import ModelChoice, build_choice_bundle, require_graph_runtime
     from ..utils.files import cache_dir
 
     try:
@@ -66,7 +66,7 @@ def cached_bundle(args, streams) -> Path:
     Image.fromarray(image).save(frame_file)
     staging = folder.with_suffix(".partial")
     shutil.rmtree(staging, ignore_errors=True)  # left by a killed build
-    build_bundle(staging, choice, [str(frame_file)], threads)
+    build_choice_bundle(staging, choice, [str(frame_file)], threads)
     staging.rename(folder)
     print(f"bundle: {folder} ({args.model}, {args.runtime}, {args.precision})")
     return folder

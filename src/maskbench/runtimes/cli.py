@@ -102,11 +102,11 @@ def export_command(args) -> int:
             raw = runtime(tensor, meta.img_shape)
             print(f"{runtime.describe()}: ran on {frames[0].name}, {raw.scores.shape[0]} detections")
             if getattr(args, "bundle", None) is not None:
-                from ..export.bundle import write_bundle
+                from ..export.bundle import build_bundle
                 from .exported import bundle_runtime
 
-                bundle = write_bundle(args.bundle, bundle_runtime(runtime), target, args.input_size,
-                                      sign_key=args.sign)
+                bundle = build_bundle(args.bundle, bundle_runtime(runtime), tensor, meta.img_shape, mode,
+                                      args.input_size, sign_key=args.sign)
                 print(f"bundle: {bundle}{' (signed)' if args.sign else ''}")
     print(f"weights: {loaded.weights}")
     return 0
