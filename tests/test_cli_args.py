@@ -11,9 +11,8 @@ from pathlib import Path
 import pytest
 
 from maskbench.cli import args as cli_args
-
-from maskbench.utils import names
 from maskbench.cli.main import build_parser, main
+from maskbench.utils import names
 from maskbench.zoo import MODEL_SETS, MODELS, RTMDET_INS, STUDY_MODELS, get_spec
 
 HEAVY = ("torch", "torchvision", "numpy", "cv2", "matplotlib", "pycocotools")

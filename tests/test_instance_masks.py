@@ -10,8 +10,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from maskbench.pipeline.instance_masks import instance_masks, rescaled_size
 from maskbench.models.inputs import preprocess
+from maskbench.pipeline.instance_masks import instance_masks, rescaled_size
 from maskbench.utils.names import ResizeMode
 from maskbench.zoo import RTMDET_INPUT
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from maskbench.results.records import BenchmarkRecord, read_records
 from maskbench.results.machine_load import QuietWatch, is_worker_command, other_worker_pids, under_load_reason
+from maskbench.results.records import BenchmarkRecord, read_records
 
 HAS_PROC = Path("/proc").is_dir()
 

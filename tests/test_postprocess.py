@@ -18,9 +18,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from maskbench.models.detector import RawDetections
+from maskbench.models.detector import RawDetections, to_detections
 from maskbench.pipeline.postprocess import paste_masks, paste_window, rescale_boxes
-from maskbench.models.detector import to_detections
 from maskbench.pipeline.preprocess import ImageMeta
 from maskbench.zoo import MASK_RCNN
 

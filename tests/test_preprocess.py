@@ -20,9 +20,8 @@ import numpy as np
 import pytest
 import torch
 
-from maskbench.pipeline.preprocess import ResizeMode, resized_size
-
 from maskbench.models.inputs import preprocess
+from maskbench.pipeline.preprocess import ResizeMode, resized_size
 
 MEAN = (123.675, 116.28, 103.53)
 STD = (58.395, 57.12, 57.375)

@@ -10,9 +10,9 @@ import pytest
 import torch
 import torch.nn.functional as F  # noqa: N812
 
-from maskbench.utils.errors import CheckpointError
 from maskbench.models.rfdetr import load_model, load_rfdetr_state_dict, postprocess
 from maskbench.models.rfdetr.model import RawOutputs, RFDETRSeg
+from maskbench.utils.errors import CheckpointError
 
 
 def rfdetr_masks(mask_logits: torch.Tensor, hw: tuple[int, int]) -> np.ndarray:

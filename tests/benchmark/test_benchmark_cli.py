@@ -12,8 +12,8 @@ import pytest
 
 from maskbench.cli.main import main
 from maskbench.data.sources import embedded_nuscenes, find_images
-from maskbench.results.records import OK, read_records
 from maskbench.results.machine_load import other_worker_pids
+from maskbench.results.records import OK, read_records
 
 
 def _args(out, frame):

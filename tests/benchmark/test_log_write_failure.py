@@ -13,10 +13,7 @@ import pytest
 from disk_faults import mounted_tmpfs, read_only
 
 from maskbench.benchmark.runner import run_benchmark
-from maskbench.results.records import FAILED
-from maskbench.results.records import OK
-from maskbench.results.records import BenchmarkJob
-from maskbench.results.records import read_records
+from maskbench.results.records import FAILED, OK, BenchmarkJob, read_records
 from maskbench.utils.write_errors import WriteFailed
 
 STAND_IN = (sys.executable, str(Path(__file__).with_name("stand_in_worker.py")))

@@ -15,11 +15,8 @@ import pytest
 from maskbench.benchmark import oom
 from maskbench.benchmark.oom import MemoryWatch, cgroup_files, out_of_memory_reason
 from maskbench.benchmark.runner import run_benchmark
-from maskbench.results.records import CRASHED
-from maskbench.results.records import OK
-from maskbench.results.records import OUT_OF_MEMORY
-from maskbench.results.records import BenchmarkJob
 from maskbench.report.tables import failure_lines
+from maskbench.results.records import CRASHED, OK, OUT_OF_MEMORY, BenchmarkJob
 
 STAND_IN = (sys.executable, str(Path(__file__).with_name("stand_in_worker.py")))
 LINUX = pytest.mark.skipif(not Path("/proc/self/status").is_file(), reason="reads /proc")

@@ -14,24 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from maskbench.pipeline.bundle_keys import PRIVATE_KEY_FILE
-
-from maskbench.pipeline.bundle_keys import PUBLIC_KEY_FILE
-
-from maskbench.pipeline.bundle_keys import load_private_key
-
-from maskbench.pipeline.bundle_keys import new_key_pair
-from maskbench.pipeline.manifest import FORMAT_VERSION
-from maskbench.pipeline.manifest import MANIFEST_FILE
-from maskbench.pipeline.manifest import BundleError
-from maskbench.pipeline.manifest import Manifest
-from maskbench.pipeline.bundle_seal import SEAL_FILE
-from maskbench.pipeline.bundle_seal import canonical_sha256
-from maskbench.pipeline.bundle_seal import file_digests
-from maskbench.pipeline.bundle_seal import seal_bundle
-from maskbench.pipeline.bundle_seal import verify_bundle
 from maskbench.cli.main import main
 from maskbench.deploy.__main__ import main as deploy_main
+from maskbench.pipeline.bundle_keys import PRIVATE_KEY_FILE, PUBLIC_KEY_FILE, load_private_key, new_key_pair
+from maskbench.pipeline.bundle_seal import SEAL_FILE, canonical_sha256, file_digests, seal_bundle, verify_bundle
+from maskbench.pipeline.manifest import FORMAT_VERSION, MANIFEST_FILE, BundleError, Manifest
 
 pytest.importorskip("cryptography")
 

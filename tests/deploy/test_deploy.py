@@ -217,8 +217,7 @@ def test_a_signed_bundle_loads_and_predicts_with_its_trusted_key(bundles, tmp_pa
     and it predicts (the same artifact as the unsigned bundle, whose detections are tested equal
     to the full install's above). Refusals: tests/deploy/test_bundle_trust.py."""
     pytest.importorskip("cryptography")
-    from maskbench.pipeline.bundle_keys import load_private_key
-    from maskbench.pipeline.bundle_keys import new_key_pair
+    from maskbench.pipeline.bundle_keys import load_private_key, new_key_pair
     from maskbench.pipeline.bundle_seal import seal_bundle
     from maskbench.pipeline.manifest import Manifest
 

@@ -15,11 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from maskbench.pipeline.bundle_keys import PRIVATE_KEY_FILE
-
-from maskbench.pipeline.bundle_keys import PUBLIC_KEY_FILE
 from maskbench.cli.main import main
 from maskbench.data.sources import embedded_nuscenes
+from maskbench.pipeline.bundle_keys import PRIVATE_KEY_FILE, PUBLIC_KEY_FILE
 
 REPO = Path(__file__).resolve().parents[2]
 FRONT = embedded_nuscenes() / "samples" / "CAM_FRONT"

@@ -9,11 +9,10 @@ import json
 import numpy as np
 
 import maskbench.deploy
-from maskbench.pipeline.bundle_keys import PRIVATE_KEY_FILE
-from maskbench.pipeline.bundle_keys import PUBLIC_KEY_FILE
 from maskbench.cli.main import main
 from maskbench.data.images import load_image
 from maskbench.data.sources import embedded_nuscenes
+from maskbench.pipeline.bundle_keys import PRIVATE_KEY_FILE, PUBLIC_KEY_FILE
 from maskbench.pipeline.manifest import MANIFEST_FILE
 from maskbench.report.detections_file import load_detections_file
 from maskbench.results.records import read_records

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from maskbench.models.factory import create_model
-from maskbench.pipeline.preprocess import ResizeMode
 from maskbench.models.inputs import preprocess
+from maskbench.pipeline.preprocess import ResizeMode
 from maskbench.predict.predictor import Predictor
 from maskbench.zoo import MODELS
 

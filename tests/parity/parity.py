@@ -21,13 +21,12 @@ from pycocotools import mask as mask_utils
 
 from maskbench.data.images import load_image
 from maskbench.data.sources import embedded_nuscenes, find_images
-from maskbench.models.detector import RawDetections
+from maskbench.models.detector import RawDetections, to_detections
 from maskbench.models.factory import LoadedModel, calibration_batch, create_model
+from maskbench.models.inputs import preprocess
 from maskbench.pipeline.detections import Detections
 from maskbench.pipeline.postprocess import rescale_boxes
-from maskbench.models.detector import to_detections
 from maskbench.pipeline.preprocess import ResizeMode
-from maskbench.models.inputs import preprocess
 from maskbench.verify.compare import Agreement, compare_detections
 from maskbench.zoo import RTMDET_INS, get_spec
 

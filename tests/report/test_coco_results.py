@@ -19,6 +19,7 @@ from maskbench.data.coco_classes import (
     category_id_to_label,
     label_to_category_id,
 )
+from maskbench.pipeline import coco_results
 from maskbench.pipeline.coco_results import (
     ImageRecord,
     detections_to_coco,
@@ -27,7 +28,6 @@ from maskbench.pipeline.coco_results import (
     write_predictions,
 )
 from maskbench.pipeline.detections import Detections
-from maskbench.pipeline import coco_results
 
 H, W = 40, 60
 

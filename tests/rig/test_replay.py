@@ -100,7 +100,7 @@ def test_stable_windows_end_a_trial_early_and_figures_serialise():
     # windows of 1 s hold 12 frames: one frame early or late moves a window by 8 % (< the 10 % rule)
     options = ReplayOptions(9.0, deadline_ms=150, window_s=1.0, stop_when_stable=StabilityRule(), min_duration_s=3.0)
     result = replay(camera_frames(1, 12, 10), sync_executor(SleepPipeline(0.02)), options, meters=EnergyMeters.none())
-    assert result.stable is True and result.seconds < 7.0
+    assert result.stable is True and result.seconds < 8.5  # stopped before the 9 s limit
     assert len(result.windows) >= 3
     assert all(w.processed_hz == pytest.approx(12, rel=0.35) for w in result.windows)
     assert result.cpu_s_per_frame is not None and result.peak_rss_mb > 0

@@ -10,10 +10,10 @@ import json
 import pytest
 
 from maskbench.pipeline.manifest import BundleError
-from maskbench.rig.bundle import bundle_executor
-from maskbench.utils.errors import MaskbenchError
 from maskbench.rig import cli, command
+from maskbench.rig.bundle import bundle_executor
 from maskbench.rig.configs import ConfigKind, ExecConfig, parse_config
+from maskbench.utils.errors import MaskbenchError
 
 
 def parse(*argv: str) -> argparse.Namespace:

@@ -25,8 +25,8 @@ import pytest
 from maskbench.data.frames import load_frames
 from maskbench.export.calibration import calibrated_random_model
 from maskbench.export.onnx_export import export_key, nonstandard_ops, stored_key
-from maskbench.pipeline.preprocess import ResizeMode
 from maskbench.models.inputs import preprocess
+from maskbench.pipeline.preprocess import ResizeMode
 from maskbench.runtimes import get_runtime
 from maskbench.verify.conversion_check import check_conversion
 

@@ -15,8 +15,8 @@ import pytest
 
 from maskbench.data.frames import load_frames
 from maskbench.export.calibration import calibrated_random_model
-from maskbench.pipeline.preprocess import ResizeMode
 from maskbench.models.inputs import preprocess
+from maskbench.pipeline.preprocess import ResizeMode
 from maskbench.runtimes import get_runtime
 from maskbench.runtimes.base import FeatureTapUnavailable
 from maskbench.runtimes.feature_names import FPN_LEVELS, fpn_tensor_names

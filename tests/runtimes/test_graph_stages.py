@@ -16,11 +16,11 @@ import pytest
 
 from maskbench.benchmark.profiling.graph_profile import OTHER, PROFILED_CALL, graph_stage_profile
 from maskbench.benchmark.profiling.node_stages import node_stages, stage_index
+from maskbench.models.inputs import preprocess
 from maskbench.models.mask_rcnn import MaskRCNN
 from maskbench.pipeline.preprocess import ResizeMode
-from maskbench.models.inputs import preprocess
-from maskbench.zoo import stage_order
 from maskbench.runtimes import get_runtime
+from maskbench.zoo import stage_order
 
 STAGES = MaskRCNN.STAGE_NAMES  # this file profiles r50's graph
 from maskbench.data.frames import load_frames

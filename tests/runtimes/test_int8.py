@@ -25,13 +25,12 @@ from maskbench.export.quantize import (
     quantized_artifact,
     unshare_initializers,
 )
-from maskbench.pipeline.preprocess import ResizeMode
 from maskbench.models.inputs import preprocess
+from maskbench.pipeline.preprocess import ResizeMode
 from maskbench.runtimes import PRECISIONS, RUNTIMES, cpu_int8, get_runtime
 from maskbench.runtimes import cli as runtimes_cli
-from maskbench.runtimes.registry import UnsupportedPrecisionError
 from maskbench.runtimes.openvino_ import require_native_int8
-from maskbench.runtimes.registry import require_runtime
+from maskbench.runtimes.registry import UnsupportedPrecisionError, require_runtime
 from maskbench.utils.errors import RuntimeNotInstalled
 from maskbench.verify.tolerances import TOLERANCES
 

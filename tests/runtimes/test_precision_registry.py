@@ -10,9 +10,13 @@ import pytest
 
 from maskbench.cli.main import main
 from maskbench.runtimes import RUNTIMES, get_runtime
-from maskbench.runtimes.registry import UnsupportedDeviceError, UnsupportedPrecisionError
 from maskbench.runtimes.openvino_ import compile_config, require_native_bf16
-from maskbench.runtimes.registry import available_runtimes, require_runtime
+from maskbench.runtimes.registry import (
+    UnsupportedDeviceError,
+    UnsupportedPrecisionError,
+    available_runtimes,
+    require_runtime,
+)
 from maskbench.utils.errors import RuntimeNotInstalled
 
 

@@ -19,8 +19,8 @@ import torch
 
 from maskbench.data.frames import load_frames
 from maskbench.export.calibration import calibrated_random_model
-from maskbench.pipeline.preprocess import ResizeMode
 from maskbench.models.inputs import preprocess
+from maskbench.pipeline.preprocess import ResizeMode
 from maskbench.runtimes import get_runtime
 from maskbench.runtimes.torch_ import model_for
 from maskbench.runtimes.torch_compile import TorchCompileRuntime
