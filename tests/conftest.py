@@ -9,6 +9,7 @@ CAM_BACK then matched 99/100; the suite keeps torch's default threads.)
 
 import os
 import shutil
+import sys
 import tempfile
 
 import numpy as np
@@ -23,6 +24,19 @@ os.environ["MASKBENCH_CACHE"] = os.environ.get("MASKBENCH_TEST_CACHE") or tempfi
 
 from maskbench.data.images import load_image
 from maskbench.data.sources import embedded_nuscenes, find_images
+
+
+@pytest.fixture(autouse=True)
+def _torch_threads_restored():
+    """A test that runs a benchmark job in this process (``run_job`` with ``threads=1``) sets
+    torch's process-wide thread count; later tests' eager references of the chaotic random-weight
+    nets depend on it (a conversion check then matched 99/100), so each test leaves it as it found it."""
+    torch = sys.modules.get("torch")
+    before = torch.get_num_threads() if torch is not None else None
+    yield
+    torch = sys.modules.get("torch")
+    if torch is not None and before is not None and torch.get_num_threads() != before:
+        torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="session")

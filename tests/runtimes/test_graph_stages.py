@@ -148,7 +148,7 @@ def test_benchmark_worker_records_graph_stages_and_the_report_shows_them(openvin
 
     loaded, front, _, _, _ = setup
     predictor = Predictor(loaded, ResizeMode.STRETCH, SIZE, openvino_runtime)
-    stages = _stage_timings(predictor, [(front.name, front.camera, front.image)], 1, openvino_runtime)
+    stages = _stage_timings(predictor, [front], 1, openvino_runtime)
     assert {*STAGES, PROFILED_CALL} <= set(stages) <= {*STAGES, OTHER, PROFILED_CALL}
     assert all(stats["count"] == 1 and stats["mean_ms"] > 0 for stats in stages.values())
     record = BenchmarkRecord(key="k", job={}, status=OK, runtime="openvino", precision="fp32", model="r50",
