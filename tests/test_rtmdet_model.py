@@ -1,4 +1,4 @@
-"""RTMDet-Ins (:mod:`maskbench.models.rtmdet`): checkpoint names, sizes, shapes, dtypes.
+"""RTMDet-Ins (:mod:`maskbench.models.rtmdet.model`): checkpoint names, sizes, shapes, dtypes.
 
 The numbers below were measured on MMDetection 3.3.0 (``MODELS.build`` of the five
 ``rtmdet-ins_*_coco.py`` configs, oracle environment); the stage-by-stage float64 agreement
@@ -15,7 +15,7 @@ import torch.nn.functional as F
 
 from maskbench.models.factory import build_model
 from maskbench.models.random_init import randomize_
-from maskbench.models.rtmdet import RTMDetIns, RTMDetTestConfig, point_priors
+from maskbench.models.rtmdet.model import RTMDetIns, RTMDetTestConfig, point_priors
 from maskbench.zoo import get_spec
 
 

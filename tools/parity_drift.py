@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 def inject(bug: str) -> None:
     if bug == "fpn-fp16":
-        from maskbench.models.mask_rcnn import MaskRCNN
+        from maskbench.models.mask_rcnn.model import MaskRCNN
 
         extract = MaskRCNN.extract_features
         MaskRCNN.extract_features = lambda self, x: [  # type: ignore[method-assign]
@@ -40,7 +40,7 @@ def inject(bug: str) -> None:
 
         pre.normalise_into_padded = rounded
     elif bug == "finest-scale":
-        from maskbench.models import roi_heads
+        from maskbench.models.mask_rcnn import roi_heads
 
         init = roi_heads.RoIExtractor.__init__
         roi_heads.RoIExtractor.__init__ = (  # type: ignore[method-assign]

@@ -30,7 +30,7 @@ def _manifest(folder: Path, **changes) -> Manifest:
                 weights_sha256="0", mode="stretch", input_size=[320, 192], input_hw=[192, 320], img_shape=[192, 320],
                 input_format=dict(mean=[103.53, 116.28, 123.675], std=[57.375, 57.12, 58.395], bgr=True,
                                   pad_value=None, stretch_size=[1344, 800], keep_ratio_scale=[1333, 800],
-                                  pad_to_scale=False),
+                                  pad_to_scale=False, pad_divisor=32, keep_ratio=True, pixel_divisor=None),
                 class_names=["person"],
                 mask_threshold=0.5, runtime="openvino", runtime_version="2026.4.1", precision="fp32", threads=2,
                 artifact=ARTIFACT, artifact_sha256=file_digests(folder, [ARTIFACT])[ARTIFACT],
@@ -158,9 +158,22 @@ def test_a_format_2_bundle_with_a_flat_input_format_is_refused_with_the_command_
 def test_the_input_format_is_read_by_name(tmp_path):
     fmt = _manifest(_bundle(tmp_path / "b"), input_format={"pad_to_scale": True, "pad_value": 114.0, "bgr": False,
                                              "mean": [1, 2, 3], "std": [4, 5, 6], "stretch_size": [640, 640],
-                                             "keep_ratio_scale": [640, 480]}).input_format
+                                             "keep_ratio_scale": [640, 480], "pad_divisor": 1,
+                                             "keep_ratio": False, "pixel_divisor": 255.0}).input_format
     assert (fmt.mean, fmt.std, fmt.bgr, fmt.pad_value, fmt.pad_to_scale) == ((1, 2, 3), (4, 5, 6), False, 114.0, True)
     assert (fmt.stretch_size, fmt.keep_ratio_scale) == ((640, 640), (640, 480))
+    assert (fmt.pad_divisor, fmt.keep_ratio, fmt.pixel_divisor) == (1, False, 255.0)
+
+
+def test_a_format_3_bundle_is_refused_with_the_command_that_rebuilds_it(tmp_path, capsys):
+    folder = _bundle(tmp_path / "b")
+    data = json.loads((folder / MANIFEST_FILE).read_text())
+    for key in ("pad_divisor", "keep_ratio", "pixel_divisor"):
+        del data["input_format"][key]
+    data["format_version"] = 3
+    (folder / MANIFEST_FILE).write_text(json.dumps(data))
+    line = _refused(folder, capsys)
+    assert "format version 3 is older" in line and "how to resize and pad" in line
 
 
 def test_an_input_format_missing_a_field_is_refused(tmp_path):

@@ -15,7 +15,7 @@ import math
 import pytest
 import torch
 
-from maskbench.models.anchors import AnchorGenerator
+from maskbench.models.mask_rcnn.anchors import AnchorGenerator
 
 RATIOS = (0.5, 1.0, 2.0)
 SCALES = (8.0,)

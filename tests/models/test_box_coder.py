@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import torch
 
-from maskbench.models.box_coder import decode_deltas
+from maskbench.models.mask_rcnn.box_coder import decode_deltas
 
 RCNN_STDS = (0.1, 0.1, 0.2, 0.2)
 RPN_STDS = (1.0, 1.0, 1.0, 1.0)

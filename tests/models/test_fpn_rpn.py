@@ -21,9 +21,9 @@ import torch
 import torch.nn.functional as F
 from torchvision.ops import nms
 
-from maskbench.models.anchors import AnchorGenerator
-from maskbench.models.fpn import FPN
-from maskbench.models.rpn import ProposalConfig, RPNHead, select_proposals
+from maskbench.models.mask_rcnn.anchors import AnchorGenerator
+from maskbench.models.mask_rcnn.fpn import FPN
+from maskbench.models.mask_rcnn.rpn import ProposalConfig, RPNHead, select_proposals
 
 
 # ----------------------------------------------------------------------------- references

@@ -23,8 +23,8 @@ import torch.nn.functional as F
 from torch import nn
 from torchvision.ops import nms, roi_align
 
-from maskbench.models.mask_rcnn import MaskRCNN
-from maskbench.models.roi_heads import (
+from maskbench.models.mask_rcnn.model import MaskRCNN
+from maskbench.models.mask_rcnn.roi_heads import (
     BBoxHead,
     DetectionConfig,
     MaskHead,

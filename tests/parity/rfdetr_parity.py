@@ -19,7 +19,7 @@ from pycocotools import mask as mask_utils
 from maskbench.models.rfdetr import postprocess
 from maskbench.models.rfdetr.model import RFDETRSeg
 from maskbench.models.rfdetr.random_weights import RECIPE, fingerprint, random_state_dict
-from maskbench.models.rfdetr.sizes import get_size
+from maskbench.zoo.rfdetr_sizes import get_size
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]

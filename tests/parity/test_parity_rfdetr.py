@@ -22,7 +22,7 @@ import torch
 
 from maskbench.models.rfdetr import decoder, postprocess
 from maskbench.models.rfdetr.model import RFDETRSeg
-from maskbench.models.rfdetr.sizes import SIZES
+from maskbench.zoo.rfdetr_sizes import SIZES
 
 from .rfdetr_parity import (
     FRAMES,

@@ -17,7 +17,7 @@ import pytest
 from maskbench.benchmark.profiling.graph_profile import OTHER, PROFILED_CALL, graph_stage_profile
 from maskbench.benchmark.profiling.node_stages import node_stages, stage_index
 from maskbench.models.inputs import preprocess
-from maskbench.models.mask_rcnn import MaskRCNN
+from maskbench.models.mask_rcnn.model import MaskRCNN
 from maskbench.pipeline.preprocess import ResizeMode
 from maskbench.runtimes import get_runtime
 from maskbench.zoo import stage_order
@@ -60,7 +60,7 @@ def onnx_path(openvino_runtime):
 
 
 def test_stage_names_are_the_records(onnx_path):
-    from maskbench.models.rtmdet import RTMDetIns
+    from maskbench.models.rtmdet.model import RTMDetIns
 
     # the records name every family's stages, each family's in its own order
     RECORD_STAGES = stage_order()

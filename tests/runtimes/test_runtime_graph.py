@@ -19,7 +19,7 @@ import torch
 
 from maskbench.export.graph import extract_rois, select_detections_graph
 from maskbench.export.onnx_export import _nms_sorted_by_score
-from maskbench.models.roi_heads import DetectionConfig, RoIExtractor, select_detections
+from maskbench.models.mask_rcnn.roi_heads import DetectionConfig, RoIExtractor, select_detections
 
 IMG_SHAPE = (192, 320)
 FIXED = replace(DetectionConfig(), fixed_count=True)

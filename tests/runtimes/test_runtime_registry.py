@@ -14,8 +14,8 @@ from maskbench.cli.main import main
 from maskbench.export import onnx_export
 from maskbench.export.onnx_export import KEY_PROP, ExportTarget, export_key, export_onnx, stored_key
 from maskbench.models.factory import LoadedModel
-from maskbench.models.roi_heads import DetectionConfig
-from maskbench.models.rpn import ProposalConfig
+from maskbench.models.mask_rcnn.roi_heads import DetectionConfig
+from maskbench.models.mask_rcnn.rpn import ProposalConfig
 from maskbench.runtimes import RUNTIMES, RuntimeNotInstalled, available_runtimes, get_runtime
 from maskbench.runtimes.registry import UnknownRuntimeError
 from maskbench.zoo import get_spec

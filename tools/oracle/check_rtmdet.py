@@ -32,7 +32,7 @@ from make_fixtures import check_nms_transcription, float64_ops  # noqa: E402
 
 from maskbench.models.factory import build_model  # noqa: E402
 from maskbench.models.random_init import randomize_  # noqa: E402
-from maskbench.models.rtmdet import RTMDetIns  # noqa: E402
+from maskbench.models.rtmdet.model import RTMDetIns  # noqa: E402
 from maskbench.zoo import get_spec  # noqa: E402
 
 CONFIGS = {

@@ -56,8 +56,8 @@ FRAMES = {
 }
 
 
-def load_by_path(name: str):
-    spec = importlib.util.spec_from_file_location(name, PACKAGE / f"{name}.py")
+def load_by_path(name: str, folder: Path = PACKAGE):
+    spec = importlib.util.spec_from_file_location(name, folder / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
     spec.loader.exec_module(module)
@@ -65,7 +65,7 @@ def load_by_path(name: str):
 
 
 random_weights = load_by_path("random_weights")
-sizes = load_by_path("sizes")
+sizes = load_by_path("rfdetr_sizes", REPO / "src/maskbench/zoo")
 
 
 def decode(path: Path) -> np.ndarray:

@@ -20,11 +20,10 @@ import argparse
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from ..runtimes.registry import RUNTIMES  # names and capabilities only: no torch, no backend imported
+from ..runtimes.registry import RUNTIMES, export_targets  # names and capabilities only: no torch, no backend imported
 from ..utils.names import (
     ALL_MODELS,
     DEFAULT_PAIR,
-    EXPORT_TARGETS,
     KEEP_RATIO_SCALE,
     METRICS,
     PRECISIONS,
@@ -39,6 +38,7 @@ MODEL_ALIASES: dict[str, str] = {spec.alias: spec.name for spec in MODELS}
 MODEL_NAMES: frozenset[str] = frozenset(MODEL_ALIASES) | frozenset(MODEL_ALIASES.values())  # what get_spec takes
 MODEL_SET_NAMES: tuple[str, ...] = tuple(MODEL_SETS)  # study, each family, all
 RUNTIME_NAMES: tuple[str, ...] = tuple(RUNTIMES)  # the registry's order
+EXPORT_TARGETS = export_targets()
 
 
 class Parser(argparse.ArgumentParser):

@@ -72,10 +72,7 @@ def predict_folder(bundle: Path, images: Path, out: Path, threads: int | None,
     refs = find_images(images)
     records: list[ImageRecord] = []
     results: list[dict] = []
-    m = model.manifest
-    info = {"model": m.model, "weights": m.weights, "weights_sha256": m.weights_sha256,
-            "preprocessing": f"{m.mode} {m.input_size or 'default'}",
-            "runtime": f"{m.runtime} {m.runtime_version} ({m.precision}, {m.threads} threads, deployed bundle)"}
+    info = model.manifest.run_info(f"{model.manifest.threads} threads, deployed bundle")
     failed = 0
     try:
         for image_id, ref in enumerate(refs, 1):

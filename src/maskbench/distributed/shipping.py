@@ -17,6 +17,7 @@ from pathlib import Path
 from ..runtimes.registry import deployable_runtimes
 from ..utils.errors import ImageError, MaskbenchError
 from ..utils.names import ResizeMode
+from ..utils.run_info import run_info
 
 GRAPH_RUNTIMES = deployable_runtimes()  # what maskbench.deploy runs without torch
 
@@ -72,9 +73,8 @@ def build_choice_bundle(folder: Path, choice: ModelChoice, paths: Sequence[str],
                           precision=choice.precision)
     tensor, meta = predictor.prepare(frame)
     build_bundle(folder, bundle_runtime(runtime), tensor, meta.img_shape, ResizeMode(choice.mode), choice.input_size)
-    return {"model": predictor.loaded.spec.name, "weights": predictor.loaded.weights,
-            "preprocessing": f"{ResizeMode(choice.mode).value} {choice.input_size or 'default'}",
-            "runtime": runtime.describe()}
+    return run_info(predictor.loaded.spec.name, predictor.loaded.weights, ResizeMode(choice.mode),
+                    choice.input_size, runtime.describe())
 
 
 def bundle_key(folder: Path) -> str:
@@ -89,10 +89,7 @@ def bundle_info(folder: Path) -> dict:
     """predict's ``info`` block for a bundle exported earlier (``maskbench export --bundle``)."""
     from ..pipeline.manifest import Manifest
 
-    m = Manifest.read(folder)
-    return {"model": m.model, "weights": m.weights, "weights_sha256": m.weights_sha256,
-            "preprocessing": f"{m.mode} {m.input_size or 'default'}",
-            "runtime": f"{m.runtime} {m.runtime_version} ({m.precision}, deployed bundle {folder})"}
+    return Manifest.read(folder).run_info(f"deployed bundle {folder}")
 
 
 def pack_bundle(folder: Path) -> dict[str, bytes]:

@@ -32,9 +32,9 @@ import torch.nn.functional as F
 from torch import nn
 from torchvision.ops import nms, roi_align
 
-from ..models.box_coder import decode_deltas
-from ..models.mask_rcnn import MaskRCNN
-from ..models.roi_heads import BOX_DELTA_STDS, DetectionConfig, RoIExtractor
+from ..models.mask_rcnn.box_coder import decode_deltas
+from ..models.mask_rcnn.model import MaskRCNN
+from ..models.mask_rcnn.roi_heads import BOX_DELTA_STDS, DetectionConfig, RoIExtractor
 
 
 def extract_rois(extractor: RoIExtractor, features: Sequence[torch.Tensor], rois: torch.Tensor) -> torch.Tensor:

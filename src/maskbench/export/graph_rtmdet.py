@@ -25,7 +25,7 @@ from typing import cast
 import torch
 from torch import Tensor, nn
 
-from ..models.rtmdet import RTMDetIns, RTMDetTestConfig, decode_distances, point_priors, relative_coordinates
+from ..models.rtmdet.model import RTMDetIns, RTMDetTestConfig, decode_distances, point_priors, relative_coordinates
 from .graph import shifted_nms
 
 

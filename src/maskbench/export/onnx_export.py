@@ -250,11 +250,11 @@ def _traceable_rpn_nms():
     ties, eager follows torch's unstable sort and no ONNX graph can (see the report in
     verify/conversion_check.py on why checked frames must not saturate).
     """
-    from ..models import rpn
+    from ..models.mask_rcnn import rpn
     from .graph import shifted_nms
 
     if not hasattr(rpn, "batched_nms"):
-        raise ExportError("maskbench.models.rpn no longer calls batched_nms; update export/onnx_export.py")
+        raise ExportError("maskbench.models.mask_rcnn.rpn no longer calls batched_nms; update export/onnx_export.py")
     original = rpn.batched_nms
     rpn.batched_nms = shifted_nms
     try:

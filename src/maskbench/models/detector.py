@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -74,10 +75,15 @@ class FamilyModel:
 
     ``build(spec, fixed_count)``: the architecture with PyTorch's default initialisation
     (``fixed_count``: exactly ``max_per_img`` detections, for benchmarks on random weights);
-    ``calibrate_(model, images, shapes)``: random weights made to do a trained model's work."""
+    ``calibrate_(model, images, shapes)``: random weights made to do a trained model's work;
+    ``randomize_(model, seed)``: the random weights before calibration (None: He-normal per
+    tensor name, :func:`maskbench.models.random_init.randomize_`); ``read_checkpoint(path)``: a
+    checkpoint's state dict (None: MMDetection's layout, :func:`maskbench.weights.load_state_dict`)."""
 
     build: Callable[[ModelSpec, bool], Detector]
     calibrate_: Callable[[Any, torch.Tensor, list[tuple[int, int]]], None]
+    randomize_: Callable[[Any, int], Any] | None = None
+    read_checkpoint: Callable[[Path], dict[str, torch.Tensor]] | None = None
 
 
 def to_detections(raw: RawDetections, meta: ImageMeta, family: FamilyEntry, mask_threshold: float = 0.5) -> Detections:

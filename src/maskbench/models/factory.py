@@ -67,7 +67,7 @@ def create_model(
     fixed = (weights == RANDOM) if fixed_count is None else fixed_count
     model = build_model(spec, fixed).to(dtype)
     if weights == RANDOM:
-        randomize_(model, seed)
+        (family_model(spec).randomize_ or randomize_)(model, seed)
         if calibration_images is None:
             calibration_images, calibration_shapes = default_calibration_batch(spec)
         shapes = cast("list[tuple[int, int]]", calibration_shapes)  # given with the images
@@ -76,19 +76,21 @@ def create_model(
     from .. import weights as weights_io
 
     if weights == OFFICIAL:
-        path = weights_io.download_checkpoint(spec.weights.url, spec.weights.sha256_prefix, progress=progress)
+        path = weights_io.download_checkpoint(spec.weights.url, spec.weights.sha256_prefix, progress=progress,
+                                              md5=spec.weights.md5)
         described = f"official ({path.name})"
     else:
         path = Path(weights)
         described = f"checkpoint {path}"
-    load_checkpoint_into(model, path, spec.name)
+    load_checkpoint_into(model, path, spec)
     return LoadedModel(model, spec, described)
 
 
-def load_checkpoint_into(model: Detector, path: Path, model_name: str) -> None:
+def load_checkpoint_into(model: Detector, path: Path, spec: ModelSpec) -> None:
     from .. import weights as weights_io
 
-    state = weights_io.load_state_dict(path)
+    state = (family_model(spec).read_checkpoint or weights_io.load_state_dict)(path)
+    model_name = spec.name
     expected = model.state_dict()
     weights_io.check_state_dict(expected, state, model_name, path)
     # Older checkpoints may lack ``num_batches_tracked`` (unused at inference).

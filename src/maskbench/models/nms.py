@@ -50,3 +50,15 @@ def batched_nms(boxes: torch.Tensor, scores: torch.Tensor, idxs: torch.Tensor, i
         kept[members[_nms_in_mmcv_order(shifted[members], scores[members], iou_threshold)]] = True
     keep = kept.nonzero().view(-1)
     return keep[scores[keep].sort(descending=True).indices]
+
+
+def fill_with_suppressed(scores: torch.Tensor, candidates: torch.Tensor, keep: torch.Tensor,
+                          count: int) -> torch.Tensor:
+    """Top up ``keep`` with the best candidates NMS removed, so the count is fixed."""
+    suppressed = candidates[~torch.isin(candidates, keep)]
+    suppressed = suppressed[scores[suppressed].argsort(descending=True)]
+    extra = suppressed[: count - keep.numel()]
+    if keep.numel() + extra.numel() < count:  # fewer boxes than ``count`` in all: repeat the best
+        extra = torch.cat([extra, candidates[:1].repeat(count - keep.numel() - extra.numel())])
+    merged = torch.cat([keep, extra])
+    return merged[scores[merged].argsort(descending=True, stable=True)]

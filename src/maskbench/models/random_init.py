@@ -9,7 +9,8 @@ Two steps:
 1. ``randomize_``: every tensor drawn from its own ``numpy.random.RandomState`` seeded by the
    model seed and the tensor's name, so the same weights come back on any machine and can be
    regenerated (e.g. by a reference implementation) without storing them.
-2. ``calibrate_mask_rcnn_`` (RTMDet-Ins: :mod:`maskbench.models.rtmdet_random`): on real
+2. each family's calibration (:mod:`maskbench.models.mask_rcnn.random_weights`,
+   :mod:`maskbench.models.rtmdet.random_weights`): on real
    frames, set each BatchNorm's statistics from its actual input (eval mode is kept; the
    statistics are simply measured), then standardise each output channel of the heads' last
    layers (RPN objectness and deltas, class logits, box deltas, mask logits) over real
@@ -21,19 +22,11 @@ Two steps:
 from __future__ import annotations
 
 import zlib
-from collections.abc import Sequence
 from typing import cast
 
 import numpy as np
 import torch
 from torch import nn
-
-# (mean, std) each output channel of the last layers is standardised to.
-RPN_OBJECTNESS = (0.0, 2.0)
-RPN_DELTAS = (0.0, 0.1)
-CLASS_LOGITS = (0.0, 2.5)
-BOX_DELTAS = (0.0, 0.5)
-MASK_LOGITS = (0.0, 2.0)
 
 
 def tensor_seed(seed: int, name: str) -> int:
@@ -157,24 +150,3 @@ class BatchNormsFromInput:
     def __exit__(self, *exc) -> None:
         for hook in self.hooks:
             hook.remove()
-
-
-@torch.no_grad()
-def calibrate_mask_rcnn_(model, images: torch.Tensor, img_shapes: Sequence[tuple[int, int]]) -> None:
-    """Make a randomly initialised :class:`MaskRCNN` produce trained-looking outputs on ``images``.
-
-    The backbone runs once; each head stage is then measured on the outputs of the stages
-    calibrated before it (proposals from the calibrated RPN, masks of the calibrated detections).
-    """
-    model.eval()
-    rpn, bbox, mask = model.rpn_head, model.roi_head.bbox_head, model.roi_head.mask_head
-    with BatchNormsFromInput(model):
-        features = model.extract_features(images)
-        measure_and_standardise([(rpn.rpn_cls, RPN_OBJECTNESS), (rpn.rpn_reg, RPN_DELTAS)],
-                                 lambda: model.propose(features, img_shapes))
-        proposals = model.propose(features, img_shapes)
-        measure_and_standardise([(bbox.fc_cls, CLASS_LOGITS), (bbox.fc_reg, BOX_DELTAS)],
-                                 lambda: model.detect_boxes(features[:4], proposals, img_shapes))
-        detections = model.detect_boxes(features[:4], proposals, img_shapes)
-        measure_and_standardise([(mask.conv_logits, MASK_LOGITS)],
-                                 lambda: model.predict_masks(features[:4], detections))

@@ -28,6 +28,7 @@ from .manifest import (
     BundleError,
     Manifest,
     check_format_version,
+    read_bundle_json,
     read_manifest_data,
 )
 
@@ -63,11 +64,10 @@ class Seal:
         if not path.is_file():
             raise BundleError(f"{folder}: the bundle is not sealed (no {SEAL_FILE}: its export was interrupted, or "
                               "it was assembled by hand); re-export the bundle")
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-            digest = str(data["manifest_sha256"])
-        except (OSError, ValueError, TypeError, KeyError):
-            raise BundleError(f"{path}: unreadable seal; re-export the bundle") from None
+        data = read_bundle_json(path, "seal")
+        if "manifest_sha256" not in data:
+            raise BundleError(f"{path}: unreadable seal (no manifest_sha256); re-export the bundle")
+        digest = str(data["manifest_sha256"])
         signature = data.get("signature")
         return cls(digest, Signature.from_dict(signature, str(path)) if signature is not None else None)
 

@@ -14,10 +14,14 @@ from pathlib import Path
 from typing import Any
 
 from ..utils.errors import MaskbenchError
+from ..utils.run_info import run_info
 from ..zoo.specs import InputFormat
 
-FORMAT_VERSION = 3  # 3: input_format nested; 2: every file's sha256 (files), the seal; 1 checked the artifact only
-OLDER_VERSIONS = {1: "it does not cover every file of the bundle", 2: "its input format is flat"}
+# 4: input_format says how to resize and pad (RF-DETR-Seg); 3: input_format nested; 2: every file's
+# sha256 (files), the seal; 1 checked the artifact only
+FORMAT_VERSION = 4
+OLDER_VERSIONS = {1: "it does not cover every file of the bundle", 2: "its input format is flat",
+                  3: "its input format does not say how to resize and pad"}
 MANIFEST_FILE = "manifest.json"
 
 
@@ -83,6 +87,11 @@ class Manifest:
             json.dump(self.to_dict(), file, indent=1)
         return path
 
+    def run_info(self, where: str) -> dict:
+        """predict's ``info`` block for detections this bundle made; ``where``: how it ran."""
+        return run_info(self.model, self.weights, self.mode, self.input_size,
+                        f"{self.runtime} {self.runtime_version} ({self.precision}, {where})", self.weights_sha256)
+
     @classmethod
     def read(cls, folder: Path) -> Manifest:
         return cls.from_dict(read_manifest_data(folder), str(Path(folder) / MANIFEST_FILE))
@@ -103,12 +112,17 @@ def read_manifest_data(folder: Path) -> dict:
     if not path.is_file():
         raise BundleError(f"{folder}: not a maskbench bundle (no {MANIFEST_FILE}); make one with "
                           "maskbench export --model NAME --runtime R --bundle DIR")
+    return read_bundle_json(path, "manifest")
+
+
+def read_bundle_json(path: Path, what: str) -> dict:
+    """A bundle file that holds one JSON object (``what``: its name in the error line)."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as err:
-        raise BundleError(f"{path}: unreadable manifest ({err}); re-export the bundle") from None
+        raise BundleError(f"{path}: unreadable {what} ({err}); re-export the bundle") from None
     if not isinstance(data, dict):
-        raise BundleError(f"{path}: not a maskbench bundle manifest; re-export the bundle")
+        raise BundleError(f"{path}: not a maskbench bundle {what}; re-export the bundle")
     return data
 
 

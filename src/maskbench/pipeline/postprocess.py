@@ -2,7 +2,8 @@
 
 Each family's entry names its decoder here: Mask R-CNN's 28x28 box-relative probabilities are
 pasted (:func:`paste_box_masks`); RTMDet-Ins' stride-8 logits over the whole padded input are
-resized (:func:`resize_stride_masks`, :mod:`maskbench.pipeline.instance_masks`).
+resized (:func:`resize_stride_masks`, :mod:`maskbench.pipeline.instance_masks`); RF-DETR-Seg's
+quarter-resolution logits are resized straight to the original image (:func:`resize_query_masks`).
 
 Mask pasting computes what MMDetection's CPU path computes (``FCNMaskHead._predict_by_feat_single``
 with ``skip_empty``): each 28x28 probability map is sampled bilinearly (``grid_sample``,
@@ -34,6 +35,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..zoo import FamilyEntry, locate
+from .bilinear import direct_axis, threshold_resized
 from .detections import Detections
 from .instance_masks import instance_masks
 from .mask_canvas import MaskCanvas
@@ -131,6 +133,33 @@ def resize_stride_masks(boxes: np.ndarray, scores: np.ndarray, labels: np.ndarra
     original = rescale_boxes(np.asarray(boxes), meta, by_reciprocal=True).astype(np.float32)
     binary = instance_masks(np.asarray(masks, dtype=np.float32), meta, threshold=mask_threshold)
     return _detections(original, scores, labels, binary)
+
+
+def resize_query_masks(boxes: np.ndarray, scores: np.ndarray, labels: np.ndarray, masks: np.ndarray,
+                       meta: ImageMeta, mask_threshold: float = 0.5) -> Detections:
+    """RF-DETR-Seg's decoding (rfdetr's ``PostProcess``): boxes from the square input to the
+    original image, clamped to it; each (R/4, R/4) mask's logits resized bilinearly straight to
+    the original image (in their own precision) and thresholded (0.5: rfdetr's ``> 0``).
+    Detections in an unused COCO slot (label -1: no class to be scored with) are dropped."""
+    keep = np.flatnonzero(np.asarray(labels) >= 0)
+    img_h, img_w = meta.ori_shape
+    original = rescale_boxes(np.asarray(boxes)[keep], meta)
+    limits = np.asarray([img_w, img_h, img_w, img_h], dtype=original.dtype)
+    original = np.minimum(np.maximum(original, 0), limits).astype(np.float32)
+    logits = np.asarray(masks)[keep]
+    binary = upsample_masks(logits, meta.ori_shape, float(np.log(mask_threshold / (1 - mask_threshold))))
+    return _detections(original, np.asarray(scores)[keep], np.asarray(labels)[keep], binary)
+
+
+def upsample_masks(mask_logits: np.ndarray, original_hw: tuple[int, int], cut: float = 0.0) -> np.ndarray:
+    """(K, h, w) logits -> (K, H, W) bool: ``F.interpolate(bilinear, size=original_hw) > cut``
+    (rfdetr's ``_postprocess_masks``), in the logits' precision, each mask on its window only."""
+    logits = np.asarray(mask_logits)
+    if logits.dtype not in (np.float32, np.float64):
+        logits = logits.astype(np.float32)
+    height, width = logits.shape[1:]
+    return threshold_resized(logits, direct_axis(height, original_hw[0], logits.dtype.name),
+                             direct_axis(width, original_hw[1], logits.dtype.name), logits.dtype.type(cut))
 
 
 def _detections(boxes: np.ndarray, scores, labels, masks: np.ndarray) -> Detections:

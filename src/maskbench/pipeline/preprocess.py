@@ -8,7 +8,8 @@ Two modes, both from the study's world:
 - ``stretch``: a fixed input such as 1344x800 (RTMDet: 640x640), ignoring the aspect ratio, as a
   static TensorRT/MMDeploy build does (the study's setting).
 Resizing uses OpenCV's bilinear filter on uint8, exactly as mmcv does, so the network sees the
-same pixels as in MMDetection.
+same pixels as in MMDetection; RF-DETR-Seg's float image is resized with PyTorch's arithmetic
+(:mod:`.bilinear`), as rfdetr does.
 
 No torch here: :func:`preprocess_array` (numpy and OpenCV) is what the torch-free deployment
 (:mod:`maskbench.deploy`) runs; :func:`maskbench.models.inputs.preprocess` wraps its output in a
@@ -23,10 +24,10 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from ..utils.errors import MaskbenchError
 from ..utils.names import ResizeMode  # in names.py: the CLI reads it without torch
 from ..zoo import MASK_RCNN_INPUT, InputFormat
-
-PAD_DIVISOR = 32
+from .bilinear import resize_image
 
 
 @dataclass(frozen=True)
@@ -60,20 +61,28 @@ def preprocess_array(
 ) -> tuple[np.ndarray, ImageMeta]:
     """:func:`preprocess` in numpy: the (1, 3, H', W') ``dtype`` array and its meta."""
     mode = ResizeMode(mode)
+    if mode == ResizeMode.KEEP_RATIO and not input_format.keep_ratio:
+        raise MaskbenchError("this model takes its square stretched input only (no keep-ratio mode); "
+                             "leave --keep-ratio out")
     default = input_format.stretch_size if mode == ResizeMode.STRETCH else input_format.keep_ratio_scale
     input_size = input_size or default
     height, width = image.shape[:2]
     new_w, new_h = resized_size(height, width, mode, input_size)
-    resized = cv2.resize(image, (new_w, new_h), interpolation=cv2.INTER_LINEAR)
+    if input_format.pixel_divisor is None:
+        resized = cv2.resize(image, (new_w, new_h), interpolation=cv2.INTER_LINEAR)
+    else:  # RF-DETR-Seg: x / 255 in float, resized as PyTorch resizes a float tensor
+        scaled = np.divide(image, dtype(input_format.pixel_divisor), dtype=dtype)
+        resized = resize_image(scaled, (new_h, new_w))
     if input_format.bgr:
         resized = resized[:, :, ::-1]
     # RTMDet's pipeline pads to its scale (mmcv's ``Pad``), which also sets ``img_shape`` to the
     # padded size: MMDetection's head then clamps boxes to the padded input, not the resized image.
     padded_in_pipeline = mode == ResizeMode.KEEP_RATIO and input_format.pad_to_scale
     padded_w, padded_h = (max(input_size), min(input_size)) if padded_in_pipeline else (new_w, new_h)
-    padded_h, padded_w = padded_h + -padded_h % PAD_DIVISOR, padded_w + -padded_w % PAD_DIVISOR
+    divisor = input_format.pad_divisor
+    padded_h, padded_w = padded_h + -padded_h % divisor, padded_w + -padded_w % divisor
     array = normalise_into_padded(resized, input_format.mean, input_format.std, (padded_h, padded_w), dtype,
-                                  input_format.pad_value)
+                                  input_format.pad_value, mmdet_constants=input_format.pixel_divisor is None)
     meta = ImageMeta(
         ori_shape=(height, width),
         img_shape=(padded_h, padded_w) if padded_in_pipeline else (new_h, new_w),
@@ -85,7 +94,7 @@ def preprocess_array(
 
 def normalise_into_padded(resized: np.ndarray, mean: Sequence[float], std: Sequence[float],
                           padded_hw: tuple[int, int], dtype: type[np.floating] = np.float32,
-                          pad_value: float | None = None) -> np.ndarray:
+                          pad_value: float | None = None, mmdet_constants: bool = True) -> np.ndarray:
     """(1, 3, H, W) ``dtype``: ``(pixel - mean) / std`` per channel, padding right and below:
     zeros, or ``pad_value`` normalised like a pixel (RTMDet pads the raw image with 114 first).
 
@@ -106,8 +115,10 @@ def normalise_into_padded(resized: np.ndarray, mean: Sequence[float], std: Seque
     out = out.reshape(1, 3, *padded_hw)
     for channel in range(3):
         plane = out[0, channel, :height, :width]
-        # mean/std are float32 values even in double: MMDetection's buffers hold them so
-        channel_mean, channel_std = np_dtype(np.float32(mean[channel])), np_dtype(np.float32(std[channel]))
+        # mean/std are float32 values even in double where MMDetection's buffers hold them so
+        # (``mmdet_constants``); rfdetr makes them in the input's precision
+        channel_mean, channel_std = ((np_dtype(np.float32(mean[channel])), np_dtype(np.float32(std[channel])))
+                                     if mmdet_constants else (np_dtype(mean[channel]), np_dtype(std[channel])))
         np.subtract(resized[:, :, channel], channel_mean, out=plane, dtype=np_dtype)
         np.divide(plane, channel_std, out=plane)
         if pad_value is not None and (height, width) != tuple(padded_hw):

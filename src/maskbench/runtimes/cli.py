@@ -7,9 +7,7 @@ from pathlib import Path
 
 from ..cli import args as cli_args
 from ..cli.keys import add_sign_args, check_sign_args
-from ..utils.names import EXPORT_TARGETS, PRECISIONS  # noqa: F401 (PRECISIONS: = base.PRECISIONS, read without torch)
-
-EXPORT_RUNTIMES = EXPORT_TARGETS  # the name this module had for them
+from ..utils.names import PRECISIONS  # noqa: F401 (PRECISIONS: = base.PRECISIONS, read without torch)
 
 
 def add_commands(sub) -> None:

@@ -81,3 +81,12 @@ def _last_in_scopes(nodes, pattern: re.Pattern) -> dict[int, str]:
         if match:
             last[int(match.group(1))] = node.output[0]
     return last
+
+
+def projector_tensor_names(onnx_path: Path | str) -> list[str]:
+    """RF-DETR-Seg: the ``/backbone.0/projector/`` scope's last node is its one level (P4)."""
+    nodes, _ = _onnx_nodes(onnx_path)
+    last = [node.output[0] for node in nodes if "/backbone.0/projector/" in node.name]
+    if not last:
+        raise FeatureTapUnavailable(f"{onnx_path}: no /backbone.0/projector/ node, expected RF-DETR-Seg's projector")
+    return last[-1:]

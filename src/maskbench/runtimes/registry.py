@@ -65,7 +65,8 @@ class RuntimeInfo:
     line), e.g. a GPU; ``precision_checks``: precision -> ``"module:function"`` that raises (one
     line) where this machine cannot run that precision natively; ``tested_here``: whether it ran
     where maskbench was developed; ``deployable``: a bundle of it runs in :mod:`maskbench.deploy`
-    without torch (the runtime's own package and numpy only).
+    without torch (the runtime's own package and numpy only); ``runs_onnx``: it runs the exported
+    ONNX graph (so ``maskbench export --runtime`` prepares its files).
     """
 
     name: str
@@ -78,6 +79,7 @@ class RuntimeInfo:
     precision_checks: dict[str, str] = field(default_factory=dict, hash=False, compare=False)
     tested_here: bool = True
     deployable: bool = False
+    runs_onnx: bool = False
 
     @property
     def devices(self) -> tuple[str, ...]:
@@ -128,30 +130,37 @@ RUNTIMES: dict[str, RuntimeInfo] = {
         f"{EXTRA_INSTALL}  (or: pip install onnx onnxruntime)",
         "ONNX Runtime, CPUExecutionProvider, on the exported ONNX graph (int8: static QDQ quantization)",
         {"fp32": (CPU,), "int8": (CPU,)},
-        precision_checks={"int8": "maskbench.runtimes.onnxruntime_:require_int8_instructions"}, deployable=True),
+        precision_checks={"int8": "maskbench.runtimes.onnxruntime_:require_int8_instructions"}, deployable=True,
+        runs_onnx=True),
     "onnxruntime-cuda": RuntimeInfo(
         "onnxruntime-cuda", "maskbench.runtimes.onnxruntime_:OnnxRuntimeCudaRuntime", ("onnx", "onnxruntime"),
         "pip install onnx onnxruntime-gpu",
         "ONNX Runtime, CUDAExecutionProvider, on the same exported ONNX graph", {"fp32": (CUDA,)},
-        needs=_onnxruntime_cuda_problem),
+        needs=_onnxruntime_cuda_problem, runs_onnx=True),
     "openvino": RuntimeInfo(
         "openvino", "maskbench.runtimes.openvino_:OpenVinoRuntime", ("onnx", "openvino"),
         f"{EXTRA_INSTALL}  (or: pip install onnx openvino)",
         "OpenVINO on CPU (precision hint f32, or bf16 where the CPU has it; int8: NNCF post-training "
         "quantization), on the exported ONNX graph", {"fp32": (CPU,), "bf16": (CPU,), "int8": (CPU,)},
         precision_checks={"bf16": "maskbench.runtimes.openvino_:require_native_bf16",
-                          "int8": "maskbench.runtimes.openvino_:require_native_int8"}, deployable=True),
+                          "int8": "maskbench.runtimes.openvino_:require_native_int8"}, deployable=True,
+        runs_onnx=True),
     "tensorrt": RuntimeInfo(
         "tensorrt", "maskbench.runtimes.tensorrt_:TensorRTRuntime", ("onnx", "tensorrt"),
         "pip install onnx tensorrt  (TensorRT 10, from NVIDIA's index)",
         f"native TensorRT engine built from the exported ONNX graph ({UNTESTED_TENSORRT})",
-        {"fp32": (CUDA,), "fp16": (CUDA,)}, needs=_cuda_problem, tested_here=False),
+        {"fp32": (CUDA,), "fp16": (CUDA,)}, needs=_cuda_problem, tested_here=False, runs_onnx=True),
 }
 
 
 def deployable_runtimes() -> tuple[str, ...]:
     """The runtimes a bundle can be exported for and deployed with (no torch at the robot)."""
     return tuple(name for name, info in RUNTIMES.items() if info.deployable)
+
+
+def export_targets() -> tuple[str, ...]:
+    """What ``maskbench export --runtime`` prepares: ``onnx`` (the file alone) or a runtime of it."""
+    return ("onnx", *(name for name, info in RUNTIMES.items() if info.runs_onnx))
 
 
 def runtime_info(name: str) -> RuntimeInfo:

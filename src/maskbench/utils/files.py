@@ -48,7 +48,12 @@ def cache_dir(kind: str) -> Path:
 
 def file_sha256(path: Path | str) -> str:
     """Hex sha256 of a file, read in chunks so that big checkpoints do not fill memory."""
-    digest = hashlib.sha256()
+    return file_digest(path, "sha256")
+
+
+def file_digest(path: Path | str, algorithm: str) -> str:
+    """Hex digest of a file by a :mod:`hashlib` algorithm name, read in chunks."""
+    digest = hashlib.new(algorithm)
     with open(path, "rb") as file:
         for chunk in iter(lambda: file.read(_CHUNK_BYTES), b""):
             digest.update(chunk)

@@ -18,9 +18,6 @@ from enum import Enum
 
 ALL_MODELS = "all"  # benchmark --models all: every zoo model (the zoo's MODEL_SETS)
 
-# What `maskbench export --runtime` prepares: the ONNX file alone, or it plus a graph runtime's files.
-EXPORT_TARGETS: tuple[str, ...] = ("onnx", "onnxruntime", "onnxruntime-cuda", "openvino", "tensorrt")
-
 PRECISIONS: tuple[str, ...] = ("fp32", "fp16", "bf16", "int8")
 
 

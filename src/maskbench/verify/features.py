@@ -45,8 +45,11 @@ def eager_outputs(loaded: LoadedModel, images: torch.Tensor, img_shape: tuple[in
     outputs are caught by a hook on ``model.neck`` (what ``extract_features`` returns)."""
     model = loaded.model
     caught: list[list[np.ndarray]] = []
-    handle = model.neck.register_forward_hook(
-        lambda module, args, outputs: caught.append([f.float().cpu().numpy() for f in outputs]))
+    def catch(module, args, outputs) -> None:  # a list of levels, or one tensor (a one-level neck)
+        levels = outputs if isinstance(outputs, (list, tuple)) else [outputs]
+        caught.append([f.float().cpu().numpy() for f in levels])
+
+    handle = model.neck.register_forward_hook(catch)
     try:
         with torch.inference_mode():
             raw = model(images.to(next(model.parameters()).device), [tuple(img_shape)])[0]

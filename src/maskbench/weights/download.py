@@ -1,5 +1,6 @@
 """Download an official checkpoint into the cache: resumable, verified against the sha256
-prefix that MMDetection (like torch.hub) puts in the file name, usable offline once there."""
+prefix that MMDetection (like torch.hub) puts in the file name (or the MD5 rfdetr lists),
+usable offline once there."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from tqdm import tqdm
 
 from ..utils.errors import DownloadError, one_line
 from ..utils.files import cache_dir as _cache_dir
-from ..utils.files import file_sha256
+from ..utils.files import file_digest
 
 _CHUNK_BYTES = 1 << 20  # download read size
 _USER_AGENT = "maskbench/0.1 (+checkpoint download)"
@@ -69,10 +70,11 @@ class _TransferCut(Exception):
 
 def download_checkpoint(
     url: str,
-    sha256_prefix: str,
+    sha256_prefix: str | None,
     cache_dir: Path | None = None,
     progress: bool = True,
     timeout: float = 30,
+    md5: str | None = None,
 ) -> Path:
     """Return the path of the verified checkpoint at ``url``, downloading it if needed.
 
@@ -80,16 +82,22 @@ def download_checkpoint(
     so the tool works offline once a checkpoint is in place. Downloads go to
     ``<name>.part`` and resume from it with an HTTP Range request, because
     checkpoints are 100-500 MB and boards often sit on flaky links. Only a
-    file whose sha256 starts with ``sha256_prefix`` is renamed into place.
+    file whose sha256 starts with ``sha256_prefix`` (or, where the publisher lists
+    an MD5 instead, as rfdetr does, whose MD5 is ``md5``) is renamed into place.
     """
-    expected_prefix = sha256_prefix.lower()
-    if not re.fullmatch(r"[0-9a-f]{8,64}", expected_prefix):
-        raise ValueError(f"sha256_prefix must be 8 to 64 hex digits, got {sha256_prefix!r}")
+    if sha256_prefix is not None:
+        algorithm, expected_prefix = "sha256", sha256_prefix.lower()
+        if not re.fullmatch(r"[0-9a-f]{8,64}", expected_prefix):
+            raise ValueError(f"sha256_prefix must be 8 to 64 hex digits, got {sha256_prefix!r}")
+    elif md5 is not None and re.fullmatch(r"[0-9a-f]{32}", md5.lower()):
+        algorithm, expected_prefix = "md5", md5.lower()
+    else:
+        raise ValueError(f"give a sha256 prefix or a 32-digit md5 for {url}, got {md5!r}")
     cache_dir = Path(cache_dir) if cache_dir is not None else checkpoint_cache_dir()
     final_path = cache_dir / checkpoint_file_name(url)
     part_path = final_path.with_name(final_path.name + ".part")
 
-    if final_path.is_file() and file_sha256(final_path).startswith(expected_prefix):
+    if final_path.is_file() and file_digest(final_path, algorithm).startswith(expected_prefix):
         return final_path
     try:
         cache_dir.mkdir(parents=True, exist_ok=True)
@@ -108,11 +116,11 @@ def download_checkpoint(
     except (_TransferCut, http.client.HTTPException, OSError) as err:
         raise _cannot_download(url, one_line(err), final_path) from None
 
-    actual = file_sha256(part_path)
+    actual = file_digest(part_path, algorithm)
     if not actual.startswith(expected_prefix):
         part_path.unlink(missing_ok=True)
         raise DownloadError(
-            f"{url}: downloaded file has sha256 {actual[:len(expected_prefix)]}..., expected {expected_prefix}; "
+            f"{url}: downloaded file has {algorithm} {actual[:len(expected_prefix)]}..., expected {expected_prefix}; "
             f"deleted it, run again to retry or put a good copy at {final_path}"
         )
     os.replace(part_path, final_path)

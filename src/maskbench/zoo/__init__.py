@@ -8,6 +8,7 @@ runs before any maskbench module, so every process, a benchmark worker's too, se
 
 from .families import (
     MASK_RCNN,
+    RFDETR_SEG,
     RTMDET_INS,
     families,
     get_family,
@@ -32,6 +33,7 @@ from .table import MODEL_SETS, MODELS, STUDY_MODELS, get_spec, register_model
 
 __all__ = [
     "IMAGENET_MEAN", "IMAGENET_STD", "MASK_RCNN", "MASK_RCNN_INPUT", "MODELS", "MODEL_SETS", "RESNEST_INPUT",
+    "RFDETR_SEG",
     "RTMDET_INPUT", "RTMDET_INS", "STUDY_MODELS", "FamilyEntry", "HeadOptions", "InputFormat", "ModelSpec",
     "RTMDetOptions", "WeightsMeta", "families", "get_family", "get_spec", "locate", "register_family",
     "register_model", "stage_order",

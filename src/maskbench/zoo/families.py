@@ -19,6 +19,7 @@ import os
 from importlib.metadata import entry_points
 
 from ..utils.errors import UnknownModelError
+from .rfdetr_sizes import RFDETRSegSize
 from .specs import FamilyEntry, HeadOptions, RTMDetOptions
 
 PLUGINS_VARIABLE = "MASKBENCH_FAMILIES"
@@ -87,7 +88,7 @@ MASK_RCNN = register_family(FamilyEntry(
     masks_doc="(D,28,28) probabilities of the label's mask, relative to its box",
     stage_names=("backbone+fpn", "rpn", "box_head", "mask_head"),
     feature_levels=("P2", "P3", "P4", "P5", "P6"),
-    model="maskbench.models.mask_rcnn:FAMILY_MODEL",
+    model="maskbench.models.mask_rcnn.model:FAMILY_MODEL",
     graph="maskbench.export.graph:DetectorGraph",
     decode="maskbench.pipeline.postprocess:paste_box_masks",
     stage_rule="maskbench.benchmark.profiling.node_stages:two_stage_stages",
@@ -101,9 +102,24 @@ RTMDET_INS = register_family(FamilyEntry(
     masks_doc="(D,H/8,W/8) mask logits at stride 8 of the padded input",
     stage_names=("backbone+fpn", "dense_head", "select", "mask_head"),
     feature_levels=("P3", "P4", "P5"),
-    model="maskbench.models.rtmdet:FAMILY_MODEL",
+    model="maskbench.models.rtmdet.model:FAMILY_MODEL",
     graph="maskbench.export.graph_rtmdet:RTMDetGraph",
     decode="maskbench.pipeline.postprocess:resize_stride_masks",
     stage_rule="maskbench.benchmark.profiling.node_stages:one_stage_stages",
     feature_rule="maskbench.runtimes.feature_names:pafpn_tensor_names",
+))
+
+RFDETR_SEG = register_family(FamilyEntry(
+    name="rfdetr-seg", display_name="RF-DETR-Seg",
+    architecture="{backbone} + projector, LW-DETR decoder (deformable attention, two-stage queries), "
+                 "query masks at stride 4, top-k without NMS",
+    options_type=RFDETRSegSize, masks_output="mask_logits",
+    masks_doc="(D,R/4,R/4) mask logits over the square input, one per selected query",
+    stage_names=("backbone", "projector", "decoder", "mask_head", "select"),
+    feature_levels=("P4",),
+    model="maskbench.models.rfdetr.detector:FAMILY_MODEL",
+    graph="maskbench.export.graph_rfdetr:RFDETRGraph",
+    decode="maskbench.pipeline.postprocess:resize_query_masks",
+    stage_rule="maskbench.benchmark.profiling.node_stages:query_stages",
+    feature_rule="maskbench.runtimes.feature_names:projector_tensor_names",
 ))

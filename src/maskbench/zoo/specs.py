@@ -31,6 +31,8 @@ class InputFormat:
     ``mean``/``std`` are in the network's channel order (BGR when ``bgr``). Mask R-CNN pads to a
     multiple of 32 with zeros after normalisation; RTMDet-Ins pads the keep-ratio image to its
     square scale with raw pixel value 114 before normalisation (``Pad(size=(640, 640))``).
+    MMDetection's models resize the uint8 image with OpenCV; RF-DETR-Seg divides by 255 first and
+    resizes the float image with PyTorch, unpadded (``pixel_divisor``, ``pad_divisor``).
     """
 
     mean: tuple[float, float, float] = IMAGENET_MEAN
@@ -40,10 +42,25 @@ class InputFormat:
     keep_ratio_scale: tuple[int, int] = (1333, 800)  # default keep-ratio limits: long edge, short edge
     pad_to_scale: bool = False  # keep-ratio images padded up to ``keep_ratio_scale`` (w x h = long x short)
     pad_value: float | None = None  # raw pixel value of the padding; None: zeros after normalisation
+    pad_divisor: int = 32  # the padded input's sides are multiples of it (1: no padding)
+    keep_ratio: bool = True  # the model has a keep-ratio mode (RF-DETR-Seg: its square stretch only)
+    pixel_divisor: float | None = None  # pixels divided by it, in float, *before* the resize (RF-DETR-Seg's
+    # x / 255, resized as PyTorch resizes a float image: no rounding to uint8); mean/std then in those units
 
 
 MASK_RCNN_INPUT = InputFormat()
 RESNEST_INPUT = InputFormat(RESNEST_MEAN, RESNEST_STD)
+RFDETR_MEAN = (0.485, 0.456, 0.406)  # ImageNet's, in [0, 1] units: rfdetr normalises x / 255
+RFDETR_STD = (0.229, 0.224, 0.225)
+
+
+def rfdetr_input(resolution: int) -> InputFormat:
+    """RF-DETR-Seg's: RGB / 255, stretched to its square resolution as PyTorch resizes, unpadded."""
+    square = (resolution, resolution)
+    return InputFormat(RFDETR_MEAN, RFDETR_STD, stretch_size=square, keep_ratio_scale=square, pad_divisor=1,
+                       keep_ratio=False, pixel_divisor=255.0)
+
+
 RTMDET_INPUT = InputFormat((103.53, 116.28, 123.675), (57.375, 57.12, 58.395), bgr=True, stretch_size=(640, 640),
                            keep_ratio_scale=(640, 640), pad_to_scale=True, pad_value=114.0)
 
@@ -72,15 +89,17 @@ class HeadOptions:
 
 @dataclass(frozen=True)
 class WeightsMeta:
-    """An official COCO checkpoint and what MMDetection published for it."""
+    """An official COCO checkpoint and what its publisher published for it."""
 
     url: str
-    sha256_prefix: str  # the 8 hex digits in the file name, as torch.hub checks them
-    box_ap: float
+    sha256_prefix: str | None  # the 8 hex digits in the file name, as torch.hub checks them (None: ``md5``)
+    box_ap: float | None  # None: not published (RF-DETR-Seg's README gives mask AP only)
     mask_ap: float
     schedule: str  # short: 1x / 3x / 300e
     recipe: str  # what else differs in training
     licence: str = "Apache-2.0 (MMDetection model zoo)"
+    md5: str | None = None  # the whole MD5, where the publisher lists that instead (rfdetr)
+    published_by: str = "MMDetection"
 
 
 @dataclass(frozen=True)
@@ -104,7 +123,8 @@ class ModelSpec:
 
     @property
     def config_url(self) -> str:
-        return f"{MMDET_CONFIGS}/{self.config_path}"
+        """MMDetection's config on GitHub; a row of another publisher gives its own URL."""
+        return self.config_path if "://" in self.config_path else f"{MMDET_CONFIGS}/{self.config_path}"
 
 
 @dataclass(frozen=True)

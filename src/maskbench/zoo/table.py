@@ -2,7 +2,8 @@
 
 The README table is generated from it (``maskbench zoo --markdown``) and a test checks the
 parameter counts against the built models, so the documentation cannot drift from the code.
-Published AP are MMDetection's COCO val2017 numbers from its metafiles (mmdet 3.3.0). A row's
+Published AP are MMDetection's COCO val2017 numbers from its metafiles (mmdet 3.3.0), and for
+RF-DETR-Seg rfdetr's README (1.11.2; :mod:`.rfdetr_sizes`). A row's
 family entry (:mod:`.families`) says how its network is built, exported and decoded.
 """
 
@@ -14,8 +15,9 @@ from importlib import import_module
 from typing import TYPE_CHECKING
 
 from ..utils.errors import UnknownModelError
-from .families import MASK_RCNN, RTMDET_INS, families, get_family
-from .specs import RESNEST_INPUT, RTMDET_INPUT, HeadOptions, ModelSpec, RTMDetOptions, WeightsMeta
+from .families import MASK_RCNN, RFDETR_SEG, RTMDET_INS, families, get_family
+from .rfdetr_sizes import SIZES, RFDETRSegSize
+from .specs import RESNEST_INPUT, RTMDET_INPUT, HeadOptions, ModelSpec, RTMDetOptions, WeightsMeta, rfdetr_input
 
 if TYPE_CHECKING:  # the zoo is plain data: listing it imports neither torch nor model code
     from torch import nn
@@ -60,6 +62,34 @@ def _rtmdet_ins(size: str, batch: str, stamp: str, box_ap: float, mask_ap: float
                             "300e", _RTMDET),
         num_params=num_params, config_path=f"rtmdet/{name}.py", heads=options,
         input_format=RTMDET_INPUT, family=RTMDET_INS)
+
+
+@cache
+def _rfdetr_backbone(alias: str) -> Callable[[], nn.Module]:
+    """RF-DETR-Seg's DINOv2 + projector of one size, imported on first use."""
+
+    def build() -> nn.Module:
+        module = import_module("maskbench.models.rfdetr.backbone")
+        return module.Backbone(next(size for size in SIZES if size.alias == alias))
+
+    build.__qualname__ = f"rfdetr_backbone_{alias}"
+    return build
+
+
+def _rfdetr_seg(size: RFDETRSegSize) -> ModelSpec:
+    """One RF-DETR-Seg row, from rfdetr's own numbers (:mod:`.rfdetr_sizes`): its model names,
+    checkpoint URLs and MD5s, README AP; the row's options are the size itself."""
+    return ModelSpec(
+        name=size.name, alias=size.alias,
+        backbone=f"DINOv2-S/{size.patch_size}" + (f" {size.num_windows}x{size.num_windows} windows"
+                                                  if size.num_windows > 1 else ""),
+        build_backbone=_rfdetr_backbone(size.alias),
+        weights=WeightsMeta(size.checkpoint_url, None, size.published_box_ap, size.published_mask_ap, "O365+ft",
+                            size.recipe, licence=f"{size.licence} (rfdetr)", md5=size.checkpoint_md5,
+                            published_by="Roboflow (rfdetr README)"),
+        num_params=size.parameters,
+        config_path=f"https://pypi.org/project/rfdetr/1.11.2/ (rfdetr/config.py: {size.rfdetr_class}Config)",
+        heads=size, input_format=rfdetr_input(size.resolution), family=RFDETR_SEG)
 
 
 MODELS: list[ModelSpec] = [
@@ -144,6 +174,7 @@ MODELS: list[ModelSpec] = [
                 RTMDetOptions(1.0, 1.0, 256, 3)),
     _rtmdet_ins("x", "8xb16", "20221124_111313-33d4595b", 52.4, 44.6, 102_703_767,
                 RTMDetOptions(1.33, 1.25, 320, 4)),
+    *(_rfdetr_seg(size) for size in SIZES),
 ]
 
 STUDY_MODELS: tuple[str, ...] = tuple(m.name for m in MODELS if m.in_study)

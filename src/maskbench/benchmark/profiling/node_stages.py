@@ -220,3 +220,26 @@ def one_stage_stages(nodes, graph_outputs: set[str]) -> list[str]:
             current = "mask_head"
         stages.append(current)
     return stages
+
+
+_QUERY_SCOPES = {"projector": "projector", "backbone.0": "backbone", "transformer": "decoder",
+                 "class_embed": "decoder", "bbox_embed": "decoder", "segmentation_head": "mask_head"}
+
+
+def query_stages(nodes, graph_outputs: set[str]) -> list[str]:
+    """RF-DETR-Seg's stage rule (``export/graph_rfdetr.py``): the ViT (``backbone.0``) ->
+    backbone, its ``projector`` -> projector, the ``transformer`` and the class and box heads ->
+    decoder, the ``segmentation_head`` -> mask_head; unscoped nodes take the stage before them
+    (box reparametrisation: decoder), and after the mask head they are the top-k -> select."""
+    stages, current = [], "backbone"
+    for node in nodes:
+        parts = node.name.split("/")[1:-1] if node.name.startswith("/") else []
+        scoped = next((_QUERY_SCOPES[part] for part in parts if part in _QUERY_SCOPES), None)
+        if "projector" in parts:
+            scoped = "projector"
+        if scoped is not None:
+            current = scoped
+        elif current == "mask_head":
+            current = "select"
+        stages.append(current)
+    return stages

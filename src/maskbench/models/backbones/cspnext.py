@@ -6,7 +6,7 @@ dict replaces the class default ``eps=1e-3``) and ``out_indices=(2, 3, 4)``.
 Modules and parameter names are MMCV's (``ConvModule`` -> ``.conv``/``.bn``,
 ``DepthwiseSeparableConvModule`` -> ``.depthwise_conv``/``.pointwise_conv``) so an official
 checkpoint's ``backbone.*`` entries load without renaming. The building blocks are shared with
-the RTMDet neck (:mod:`maskbench.models.rtmdet`).
+the RTMDet neck (:mod:`maskbench.models.rtmdet.model`).
 """
 
 from __future__ import annotations

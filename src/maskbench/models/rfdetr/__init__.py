@@ -10,10 +10,10 @@
 See docs/rfdetr.md.
 """
 
+from ...zoo.rfdetr_sizes import SIZES, RFDETRSegSize, get_size
 from .checkpoint import load_model, load_rfdetr_state_dict
 from .model import RawOutputs, RFDETRSeg, random_model
 from .postprocess import Selection, preprocess, select, slot_to_label, to_detections, upsample_masks
-from .sizes import SIZES, RFDETRSegSize, get_size
 
 __all__ = [
     "SIZES", "RFDETRSeg", "RFDETRSegSize", "RawOutputs", "Selection", "get_size", "load_model",

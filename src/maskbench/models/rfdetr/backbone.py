@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F  # noqa: N812
 from torch import Tensor, nn
 
-from .sizes import RFDETRSegSize
+from ...zoo.rfdetr_sizes import RFDETRSegSize
 
 VIT_LAYER_NORM_EPS = 1e-6
 PROJECTOR_NORM_EPS = 1e-6

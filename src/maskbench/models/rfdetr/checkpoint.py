@@ -16,8 +16,8 @@ import torch
 
 from ...utils.errors import CheckpointError
 from ...weights.safe_load import _inert_class, _normalise_state_dict, load_checkpoint_file
+from ...zoo.rfdetr_sizes import RFDETRSegSize, get_size
 from .model import RFDETRSeg
-from .sizes import RFDETRSegSize, get_size
 
 TRAINING_ARGUMENT_GLOBALS = ("argparse.Namespace", "types.SimpleNamespace")
 # rfdetr's keypoint-schema buffer: empty for seg models, absent from older checkpoints

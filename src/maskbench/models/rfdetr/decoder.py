@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F  # noqa: N812
 from torch import Tensor, nn
 
-from .sizes import RFDETRSegSize
+from ...zoo.rfdetr_sizes import RFDETRSegSize
 
 PROPOSAL_SIZE = 0.05  # initial proposal box side (fraction of the image) at the first level
 PROPOSAL_VALID = (0.01, 0.99)  # proposals with a coordinate outside are masked out

@@ -18,9 +18,9 @@ import torch
 import torch.nn.functional as F  # noqa: N812
 from torch import Tensor, nn
 
+from ...zoo.rfdetr_sizes import RFDETRSegSize, get_size
 from .backbone import Backbone
 from .decoder import MLP, Transformer, reparam_boxes
-from .sizes import RFDETRSegSize, get_size
 
 DEPTHWISE_NORM_EPS = 1e-6
 
@@ -117,7 +117,11 @@ class RFDETRSeg(nn.Module):
         self.backbone = nn.ModuleList([Backbone(self.size)])
 
     def forward(self, images: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """Normalised (B, 3, R, R) images -> (logits, cxcywh boxes, mask logits); see RawOutputs."""
+        return self.network(images)
+
+    def network(self, images: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """Normalised (B, 3, R, R) images -> (logits, cxcywh boxes, mask logits); see RawOutputs.
+        (``forward`` too, here; maskbench's detector subclass gives ``forward`` its detections.)"""
         features = self.backbone[0](images)
         queries, reference = self.transformer(features, self.query_feat.weight, self.refpoint_embed.weight)
         boxes = reparam_boxes(self.bbox_embed(queries), reference)
@@ -127,7 +131,7 @@ class RFDETRSeg(nn.Module):
 
     @torch.no_grad()
     def raw_outputs(self, images: Tensor) -> RawOutputs:
-        return RawOutputs(*self(images))
+        return RawOutputs(*self.network(images))
 
 
 def random_model(size: RFDETRSegSize | str, seed: int, dtype: torch.dtype = torch.float32) -> RFDETRSeg:

@@ -6,16 +6,14 @@ scores, the top ``num_select`` of all (query, class) pairs (stable descending so
 xyxy scaled to the original image and clamped to it; each selected query's quarter-resolution
 mask logits resized bilinearly straight to the original image and thresholded at > 0.
 
-The mask resize is the RTMDet-Ins trap again (100-300 masks at 1600x900): it is separable and
-its weights are non-negative, so a pixel can be positive only where some source logit it reads
-is; :func:`upsample_masks` computes each mask only on that window, as two small matrix products
-with PyTorch's own bilinear indices and weights.
+The mask resize is the RTMDet-Ins trap again (100-300 masks at 1600x900): torch-free
+:func:`maskbench.pipeline.postprocess.upsample_masks` computes each mask only on the window where
+it can be positive, with PyTorch's own bilinear indices and weights (:mod:`maskbench.pipeline.bilinear`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
 
 import numpy as np
 import torch
@@ -24,7 +22,7 @@ from torch import Tensor
 
 from ...data.coco_classes import COCO_CATEGORY_IDS
 from ...pipeline.detections import Detections
-from ...pipeline.mask_canvas import MaskCanvas
+from ...pipeline.postprocess import upsample_masks
 from .model import RawOutputs
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -69,78 +67,14 @@ def select(raw: RawOutputs, index: int, original_hw: tuple[int, int], num_select
     return Selection(scores_flat[order], order % classes, queries, boxes)
 
 
-@dataclass(frozen=True)
-class _Axis:
-    """One axis of the resize: (outputs x sources) weights, and per source the outputs it reaches
-    ([reach_lo, reach_hi)), per output the sources it reads ([source_lo, source_hi))."""
-
-    weights: np.ndarray
-    reach_lo: np.ndarray
-    reach_hi: np.ndarray
-    source_lo: np.ndarray
-    source_hi: np.ndarray
-
-
-@lru_cache(maxsize=16)
-def _axis(in_len: int, out_len: int, dtype_name: str) -> _Axis:
-    """PyTorch's bilinear resize along one axis (``align_corners=False``, size given): source
-    ``max(in/out * (i + 0.5) - 0.5, 0)`` in the input's precision, taps ``floor`` and
-    ``floor + 1`` (the last index repeated at the edge), weights ``1 - frac`` and ``frac``."""
-    dtype = np.dtype(dtype_name)
-    scale = dtype.type(in_len) / dtype.type(out_len)
-    src = np.maximum(scale * (np.arange(out_len, dtype=dtype) + dtype.type(0.5)) - dtype.type(0.5), dtype.type(0))
-    first = src.astype(np.int64)
-    second = np.where(first < in_len - 1, first + 1, first)
-    frac = np.clip(src - first.astype(dtype), 0, 1).astype(dtype)
-    weights = np.zeros((out_len, in_len), dtype=dtype)
-    rows = np.arange(out_len)
-    np.add.at(weights, (rows, first), dtype.type(1) - frac)
-    np.add.at(weights, (rows, second), frac)
-    nonzero = weights != 0
-    reached = nonzero.any(axis=0)
-    reach_lo = np.where(reached, nonzero.argmax(axis=0), out_len)
-    reach_hi = np.where(reached, out_len - nonzero[::-1].argmax(axis=0), out_len)
-    source_lo = nonzero.argmax(axis=1)
-    source_hi = in_len - nonzero[:, ::-1].argmax(axis=1)
-    return _Axis(weights, reach_lo, reach_hi, source_lo, source_hi)
-
-
-def upsample_masks(mask_logits: np.ndarray, original_hw: tuple[int, int]) -> np.ndarray:
-    """(K, h, w) logits -> (K, H, W) bool: ``interpolate(bilinear) > 0`` on the window of each
-    mask that can be positive (float32 or float64, in the logits' precision)."""
-    logits = np.asarray(mask_logits)
-    if logits.dtype not in (np.float32, np.float64):
-        logits = logits.astype(np.float32)
-    count, height, width = logits.shape
-    canvas = MaskCanvas((count, *original_hw))
-    if count == 0:
-        return canvas.masks
-    axis_y = _axis(height, original_hw[0], logits.dtype.name)
-    axis_x = _axis(width, original_hw[1], logits.dtype.name)
-    positive = logits > 0
-    rows_any: np.ndarray = np.asarray(positive.any(axis=2))
-    cols_any: np.ndarray = np.asarray(positive.any(axis=1))
-    for i in range(count):
-        rows, cols = np.flatnonzero(rows_any[i]), np.flatnonzero(cols_any[i])
-        if rows.size == 0:
-            continue
-        r0, r1 = axis_y.reach_lo[rows[0]], axis_y.reach_hi[rows[-1]]
-        c0, c1 = axis_x.reach_lo[cols[0]], axis_x.reach_hi[cols[-1]]
-        s0, s1 = axis_y.source_lo[r0], axis_y.source_hi[r1 - 1]
-        t0, t1 = axis_x.source_lo[c0], axis_x.source_hi[c1 - 1]
-        window = axis_y.weights[r0:r1, s0:s1] @ (logits[i, s0:s1, t0:t1] @ axis_x.weights[c0:c1, t0:t1].T)
-        np.greater(window, 0, out=canvas.window(i, slice(r0, r1), slice(c0, c1)))
-    return canvas.masks
-
-
-_LABEL_BY_SLOT = np.full(max(COCO_CATEGORY_IDS) + 1, -1, dtype=np.int64)
-_LABEL_BY_SLOT[list(COCO_CATEGORY_IDS)] = np.arange(len(COCO_CATEGORY_IDS))
+LABEL_BY_SLOT = np.full(max(COCO_CATEGORY_IDS) + 1, -1, dtype=np.int64)
+LABEL_BY_SLOT[list(COCO_CATEGORY_IDS)] = np.arange(len(COCO_CATEGORY_IDS))
 
 
 def slot_to_label(slots: np.ndarray) -> np.ndarray:
     """Logit slots (COCO category ids) -> maskbench's contiguous labels 0..79; -1 for the unused
     slots (0 and the ids COCO never annotated)."""
-    return _LABEL_BY_SLOT[np.asarray(slots, dtype=np.int64)]
+    return LABEL_BY_SLOT[np.asarray(slots, dtype=np.int64)]
 
 
 def to_detections(raw: RawOutputs, index: int, original_hw: tuple[int, int], num_select: int) -> Detections:

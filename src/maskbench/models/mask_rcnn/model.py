@@ -15,9 +15,9 @@ from typing import cast
 import torch
 from torch import nn
 
-from ..zoo import HeadOptions, ModelSpec  # the zoo table holds one per model
+from ...zoo import HeadOptions, ModelSpec  # the zoo table holds one per model
+from ..detector import Detector, FamilyModel, RawDetections
 from .anchors import AnchorGenerator
-from .detector import Detector, FamilyModel, RawDetections
 from .fpn import FPN
 from .roi_heads import BBoxHead, DetectionConfig, MaskHead, RoIExtractor, select_detections
 from .rpn import ProposalConfig, RPNHead, select_proposals
@@ -150,7 +150,7 @@ def build_mask_rcnn(spec: ModelSpec, fixed_count: bool = False) -> MaskRCNN:
 
 
 def _calibrate(model, images: torch.Tensor, shapes: list[tuple[int, int]]) -> None:
-    from .random_init import calibrate_mask_rcnn_
+    from .random_weights import calibrate_mask_rcnn_
 
     calibrate_mask_rcnn_(model, images, shapes)
 

@@ -14,8 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..nms import batched_nms
 from .box_coder import decode_deltas
-from .nms import batched_nms
 
 
 @dataclass(frozen=True)

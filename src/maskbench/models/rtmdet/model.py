@@ -24,11 +24,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..zoo import ModelSpec, RTMDetOptions  # the zoo table holds one per size
-from .backbones.cspnext import ConvModule, CSPLayer, CSPNeXt
-from .detector import Detector, FamilyModel, RawDetections
-from .nms import batched_nms
-from .roi_heads import _fill_with_suppressed
+from ...zoo import ModelSpec, RTMDetOptions  # the zoo table holds one per size
+from ..backbones.cspnext import ConvModule, CSPLayer, CSPNeXt
+from ..detector import Detector, FamilyModel, RawDetections
+from ..nms import batched_nms, fill_with_suppressed
 
 STRIDES = (8, 16, 32)
 
@@ -40,7 +39,7 @@ class RTMDetTestConfig:
     ``fixed_count``: always exactly ``max_per_img`` detections (benchmarks on random weights):
     when fewer than ``min_candidates`` (prior, class) scores pass ``score_thr`` in all levels
     together, the best ``min_candidates`` enter NMS instead, and the best suppressed candidates
-    fill what NMS leaves short (as :class:`maskbench.models.roi_heads.DetectionConfig`).
+    fill what NMS leaves short (as :class:`maskbench.models.mask_rcnn.roi_heads.DetectionConfig`).
     ``min_bbox_size``: MMDetection's; boxes must be wider and taller than it (negative: off).
     """
 
@@ -263,7 +262,7 @@ class RTMDetIns(Detector):
         keep = candidates[batched_nms(boxes[candidates], scores[candidates], labels[candidates], cfg.iou_threshold)]
         keep = keep[: cfg.max_per_img]
         if cfg.fixed_count and keep.numel() < cfg.max_per_img and candidates.numel() > 0:
-            keep = _fill_with_suppressed(scores, candidates, keep, cfg.max_per_img)
+            keep = fill_with_suppressed(scores, candidates, keep, cfg.max_per_img)
         return boxes[keep], scores[keep], labels[keep], kernels[keep], priors[keep]
 
     def mask_logits(self, mask_feat: Tensor, kernels: Tensor, priors: Tensor) -> Tensor:
@@ -333,7 +332,7 @@ def build_rtmdet_ins(spec: ModelSpec, fixed_count: bool = False) -> RTMDetIns:
 
 
 def _calibrate(model, images: Tensor, shapes: list[tuple[int, int]]) -> None:
-    from .rtmdet_random import calibrate_rtmdet_
+    from .random_weights import calibrate_rtmdet_
 
     calibrate_rtmdet_(model, images, shapes)
 

@@ -24,7 +24,7 @@ from collections.abc import Sequence
 
 import torch
 
-from .random_init import BatchNormsFromInput, measure_and_standardise
+from ..random_init import BatchNormsFromInput, measure_and_standardise
 
 CLASS_LOGITS = (0.0, 1.0)  # per class, before the common affine map
 BEST_LOGIT, CUT_LOGIT, CUT_RANK = 6.0, -2.0, 150

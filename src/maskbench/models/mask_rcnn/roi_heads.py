@@ -16,8 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..nms import batched_nms, fill_with_suppressed, torchvision_ops
 from .box_coder import decode_deltas
-from .nms import batched_nms, torchvision_ops
 
 BOX_DELTA_STDS = (0.1, 0.1, 0.2, 0.2)
 
@@ -147,17 +147,5 @@ def select_detections(
     keep = candidates[batched_nms(boxes[candidates], scores[candidates], labels[candidates], config.iou_threshold)]
     keep = keep[: config.max_per_img]
     if config.fixed_count and keep.numel() < config.max_per_img:
-        keep = _fill_with_suppressed(scores, candidates, keep, config.max_per_img)
+        keep = fill_with_suppressed(scores, candidates, keep, config.max_per_img)
     return boxes[keep], scores[keep], labels[keep]
-
-
-def _fill_with_suppressed(scores: torch.Tensor, candidates: torch.Tensor, keep: torch.Tensor,
-                          count: int) -> torch.Tensor:
-    """Top up ``keep`` with the best candidates NMS removed, so the count is fixed."""
-    suppressed = candidates[~torch.isin(candidates, keep)]
-    suppressed = suppressed[scores[suppressed].argsort(descending=True)]
-    extra = suppressed[: count - keep.numel()]
-    if keep.numel() + extra.numel() < count:  # fewer boxes than ``count`` in all: repeat the best
-        extra = torch.cat([extra, candidates[:1].repeat(count - keep.numel() - extra.numel())])
-    merged = torch.cat([keep, extra])
-    return merged[scores[merged].argsort(descending=True, stable=True)]
