@@ -14,7 +14,8 @@ from maskbench.pipeline.bilinear import resize_image
 
 def torch_resize(image: np.ndarray, out_hw: tuple[int, int]) -> np.ndarray:
     chw = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None]
-    return F.interpolate(chw, size=out_hw, mode="bilinear", align_corners=False, antialias=False)[0].permute(1, 2, 0).numpy()
+    resized = F.interpolate(chw, size=out_hw, mode="bilinear", align_corners=False, antialias=False)
+    return resized[0].permute(1, 2, 0).numpy()
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

@@ -120,7 +120,7 @@ def _print_record(record) -> None:
 
     if record.ok:
         stats = record.latency()
-        fidelity = (f", FPN cosine {record.feature_cosine:.4f}, mean mask IoU {record.mean_mask_iou:.3f}"
+        fidelity = (f", feature cosine {record.feature_cosine:.4f}, mean mask IoU {record.mean_mask_iou:.3f}"
                     if record.feature_cosine is not None else "")
         load = under_load_reason(record)
         print(f"  {record.alias:<11} {record.runtime} {record.precision}: {stats.mean_ms:.0f} ms mean "

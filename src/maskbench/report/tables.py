@@ -16,7 +16,7 @@ from maskbench.results.intervals import TIE, compare_records, compared_directly,
 from maskbench.results.machine_load import under_load_reason
 from maskbench.results.machines import machine_label, machines_of
 from maskbench.results.records import TIMING_INTERLEAVED, BenchmarkRecord
-from maskbench.zoo import stage_order  # the networks' order, over every family
+from maskbench.zoo import MODELS, FamilyEntry, stage_order  # the networks' order, over the families shown
 from maskbench.zoo.weights_kind import are_random
 
 MISSING = "–"
@@ -197,11 +197,17 @@ def stage_table(records: Sequence[BenchmarkRecord]) -> Table | None:
     stages: list[str] = []
     for record in timed:
         stages += [name for name in record.stages if name not in stages]
-    order = stage_order()
+    order = stage_order(_families(timed))
     stages.sort(key=lambda name: order.index(name) if name in order else len(order))
     rows = [[name_of(r), r.runtime, r.precision, *(fmt(_mean(r, s)) for s in stages), fmt(_mean(r, "inference"))]
             for r in timed]
     return Table(["Model", "Runtime", "Precision", *(f"{s} ms" for s in stages), "Inference ms (whole)"], rows)
+
+
+def _families(records: Sequence[BenchmarkRecord]) -> list[FamilyEntry]:
+    """The families of the records' models, in the zoo's order (a model no longer in the zoo: none)."""
+    names = {r.model for r in records}
+    return list(dict.fromkeys(spec.family for spec in MODELS if spec.name in names))
 
 
 def _has_fidelity(record: BenchmarkRecord) -> bool:
@@ -225,8 +231,8 @@ def fidelity_table(records: Sequence[BenchmarkRecord]) -> Table | None:
              MISSING if r.feature_rel_error is None else f"{r.feature_rel_error:.2e}", matched(r),
              fmt(r.mean_mask_iou, 3), fmt(r.area_weighted_mask_iou, 3), fmt(r.reference_mask_ap),
              fmt(r.ap_drop, 2)] for r in measured]
-    return Table(["Model", "Runtime", "Precision", "FPN cosine (min)", "FPN rel. error (max)", "Matched / frame",
-                  "Mean mask IoU", "Area-weighted mask IoU", "Mask AP fp32 eager", "AP drop"], rows)
+    return Table(["Model", "Runtime", "Precision", "Feature cosine (min)", "Feature rel. error (max)",
+                  "Matched / frame", "Mean mask IoU", "Area-weighted mask IoU", "Mask AP fp32 eager", "AP drop"], rows)
 
 
 def fidelity_notes(records: Sequence[BenchmarkRecord]) -> list[str]:
@@ -235,8 +241,9 @@ def fidelity_notes(records: Sequence[BenchmarkRecord]) -> list[str]:
     measured = [r for r in records if _has_fidelity(r)]
     if not measured:
         return []
-    notes = ["against fp32 eager PyTorch on the same preprocessed frames: FPN cosine = lowest cosine similarity "
-             "over the levels P2-P6 and the frames, rel. error = highest ||runtime - eager|| / ||eager||; matched = "
+    notes = ["against fp32 eager PyTorch on the same preprocessed frames: feature cosine = lowest cosine similarity "
+             "over the neck's levels (Mask R-CNN P2-P6, RTMDet-Ins P3-P5, RF-DETR-Seg P4) and the frames, rel. error = "
+             "highest ||runtime - eager|| / ||eager||; matched = "
              "detections matched to eager's (same class, box IoU >= 0.5), mean per frame; mask IoU over the matched "
              "pairs; AP drop = fp32 eager mask AP - this row's measured mask AP (points, with --coco)"]
     for record in measured:

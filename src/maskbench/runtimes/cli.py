@@ -155,7 +155,7 @@ def check_conversion_command(args) -> int:
     if args.precision != "fp32" and args.weights == "random":
         print(f"note: random weights amplify rounding about 100x (see verify/conversion_check.py), so "
               f"{args.precision} changes most of their detections: detection-level agreement means something only "
-              f"with --weights official; judge random weights by the FPN cosine and relative error columns")
+              f"with --weights official; judge random weights by the feature cosine and relative error columns")
     if disagreeing:
         print(f"{len(disagreeing)} of {len(rows)} frame(s) disagree (see the table)")
     return 0 if not disagreeing else 1

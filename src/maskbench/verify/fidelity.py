@@ -29,7 +29,7 @@ from .compare import pair_differences
 from .features import compare_features, eager_outputs, feature_tap
 
 RANDOM_WEIGHTS_NOTE = ("random weights: detection-level agreement under reduced precision means something only with "
-                       "official weights; judge random weights by the feature-level numbers (FPN cosine, relative "
+                       "official weights; judge random weights by the feature-level numbers (feature cosine, relative "
                        "error)")
 
 
@@ -117,7 +117,7 @@ class Fidelity:
 
     def summary(self) -> str:
         """One line, e.g. ``onnxruntime int8: FPN cosine >= 0.7383, rel. error <= 0.730; matched 8.0/100.0...``."""
-        return (f"{self.runtime} {self.precision}: FPN cosine >= {self.min_cosine:.4f}, rel. error <= "
+        return (f"{self.runtime} {self.precision}: feature cosine >= {self.min_cosine:.4f}, rel. error <= "
                 f"{self.max_rel_error:.3g}; matched {self.matched:.1f}/{self.reference_count:.1f} per frame, mask IoU "
                 f"mean {self.mean_mask_iou:.3f}, area-weighted {self.area_weighted_mask_iou:.3f} "
                 f"({len(self.frames)} frame(s))")

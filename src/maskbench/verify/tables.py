@@ -8,7 +8,7 @@ import numpy as np
 
 from .check_row import CheckRow
 
-COLUMNS = ("model", "runtime", "precision", "image", "FPN cosine", "FPN rel err", "matched", "close",
+COLUMNS = ("model", "runtime", "precision", "image", "feature cosine", "feature rel err", "matched", "close",
            "max box diff px", "max score diff", "min mask IoU", "mean mask IoU", "eager ms", "runtime ms", "agrees")
 
 

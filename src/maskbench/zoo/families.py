@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import importlib
 import os
+from collections.abc import Iterable
 from importlib.metadata import entry_points
 
 from ..utils.errors import UnknownModelError
@@ -56,11 +57,12 @@ def locate(path: str):
     return getattr(importlib.import_module(module), attribute)
 
 
-def stage_order() -> tuple[str, ...]:
-    """Every family's stages merged into one order that keeps each family's own order (a new
-    stage goes just before the next known stage after it in its family): the report's columns."""
+def stage_order(entries: Iterable[FamilyEntry] | None = None) -> tuple[str, ...]:
+    """The stages of ``entries`` (default: every family) merged into one order that keeps each
+    family's own order (a new stage goes just before the next known stage after it in its
+    family; where two families disagree, the first one's order wins): the report's columns."""
     order: list[str] = []
-    for entry in _FAMILIES.values():
+    for entry in (_FAMILIES.values() if entries is None else entries):
         for i, stage in enumerate(entry.stage_names):
             if stage in order:
                 continue
