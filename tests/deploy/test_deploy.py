@@ -2,7 +2,8 @@
 runtime on the same frame; running it loads no torch; each refusal is one line.
 
 Bundles are built once per module (random weights, small inputs): r50 stretch 320x192 for
-ONNX Runtime and OpenVINO (one ONNX export), RTMDet-Ins tiny keep-ratio (640x640 padded)."""
+ONNX Runtime and OpenVINO (one ONNX export), RTMDet-Ins tiny keep-ratio (640x640 padded),
+RF-DETR-Seg nano on OpenVINO (312x312, its float resize and query masks in numpy)."""
 
 from __future__ import annotations
 
@@ -46,7 +47,8 @@ def bundles(tmp_path_factory, front_frame):
     made = {}
     for model, runtime, mode, size in (("r50", "onnxruntime", ResizeMode.STRETCH, (320, 192)),
                                        ("r50", "openvino", ResizeMode.STRETCH, (320, 192)),
-                                       ("rtmdet-ins-t", "onnxruntime", ResizeMode.KEEP_RATIO, None)):
+                                       ("rtmdet-ins-t", "onnxruntime", ResizeMode.KEEP_RATIO, None),
+                                       ("rfdetr-seg-n", "openvino", ResizeMode.STRETCH, None)):
         made[(model, runtime)] = _build(root, front_frame, model, runtime, mode, size)
     return made
 
@@ -59,7 +61,8 @@ def _same(a, b) -> None:
     np.testing.assert_array_equal(a.masks, b.masks)
 
 
-@pytest.mark.parametrize("key", [("r50", "onnxruntime"), ("r50", "openvino"), ("rtmdet-ins-t", "onnxruntime")])
+@pytest.mark.parametrize("key", [("r50", "onnxruntime"), ("r50", "openvino"), ("rtmdet-ins-t", "onnxruntime"),
+                                 ("rfdetr-seg-n", "openvino")])
 def test_deployed_equals_full_install(bundles, front_frame, key):
     folder, predictor = bundles[key]
     model = maskbench.deploy.load(folder)

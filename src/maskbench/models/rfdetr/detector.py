@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
+from typing import cast
 
 import torch
 from torch import Tensor, nn
@@ -20,6 +21,7 @@ from torch import Tensor, nn
 from ...zoo import ModelSpec
 from ...zoo.rfdetr_sizes import RFDETRSegSize
 from ..detector import Detector, FamilyModel, RawDetections
+from .backbone import Backbone
 from .decoder import reparam_boxes
 from .model import RFDETRSeg
 from .postprocess import LABEL_BY_SLOT
@@ -53,11 +55,14 @@ class RFDETRSegDetector(RFDETRSeg, Detector):
         self.register_buffer("label_by_slot", torch.from_numpy(LABEL_BY_SLOT), persistent=False)
 
     @property
-    def neck(self) -> nn.Module:
-        return self.backbone[0].projector
+    def neck(self) -> nn.Module:  # type: ignore[override]  # a view of the projector, not a second registration
+        return self.vit_and_projector().projector
+
+    def vit_and_projector(self) -> Backbone:
+        return cast(Backbone, self.backbone[0])
 
     def extract_features(self, images: Tensor) -> list[Tensor]:
-        return [self.backbone[0](images)]
+        return [self.vit_and_projector()(images)]
 
     def select(self, logits: Tensor, boxes: Tensor, mask_logits: Tensor,
                input_hw: tuple[int, int]) -> tuple[Tensor, Tensor, Tensor, Tensor]:
@@ -70,7 +75,7 @@ class RFDETRSegDetector(RFDETRSeg, Detector):
         w, h = w.clamp(min=0.0), h.clamp(min=0.0)
         corners = torch.stack([cx - 0.5 * w, cy - 0.5 * h, cx + 0.5 * w, cy + 0.5 * h], dim=-1)
         scale = corners.new_tensor([input_hw[1], input_hw[0], input_hw[1], input_hw[0]])
-        labels = self.label_by_slot[top % logits.shape[-1]]
+        labels = cast(Tensor, self.label_by_slot)[top % logits.shape[-1]]
         return corners * scale, scores[top], labels, mask_logits[queries]
 
     @torch.inference_mode()
@@ -80,7 +85,7 @@ class RFDETRSegDetector(RFDETRSeg, Detector):
         return [RawDetections(*self.select(logits[i], boxes[i], masks[i], hw)) for i in range(images.shape[0])]
 
     def staged_forward(self, images: Tensor, img_shapes: Sequence[tuple[int, int]], lap: Callable[[], None]) -> None:
-        backbone = self.backbone[0]
+        backbone = self.vit_and_projector()
         maps = backbone.encoder(images)
         lap()
         features = backbone.projector(maps)
@@ -100,7 +105,7 @@ class RFDETRSegDetector(RFDETRSeg, Detector):
     def dense_modules(self) -> list[nn.Module]:
         """The ViT, the projector, the decoder and the mask head; the class and box heads (two
         small layers on 100-300 queries) stay in float32, like the top-k."""
-        backbone = self.backbone[0]
+        backbone = self.vit_and_projector()
         return [backbone.encoder, backbone.projector, self.transformer, self.segmentation_head]
 
     def export_settings(self) -> dict[str, dict]:
