@@ -25,13 +25,16 @@ IGNORED_KEYS = frozenset({"_kp_active_mask"})
 
 
 def load_rfdetr_state_dict(path: Path) -> dict[str, torch.Tensor]:
-    """The network weights of an rfdetr checkpoint (its ``"model"`` entry, or a bare state dict)."""
+    """The network weights of an rfdetr checkpoint (its ``"model"`` entry), of one maskbench saved
+    (``"state_dict"``), or a bare state dict."""
     path = Path(path)
     stand_ins: list[Callable[..., Any] | tuple[Callable[..., Any], str]] = [
         (_inert_class(name), name) for name in TRAINING_ARGUMENT_GLOBALS]
     with torch.serialization.safe_globals(stand_ins):
         checkpoint = load_checkpoint_file(path)
-    weights = checkpoint.get("model", checkpoint) if isinstance(checkpoint, dict) else None
+    weights = None
+    if isinstance(checkpoint, dict):  # rfdetr's {"model": ...}, maskbench's {"state_dict": ...}, or bare
+        weights = next((checkpoint[key] for key in ("model", "state_dict") if key in checkpoint), checkpoint)
     if not isinstance(weights, dict) or not weights:
         raise CheckpointError(f"{path}: no 'model' weights in this checkpoint; use an rfdetr RF-DETR-Seg .pth")
     return _normalise_state_dict({k: v for k, v in weights.items() if k not in IGNORED_KEYS}, path)
