@@ -9,10 +9,12 @@ from maskbench.models.factory import create_model
 from maskbench.models.inputs import preprocess
 from maskbench.pipeline.preprocess import ResizeMode
 from maskbench.predict.predictor import Predictor
-from maskbench.zoo import MODELS
+from maskbench.zoo import MODELS, RFDETR_SEG
 
 # The 3x variants share their 1x twin's architecture; running them too only costs CI time.
-ARCHITECTURES = {spec.build_backbone: spec for spec in MODELS}.values()
+# RF-DETR-Seg's random weights are rfdetr's parity recipe, not calibrated to look trained (its
+# num_select of 100-300 detections and its sizes run in tests/parity and tests/families).
+ARCHITECTURES = {spec.build_backbone: spec for spec in MODELS if spec.family is not RFDETR_SEG}.values()
 
 
 @pytest.mark.parametrize("spec", ARCHITECTURES, ids=lambda s: s.alias)

@@ -84,6 +84,7 @@ class FamilyModel:
     calibrate_: Callable[[Any, torch.Tensor, list[tuple[int, int]]], None]
     randomize_: Callable[[Any, int], Any] | None = None
     read_checkpoint: Callable[[Path], dict[str, torch.Tensor]] | None = None
+    random_recipe: str = "calibrated"  # what the weights description says of the random weights
 
 
 def to_detections(raw: RawDetections, meta: ImageMeta, family: FamilyEntry, mask_threshold: float = 0.5) -> Detections:

@@ -72,7 +72,8 @@ def create_model(
             calibration_images, calibration_shapes = default_calibration_batch(spec)
         shapes = cast("list[tuple[int, int]]", calibration_shapes)  # given with the images
         calibrate_random_(model, spec, calibration_images.to(dtype), shapes)
-        return LoadedModel(model, spec, f"random (seed {seed}, calibrated, untrained: detections are meaningless)")
+        recipe = family_model(spec).random_recipe
+        return LoadedModel(model, spec, f"random (seed {seed}, {recipe}, untrained: detections are meaningless)")
     from .. import weights as weights_io
 
     if weights == OFFICIAL:

@@ -25,6 +25,7 @@ from .backbone import Backbone
 from .decoder import reparam_boxes
 from .model import RFDETRSeg
 from .postprocess import LABEL_BY_SLOT
+from .random_weights import RECIPE, random_state_dict
 
 
 @dataclass(frozen=True)
@@ -122,8 +123,6 @@ def build(spec: ModelSpec, fixed_count: bool = False) -> RFDETRSegDetector:
 @torch.no_grad()
 def randomize_(model: RFDETRSegDetector, seed: int) -> None:
     """rfdetr's parity recipe (:func:`.random_weights.random_state_dict`), in the model's dtype."""
-    from .random_weights import random_state_dict
-
     state = model.state_dict()
     weights = random_state_dict({k: tuple(v.shape) for k, v in state.items() if v.is_floating_point()}, seed)
     model.load_state_dict({k: v.to(state[k].dtype) for k, v in weights.items()})
@@ -140,4 +139,5 @@ def read_checkpoint(path) -> dict[str, Tensor]:
     return load_rfdetr_state_dict(path)
 
 
-FAMILY_MODEL = FamilyModel(build, calibrate_, randomize_=randomize_, read_checkpoint=read_checkpoint)
+FAMILY_MODEL = FamilyModel(build, calibrate_, randomize_=randomize_, read_checkpoint=read_checkpoint,
+                           random_recipe=f"rfdetr's parity recipe {RECIPE}")
