@@ -18,7 +18,6 @@ interleaved run) each timed call waits for its turn (maskbench.benchmark.control
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
@@ -29,27 +28,16 @@ import torch
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "src"))
 sys.path.insert(0, str(REPO / "tools" / "oracle"))
+sys.path.insert(0, str(REPO / "tools"))
 
 from make_fixtures import mmdet_model  # noqa: E402
+from reference_timer import arguments, time_calls  # noqa: E402
 
-from maskbench.benchmark import memory  # noqa: E402
-from maskbench.benchmark.control import control_from, turns  # noqa: E402
 from maskbench.zoo import get_spec  # noqa: E402
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--model", required=True)
-    parser.add_argument("--checkpoint", required=True, type=Path)
-    parser.add_argument("--image", required=True, type=Path)
-    parser.add_argument("--out", required=True, type=Path)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--warmup", type=int, default=1)
-    parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--keep-ratio", action="store_true", help="the config's keep-ratio pipeline (default: stretch)")
-    parser.add_argument("--reply-fd", type=int, default=None,
-                        help="interleaved: one timed call per 'time' command (maskbench.benchmark.control)")
-    args = parser.parse_args()
+    args = arguments("the config's keep-ratio pipeline (default: stretch)")
     torch.set_num_threads(args.threads)
     import mmcv
     import mmdet
@@ -61,22 +49,12 @@ def main() -> int:
     setup_s = time.perf_counter() - t0
     image = mmcv.imread(str(args.image))  # BGR uint8, what MMDetection's LoadImageFromFile gives
     with torch.no_grad():
-        for _ in range(max(1, args.warmup)):
-            inference_detector(model, image)
-        whole_peak = memory.peak_rss_mb()
-        memory.reset_peak_rss()
-        seconds, detections = [], None
-        for _ in turns(control_from(args.reply_fd), args.repeat):  # alone: at once; interleaved: on each turn
-            start = time.perf_counter()
-            result = inference_detector(model, image)
-            seconds.append(time.perf_counter() - start)
-            detections = len(result.pred_instances)
-            masks = result.pred_instances.masks
+        timed = time_calls(lambda: inference_detector(model, image), args)
+    instances = timed.pop("result").pred_instances
     out = {
         "model": spec.name, "alias": spec.alias, "runtime": "mmdetection-eager", "precision": "fp32",
-        "seconds": seconds, "setup_s": setup_s, "detections": detections,
-        "mask_shape": list(masks.shape), "threads": torch.get_num_threads(),
-        "peak_rss_mb": max(whole_peak, memory.peak_rss_mb()), "steady_rss_mb": memory.peak_rss_mb(),
+        "setup_s": setup_s, "detections": len(instances), "mask_shape": list(instances.masks.shape),
+        "threads": torch.get_num_threads(), **timed,
         "versions": {"torch": torch.__version__, "mmcv": mmcv.__version__, "mmdet": mmdet.__version__},
     }
     args.out.write_text(json.dumps(out, indent=1))

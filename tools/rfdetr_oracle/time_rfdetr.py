@@ -17,7 +17,6 @@ drop those below it before their masks). With ``--reply-fd`` each timed call wai
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
@@ -30,27 +29,17 @@ from PIL import Image
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "src"))
+sys.path.insert(0, str(REPO / "tools"))
 
-from maskbench.benchmark import memory  # noqa: E402  (standard library only)
-from maskbench.benchmark.control import control_from, turns  # noqa: E402
+from reference_timer import arguments, time_calls  # noqa: E402
+
 from maskbench.zoo import get_spec  # noqa: E402  (plain data)
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--model", required=True)
-    parser.add_argument("--checkpoint", required=True, type=Path)
-    parser.add_argument("--image", required=True, type=Path)
-    parser.add_argument("--out", required=True, type=Path)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--warmup", type=int, default=1)
-    parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--keep-ratio", action="store_true", help="refused: RF-DETR-Seg has its square input only")
-    parser.add_argument("--reply-fd", type=int, default=None,
-                        help="interleaved: one timed call per 'time' command (maskbench.benchmark.control)")
-    args = parser.parse_args()
+    args = arguments("refused: RF-DETR-Seg has its square input only")
     if args.keep_ratio:
-        parser.error("RF-DETR-Seg has no keep-ratio mode")
+        sys.exit("RF-DETR-Seg has no keep-ratio mode")
     torch.set_num_threads(args.threads)
     import rfdetr
 
@@ -64,22 +53,14 @@ def main() -> int:
     net.eval()
     setup_s = time.perf_counter() - t0
     image = np.array(Image.open(args.image).convert("RGB"))
-    for _ in range(max(1, args.warmup)):
-        wrapper.predict(image, threshold=0.0)
-    whole_peak = memory.peak_rss_mb()
-    memory.reset_peak_rss()
-    seconds, detections, mask_shape = [], None, None
-    for _ in turns(control_from(args.reply_fd), args.repeat):  # alone: at once; interleaved: on each turn
-        start = time.perf_counter()
-        result = wrapper.predict(image, threshold=0.0)
-        seconds.append(time.perf_counter() - start)
-        detections = len(result)
-        mask_shape = list(result.mask.shape) if result.mask is not None else None
+    timed = time_calls(lambda: wrapper.predict(image, threshold=0.0), args)
+    result = timed.pop("result")
     out = {
         "model": spec.name, "alias": spec.alias, "runtime": "rfdetr-eager", "precision": "fp32",
-        "seconds": seconds, "setup_s": setup_s, "detections": detections, "mask_shape": mask_shape,
-        "threads": torch.get_num_threads(), "peak_rss_mb": max(whole_peak, memory.peak_rss_mb()),
-        "steady_rss_mb": memory.peak_rss_mb(), "versions": {"torch": torch.__version__, "rfdetr": version("rfdetr")},
+        "setup_s": setup_s, "detections": len(result),
+        "mask_shape": list(result.mask.shape) if result.mask is not None else None,
+        "threads": torch.get_num_threads(), **timed,
+        "versions": {"torch": torch.__version__, "rfdetr": version("rfdetr")},
     }
     args.out.write_text(json.dumps(out, indent=1))
     return 0
