@@ -58,9 +58,24 @@ def check_version(runtime: str, installed: str, expected: str) -> None:
                           f"{deploy_install(runtime, expected)}")
 
 
+class OpenVinoEngine:
+    """An OpenVINO compiled model as an engine (one infer request); ``compiled`` serves callers
+    that run it their own way (the rig's asynchronous queue)."""
+
+    def __init__(self, compiled, output_names: Sequence[str]) -> None:
+        self.compiled = compiled
+        self.request = compiled.create_infer_request()
+        self.outputs = [compiled.output(name) for name in output_names]
+
+    def __call__(self, feeds: dict[str, np.ndarray]) -> tuple[np.ndarray, ...]:
+        self.request.infer(feeds)
+        return tuple(self.request.get_tensor(output).data.copy() for output in self.outputs)
+
+
 def open_engine(runtime: str, version: str, path: Path, threads: int, precision: str,
-                output_names: Sequence[str]) -> Engine:
-    """``engine(feeds) -> outputs`` (in ``output_names`` order, copied) for the file ``path``."""
+                output_names: Sequence[str], openvino_config: dict[str, str] | None = None) -> Engine:
+    """``engine(feeds) -> outputs`` (in ``output_names`` order, copied) for the file ``path``;
+    ``openvino_config``: OpenVINO's compile config instead of the benchmark's (the rig's streams)."""
     module = import_runtime(runtime, version)
     check_version(runtime, installed_version(module), version)
     if runtime == "onnxruntime":
@@ -74,12 +89,5 @@ def open_engine(runtime: str, version: str, path: Path, threads: int, precision:
     if reason:  # the manifest's latency and fidelity were measured in this precision: not silently f32 here
         raise BundleError(f"{path.parent}: the bundle runs in {precision}, but {reason}; export an fp32 bundle "
                           "for this machine")
-    compiled = core.compile_model(core.read_model(str(path)), OPENVINO_DEVICE, compile_config(threads, precision))
-    request = compiled.create_infer_request()
-    outputs = [compiled.output(name) for name in output_names]
-
-    def run(feeds: dict[str, np.ndarray]) -> tuple[np.ndarray, ...]:
-        request.infer(feeds)
-        return tuple(request.get_tensor(output).data.copy() for output in outputs)
-
-    return run
+    config = openvino_config if openvino_config is not None else compile_config(threads, precision)
+    return OpenVinoEngine(core.compile_model(core.read_model(str(path)), OPENVINO_DEVICE, config), output_names)

@@ -5,7 +5,7 @@ detections bit for bit."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -76,13 +76,16 @@ class DeployedModel:
 
 
 def load(folder: Path | str, threads: int | None = None,
-         trusted_keys: Sequence[Path | str] | None = None) -> DeployedModel:
+         trusted_keys: Sequence[Path | str] | None = None,
+         openvino_config: Callable[[Manifest], dict[str, str]] | None = None) -> DeployedModel:
     """The bundle in ``folder``, checked (format version, the manifest against its seal, every
     file's sha256, no file added; with ``trusted_keys``, the public key files of the keys allowed
     to sign it: its signature) and compiled (runtime version); ``threads``: override the
-    manifest's thread count."""
+    manifest's thread count; ``openvino_config(manifest)``: OpenVINO's compile config instead of
+    the benchmark's (the rig's streams: the bundle is compiled once, as it runs)."""
     folder = Path(folder)
     manifest = verify_bundle(folder, trusted_keys).manifest
     engine = open_engine(manifest.runtime, manifest.runtime_version, folder / manifest.artifact,
-                         threads or manifest.threads, manifest.precision, manifest.output_names)
+                         threads or manifest.threads, manifest.precision, manifest.output_names,
+                         openvino_config(manifest) if openvino_config else None)
     return DeployedModel(manifest, folder, engine)

@@ -15,8 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ..deploy.engines import OpenVinoEngine
 from ..deploy.model import DeployedModel, ImageMeta, load
-from ..pipeline.manifest import BundleError
+from ..pipeline.manifest import BundleError, Manifest
 from .configs import ConfigKind, ExecConfig
 from .executors import Executor, StreamsExecutor
 
@@ -50,13 +51,15 @@ def bundle_executor(folder: Path | str, config: ExecConfig, threads: int | None 
                           "graph (not exported yet): use sync or streams:N")
     if config.kind is ConfigKind.SYNC:
         return StreamsExecutor([BundleSteps(load(folder, threads))], "sync")
-    model = load(folder, _per_stream(threads, config.streams or 1))
-    m = model.manifest
-    if m.runtime == "openvino":
-        from .openvino_async import OpenVINOAsyncExecutor, compile_streams
+    from .openvino_async import OpenVINOAsyncExecutor, streams_config
 
-        compiled = compile_streams(folder / m.artifact, config.streams, threads, m.precision)
-        return OpenVINOAsyncExecutor(compiled, BundleSteps(model), output_names=m.output_names)
+    def for_streams(manifest: Manifest) -> dict[str, str]:
+        return streams_config(config.streams, threads, manifest.precision)
+
+    model = load(folder, _per_stream(threads, config.streams or 1), openvino_config=for_streams)
+    m = model.manifest
+    if isinstance(model.engine, OpenVinoEngine):  # compiled once, for the streams, by load
+        return OpenVINOAsyncExecutor(model.engine.compiled, BundleSteps(model), output_names=m.output_names)
     streams = config.streams or os.cpu_count() or 1
     steps = BundleSteps(model)  # one session, called from every stream's thread
     return StreamsExecutor([steps] * streams, f"streams:{streams}")
