@@ -143,14 +143,14 @@ def test_recommend_command_takes_fidelity_floors(tmp_path, capsys):
     folder = make_results_dir(tmp_path, _precisions())
     assert main(["recommend", "--results", str(folder), "--min-mask-iou", "0.9"]) == 0
     out = capsys.readouterr().out
-    assert "pick: ResNet-50 on openvino bf16" in out and "mean mask IoU >= 0.9" in out
+    assert "pick: r50 (ResNet-50) on openvino bf16" in out and "mean mask IoU >= 0.9" in out
     assert main(["recommend", "--results", str(folder), "--min-mask-iou", "0.9", "--max-latency", "500ms"]) == 1
 
 
 def test_recommend_command(results_dir, capsys):
     assert main(["recommend", "--results", str(results_dir), "--max-latency", "460ms"]) == 0
     out = capsys.readouterr().out
-    assert "Pareto front" in out and "pick: ResNeXt-101" in out
+    assert "Pareto front" in out and "pick: x101 (ResNeXt-101" in out
     assert main(["recommend", "--results", str(results_dir / "results.jsonl"), "--max-latency", "10ms"]) == 1
     assert "nothing fits" in capsys.readouterr().out
     with pytest.raises(SystemExit) as exit_info:

@@ -255,7 +255,8 @@ def _memory_words(record: BenchmarkRecord, gpu_asked: bool) -> str:
 def _why_pick(pick, fitting, rejected, metric, budget, gpu_asked) -> str:
     ap, source = metric_value(pick, metric)
     source_words = "measured" if source == "measured" else "zoo, published for the official weights"
-    sentence = (f"{pick.backbone or pick.alias} on {pick.runtime} {pick.precision}: {METRICS[metric]} {ap:.1f} "
+    name = f"{pick.alias} ({pick.backbone})" if pick.backbone and pick.alias else (pick.alias or pick.backbone)
+    sentence = (f"{name} on {pick.runtime} {pick.precision}: {METRICS[metric]} {ap:.1f} "
                 f"({source_words}), {ranked_latency_ms(pick):.0f} ms mean")
     memory = _memory_words(pick, gpu_asked)
     sentence += f", {memory}" if memory else ""
