@@ -17,11 +17,14 @@ from maskbench.verify.fidelity import RANDOM_WEIGHTS_NOTE
 def test_fidelity_and_ap_drop_are_recorded(tmp_path):
     annotations, _ = embedded_coco()
     frame = find_images(embedded_nuscenes(), ["CAM_FRONT"])[0].path
-    (job,) = plan_jobs(["r50"], ["torch"], ["bf16"], JobSpec(images=frame, input_size=(160, 96), warmup=0, repeat=1,
-                                                             coco=annotations, coco_max_images=1, fidelity=True))
+    # RTMDet-Ins tiny: bf16 is emulated (slowly) where the CPU lacks it; r50 took 124 s on an AVX2 machine
+    spec = JobSpec(images=frame, input_size=(160, 96), warmup=0, repeat=1, coco=annotations, coco_max_images=1,
+                   fidelity=True)
+    (job,) = plan_jobs(["rtmdet-ins-t"], ["torch"], ["bf16"], spec)
     record = run_job(job, tmp_path)
     assert record.status == "ok", record.error
-    assert 0.5 < record.feature_cosine < 0.9999 and 0 < record.feature_rel_error < 1.0  # bf16 rounding, visible
+    # bf16 rounding, visible (random RTMDet-Ins weights amplify it: cosine 0.28 on an AVX2 machine)
+    assert 0 < record.feature_cosine < 0.9999 and record.feature_rel_error > 1e-3
     assert record.fidelity_reference_count == 100 and 0 <= record.fidelity_matched <= 100
     assert 0 <= record.mean_mask_iou <= 1 and 0 <= record.area_weighted_mask_iou <= 1
     assert record.fidelity_note == RANDOM_WEIGHTS_NOTE  # random weights: read the features
