@@ -106,9 +106,12 @@ def _cases():
 
 
 def test_fixtures_exist_for_every_zoo_model():
+    from maskbench.zoo import MASK_RCNN, RTMDET_INS
     from maskbench.zoo import MODELS as ZOO
 
-    assert sorted(m.alias for m in ZOO) == MODELS, "run tools/oracle/make_fixtures.py"
+    # MMDetection is the reference of these two families (RF-DETR-Seg's: rfdetr, test_parity_rfdetr.py)
+    assert sorted(m.alias for m in ZOO if m.family in (MASK_RCNN, RTMDET_INS)) == MODELS, \
+        "run tools/oracle/make_fixtures.py"
 
 
 def _check(alias: str, results, tolerance_of) -> None:

@@ -244,10 +244,10 @@ def main() -> None:
     sys.path.insert(0, str(REPO / "tests"))
     from parity.parity import FRAMES, frame_path, parity_model, reference_detections, weights_fingerprint
 
-    from maskbench.zoo import MODELS
+    from maskbench.zoo import MASK_RCNN, MODELS, RTMDET_INS
 
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--models", nargs="*", default=[m.alias for m in MODELS])
+    parser = argparse.ArgumentParser()  # MMDetection's families (RF-DETR-Seg: tools/rfdetr_oracle)
+    parser.add_argument("--models", nargs="*", default=[m.alias for m in MODELS if m.family in (MASK_RCNN, RTMDET_INS)])
     args = parser.parse_args()
     torch.set_num_threads(2)
     FIXTURES.mkdir(parents=True, exist_ok=True)
