@@ -147,7 +147,8 @@ def resize_query_masks(boxes: np.ndarray, scores: np.ndarray, labels: np.ndarray
     limits = np.asarray([img_w, img_h, img_w, img_h], dtype=original.dtype)
     original = np.minimum(np.maximum(original, 0), limits).astype(np.float32)
     logits = np.asarray(masks)[keep]
-    binary = upsample_masks(logits, meta.ori_shape, float(np.log(mask_threshold / (1 - mask_threshold))))
+    cut = float(np.log(mask_threshold / (1 - mask_threshold))) if 0 < mask_threshold < 1 else mask_threshold
+    binary = upsample_masks(logits, meta.ori_shape, cut)
     return _detections(original, np.asarray(scores)[keep], np.asarray(labels)[keep], binary)
 
 
