@@ -1,9 +1,10 @@
 """RF-DETR-Seg through the commands a user runs, in their own processes: export to standard ONNX
 (its metadata names the family and its masks), check-conversion on ONNX Runtime and OpenVINO
 (the projector tapped by the family's feature rule), a benchmark job timing the family's own
-stages, and the one-line refusal of a keep-ratio input it does not have. Its parity with rfdetr:
+stages, predict and evaluate (COCO's category ids), the rig's replay of its bundle, and the
+one-line refusal of a keep-ratio input it does not have. Its parity with rfdetr:
 tests/parity/test_parity_rfdetr.py and test_rfdetr_registry.py; its deployed bundle:
-tests/deploy/test_deploy.py."""
+tests/deploy/test_deploy.py; recommend and report read its records as any other's."""
 
 from __future__ import annotations
 
@@ -35,7 +36,8 @@ def test_export_is_standard_onnx_and_converts_on_both_runtimes(env, tmp_path):
 
     from maskbench.export.onnx_export import nonstandard_ops
 
-    maskbench(env, "export", "--model", MODEL, "--runtime", "onnx", "--cameras", "CAM_FRONT", "--out", str(tmp_path / "e"))
+    maskbench(env, "export", "--model", MODEL, "--runtime", "onnx", "--cameras", "CAM_FRONT",
+              "--out", str(tmp_path / "e"))
     (exported,) = (tmp_path / "e").glob("*.onnx")
     proto = onnx.load(str(exported), load_external_data=False)
     props = {p.key: p.value for p in proto.metadata_props}
@@ -68,3 +70,24 @@ def test_keep_ratio_is_refused_in_one_line(env, tmp_path):
     line = done.stderr.strip().splitlines()[-1]
     assert "no keep-ratio mode" in line and "--keep-ratio" in line
     assert not Path(tmp_path / "p" / "results.json").exists()
+
+
+def test_predict_then_evaluate_score_with_cocos_category_ids(env, tmp_path):
+    from maskbench.data.coco_classes import COCO_CATEGORY_IDS
+
+    maskbench(env, "predict", "--model", MODEL, "--cameras", "CAM_FRONT", "--out", str(tmp_path / "p"), "--no-overlays")
+    results = json.loads((tmp_path / "p" / "results.json").read_text())
+    assert 0 < len(results) <= 100 and all(r["segmentation"]["counts"] for r in results)
+    assert {r["category_id"] for r in results} <= set(COCO_CATEGORY_IDS)  # unused logit slots dropped
+
+    maskbench(env, "evaluate", "--model", MODEL, "--max-images", "1", "--out", str(tmp_path / "e"), "--no-progress")
+    metrics = json.loads((tmp_path / "e" / "metrics.json").read_text())
+    assert metrics["random_weights"] is True and metrics["images_scored"] == 1
+
+
+def test_the_rig_replays_its_bundle(env, tmp_path):
+    maskbench(env, "rig", "--model", MODEL, "--runtime", "openvino", "--duration", "2", "--config", "sync",
+              "--deadline", "60000", "--out", str(tmp_path / "r"))
+    data = json.loads((tmp_path / "r" / "rig.json").read_text())
+    (result,) = data["results"]
+    assert data["model"]["runtime"] == "openvino" and result["overall"]["processed"] >= 1
