@@ -17,6 +17,7 @@ non-negative, so an output whose sources are all <= the cut stays below it
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from fractions import Fraction
 from functools import lru_cache
@@ -112,6 +113,12 @@ def direct_axis(in_len: int, out_len: int, dtype_name: str) -> AxisResize:
     """PyTorch's resize of one axis straight to ``out_len``, weights in ``dtype_name``."""
     dtype = np.dtype(dtype_name).type
     return AxisResize.of(linear_weights(linear_taps(in_len, out_len, dtype=dtype, fused=True), in_len, dtype))
+
+
+def logit_cut(threshold: float) -> float:
+    """The logit a sigmoid threshold in (0, 1) corresponds to (``sigmoid(x) > t`` iff ``x > cut``);
+    a threshold outside (0, 1) is taken as the cut itself."""
+    return math.log(threshold / (1 - threshold)) if 0 < threshold < 1 else threshold
 
 
 def threshold_resized(logits: np.ndarray, axis_y: AxisResize, axis_x: AxisResize, cut) -> np.ndarray:

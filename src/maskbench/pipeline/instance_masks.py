@@ -25,7 +25,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from .bilinear import AxisResize, linear_taps, linear_weights, threshold_resized
+from .bilinear import AxisResize, linear_taps, linear_weights, logit_cut, threshold_resized
 from .mask_canvas import MaskCanvas
 from .preprocess import ImageMeta
 
@@ -63,5 +63,5 @@ def instance_masks(mask_logits: np.ndarray, meta: ImageMeta, stride: int = 8,
     resized_h, resized_w = rescaled_size((height * stride, width * stride), meta)
     axis_y = resize_axis(height, stride, resized_h, ori_h)
     axis_x = resize_axis(width, stride, resized_w, ori_w)
-    cut = np.float32(math.log(threshold / (1 - threshold))) if 0 < threshold < 1 else np.float32(threshold)
+    cut = np.float32(logit_cut(threshold))
     return threshold_resized(logits, axis_y, axis_x, cut)

@@ -35,7 +35,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..zoo import FamilyEntry, locate
-from .bilinear import direct_axis, threshold_resized
+from .bilinear import direct_axis, logit_cut, threshold_resized
 from .detections import Detections
 from .instance_masks import instance_masks
 from .mask_canvas import MaskCanvas
@@ -147,8 +147,7 @@ def resize_query_masks(boxes: np.ndarray, scores: np.ndarray, labels: np.ndarray
     limits = np.asarray([img_w, img_h, img_w, img_h], dtype=original.dtype)
     original = np.minimum(np.maximum(original, 0), limits).astype(np.float32)
     logits = np.asarray(masks)[keep]
-    cut = float(np.log(mask_threshold / (1 - mask_threshold))) if 0 < mask_threshold < 1 else mask_threshold
-    binary = upsample_masks(logits, meta.ori_shape, cut)
+    binary = upsample_masks(logits, meta.ori_shape, logit_cut(mask_threshold))
     return _detections(original, np.asarray(scores)[keep], np.asarray(labels)[keep], binary)
 
 
