@@ -139,6 +139,25 @@ def test_with_measured_ap_the_floor_accepts_the_loss_it_allows():
     assert recommend(records, max_ap_drop=3.0).pick.precision == "int8"
 
 
+def test_the_sentence_says_when_a_reduced_precision_is_the_better_pick_and_at_what_fidelity():
+    int8 = recommend(_precisions())  # zoo AP ties: the fastest, int8, against its fp32
+    assert int8.pick.precision == "int8"
+    assert "Reduced precision is the better pick here: 2.25x the speed of its fastest fp32 " \
+           "(r50 openvino/fp32, 900 ms) at mean mask IoU 0.850 with fp32" in int8.reason
+    fp32 = recommend(_precisions(measured=True))  # measured AP: fp32 wins; bf16 is named with its cost
+    assert fp32.pick.precision == "fp32"
+    assert "A reduced precision is faster: r50 openvino/int8 at 400 ms (2.25x) with mean mask IoU 0.850 with " \
+           "fp32, AP drop 2.5; --min-mask-iou 0.85 or --max-ap-drop 2.5 accepts that loss." in fp32.reason
+    budget = recommend(_precisions(measured=True), max_latency_ms=450)  # only int8 fits: said with its cost
+    assert budget.pick.precision == "int8" and "2.25x the speed" in budget.reason and "AP drop 2.5" in budget.reason
+    only_fp32 = recommend([r for r in _precisions(measured=True) if r.precision == "fp32"])
+    assert "reduced precision" not in only_fp32.reason.lower()
+    unmeasured = recommend([make_record("r50", "openvino", precision="fp32", mean_ms=900.0),
+                            make_record("r50", "openvino", precision="bf16", mean_ms=600.0)])
+    assert "1.50x the speed" in unmeasured.reason
+    assert "fidelity not measured (benchmark --fidelity)" in unmeasured.reason
+
+
 def test_recommend_command_takes_fidelity_floors(tmp_path, capsys):
     folder = make_results_dir(tmp_path, _precisions())
     assert main(["recommend", "--results", str(folder), "--min-mask-iou", "0.9"]) == 0

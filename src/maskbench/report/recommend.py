@@ -26,6 +26,7 @@ and the budget it was judged against should be checked again there.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -213,11 +214,52 @@ def recommend(
         reason += (f" It is a {TIE} with the equally accurate {point_label(other)} ({ranked_latency_ms(other):.0f} ms "
                    f"mean): latency ratio {comparison.ratio.text(3)} (95 % interval, {how}) contains 1, so neither "
                    "is faster on these numbers.")
+    if pick is not None:
+        reason += _precision_words(pick, fitting, candidates)
     load = under_load_reason(pick) if pick is not None else None
     if load:
         reason += (f" It was measured under load ({load}): its latency may be lower on a quiet machine; measure it "
                    "again with the machine idle before relying on the budget.")
     return Recommendation(metric, front, fitting, rejected, pick, reason, budget, notes)
+
+
+def _fidelity_words(record: BenchmarkRecord) -> str:
+    parts = []
+    if record.mean_mask_iou is not None:
+        parts.append(f"mean mask IoU {record.mean_mask_iou:.3f} with fp32")
+    if record.ap_drop is not None:
+        parts.append(f"AP drop {record.ap_drop:.1f}")
+    return ", ".join(parts) or "fidelity not measured (benchmark --fidelity)"
+
+
+def _precision_words(pick: BenchmarkRecord, fitting: Sequence[BenchmarkRecord],
+                     candidates: Sequence[BenchmarkRecord]) -> str:
+    """When a reduced precision is the better pick, and at what fidelity (issue 29): a reduced
+    pick against its model's fastest fp32 record; an fp32 pick against the fastest reduced
+    precision of its model that fits the budget but lost on accuracy, with the floor that accepts it."""
+    model = pick.model or pick.alias
+    same = [r for r in candidates if (r.model or r.alias) == model and r is not pick]
+    if pick.precision != "fp32":
+        fp32 = [r for r in same if r.precision == "fp32"]
+        if not fp32:
+            return f" Its {pick.precision} fidelity: {_fidelity_words(pick)} (no fp32 record of it to compare speed)."
+        base = min(fp32, key=ranked_latency_ms)
+        ratio = ranked_latency_ms(base) / ranked_latency_ms(pick)
+        return (f" Reduced precision is the better pick here: {ratio:.2f}x the speed of its fastest fp32 "
+                f"({point_label(base)}, {ranked_latency_ms(base):.0f} ms) at {_fidelity_words(pick)}.")
+    faster = [r for r in same if r.precision != "fp32" and r in fitting
+              and ranked_latency_ms(r) < ranked_latency_ms(pick)]
+    if not faster:
+        return ""
+    best = min(faster, key=ranked_latency_ms)
+    floors = []
+    if best.mean_mask_iou is not None:
+        floors.append(f"--min-mask-iou {math.floor(best.mean_mask_iou * 1000) / 1000:g}")
+    if best.ap_drop is not None:
+        floors.append(f"--max-ap-drop {math.ceil(best.ap_drop * 10) / 10:g}")
+    accept = f"; {' or '.join(floors)} accepts that loss" if floors else ""
+    return (f" A reduced precision is faster: {point_label(best)} at {ranked_latency_ms(best):.0f} ms "
+            f"({ranked_latency_ms(pick) / ranked_latency_ms(best):.2f}x) with {_fidelity_words(best)}{accept}.")
 
 
 def _latency_tie(fitting: Sequence[BenchmarkRecord],
