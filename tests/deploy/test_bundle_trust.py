@@ -222,3 +222,10 @@ def test_a_signing_key_others_can_read_or_no_key_is_refused_before_model_work(tm
     assert main([*command, "--sign", str(keys["ours"][1])]) == 2  # the public key given by mistake
     assert "not an unencrypted PEM private key" in capsys.readouterr().err
     assert not (tmp_path / "b").exists()
+
+
+def test_a_format_4_manifest_reads_as_a_single_image_graph(tmp_path):
+    """Format 5 added ``batch`` (a static-batch graph); a version-4 manifest means one image."""
+    folder = _bundle(tmp_path / "b")
+    assert _manifest(folder, format_version=4).batch == 1
+    assert _manifest(folder, batch=3).batch == 3

@@ -13,7 +13,7 @@ import numpy as np
 
 from ..pipeline.bundle_seal import verify_bundle
 from ..pipeline.detections import Detections
-from ..pipeline.graph_io import ExportTarget, array_feeds
+from ..pipeline.graph_io import ExportTarget, array_feeds, stack_feeds
 from ..pipeline.manifest import BundleError, Manifest
 from ..pipeline.postprocess import detections_from_outputs
 from ..pipeline.preprocess import ImageMeta, preprocess_array
@@ -37,7 +37,13 @@ class DeployedModel:
     @property
     def target(self) -> ExportTarget:
         m = self.manifest
-        return ExportTarget(tuple(m.input_hw), tuple(m.img_shape) if m.img_shape is not None else None)  # type: ignore[arg-type]
+        return ExportTarget(tuple(m.input_hw), tuple(m.img_shape) if m.img_shape is not None else None,  # type: ignore[arg-type]
+                            m.batch)
+
+    @property
+    def batch(self) -> int:
+        """Images per graph call (1, or a static batch: :meth:`infer_batch`)."""
+        return self.manifest.batch
 
     @property
     def input_format(self) -> InputFormat:
@@ -45,7 +51,19 @@ class DeployedModel:
 
     def __call__(self, image: np.ndarray) -> Detections:
         feeds, meta = self.prepare(image)
+        if self.batch > 1:  # one image through a static-batch graph: the batch filled with it
+            return self.finish(self.infer_batch([feeds] * self.batch)[0], meta)
         return self.finish(self.engine(feeds), meta)
+
+    def infer_batch(self, feeds: Sequence[dict[str, np.ndarray]]) -> list[tuple[np.ndarray, ...]]:
+        """Exactly ``batch`` images' feeds (from :meth:`prepare`) in one graph call; each image's
+        outputs, for :meth:`finish`."""
+        if len(feeds) != self.batch:
+            raise BundleError(f"{self.folder}: the bundle's graph takes a batch of {self.batch} images, "
+                              f"not {len(feeds)}")
+        outputs = self.engine(stack_feeds(list(feeds)) if self.batch > 1 else feeds[0])
+        count = len(outputs) // self.batch
+        return [tuple(outputs[i * count:(i + 1) * count]) for i in range(self.batch)]
 
     def prepare(self, image: np.ndarray) -> tuple[dict[str, np.ndarray], ImageMeta]:
         """The graph's feeds and the resize meta (the steps apart, for ``maskbench rig``)."""
@@ -61,7 +79,7 @@ class DeployedModel:
         return array_feeds(array, meta.img_shape, self.target), meta
 
     def finish(self, outputs: Sequence[np.ndarray], meta: ImageMeta) -> Detections:
-        """Detections from the graph's outputs (in the manifest's output order)."""
+        """Detections from one image's graph outputs (in the manifest's output order)."""
         m = self.manifest
         boxes, scores, labels, masks = outputs
         return detections_from_outputs(get_family(m.family), np.asarray(boxes, dtype=np.float32),

@@ -49,9 +49,10 @@ class ModelChoice:
                 "mode": ResizeMode(self.mode).value, "size": size, "seed": self.seed}
 
 
-def build_choice_bundle(folder: Path, choice: ModelChoice, paths: Sequence[str], threads: int) -> dict:
-    """Write the bundle into ``folder`` (its graph shaped by the first readable of ``paths``);
-    return predict's ``info`` block for it."""
+def build_choice_bundle(folder: Path, choice: ModelChoice, paths: Sequence[str], threads: int,
+                        batch: int = 1) -> dict:
+    """Write the bundle into ``folder`` (its graph shaped by the first readable of ``paths``;
+    ``batch``: images per call, a static batch for the rig); return predict's ``info`` block for it."""
     from ..data.images import load_image
     from ..export.bundle import build_bundle
     from ..predict.predictor import load_predictor
@@ -72,7 +73,8 @@ def build_choice_bundle(folder: Path, choice: ModelChoice, paths: Sequence[str],
     runtime = get_runtime(choice.runtime, predictor.loaded, mode=choice.mode, threads=threads,
                           precision=choice.precision)
     tensor, meta = predictor.prepare(frame)
-    build_bundle(folder, bundle_runtime(runtime), tensor, meta.img_shape, ResizeMode(choice.mode), choice.input_size)
+    build_bundle(folder, bundle_runtime(runtime), tensor.repeat(batch, 1, 1, 1), meta.img_shape,
+                 ResizeMode(choice.mode), choice.input_size)
     return run_info(predictor.loaded.spec.name, predictor.loaded.weights, ResizeMode(choice.mode),
                     choice.input_size, runtime.describe())
 

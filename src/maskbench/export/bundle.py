@@ -50,7 +50,7 @@ def build_bundle(folder: Path, runtime: GraphRuntime, tensor: Any, img_shape: tu
                  fidelity: dict | None = None, sign_key: Path | None = None) -> Path:
     """The one way a bundle is built (``export --bundle``, ``recommend --bundle``, the bundle Ray
     ships, the rig's cached one): ``runtime`` prepared for the graph that ``tensor`` (a preprocessed
-    frame of ``img_shape``) needs, then written by :func:`write_bundle`."""
+    frame of ``img_shape``, or B of them: a static-batch graph) needs, then written by :func:`write_bundle`."""
     runtime.prepare(tensor, img_shape)  # a no-op where the runtime already has this graph
     return write_bundle(folder, runtime, ExportTarget.for_input(tensor, img_shape, mode), input_size,
                         latency_ms, fidelity, sign_key)
@@ -82,9 +82,9 @@ def write_bundle(folder: Path, runtime: GraphRuntime, target: ExportTarget,
         mask_threshold=float(loaded.model.detection_config.mask_thr_binary), runtime=runtime.name,
         runtime_version=runtime_version(runtime.name), precision=runtime.precision, threads=runtime.threads,
         artifact=artifact.name, artifact_sha256=file_sha256(folder / artifact.name),
-        output_names=tuple(output_names(spec)), extra_files=tuple(p.name for p in companions),
+        output_names=tuple(output_names(spec, target.batch)), extra_files=tuple(p.name for p in companions),
         files=file_digests(folder, (artifact.name, *(p.name for p in companions))),
-        latency_ms=latency_ms, fidelity=fidelity)
+        latency_ms=latency_ms, fidelity=fidelity, batch=target.batch)
     return seal_bundle(folder, manifest, private_key)
 
 

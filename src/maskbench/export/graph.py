@@ -25,7 +25,6 @@ branches and the end-to-end outputs); the models' own code is left as it is.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import cast
 
 import torch
 import torch.nn.functional as F
@@ -35,6 +34,7 @@ from torchvision.ops import nms, roi_align
 from ..models.mask_rcnn.box_coder import decode_deltas
 from ..models.mask_rcnn.model import MaskRCNN
 from ..models.mask_rcnn.roi_heads import BOX_DELTA_STDS, DetectionConfig, RoIExtractor
+from .graph_batch import image_of, image_shape, per_image
 
 
 def extract_rois(extractor: RoIExtractor, features: Sequence[torch.Tensor], rois: torch.Tensor) -> torch.Tensor:
@@ -117,10 +117,11 @@ def select_detections_graph(
 
 
 class DetectorGraph(nn.Module):
-    """One image in, ``(boxes, scores, labels, mask_probs)`` out: the exported computation.
+    """One image in, ``(boxes, scores, labels, mask_probs)`` out: the exported computation
+    (a static batch: backbone, FPN once, the rest per image, :mod:`.graph_batch`).
 
     ``img_shape``: fixed (h, w) ints (stretch input: the graph has one input), or ``None``: the
-    resized shape is a second input, an int64 tensor ``[h, w]`` (keep-ratio input).
+    resized shape is a second input, an int64 tensor ``[h, w]`` (keep-ratio input; ``(B, 2)`` for a batch).
     """
 
     def __init__(self, model: MaskRCNN, img_shape: tuple[int, int] | None) -> None:
@@ -129,14 +130,14 @@ class DetectorGraph(nn.Module):
         self.img_shape = None if img_shape is None else (int(img_shape[0]), int(img_shape[1]))
 
     def forward(self, images: torch.Tensor, img_shape: torch.Tensor | None = None):
+        features = self.model.extract_features(images)
+        count = images.shape[0]
+        return per_image(count, lambda i: self.detect(image_of(features, i, count),
+                                                      image_shape(self.img_shape, img_shape, i)))
+
+    def detect(self, features: list[torch.Tensor], shape) -> tuple[torch.Tensor, ...]:
+        """One image's detections from its features (batch axis of one)."""
         model = self.model
-        shape: tuple[int, int]
-        if self.img_shape is not None:
-            shape = self.img_shape
-        else:  # keep-ratio: the resized shape is an input (its 0-d tensors stand for the ints)
-            dims = cast(torch.Tensor, img_shape)
-            shape = cast("tuple[int, int]", (dims[0], dims[1]))
-        features = model.extract_features(images)
         proposals = model.propose(features, [shape])[0]
         rois = torch.cat([proposals.new_zeros((proposals.shape[0], 1)), proposals], dim=1)
         roi_head = model.roi_head

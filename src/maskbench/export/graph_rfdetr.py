@@ -17,11 +17,12 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from ..models.rfdetr.detector import RFDETRSegDetector
+from .graph_batch import per_image
 
 
 class RFDETRGraph(nn.Module):
-    """One image in, ``(boxes, scores, labels, mask_logits)`` out. ``img_shape`` is unused: the
-    input is the stretched square itself."""
+    """One image in, ``(boxes, scores, labels, mask_logits)`` out (a static batch: the network
+    once, the selection per image). ``img_shape`` is unused: the input is the stretched square itself."""
 
     def __init__(self, model: RFDETRSegDetector, img_shape: tuple[int, int] | None) -> None:
         super().__init__()
@@ -29,4 +30,5 @@ class RFDETRGraph(nn.Module):
 
     def forward(self, images: Tensor, img_shape: Tensor | None = None):
         logits, boxes, masks = self.model.network(images)
-        return self.model.select(logits[0], boxes[0], masks[0], (images.shape[-2], images.shape[-1]))
+        size = (images.shape[-2], images.shape[-1])
+        return per_image(images.shape[0], lambda i: self.model.select(logits[i], boxes[i], masks[i], size))

@@ -20,20 +20,12 @@ Outputs: ``boxes`` (D, 4), ``scores`` (D,), ``labels`` (D,) and ``mask_logits`` 
 
 from __future__ import annotations
 
-from typing import cast
-
 import torch
 from torch import Tensor, nn
 
 from ..models.rtmdet.model import RTMDetIns, RTMDetTestConfig, decode_distances, point_priors, relative_coordinates
 from .graph import shifted_nms
-
-
-def _image_shape(fixed: tuple[int, int] | None, given: Tensor | None):
-    if fixed is not None:
-        return fixed
-    dims = cast(Tensor, given)
-    return cast("tuple[int, int]", (dims[0], dims[1]))
+from .graph_batch import image_of, image_shape, per_image
 
 
 def select_graph(model: RTMDetIns, cls_scores, bbox_preds, kernel_preds, img_shape,
@@ -97,9 +89,11 @@ def mask_logits_graph(model: RTMDetIns, mask_feat: Tensor, kernels: Tensor, prio
 
 
 class RTMDetGraph(nn.Module):
-    """One image in, ``(boxes, scores, labels, mask_logits)`` out (see the module note).
+    """One image in, ``(boxes, scores, labels, mask_logits)`` out (see the module note); a static
+    batch: backbone, neck and head once, the rest per image (:mod:`.graph_batch`).
 
-    ``img_shape``: fixed (h, w) ints, or ``None``: a second input, an int64 tensor ``[h, w]``."""
+    ``img_shape``: fixed (h, w) ints, or ``None``: a second input, an int64 tensor ``[h, w]``
+    (``(B, 2)`` for a batch)."""
 
     def __init__(self, model: RTMDetIns, img_shape: tuple[int, int] | None) -> None:
         super().__init__()
@@ -109,7 +103,12 @@ class RTMDetGraph(nn.Module):
     def forward(self, images: Tensor, img_shape: Tensor | None = None):
         model = self.model
         cls_scores, bbox_preds, kernel_preds, mask_feat = model.head_outputs(model.extract_features(images))
-        boxes, scores, labels, kernels, priors = select_graph(model, cls_scores, bbox_preds, kernel_preds,
-                                                              _image_shape(self.img_shape, img_shape),
-                                                              model.detection_config)
-        return boxes, scores, labels, mask_logits_graph(model, mask_feat[0], kernels, priors)
+        count = images.shape[0]
+
+        def detect(i: int) -> tuple[Tensor, ...]:
+            boxes, scores, labels, kernels, priors = select_graph(
+                model, image_of(cls_scores, i, count), image_of(bbox_preds, i, count),
+                image_of(kernel_preds, i, count), image_shape(self.img_shape, img_shape, i), model.detection_config)
+            return boxes, scores, labels, mask_logits_graph(model, mask_feat[i], kernels, priors)
+
+        return per_image(count, detect)

@@ -99,6 +99,7 @@ def export_key(loaded: LoadedModel, target: ExportTarget, opset: int = OPSET) ->
         "input_hw": list(target.input_hw),
         "img_shape": list(target.img_shape) if target.img_shape is not None else "input",
         "mode": target.mode.value,
+        "batch": target.batch,
         "opset": opset,
         "torch": torch.__version__,
         "torchvision": torchvision_version(),
@@ -165,7 +166,8 @@ def key_digest(key: dict | None) -> str:
 
 def onnx_file_name(loaded: LoadedModel, target: ExportTarget, key: dict) -> str:
     height, width = target.input_hw
-    return f"{loaded.spec.alias}_{target.mode.value}_{width}x{height}_{key_digest(key)[:16]}.onnx"
+    batch = f"_b{target.batch}" if target.batch > 1 else ""
+    return f"{loaded.spec.alias}_{target.mode.value}_{width}x{height}{batch}_{key_digest(key)[:16]}.onnx"
 
 
 def stored_key(path: Path) -> dict | None:
@@ -213,13 +215,18 @@ def export_onnx(
 
 def _trace_to_onnx(loaded: LoadedModel, target: ExportTarget, path: Path, opset: int) -> None:
     model = loaded.model.eval()
-    graph: torch.nn.Module = locate(loaded.spec.family.graph)(model, target.img_shape).eval()
-    outputs = output_names(loaded.spec)
+    family = loaded.spec.family
+    if target.batch > 1 and not family.static_batch:
+        raise ExportError(f"the {family.display_name} export graph takes one image; export {loaded.spec.name} "
+                          "without --batch")
+    graph: torch.nn.Module = locate(family.graph)(model, target.img_shape).eval()
+    outputs = output_names(loaded.spec, target.batch)
     height, width = target.input_hw
-    images = _example_input(loaded, target)
+    images = _example_input(loaded, target).repeat(target.batch, 1, 1, 1)
     args: tuple = (images,)
     if target.img_shape is None:
-        args = (images, torch.tensor(_example_img_shape(target), dtype=torch.int64))
+        shape = torch.tensor(_example_img_shape(target), dtype=torch.int64)
+        args = (images, shape if target.batch == 1 else shape.repeat(target.batch, 1))
     dynamic_axes = {name: {0: "detections"} for name in outputs}
     with torch.no_grad(), warnings.catch_warnings(), _nms_sorted_by_score(opset), _traceable_rpn_nms():
         # The tracer warns about every Python value it freezes; those left in the graph depend
@@ -323,8 +330,9 @@ def _write_metadata(path: Path, key: dict, spec: ModelSpec) -> None:
         (FAMILY_PROP, family.name),
         ("maskbench.outputs", "boxes (D,4) resized-image px; scores (D,); labels (D,) 0..79; "
                               f"{family.masks_output} {family.masks_doc}"),
-        ("maskbench.inputs", "images (1,3,H,W) normalised, zero-padded" + (
-            "; img_shape int64 [h, w] of the resized image" if key["img_shape"] == "input" else "")),
+        ("maskbench.inputs", f"images ({key['batch']},3,H,W) normalised, zero-padded" + (
+            "; img_shape int64 [h, w] of the resized image" + (" per image (B, 2)" if key["batch"] > 1 else "")
+            if key["img_shape"] == "input" else "")),
     ):
         prop = proto.metadata_props.add()
         prop.key, prop.value = name, value

@@ -27,11 +27,13 @@ class ExportTarget:
     """What an exported graph is specialised for.
 
     ``input_hw``: the (padded) input tensor's (H, W); ``img_shape``: the resized (h, w) baked in
-    (stretch) or ``None`` when it is a graph input (keep-ratio).
+    (stretch) or ``None`` when it is a graph input (keep-ratio); ``batch``: the static number of
+    images the graph takes at once (the rig's cameras' simultaneous frames; 1 everywhere else).
     """
 
     input_hw: tuple[int, int]
     img_shape: tuple[int, int] | None
+    batch: int = 1
 
     @property
     def mode(self) -> ResizeMode:
@@ -43,16 +45,29 @@ class ExportTarget:
 
     @classmethod
     def for_input(cls, images: Any, img_shape: tuple[int, int], mode: ResizeMode) -> ExportTarget:
-        """``images``: the (1, 3, H, W) input, a tensor or an array (only its shape is read)."""
+        """``images``: the (B, 3, H, W) input, a tensor or an array (only its shape is read)."""
         input_hw = (int(images.shape[-2]), int(images.shape[-1]))
+        batch = int(images.shape[0])
         if ResizeMode(mode) == ResizeMode.STRETCH:
-            return cls(input_hw, (int(img_shape[0]), int(img_shape[1])))
-        return cls(input_hw, None)
+            return cls(input_hw, (int(img_shape[0]), int(img_shape[1])), batch)
+        return cls(input_hw, None, batch)
 
 
-def output_names(spec: ModelSpec) -> list[str]:
-    """The exported graph's outputs, in order: boxes, scores, labels, then the family's masks."""
-    return list(spec.family.output_names)
+def output_names(spec: ModelSpec, batch: int = 1) -> list[str]:
+    """The exported graph's outputs, in order: boxes, scores, labels, then the family's masks;
+    a static batch of B images gives each image's four, suffixed ``_0`` ... ``_{B-1}`` (the
+    detection count differs per image, so they are not stacked)."""
+    names = list(spec.family.output_names)
+    return names if batch == 1 else [f"{name}_{i}" for i in range(batch) for name in names]
+
+
+def stack_feeds(feeds: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """Single-image feeds (:func:`array_feeds`) as one static batch: ``images`` concatenated,
+    ``img_shape`` (keep-ratio) stacked to (B, 2)."""
+    stacked = {"images": np.ascontiguousarray(np.concatenate([f["images"] for f in feeds]), dtype=np.float32)}
+    if "img_shape" in feeds[0]:
+        stacked["img_shape"] = np.stack([f["img_shape"] for f in feeds])
+    return stacked
 
 
 def array_feeds(images: np.ndarray, img_shape: tuple[int, int], target: ExportTarget) -> dict[str, np.ndarray]:

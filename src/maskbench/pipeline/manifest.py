@@ -17,9 +17,10 @@ from ..utils.errors import MaskbenchError
 from ..utils.run_info import run_info
 from ..zoo.specs import InputFormat
 
-# 4: input_format says how to resize and pad (RF-DETR-Seg); 3: input_format nested; 2: every file's
-# sha256 (files), the seal; 1 checked the artifact only
-FORMAT_VERSION = 4
+# 5: batch (a static-batch graph); 4: input_format says how to resize and pad (RF-DETR-Seg);
+# 3: input_format nested; 2: every file's sha256 (files), the seal; 1 checked the artifact only
+FORMAT_VERSION = 5
+READ_AS_CURRENT = frozenset({4})  # older versions that read unchanged (batch: 1, its default)
 OLDER_VERSIONS = {1: "it does not cover every file of the bundle", 2: "its input format is flat",
                   3: "its input format does not say how to resize and pad"}
 MANIFEST_FILE = "manifest.json"
@@ -60,6 +61,7 @@ class Manifest:
     files: dict[str, str] = field(default_factory=dict)  # every file of the bundle but the manifest and seal: sha256
     latency_ms: float | None = None
     fidelity: dict | None = None
+    batch: int = 1  # images per call of the graph (outputs: each image's four, output_names in that order)
     format_version: int = field(default=FORMAT_VERSION)
 
     def to_dict(self) -> dict:
@@ -69,7 +71,7 @@ class Manifest:
     def from_dict(cls, data: dict, where: str = "manifest") -> Manifest:
         check_format_version(data, where)
         names = {f.name for f in fields(cls)}
-        missing = sorted(names - set(data) - {"extra_files", "latency_ms", "fidelity"})
+        missing = sorted(names - set(data) - {"extra_files", "latency_ms", "fidelity", "batch"})
         if missing:
             raise BundleError(f"{where}: not a maskbench bundle manifest (missing {', '.join(missing)})")
         values: dict[str, Any] = {}
@@ -129,7 +131,7 @@ def read_bundle_json(path: Path, what: str) -> dict:
 def check_format_version(data: dict, where: str) -> None:
     """Refuse a manifest of another format version: an older one with the command that rebuilds it."""
     version = data.get("format_version")
-    if version == FORMAT_VERSION:
+    if version == FORMAT_VERSION or version in READ_AS_CURRENT:
         return
     if isinstance(version, int) and version < FORMAT_VERSION:
         reason = OLDER_VERSIONS.get(version, "an older layout")

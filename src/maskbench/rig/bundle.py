@@ -4,8 +4,8 @@ BUNDLE --rig`` time exactly what the robot runs, decoding included.
 
 Streams: ONNX Runtime's session runs calls from several threads at once, so N threads share one
 session (each with its share of the threads); an OpenVINO bundle runs on ``AsyncInferQueue`` with
-``NUM_STREAMS`` (or the throughput hint). A bundle's graph takes one image: ``batch`` needs a
-static-batch graph, which ``export --bundle`` does not write yet."""
+``NUM_STREAMS`` (or the throughput hint). ``batch`` needs a bundle of a static-batch graph
+(``export --bundle --batch N``; ``maskbench rig`` builds one with a batch of the source's cameras)."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from ..deploy.engines import OpenVinoEngine
 from ..deploy.model import DeployedModel, ImageMeta, load
 from ..pipeline.manifest import BundleError, Manifest
 from .configs import ConfigKind, ExecConfig
-from .executors import Executor, StreamsExecutor
+from .executors import BatchExecutor, Executor, StreamsExecutor
 
 
 @dataclass
@@ -41,14 +41,24 @@ class BundleSteps:
     def postprocess(self, outputs, prepared: tuple[dict[str, np.ndarray], ImageMeta]):
         return self.model.finish(outputs, prepared[1])
 
+    @property
+    def batch_size(self) -> int:
+        return self.model.batch
+
+    def infer_batch(self, prepared) -> list[tuple[np.ndarray, ...]]:
+        return self.model.infer_batch([feeds for feeds, _ in prepared])
+
 
 def bundle_executor(folder: Path | str, config: ExecConfig, threads: int | None = None) -> Executor:
     """The executor for ``config`` over the bundle in ``folder`` (checked and compiled by
     :func:`~maskbench.deploy.model.load`); ``threads``: all the streams' threads together."""
     folder = Path(folder)
     if config.kind is ConfigKind.BATCH:
-        raise BundleError(f"{folder}: the bundle's graph takes one image; --config batch needs a static-batch "
-                          "graph (not exported yet): use sync or streams:N")
+        model = load(folder, threads)
+        if model.batch < 2:
+            raise BundleError(f"{folder}: the bundle's graph takes one image; --config batch needs a static-batch "
+                              "bundle (maskbench export --bundle DIR --batch N), or use sync or streams:N")
+        return BatchExecutor(BundleSteps(model))
     if config.kind is ConfigKind.SYNC:
         return StreamsExecutor([BundleSteps(load(folder, threads))], "sync")
     from .openvino_async import OpenVINOAsyncExecutor, streams_config

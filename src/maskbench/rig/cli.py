@@ -30,15 +30,23 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    check_options(args)
+    from .configs import ConfigKind
+
+    configs = check_options(args)
     streams = open_streams(args)  # refused sources stop here, before any model work
-    return run_replay(args, streams, args.from_bundle or cached_bundle(args, streams))
+    if args.from_bundle:
+        return run_replay(args, streams, args.from_bundle)
+    # batch: a second bundle, its graph a static batch of the source's cameras
+    batch = [cached_bundle(args, streams, len(streams.cameras))] if any(c.kind is ConfigKind.BATCH for c in configs) \
+        else []
+    single = [cached_bundle(args, streams)] if any(c.kind is not ConfigKind.BATCH for c in configs) else []
+    return run_replay(args, streams, (single + batch)[0], batch[0] if batch else None)
 
 
 # ----------------------------------------------------------------------------- the model
-def cached_bundle(args, streams) -> Path:
+def cached_bundle(args, streams, batch: int = 1) -> Path:
     """The bundle for ``--model/--runtime/--precision``, built once per model, runtime,
-    precision, size and frame shape under the cache (``$MASKBENCH_CACHE``)."""
+    precision, size, frame shape and static batch under the cache (``$MASKBENCH_CACHE``)."""
     import shutil
 
     from PIL import Image
@@ -57,7 +65,8 @@ def cached_bundle(args, streams) -> Path:
     mode = resize_mode(args)
     choice = ModelChoice(args.model, args.weights, args.runtime, args.precision, mode, args.input_size, args.seed)
     threads = args.threads or os.cpu_count() or 1
-    key = json.dumps({**choice.key(), "shape": list(image.shape), "threads": threads}, sort_keys=True)
+    key = json.dumps({**choice.key(), "shape": list(image.shape), "threads": threads,
+                      **({"batch": batch} if batch > 1 else {})}, sort_keys=True)
     folder = cache_dir("rig-bundles") / hashlib.sha256(key.encode()).hexdigest()[:16]
     if (folder / "manifest.json").is_file():
         return folder
@@ -66,7 +75,8 @@ def cached_bundle(args, streams) -> Path:
     Image.fromarray(image).save(frame_file)
     staging = folder.with_suffix(".partial")
     shutil.rmtree(staging, ignore_errors=True)  # left by a killed build
-    build_choice_bundle(staging, choice, [str(frame_file)], threads)
+    build_choice_bundle(staging, choice, [str(frame_file)], threads, batch)
     staging.rename(folder)
-    print(f"bundle: {folder} ({args.model}, {args.runtime}, {args.precision})")
+    print(f"bundle: {folder} ({args.model}, {args.runtime}, {args.precision}"
+          f"{f', a static batch of {batch}' if batch > 1 else ''})")
     return folder

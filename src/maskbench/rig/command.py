@@ -62,9 +62,9 @@ def check_options(args) -> list:
     return [parse_config(c) for c in _config_names(args.config)]
 
 
-def run_replay(args, streams, bundle: Path) -> int:
-    """Every configuration of ``args`` over ``streams`` through ``bundle``; ``rig.json`` in ``args.out``."""
-    from .configs import ConfigKind
+def run_replay(args, streams, bundle: Path, batch_bundle: Path | None = None) -> int:
+    """Every configuration of ``args`` over ``streams`` through ``bundle`` (``batch``: through
+    ``batch_bundle``, or ``bundle`` when its graph takes a static batch); ``rig.json`` in ``args.out``."""
     from .records import append_records, capacity_record, replay_record
     from .replay import ReplayOptions
 
@@ -75,17 +75,18 @@ def run_replay(args, streams, bundle: Path) -> int:
     context = run_context(args, streams, bundle)
     records = []
     for config in configs:
-        if config.kind is ConfigKind.BATCH:
-            print(f"{config}: skipped (a bundle's graph takes one image; static-batch graphs are not exported yet)")
+        chosen, why_not = bundle_for(config, bundle, batch_bundle)
+        if chosen is None:
+            print(f"{config}: skipped ({why_not})")
             continue
         if args.find_max:
-            capacity = find_max(args, streams, bundle, config, options)
+            capacity = find_max(args, streams, chosen, config, options)
             capacities.append({"config": str(config), **capacity.to_dict()})
             records.append(capacity_record(context, str(config), capacity))
             print(f"{config}: holds {capacity.capacity:g} {capacity.unit} within {args.deadline:g} ms "
                   f"(misses <= {args.max_miss:.1%}){'' if capacity.confirmed else ' (nothing held)'}")
         else:
-            result = replay_once(streams, bundle, config, options, args.threads)
+            result = replay_once(streams, chosen, config, options, args.threads)
             results.append(result.to_dict())
             records.append(replay_record(context, str(config), result))
             print(summary_line(str(config), result))
@@ -94,6 +95,22 @@ def run_replay(args, streams, bundle: Path) -> int:
                              "results": results, "capacity": capacities})
     print(f"results: {args.out / RESULTS_FILE}, {len(records)} record(s) in {append_records(args.out, records)}")
     return 0
+
+
+def bundle_for(config, bundle: Path, batch_bundle: Path | None) -> tuple[Path | None, str]:
+    """The bundle that runs ``config`` (a static-batch graph for ``batch``, a single-image one
+    for the others), or None and why it is skipped."""
+    from .configs import ConfigKind
+
+    batched = json.loads((bundle / "manifest.json").read_text()).get("batch", 1) > 1
+    if config.kind is ConfigKind.BATCH:
+        if batch_bundle is not None:
+            return batch_bundle, ""
+        return (bundle, "") if batched else (None, "the bundle's graph takes one image; export a static-batch "
+                                                   "bundle with maskbench export --bundle DIR --batch N")
+    if batched:
+        return None, "the bundle's graph takes a static batch: run it with --config batch"
+    return bundle, ""
 
 
 def run_context(args, streams, bundle: Path):

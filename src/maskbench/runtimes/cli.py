@@ -23,6 +23,9 @@ def add_commands(sub) -> None:
     export.add_argument("--bundle", type=Path, default=None, metavar="DIR",
                         help="also write a torch-free deployment bundle there: the runtime's artifact + manifest.json "
                              "(run it with maskbench.deploy, docs/deploy.md)")
+    export.add_argument("--batch", type=int, default=1, metavar="N",
+                        help="with --bundle: a static-batch graph of N images per call (maskbench rig --config "
+                             "batch: the cameras' simultaneous frames); fp32 or bf16 (default: 1)")
     add_sign_args(export)
     export.set_defaults(run=export_command)
 
@@ -74,6 +77,7 @@ def export_command(args) -> int:
     if getattr(args, "bundle", None) is not None and args.runtime == "onnx":
         raise MaskbenchError("--bundle needs the runtime that will run it: add --runtime onnxruntime or openvino")
     check_sign_args(args)
+    check_batch_args(args)
     frames = load_frames(args.images, args.cameras)[:1]
     # The same model `maskbench predict` builds (random weights: calibrated on the first frame).
     predictor = load_predictor(args.model, args.weights, mode, args.input_size, frames[0].image, args.seed)
@@ -103,11 +107,32 @@ def export_command(args) -> int:
                 from ..export.bundle import build_bundle
                 from .exported import bundle_runtime
 
-                bundle = build_bundle(args.bundle, bundle_runtime(runtime), tensor, meta.img_shape, mode,
+                batch = tensor.repeat(args.batch, 1, 1, 1)  # the graph's static batch (1: the frame itself)
+                bundle = build_bundle(args.bundle, bundle_runtime(runtime), batch, meta.img_shape, mode,
                                       args.input_size, sign_key=args.sign)
-                print(f"bundle: {bundle}{' (signed)' if args.sign else ''}")
+                print(f"bundle: {bundle}{' (signed)' if args.sign else ''}"
+                      f"{f' (a static batch of {args.batch})' if args.batch > 1 else ''}")
     print(f"weights: {loaded.weights}")
     return 0
+
+
+def check_batch_args(args) -> None:
+    """``--batch N``: one line, before any model work, for what cannot be built."""
+    from ..utils.errors import MaskbenchError
+    from ..zoo import get_spec
+
+    if args.batch == 1:
+        return
+    if args.batch < 1:
+        raise MaskbenchError(f"--batch {args.batch}: give 1 or more images per call")
+    if args.bundle is None:
+        raise MaskbenchError("--batch shapes a deployment bundle's graph: add --bundle DIR")
+    if args.precision == "int8":
+        raise MaskbenchError("--batch with int8 is not built (the calibration feeds single images): use --precision "
+                             "fp32 or bf16")
+    family = get_spec(args.model).family
+    if not family.static_batch:
+        raise MaskbenchError(f"--batch: the {family.display_name} export graph takes one image; export without --batch")
 
 
 def save_openvino_ir(ov, onnx_path: Path) -> Path:

@@ -95,6 +95,7 @@ MASK_RCNN = register_family(FamilyEntry(
     decode="maskbench.pipeline.postprocess:paste_box_masks",
     stage_rule="maskbench.benchmark.profiling.node_stages:two_stage_stages",
     feature_rule="maskbench.runtimes.feature_names:fpn_tensor_names",
+    static_batch=True,
 ))
 
 RTMDET_INS = register_family(FamilyEntry(
@@ -109,6 +110,7 @@ RTMDET_INS = register_family(FamilyEntry(
     decode="maskbench.pipeline.postprocess:resize_stride_masks",
     stage_rule="maskbench.benchmark.profiling.node_stages:one_stage_stages",
     feature_rule="maskbench.runtimes.feature_names:pafpn_tensor_names",
+    static_batch=True,
 ))
 
 RFDETR_SEG = register_family(FamilyEntry(
@@ -124,4 +126,5 @@ RFDETR_SEG = register_family(FamilyEntry(
     decode="maskbench.pipeline.postprocess:resize_query_masks",
     stage_rule="maskbench.benchmark.profiling.node_stages:query_stages",
     feature_rule="maskbench.runtimes.feature_names:projector_tensor_names",
+    static_batch=True,
 ))

@@ -140,6 +140,9 @@ class FamilyEntry:
     - ``decode``: torch-free ``(boxes, scores, labels, masks, meta, threshold) -> Detections``;
     - ``stage_rule``: torch-free ``(onnx nodes, graph output names) -> stage per node``;
     - ``feature_rule``: torch-free ``(onnx path, onnx nodes) -> feature tensor names`` (check-conversion taps).
+
+    ``static_batch``: its graph also takes a static batch of B images (the rig's ``batch``
+    configuration; :mod:`maskbench.export.graph_batch`); a family without it exports one image only.
     """
 
     name: str  # "mask-rcnn": the --models set, records, bundle manifests
@@ -155,6 +158,7 @@ class FamilyEntry:
     decode: str
     stage_rule: str
     feature_rule: str
+    static_batch: bool = False
 
     @property
     def output_names(self) -> tuple[str, ...]:
