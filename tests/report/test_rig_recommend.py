@@ -82,6 +82,18 @@ def test_nothing_holds_names_the_most_cameras_held():
                              "openvino/fp32 sync, 2 cam at 12 Hz within 150 ms.")
 
 
+def test_recommend_picks_from_a_results_file_of_rig_records_only(tmp_path, capsys):
+    """What `maskbench rig --out OUT` leaves: rig records alone; the benchmark's recommend on it
+    says how to ask for a rig pick."""
+    folder = tmp_path / "rig"
+    for record in candidates():
+        append_rig_record(folder / "results.jsonl", record)
+    assert main(["recommend", "--results", str(folder), "--cameras", "3", "--fps", "12", "--deadline", "150ms"]) == 0
+    assert "pick: deploy r50 on openvino fp32 with --config streams:2" in capsys.readouterr().out
+    assert main(["recommend", "--results", str(folder), "--max-latency", "10s"]) == 2
+    assert "only rig records; give --cameras, --fps and --deadline" in capsys.readouterr().err
+
+
 def test_recommend_command_with_rig_options(tmp_path, capsys):
     folder = tmp_path / "out"
     append_record(folder / "results.jsonl", make_record("convnext-t"))  # a benchmark record is not a rig pick

@@ -37,7 +37,7 @@ def test_outputs_are_named_per_image_and_feeds_stack():
     assert ExportTarget.for_input(np.zeros((3, 3, 8, 8)), (8, 8), ResizeMode.STRETCH).batch == 3
 
 
-@pytest.mark.parametrize(("model", "mode", "size"), [("r50", ResizeMode.STRETCH, (320, 192)),
+@pytest.mark.parametrize(("model", "mode", "size"), [("r50", ResizeMode.STRETCH, (256, 160)),
                                                      ("rtmdet-ins-t", ResizeMode.KEEP_RATIO, None),
                                                      ("rfdetr-seg-n", ResizeMode.STRETCH, None)])
 def test_a_batch_graph_gives_each_image_what_the_single_image_graph_gives(model, mode, size, front_frame, left_frame):

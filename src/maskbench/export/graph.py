@@ -7,8 +7,13 @@ so the graph would compute something else on a frame where it goes the other way
 computes the same thing for ONE image without data-dependent Python control flow:
 
 - backbone, FPN, RPN and proposal selection: the model's own ``extract_features`` and
-  ``propose`` (their remaining branches depend on static shapes only: fixed input size); while
-  exporting, the RPN's class-aware NMS is :func:`shifted_nms` (see ``onnx_export``);
+  ``propose`` (their remaining branches depend on static shapes only: fixed input size), with
+  :func:`shifted_nms` as the RPN's class-aware NMS: ``models.nms.batched_nms`` reproduces MMCV's
+  kernel for eager parity, whose tie order comes from an unstable sort and which loops over
+  classes above 10,000 boxes (size-dependent branches a trace would freeze); without tied scores
+  both keep the same boxes in the same order (tests compare eager and exported detectors); with
+  ties eager follows torch's unstable sort and no ONNX graph can (``verify/conversion_check.py``:
+  checked frames must not saturate);
 - :func:`extract_rois`: ``RoIExtractor.forward`` without skipping empty levels (RoIAlign on
   zero boxes is fine) and with a concatenation + inverse permutation instead of indexed
   assignment, which the exporter gets wrong when a level's count changes;
@@ -138,7 +143,7 @@ class DetectorGraph(nn.Module):
     def detect(self, features: list[torch.Tensor], shape) -> tuple[torch.Tensor, ...]:
         """One image's detections from its features (batch axis of one)."""
         model = self.model
-        proposals = model.propose(features, [shape])[0]
+        proposals = model.propose(features, [shape], nms=shifted_nms)[0]
         rois = torch.cat([proposals.new_zeros((proposals.shape[0], 1)), proposals], dim=1)
         roi_head = model.roi_head
         cls_logits, box_deltas = roi_head.bbox_head(extract_rois(roi_head.bbox_roi_extractor, features[:4], rois))

@@ -228,7 +228,7 @@ def _trace_to_onnx(loaded: LoadedModel, target: ExportTarget, path: Path, opset:
         shape = torch.tensor(_example_img_shape(target), dtype=torch.int64)
         args = (images, shape if target.batch == 1 else shape.repeat(target.batch, 1))
     dynamic_axes = {name: {0: "detections"} for name in outputs}
-    with torch.no_grad(), warnings.catch_warnings(), _nms_sorted_by_score(opset), _traceable_rpn_nms():
+    with torch.no_grad(), warnings.catch_warnings(), _nms_sorted_by_score(opset):
         # The tracer warns about every Python value it freezes; those left in the graph depend
         # on the static input size only (see export/graph.py).
         warnings.simplefilter("ignore")
@@ -244,30 +244,6 @@ def _trace_to_onnx(loaded: LoadedModel, target: ExportTarget, path: Path, opset:
         except Exception as err:  # noqa: BLE001 - shown as one line with the model and size
             message = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
             raise ExportError(f"ONNX export of {loaded.spec.name} at {width}x{height} failed: {message}") from err
-
-
-@contextlib.contextmanager
-def _traceable_rpn_nms():
-    """While exporting, the RPN's ``batched_nms`` is :func:`graph.shifted_nms`.
-
-    ``models.nms.batched_nms`` reproduces MMCV's kernel for eager parity: its tie order comes
-    from an unstable sort and above 10,000 boxes it loops over classes, so it has size-dependent
-    Python branches and Python-sized tensors that a trace would freeze. Without tied scores both
-    keep the same boxes in the same order (tests compare eager and exported detectors); with
-    ties, eager follows torch's unstable sort and no ONNX graph can (see the report in
-    verify/conversion_check.py on why checked frames must not saturate).
-    """
-    from ..models.mask_rcnn import rpn
-    from .graph import shifted_nms
-
-    if not hasattr(rpn, "batched_nms"):
-        raise ExportError("maskbench.models.mask_rcnn.rpn no longer calls batched_nms; update export/onnx_export.py")
-    original = rpn.batched_nms
-    rpn.batched_nms = shifted_nms
-    try:
-        yield
-    finally:
-        rpn.batched_nms = original
 
 
 @contextlib.contextmanager

@@ -67,10 +67,12 @@ def add_commands(sub) -> None:
     pick.set_defaults(run=recommend_command)
 
 
-def load_results(paths: Path | list[Path], *, rig_only: bool = False):
+def load_results(paths: Path | list[Path], *, rig_only: bool = False, benchmark_only: bool = False):
     """The first results file, the newest benchmark record of each job and the newest rig record
     of each run, over every results.jsonl given (or the one inside a folder), in the order given:
-    files made on several machines merge (their records keep their machine descriptions)."""
+    files made on several machines merge (their records keep their machine descriptions).
+    ``rig_only``/``benchmark_only``: the caller needs that kind (a rig pick, a benchmark pick); a
+    report takes either."""
     from ..results.records import RESULTS_FILE, latest_records, read_records
     from ..results.rig_records import latest_rig_records, read_rig_records
 
@@ -86,7 +88,7 @@ def load_results(paths: Path | list[Path], *, rig_only: bool = False):
     if rig_only and not rig_records:
         raise MaskbenchError(f"{', '.join(map(str, files))}: no rig record in it; run `maskbench rig --out DIR` "
                              "(e.g. with --find-max cameras) first")
-    if not records and not (rig_records and not rig_only):
+    if not records and not rig_only and (benchmark_only or not rig_records):
         if rig_records:
             raise MaskbenchError(f"{', '.join(map(str, files))}: only rig records; give --cameras, --fps and "
                                  "--deadline to pick from them")
@@ -128,7 +130,7 @@ def recommend_command(args) -> int:
     from .recommend import recommend
 
     check_sign_args(args)
-    _, records, _ = load_results(args.results)
+    _, records, _ = load_results(args.results, benchmark_only=True)
     result = recommend(records, max_gpu_memory_mb=args.max_gpu_memory, max_memory_mb=args.max_memory,
                        max_latency_ms=args.max_latency, metric=args.metric, min_mask_iou=args.min_mask_iou,
                        max_ap_drop=args.max_ap_drop)

@@ -17,6 +17,7 @@ from torch import nn
 
 from ...zoo import HeadOptions, ModelSpec  # the zoo table holds one per model
 from ..detector import Detector, FamilyModel, RawDetections
+from ..nms import batched_nms
 from .anchors import AnchorGenerator
 from .fpn import FPN
 from .roi_heads import BBoxHead, DetectionConfig, MaskHead, RoIExtractor, select_detections
@@ -58,14 +59,16 @@ class MaskRCNN(Detector):
     def extract_features(self, images: torch.Tensor) -> list[torch.Tensor]:
         return self.neck(self.backbone(images))
 
-    def propose(self, features: Sequence[torch.Tensor], img_shapes: Sequence[tuple[int, int]]) -> list[torch.Tensor]:
+    def propose(self, features: Sequence[torch.Tensor], img_shapes: Sequence[tuple[int, int]],
+                nms: Callable[[torch.Tensor, torch.Tensor, torch.Tensor, float], torch.Tensor] = batched_nms,
+                ) -> list[torch.Tensor]:
         objectness, deltas = self.rpn_head(features)
         anchors = self.anchor_generator.grid_anchors([cast("tuple[int, int]", f.shape[-2:]) for f in features],
                                                      features[0].device,
                                                      features[0].dtype)
         return [
             select_proposals([o[i] for o in objectness], [d[i] for d in deltas], anchors, img_shapes[i],
-                             self.proposal_config)[0]
+                             self.proposal_config, nms)[0]
             for i in range(len(img_shapes))
         ]
 

@@ -7,7 +7,7 @@ level* (levels never suppress each other) and the best ``max_per_img`` survive.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -50,8 +50,11 @@ def select_proposals(
     anchors: Sequence[torch.Tensor],
     img_shape: tuple[int, int],
     config: ProposalConfig = ProposalConfig(),
+    nms: Callable[[torch.Tensor, torch.Tensor, torch.Tensor, float], torch.Tensor] = batched_nms,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Proposals (K, 4) and their scores for ONE image; inputs are that image's maps (A, H, W)."""
+    """Proposals (K, 4) and their scores for ONE image; inputs are that image's maps (A, H, W).
+    ``nms``: MMCV's class-aware NMS (:func:`..nms.batched_nms`, eager parity); the export graph
+    gives its branch-free equivalent (``export.graph.shifted_nms``)."""
     level_boxes, level_scores, level_ids = [], [], []
     for level, (logits, level_deltas, level_anchors) in enumerate(zip(objectness, deltas, anchors)):
         scores = logits.permute(1, 2, 0).reshape(-1).sigmoid()
@@ -68,5 +71,5 @@ def select_proposals(
         widths, heights = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
         valid = (widths > config.min_bbox_size) & (heights > config.min_bbox_size)
         boxes, scores, ids = boxes[valid], scores[valid], ids[valid]
-    keep = batched_nms(boxes, scores, ids, config.iou_threshold)[: config.max_per_img]
+    keep = nms(boxes, scores, ids, config.iou_threshold)[: config.max_per_img]
     return boxes[keep], scores[keep]
