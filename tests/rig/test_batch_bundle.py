@@ -78,7 +78,7 @@ def test_the_rig_runs_batch_through_a_static_batch_bundle(tmp_path, capsys):
     """``maskbench rig --config batch``: a bundle whose graph takes the three front cameras'
     simultaneous frames, built from the model and cached, every camera's frames processed."""
     out = tmp_path / "rig"
-    assert main(["rig", "--model", "r50", "--runtime", "onnxruntime", "--input-size", "320x192", "--config",
+    assert main(["rig", "--model", "rtmdet-ins-t", "--runtime", "onnxruntime", "--input-size", "320x192", "--config",
                  "batch", "--duration", "2", "--deadline", "60000", "--out", str(out)]) == 0
     assert "a static batch of 3" in capsys.readouterr().out
     data = json.loads((out / "rig.json").read_text())
