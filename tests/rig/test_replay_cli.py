@@ -10,6 +10,7 @@ import json
 import pytest
 
 from maskbench.pipeline.manifest import BundleError
+from maskbench.rig import bundle as rig_bundle
 from maskbench.rig import cli, command
 from maskbench.rig.bundle import bundle_executor
 from maskbench.rig.configs import ConfigKind, ExecConfig, parse_config
@@ -33,8 +34,10 @@ def test_configurations():
     assert command._config_names("all") == ["sync", "streams", "batch"]
 
 
-def test_a_bundle_has_no_batch_graph(tmp_path):
-    with pytest.raises(BundleError, match="takes one image; --config batch needs a static-batch graph"):
+def test_batch_refuses_a_one_image_bundle(tmp_path, monkeypatch):
+    one_image = argparse.Namespace(batch=1)
+    monkeypatch.setattr(rig_bundle, "load", lambda folder, threads: one_image)
+    with pytest.raises(BundleError, match="takes one image; --config batch needs a static-batch bundle"):
         bundle_executor(tmp_path, ExecConfig(ConfigKind.BATCH))
 
 
