@@ -60,6 +60,7 @@ def test_a_benchmark_job_times_the_familys_stages(env, tmp_path):
     assert record["status"] == "ok" and record["model"] == "rfdetr-seg-nano"
     assert {"backbone", "projector", "decoder", "mask_head", "select"} <= set(record["stages"])
     assert record["detections_per_image"] > 0 and record["zoo_box_ap"] is None and record["zoo_mask_ap"] == 40.3
+    assert record["gflop"] == pytest.approx(45.3, abs=0.1)  # every matrix product of the graph counted
     header = next(line for line in (tmp_path / "b" / "report.md").read_text().splitlines() if "projector ms" in line)
     assert header.index("backbone ms") < header.index("projector ms") < header.index("select ms")
 

@@ -49,7 +49,7 @@ def test_the_worker_fills_the_record_from_the_graph_and_the_cached_peak(tmp_path
     onnx_path = tmp_path / "tiny.onnx"
     save(helper.make_model(graph), str(onnx_path))
     runtime = SimpleNamespace(onnx_paths={"target": onnx_path})
-    loaded = SimpleNamespace(model=SimpleNamespace(detection_config=SimpleNamespace(max_per_img=100)))
+    loaded = SimpleNamespace(model=SimpleNamespace(rows_after_nms=lambda: (100,)))
     record = _record()
     fill_efficiency(record, runtime, loaded)
     # 2 x 100 x 1000 x 10000 = 2 GFLOP in a 100 ms median: 20 GFLOP/s, half the fp32 peak of 40

@@ -104,3 +104,32 @@ def test_an_exported_rtmdet_counts_what_torch_counts(rtmdet_t):
     assert {n.instances for n in counted.nodes} == {None, 100}
     assert counted.total == pytest.approx(counter.get_total_flops(), rel=0.10)
     assert 1e9 < counted.total < 1e11  # the order of magnitude: GFLOPs, not MFLOPs or TFLOPs
+
+
+@pytest.mark.filterwarnings("ignore")
+def test_an_exported_rfdetr_has_every_shape_known(tmp_path):
+    """RF-DETR-Seg N (312x312, its parity weights): the decoder's shapes survive the trace (no
+    node left out for an unknown size), the graph has no NMS (the model says so), and its count is
+    within 10 % of torch's FlopCounterMode on the eager model."""
+    torch = pytest.importorskip("torch")
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from maskbench.data.frames import load_frames
+    from maskbench.export.calibration import calibrated_random_model
+    from maskbench.export.onnx_export import ExportTarget, export_onnx
+    from maskbench.models.inputs import preprocess
+    from maskbench.pipeline.preprocess import ResizeMode
+
+    front = load_frames(cameras=["CAM_FRONT"])[0]
+    loaded = calibrated_random_model("rfdetr-seg-n", [front], ResizeMode.STRETCH, None)
+    tensor, meta = preprocess(front.image, ResizeMode.STRETCH, None, loaded.spec.input_format)
+    assert loaded.model.rows_after_nms() == ()
+    loaded.model.requires_grad_(False)  # FlopCounterMode's module hooks want no leaf that needs a gradient
+    # attention as plain matrix products: FlopCounterMode has no formula for the CPU's fused kernel
+    with torch.no_grad(), sdpa_kernel(SDPBackend.MATH), FlopCounterMode(display=False) as counter:
+        loaded.model(tensor, [meta.img_shape])
+    path = export_onnx(loaded, ExportTarget.for_input(tensor, meta.img_shape, ResizeMode.STRETCH), cache_dir=tmp_path)
+    counted = count_flops(path)
+    assert counted.unresolved == ()
+    assert counted.total == pytest.approx(counter.get_total_flops(), rel=0.10)

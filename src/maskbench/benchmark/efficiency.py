@@ -42,13 +42,6 @@ def efficiency(flops: float | None, inference_median_ms: float | None, precision
     return Efficiency(gflop, achieved, peak_gflops, share)
 
 
-def instance_counts(model) -> tuple[int, ...]:
-    """The rows kept after each NMS of ``model``'s graph: Mask R-CNN's proposals and detections,
-    RTMDet-Ins' detections (each stage's ``max_per_img``; see :mod:`maskbench.export.flops`)."""
-    configs = (getattr(model, "proposal_config", None), getattr(model, "detection_config", None))
-    return tuple(int(config.max_per_img) for config in configs if config is not None)
-
-
 def graph_flops(onnx_path: Path, counts: tuple[int, ...]) -> int:
     """FLOPs of an exported file, cached beside maskbench's other caches (the export's file name
     carries its key; counting a large graph takes seconds)."""
@@ -71,7 +64,7 @@ def fill_efficiency(record: BenchmarkRecord, runtime, loaded) -> None:
     if not paths or not record.inference:
         return
     try:
-        flops: float | None = graph_flops(paths[0], instance_counts(loaded.model))
+        flops: float | None = graph_flops(paths[0], tuple(map(int, loaded.model.rows_after_nms())))
     except Exception as err:  # noqa: BLE001 - the timings stand without it
         print(f"no FLOP count for {paths[0]}: {type(err).__name__}: {err}", file=sys.stderr)
         flops = None

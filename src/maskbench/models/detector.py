@@ -68,6 +68,12 @@ class Detector(nn.Module):
         """The detection settings an exported file depends on (its cache key)."""
         raise NotImplementedError
 
+    def rows_after_nms(self) -> tuple[int, ...]:
+        """The most rows each ``NonMaxSuppression`` of the exported graph keeps, in graph order:
+        the sizes ONNX shape inference cannot know, for the FLOP count
+        (:mod:`maskbench.export.flops`). A graph without NMS: ()."""
+        return ()
+
 
 @dataclass(frozen=True)
 class FamilyModel:

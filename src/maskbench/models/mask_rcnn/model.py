@@ -55,6 +55,9 @@ class MaskRCNN(Detector):
         self.proposal_config = proposal_config
         self.detection_config = detection_config
 
+    def rows_after_nms(self) -> tuple[int, ...]:
+        return self.proposal_config.max_per_img, self.detection_config.max_per_img
+
     # The stages are separate methods so benchmarks can time them one by one.
     def extract_features(self, images: torch.Tensor) -> list[torch.Tensor]:
         return self.neck(self.backbone(images))

@@ -145,11 +145,19 @@ def encoder_proposals(memory: Tensor, level_shapes: list[tuple[int, int]]) -> tu
         scale = torch.tensor([width, height], dtype=torch.float32, device=memory.device)
         centres = (grid.unsqueeze(0) + 0.5) / scale
         sizes = torch.ones_like(centres) * PROPOSAL_SIZE * (2.0**level)
-        proposals.append(torch.cat((centres, sizes), -1).reshape(1, -1, 4).expand(memory.shape[0], -1, -1))
-    boxes = torch.cat(proposals, 1)
+        proposals.append(torch.cat((centres, sizes), -1).reshape(1, -1, 4))
+    # expand_as, not expand(batch, ...): a traced graph then keeps its shapes known (FLOP count)
+    boxes = torch.cat(proposals, 1).expand_as(memory[..., :4])
     low, high = PROPOSAL_VALID
     valid = ((boxes > low) & (boxes < high)).all(-1, keepdim=True)
     return memory.masked_fill(~valid, 0.0), boxes.masked_fill(~valid, 0.0).to(memory.dtype)
+
+
+def _rows(top: Tensor, rows: Tensor) -> Tensor:
+    """``top`` (B, K) as a gather index of whole rows of ``rows`` (B, N, W): broadcast by an
+    addition, not ``expand(-1, -1, W)``, whose traced form (a ``Where`` over the sizes) leaves
+    ONNX shape inference, and so the FLOP count, without the decoder's shapes."""
+    return top.unsqueeze(-1) + torch.zeros_like(rows[:, :1, :], dtype=top.dtype)
 
 
 class Transformer(nn.Module):
@@ -167,7 +175,6 @@ class Transformer(nn.Module):
 
     def forward(self, features: Tensor, query_feat: Tensor, refpoint_embed: Tensor) -> tuple[Tensor, Tensor]:
         """features (B, C, H, W) -> decoder output (B, Q, C) and reference boxes (B, Q, 4) cxcywh."""
-        batch = features.shape[0]
         level_shapes = [(features.shape[2], features.shape[3])]
         memory = features.flatten(2).transpose(1, 2)
         masked_memory, proposals = encoder_proposals(memory, level_shapes)
@@ -176,13 +183,13 @@ class Transformer(nn.Module):
         class_logits = self.enc_out_class_embed[0](self.enc_output_norm[0](prenorm))
         count = min(self.num_queries, class_logits.shape[-2])
         top = torch.topk(class_logits.max(-1)[0], count, dim=1)[1]
-        gathered = torch.gather(prenorm, 1, top.unsqueeze(-1).expand(-1, -1, prenorm.shape[-1]))
+        gathered = torch.gather(prenorm, 1, _rows(top, prenorm))
         selected = self.enc_output_norm[0](gathered)
-        selected_proposals = torch.gather(proposals, 1, top.unsqueeze(-1).expand(-1, -1, 4))
+        selected_proposals = torch.gather(proposals, 1, _rows(top, proposals))
         two_stage_boxes = reparam_boxes(self.enc_out_bbox_embed[0](selected), selected_proposals)
         # learned queries: features as they are, boxes as deltas on the two-stage boxes
-        tgt = query_feat[:count].unsqueeze(0).expand(batch, -1, -1).contiguous()
-        learned = refpoint_embed[:count].unsqueeze(0).expand(batch, -1, -1)
+        tgt = query_feat[:count].unsqueeze(0).expand_as(gathered).contiguous()
+        learned = refpoint_embed[:count].unsqueeze(0).expand_as(selected_proposals)
         centre = learned[..., :2] * two_stage_boxes[..., 2:]
         centre = centre + two_stage_boxes[..., :2]
         boxes = torch.concat([centre, learned[..., 2:].exp() * two_stage_boxes[..., 2:]], dim=-1)

@@ -226,6 +226,9 @@ class RTMDetIns(Detector):
         self.bbox_head = RTMDetInsSepBNHead(options.num_classes, options.channels, options.channels)
         self.detection_config = detection_config
 
+    def rows_after_nms(self) -> tuple[int, ...]:
+        return (self.detection_config.max_per_img,)
+
     # The stages are separate methods so benchmarks can time them one by one.
     def extract_features(self, images: Tensor) -> list[Tensor]:
         return self.neck(self.backbone(images))
