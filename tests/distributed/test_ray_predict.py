@@ -4,7 +4,8 @@ stopped run resumes without redoing or duplicating frames, a SIGKILLed actor los
 duplicates nothing, evaluate scores the same; refusals are one line without starting Ray.
 
 Small on purpose (CI runs the suite on 2 cores): RTMDet-Ins tiny, random weights, stretch
-320x192, ONNX Runtime with 1 thread, 3 nuScenes frames plus one corrupt file."""
+320x192, ONNX Runtime with 1 thread, 3 nuScenes frames plus one corrupt file; RF-DETR-Seg N
+once (one actor), its results against predict's."""
 
 from __future__ import annotations
 
@@ -160,3 +161,15 @@ def test_cli_without_ray_engine_imports_no_ray():
     env = {**os.environ, "PYTHONPATH": str(SRC)}
     done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_rfdetr_on_ray_equals_predict(ray_local, frames, tmp_path):
+    """The third family through Ray: RF-DETR-Seg N (its own 312x312 input, COCO's category ids)
+    gives single-process predict's entries, the corrupt file reported in both."""
+    from maskbench.predict.predictor import run_predict
+
+    model = "rfdetr-seg-n"
+    run_predict(model, "random", frames, tmp_path / "local", overlays=False, runtime=RUNTIME, threads=1)
+    predict_on_ray(ModelChoice(model, runtime=RUNTIME), frames, tmp_path / "ray",
+                   options=RayOptions(actors=1, batch_size=1, progress=False))
+    _same_as_local(tmp_path / "ray", tmp_path / "local")
