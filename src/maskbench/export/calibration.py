@@ -24,6 +24,7 @@ import numpy as np
 from ..data.frames import Frame, load_frames
 from ..models.factory import RANDOM, LoadedModel, calibration_batch, create_model
 from ..models.inputs import pad_like_pipeline, preprocess
+from ..pipeline.graph_io import stack_feeds
 from ..pipeline.preprocess import ResizeMode
 from ..utils.errors import MaskbenchError
 from ..zoo import InputFormat, ModelSpec, get_spec
@@ -86,7 +87,15 @@ def calibration_feeds(images: Sequence[np.ndarray] | None, target: ExportTarget,
         if target.img_shape is None:
             feed["img_shape"] = np.asarray(meta.img_shape, dtype=np.int64)
         feeds.append(feed)
-    return feeds
+    return feeds if target.batch == 1 else batched_feeds(feeds, target.batch)
+
+
+def batched_feeds(feeds: Sequence[dict[str, np.ndarray]], batch: int) -> list[dict[str, np.ndarray]]:
+    """Single-image feeds as static batches of ``batch`` for a batch graph: each frame fills every
+    slot of its batch. A batch graph selects per image in nodes of each slot's own
+    (:mod:`maskbench.export.graph_batch`), which quantization scales one by one: fed the same
+    frames, every slot gets the same scales, so an image's answer does not depend on its slot."""
+    return [stack_feeds([feed] * batch) for feed in feeds]
 
 
 def _fit(image_hw: tuple[int, int], box_hw: tuple[int, int]) -> tuple[int, int]:

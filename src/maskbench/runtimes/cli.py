@@ -127,9 +127,6 @@ def check_batch_args(args) -> None:
         raise MaskbenchError(f"--batch {args.batch}: give 1 or more images per call")
     if args.bundle is None:
         raise MaskbenchError("--batch shapes a deployment bundle's graph: add --bundle DIR")
-    if args.precision == "int8":
-        raise MaskbenchError("--batch with int8 is not built (the calibration feeds single images): use --precision "
-                             "fp32 or bf16")
     family = get_spec(args.model).family
     if not family.static_batch:
         raise MaskbenchError(f"--batch: the {family.display_name} export graph takes one image; export without --batch")

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from ..export.calibration import calibration_feeds, feeds_fingerprint
-from ..export.onnx_export import ExportError, ExportTarget, export_onnx, graph_feeds, output_names, raw_from_outputs
+from ..export.onnx_export import ExportTarget, export_onnx, graph_feeds, output_names, raw_from_outputs
 from ..export.quantize import QuantizedArtifact, Quantizer, quantized_artifact
 from ..models.detector import RawDetections
 from ..models.factory import LoadedModel
@@ -100,9 +100,6 @@ class ExportedGraphRuntime(Runtime):
         """The int8 artifact of ``path``, quantized on the calibration frames preprocessed for
         ``target`` (from the cache when its key matches)."""
         spec = self.loaded.spec
-        if target.batch > 1:  # the calibration feeds are single images
-            raise ExportError(f"int8 with a static batch of {target.batch} is not built; export the batch graph in "
-                              "fp32 or bf16")
         feeds = calibration_feeds(self.calibration_images, target, spec.input_format)
         return quantized_artifact(self._quantizer(), path, feeds, feeds_fingerprint(feeds))
 
