@@ -23,6 +23,7 @@ import argparse
 import json
 import math
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -43,7 +44,9 @@ def rig_args(model: str, precision: str, extra: list[str]) -> argparse.Namespace
 
 def benchmark_app(xml: Path, hint: str, precision: str, seconds: int) -> dict[str, float]:
     """benchmark_app's throughput (FPS) and median latency (ms) on ``xml``."""
-    command = ["benchmark_app", "-m", str(xml), "-d", "CPU", "-hint", hint, "-t", str(seconds),
+    # the openvino wheel's script, beside this interpreter when its environment is not activated
+    found = shutil.which("benchmark_app") or str(Path(sys.executable).parent / "benchmark_app")
+    command = [found, "-m", str(xml), "-d", "CPU", "-hint", hint, "-t", str(seconds),
                "-infer_precision", {"bf16": "bf16", "fp32": "f32"}[precision]]
     text = subprocess.run(command, check=True, capture_output=True, text=True).stdout
     throughput = re.search(r"Throughput:\s+([\d.]+)\s*FPS", text)

@@ -23,10 +23,12 @@ def main() -> int:
     parser.add_argument("bundle")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--images", default=None, help="image folder (default: the embedded nuScenes sample)")
-    parser.add_argument("--cameras", default=",".join(STUDY_CAMERAS))
+    parser.add_argument("--cameras", default=None, help="nuScenes cameras (default: the study's three; "
+                        "none for a plain --images folder)")
     args = parser.parse_args()
     model = maskbench.deploy.load(args.bundle)
-    frames = [frame.image for frame in load_frames(args.images, args.cameras.split(","))]
+    cameras = args.cameras.split(",") if args.cameras else (None if args.images else list(STUDY_CAMERAS))
+    frames = [frame.image for frame in load_frames(args.images, cameras)]
     model(frames[0])
     times = []
     for _ in range(args.repeat):

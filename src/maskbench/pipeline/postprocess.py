@@ -36,6 +36,7 @@ import numpy as np
 
 from ..zoo import FamilyEntry, locate
 from .bilinear import direct_axis, logit_cut, threshold_resized
+from .blas_threads import one_blas_thread
 from .detections import Detections
 from .instance_masks import instance_masks
 from .mask_canvas import MaskCanvas
@@ -103,9 +104,10 @@ def paste_masks(mask_probs, boxes, img_h: int, img_w: int, threshold: float = 0.
     mask_probs = np.asarray(mask_probs, dtype=np.float32)
     boxes = np.asarray(boxes, dtype=np.float32)
     canvas = MaskCanvas((boxes.shape[0], img_h, img_w))
-    for i in range(boxes.shape[0]):
-        window, (rows, cols) = paste_window(mask_probs[i], boxes[i], img_h, img_w, threshold)
-        canvas.window(i, rows, cols)[...] = window
+    with one_blas_thread():
+        for i in range(boxes.shape[0]):
+            window, (rows, cols) = paste_window(mask_probs[i], boxes[i], img_h, img_w, threshold)
+            canvas.window(i, rows, cols)[...] = window
     return canvas.masks
 
 

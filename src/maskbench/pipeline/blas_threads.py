@@ -1,0 +1,93 @@
+"""numpy's BLAS held to one thread while maskbench decodes masks, the masks spread over a few
+Python threads instead.
+
+Why: OpenBLAS (numpy's BLAS) keeps its worker threads spinning for a while after every
+multi-threaded product before they sleep. The mask decoding (:mod:`.bilinear`, Mask R-CNN's
+paste) is a few hundred small products; right after it comes the next frame's inference, whose
+runtime (OpenVINO, ONNX Runtime) needs every core, and the spinning threads take them. Measured on
+a 2-core AVX2 EPYC (docs/performance.md, "BLAS threads"): RTMDet-Ins-s int8's OpenVINO call took
+204 ms after a decoding with 2 BLAS threads, 160 ms after one with 1 (end to end 217 -> 172 ms).
+With one BLAS thread nobody spins; where the masks are many and large (RF-DETR-Seg's 100 masks
+over a whole 1600x900 frame), :func:`map_masks` spreads them over a small pool of Python threads
+(numpy releases the GIL in its products), which stop when their work is done.
+
+threadpoolctl (a well-kept, pure-Python library) finds the loaded BLAS and sets its thread count;
+where it is missing, the decoding runs as before.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from typing import Any
+
+_lock = threading.Lock()
+_holders = 0  # threads inside one_blas_thread(): the first in limits, the last out restores
+_limit: Any = None  # threadpoolctl's limiter while held
+_controller: Any = None
+_pool: ThreadPoolExecutor | None = None
+
+# A decoding of at least this many multiply-adds goes to the pool (below it, the threads' start
+# and hand-over cost more than they save): RF-DETR-Seg's full-frame masks are ~1e8 each,
+# RTMDet-Ins' windows ~1e6 to 1e7.
+PARALLEL_WORK = 2e8
+
+
+def _blas_controller():
+    global _controller
+    if _controller is None:
+        try:
+            from threadpoolctl import ThreadpoolController
+        except ImportError:
+            return None
+        _controller = ThreadpoolController()
+    return _controller
+
+
+@contextmanager
+def one_blas_thread() -> Iterator[None]:
+    """numpy's BLAS on one thread inside the block (process-wide: held while any thread is in)."""
+    global _holders, _limit
+    with _lock:
+        if _holders == 0:
+            controller = _blas_controller()
+            _limit = controller.limit(limits=1, user_api="blas") if controller is not None else None
+        _holders += 1
+    try:
+        yield
+    finally:
+        with _lock:
+            _holders -= 1
+            if _holders == 0 and _limit is not None:
+                _limit.restore_original_limits()
+                _limit = None
+
+
+def decode_workers() -> int:
+    """Python threads for a large decoding: the CPUs this process may use, at most 4."""
+    try:
+        usable = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        usable = os.cpu_count() or 1
+    return max(1, min(4, usable))
+
+
+def map_masks(work: Callable[[int], None], count: int, multiply_adds: float) -> None:
+    """``work(i)`` for every mask ``i`` (each writes its own mask), with one BLAS thread: in this
+    thread, or spread over :func:`decode_workers` threads when the total ``multiply_adds`` is at
+    least :data:`PARALLEL_WORK`."""
+    global _pool
+    with one_blas_thread():
+        workers = decode_workers()
+        if multiply_adds < PARALLEL_WORK or workers == 1 or count < 2:
+            for i in range(count):
+                work(i)
+            return
+        with _lock:
+            if _pool is None:
+                _pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="maskbench-masks")
+        for _ in _pool.map(work, range(count)):
+            pass
