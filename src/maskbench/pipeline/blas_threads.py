@@ -30,10 +30,11 @@ _limit: Any = None  # threadpoolctl's limiter while held
 _controller: Any = None
 _pool: ThreadPoolExecutor | None = None
 
-# A decoding of at least this many multiply-adds goes to the pool (below it, the threads' start
-# and hand-over cost more than they save): RF-DETR-Seg's full-frame masks are ~1e8 each,
-# RTMDet-Ins' windows ~1e6 to 1e7.
-PARALLEL_WORK = 2e8
+# Masks of at least this many multiply-adds each, on average, go to the pool: RF-DETR-Seg's
+# full-frame masks (~1.1e8 each) gain (decoding 169 -> 126 ms, docs/performance.md); RTMDet-Ins'
+# windows (~1e6 to 1e7) lose (the rig's sync decoding 32 -> 41 ms: each mask's Python steps need
+# the GIL, and a product too small to amortise the hand-over), so they stay in the caller's thread.
+PARALLEL_WORK_PER_MASK = 3e7
 
 
 def _blas_controller():
@@ -77,12 +78,12 @@ def decode_workers() -> int:
 
 def map_masks(work: Callable[[int], None], count: int, multiply_adds: float) -> None:
     """``work(i)`` for every mask ``i`` (each writes its own mask), with one BLAS thread: in this
-    thread, or spread over :func:`decode_workers` threads when the total ``multiply_adds`` is at
-    least :data:`PARALLEL_WORK`."""
+    thread, or spread over :func:`decode_workers` threads when the masks' ``multiply_adds`` (in
+    all) come to at least :data:`PARALLEL_WORK_PER_MASK` per mask."""
     global _pool
     with one_blas_thread():
         workers = decode_workers()
-        if multiply_adds < PARALLEL_WORK or workers == 1 or count < 2:
+        if count < 2 or multiply_adds < PARALLEL_WORK_PER_MASK * count or workers == 1:
             for i in range(count):
                 work(i)
             return
