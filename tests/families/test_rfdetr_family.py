@@ -92,3 +92,16 @@ def test_the_rig_replays_its_bundle(env, tmp_path):
     data = json.loads((tmp_path / "r" / "rig.json").read_text())
     (result,) = data["results"]
     assert data["model"]["runtime"] == "openvino" and result["overall"]["processed"] >= 1
+
+
+def test_int8_on_onnx_runtime_is_quantized_and_answers(env, tmp_path):
+    """int8: NNCF-free ONNX Runtime quantization of the family's graph (QDQ pairs around its
+    matrix products), run once on the frame with detections in COCO's classes."""
+    import onnx
+
+    done = maskbench(env, "export", "--model", MODEL, "--runtime", "onnxruntime", "--precision", "int8",
+                     "--cameras", "CAM_FRONT", "--out", str(tmp_path / "q"))
+    assert "int8" in done.stdout and " detections" in done.stdout
+    (quantized,) = (tmp_path / "q").glob("*int8*.onnx")
+    ops = [node.op_type for node in onnx.load(str(quantized), load_external_data=False).graph.node]
+    assert ops.count("QuantizeLinear") >= 50 and "MatMul" in ops
