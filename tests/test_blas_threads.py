@@ -29,6 +29,7 @@ HOLDERS = """
 import threading
 import numpy  # noqa: F401 - its BLAS is what the decoding's products use
 import threadpoolctl
+from maskbench.pipeline.blas_threads import one_blas_thread
 
 def numpy_blas():
     return [i["num_threads"] for i in threadpoolctl.threadpool_info()
