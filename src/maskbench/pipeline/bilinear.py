@@ -130,7 +130,10 @@ def threshold_resized(logits: np.ndarray, axis_y: AxisResize, axis_x: AxisResize
     positive = np.greater(logits, cut)
     rows_any: np.ndarray = np.asarray(positive.any(axis=2))
     cols_any: np.ndarray = np.asarray(positive.any(axis=1))
-    windows: list[tuple[int, int, int, int, int]] = []
+    # per mask: its output window, the sources it reads, and whether (left @ source) @ right is
+    # the cheaper association (the window is tall and wide, the source small)
+    windows: list[tuple[int, slice, slice, slice, slice, bool]] = []
+    multiply_adds = 0
     for i in range(count):
         source_rows, source_cols = np.flatnonzero(rows_any[i]), np.flatnonzero(cols_any[i])
         if source_rows.size == 0:
@@ -138,26 +141,20 @@ def threshold_resized(logits: np.ndarray, axis_y: AxisResize, axis_x: AxisResize
         # the window: every output a positive source reaches (elsewhere all sources are <= cut)
         r0, r1 = axis_y.reach_lo[source_rows[0]], axis_y.reach_hi[source_rows[-1]]
         c0, c1 = axis_x.reach_lo[source_cols[0]], axis_x.reach_hi[source_cols[-1]]
-        if r1 > r0 and c1 > c0:  # else positive only where a crop cut it off
-            windows.append((i, r0, r1, c0, c1))
-
-    def factors(r0: int, r1: int, c0: int, c1: int) -> tuple[slice, slice]:
-        return (slice(axis_y.source_lo[r0], axis_y.source_hi[r1 - 1]),
-                slice(axis_x.source_lo[c0], axis_x.source_hi[c1 - 1]))
-
-    def cost(r0: int, r1: int, c0: int, c1: int) -> tuple[int, int]:
-        """Multiply-adds of (left @ source) @ right and of left @ (source @ right)."""
-        rows, cols = factors(r0, r1, c0, c1)
-        height, width, s, t = r1 - r0, c1 - c0, rows.stop - rows.start, cols.stop - cols.start
-        return height * t * (s + width), s * width * (t + height)
+        if r1 <= r0 or c1 <= c0:  # positive only where a crop cut it off
+            continue
+        s0, s1 = axis_y.source_lo[r0], axis_y.source_hi[r1 - 1]
+        t0, t1 = axis_x.source_lo[c0], axis_x.source_hi[c1 - 1]
+        left_first = (r1 - r0) * (t1 - t0) * (s1 - s0 + c1 - c0)
+        right_first = (s1 - s0) * (c1 - c0) * (t1 - t0 + r1 - r0)
+        windows.append((i, slice(r0, r1), slice(c0, c1), slice(s0, s1), slice(t0, t1), left_first < right_first))
+        multiply_adds += min(left_first, right_first)
 
     def decode(k: int) -> None:
-        i, r0, r1, c0, c1 = windows[k]
-        rows, cols = factors(r0, r1, c0, c1)
-        left, source, right = axis_y.weights[r0:r1, rows], logits[i, rows, cols], axis_x.weights[c0:c1, cols].T
-        left_first, right_first = cost(r0, r1, c0, c1)  # the cheaper association first
-        window = (left @ source) @ right if left_first < right_first else left @ (source @ right)
-        np.greater(window, cut, out=canvas.window(i, slice(r0, r1), slice(c0, c1)))
+        i, out_rows, out_cols, rows, cols, left_first = windows[k]
+        left, source, right = axis_y.weights[out_rows, rows], logits[i, rows, cols], axis_x.weights[out_cols, cols].T
+        window = (left @ source) @ right if left_first else left @ (source @ right)
+        np.greater(window, cut, out=canvas.window(i, out_rows, out_cols))
 
-    map_masks(decode, len(windows), sum(min(cost(*w[1:])) for w in windows))
+    map_masks(decode, len(windows), multiply_adds)
     return canvas.masks

@@ -82,13 +82,12 @@ def map_masks(work: Callable[[int], None], count: int, multiply_adds: float) -> 
     all) come to at least :data:`PARALLEL_WORK_PER_MASK` per mask."""
     global _pool
     with one_blas_thread():
-        workers = decode_workers()
-        if count < 2 or multiply_adds < PARALLEL_WORK_PER_MASK * count or workers == 1:
+        if count < 2 or multiply_adds < PARALLEL_WORK_PER_MASK * count or decode_workers() == 1:
             for i in range(count):
                 work(i)
             return
         with _lock:
             if _pool is None:
-                _pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="maskbench-masks")
+                _pool = ThreadPoolExecutor(max_workers=decode_workers(), thread_name_prefix="maskbench-masks")
         for _ in _pool.map(work, range(count)):
             pass
