@@ -48,15 +48,32 @@ def test_the_worker_fills_the_record_from_the_graph_and_the_cached_peak(tmp_path
                               [numpy_helper.from_array(np.zeros((1000, 10_000), np.float32), "w")])
     onnx_path = tmp_path / "tiny.onnx"
     save(helper.make_model(graph), str(onnx_path))
-    runtime = SimpleNamespace(onnx_paths={"target": onnx_path})
+    runtime = SimpleNamespace(onnx_paths={"target": onnx_path}, graph_target=lambda tensor, shape: "target")
     loaded = SimpleNamespace(model=SimpleNamespace(rows_after_nms=lambda: (100,)))
     record = _record()
-    fill_efficiency(record, runtime, loaded)
+    fill_efficiency(record, runtime, loaded, lambda: [(None, (1, 1))] * 3)
     # 2 x 100 x 1000 x 10000 = 2 GFLOP in a 100 ms median: 20 GFLOP/s, half the fp32 peak of 40
     assert (record.gflop, record.achieved_gflops, record.peak_gflops, record.peak_share) == (2.0, 20.0, 40.0, 0.5)
-    eager = _record()
-    fill_efficiency(eager, SimpleNamespace(), loaded)  # no graph (torch rows): nothing claimed
-    assert eager.gflop is None and eager.peak_share is None
+
+
+def test_frames_of_two_sizes_count_each_size_once_and_average_over_the_frames(monkeypatch):
+    """Keep-ratio frames of two padded sizes run two graphs: the row's FLOPs are the mean per
+    frame (two frames of the 3-GFLOP graph, one of the 6-GFLOP graph: 4 GFLOP), each graph
+    counted once; a runtime that cannot say it leaves the figures empty, the timings stand."""
+    from maskbench.benchmark import efficiency as module
+
+    counted = []
+    monkeypatch.setattr(module, "graph_flops", lambda path, rows: counted.append(path) or {"a": 3e9, "b": 6e9}[path])
+    monkeypatch.setattr(module, "cached_peak", lambda threads: PEAK)
+    runtime = SimpleNamespace(onnx_paths={"A": "a", "B": "b"}, graph_target=lambda tensor, shape: tensor)
+    loaded = SimpleNamespace(model=SimpleNamespace(rows_after_nms=lambda: ()))
+    record = _record()
+    fill_efficiency(record, runtime, loaded, lambda: [("A", (1, 1)), ("B", (1, 1)), ("A", (1, 1))])
+    assert counted == ["a", "b"] and record.gflop == pytest.approx(4.0) and record.peak_share == pytest.approx(1.0)
+    broken = SimpleNamespace(onnx_paths={"A": "a"}, graph_target=lambda tensor, shape: "C", describe=lambda: "x")
+    missing = _record()
+    fill_efficiency(missing, broken, loaded, lambda: [("C", (1, 1))])
+    assert missing.gflop is None and missing.peak_share is None and missing.inference
 
 
 def test_the_report_column_appears_with_the_figures():
@@ -92,3 +109,45 @@ def test_a_benchmark_job_on_openvino_gets_its_figures(rtmdet_t, perf_cache, monk
     median_s = record.inference["p50_ms"] / 1000.0
     assert record.achieved_gflops == pytest.approx(record.gflop / median_s)
     assert record.peak_gflops == 40.0 and record.peak_share == pytest.approx(record.achieved_gflops / 40.0)
+
+
+def test_a_torch_job_counts_its_flops_on_the_eager_model(rtmdet_t, perf_cache, monkeypatch):
+    """A row without a graph (eager PyTorch) gets the same figures: FLOPs from one eager forward
+    of its first frame under torch's counter, equal to the graph's count here (random weights keep
+    the NMS bound's 100 detections), its share against the cached peak."""
+    from maskbench.benchmark.worker import run_job
+    from maskbench.data.sources import embedded_nuscenes, find_images
+    from maskbench.export.flops import count_flops
+    from maskbench.results.records import BenchmarkJob
+
+    from .conftest import MODEL, SIZE
+
+    monkeypatch.setenv("MASKBENCH_CACHE", str(perf_cache))
+    path = cache_path(1)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({**PEAK.to_dict(), "threads": 1}))
+    frame = find_images(embedded_nuscenes(), ["CAM_FRONT"])[0].path
+    job = BenchmarkJob(model=MODEL, runtime="torch", input_size=SIZE, threads=1, warmup=0, repeat=1,
+                       images=(str(frame),), cameras=("CAM_FRONT",))
+    record = run_job(job, perf_cache / "out-torch")
+    assert record.status == OK, record.error
+    assert record.gflop == pytest.approx(count_flops(rtmdet_t[3], [100]).total / 1e9, rel=0.01)
+    assert record.achieved_gflops == pytest.approx(record.gflop / (record.inference["p50_ms"] / 1000.0))
+    assert record.peak_gflops == 40.0 and record.peak_share == pytest.approx(record.achieved_gflops / 40.0)
+
+
+def test_the_eager_count_leaves_the_model_as_it_was():
+    torch = pytest.importorskip("torch")
+    from maskbench.benchmark.efficiency import eager_flops
+
+    class Tiny(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = torch.nn.Conv2d(3, 8, 3, padding=1, bias=False)
+
+        def forward(self, images, shapes):
+            return self.conv(images)
+
+    model = Tiny()
+    assert eager_flops(model, torch.zeros(1, 3, 10, 20), (10, 20)) == 2 * 10 * 20 * 8 * 3 * 9
+    assert model.conv.weight.requires_grad

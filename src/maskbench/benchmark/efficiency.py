@@ -7,17 +7,21 @@ against the multiply-adds alone: a share well below 1 says the matrix units wait
 a roofline. int8 rows are compared with the int8 peak (integer operations per second).
 
 :func:`efficiency` is the pure function; :func:`fill_efficiency` is what the worker calls after
-timing (never inside it): FLOPs from the runtime's fp32 export (graph runtimes only; eager
-rows have no graph to count), the peak from the cache only (measured once per run by
-``maskbench benchmark`` before any worker starts, so no probe runs while a job is timed).
+timing (never inside it): FLOPs from the runtime's fp32 export, or for rows without a graph
+(torch, torch-compile) from one eager forward of the first frame under torch's
+``FlopCounterMode`` (:func:`eager_flops`, the same rule); the peak from the cache only (measured
+once per run by ``maskbench benchmark`` before any worker starts, so no probe runs while a job is
+timed).
 """
 
 from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ..results.records import BenchmarkRecord
 from ..utils.files import atomic_open, cache_dir
@@ -58,16 +62,79 @@ def graph_flops(onnx_path: Path, counts: tuple[int, ...]) -> int:
     return counted.total
 
 
-def fill_efficiency(record: BenchmarkRecord, runtime, loaded) -> None:
-    """Set the record's efficiency fields (left None where they cannot be had; one line says why)."""
-    paths = list(getattr(runtime, "onnx_paths", {}).values())
-    if not paths or not record.inference:
-        return
+def eager_flops(model, tensor, img_shape: tuple[int, int]) -> int:
+    """FLOPs of one eager forward by the graph counter's rule (torch's ``FlopCounterMode``: matrix
+    products and convolutions at 2 per multiply-add), on the model's own device in float32.
+    Attention runs as plain matrix products here (the counter has no formula for the CPU's fused
+    attention kernel, and would miss RF-DETR-Seg's attention). Rows after an NMS are the ones this
+    frame keeps; the graph count takes the NMS bound instead (equal on random weights, whose
+    count is fixed; a trained model's frame may keep fewer)."""
+    import torch
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+    from torch.utils.flop_counter import FlopCounterMode
+
+    device = next(model.parameters()).device
+    needs_grad = [p for p in model.parameters() if p.requires_grad]
+    for parameter in needs_grad:  # the counter's module hooks want no leaf that needs a gradient
+        parameter.requires_grad_(False)
     try:
-        flops: float | None = graph_flops(paths[0], tuple(map(int, loaded.model.rows_after_nms())))
+        with torch.no_grad(), sdpa_kernel(SDPBackend.MATH), FlopCounterMode(display=False) as counter:
+            model(tensor.to(device, torch.float32), [tuple(img_shape)])
+    finally:
+        for parameter in needs_grad:
+            parameter.requires_grad_(True)
+    return int(counter.get_total_flops())
+
+
+NetworkInputs = Callable[[], list[tuple[Any, tuple[int, int]]]]
+FrameCount = Callable[[Any, tuple[int, int]], float]
+
+
+def _frame_counter(runtime, loaded) -> tuple[Callable[[Any, tuple[int, int]], Any], FrameCount] | None:
+    """(the size a frame runs at, the FLOPs of a frame of that size) for this row: by its graph
+    of that size, else by the eager model; None with neither (a graph row's freed eager model)."""
+    graphs = getattr(runtime, "onnx_paths", {})
+    if graphs:
+        rows = tuple(map(int, loaded.model.rows_after_nms()))
+
+        def count_graph(tensor, shape: tuple[int, int]) -> float:
+            return graph_flops(graphs[runtime.graph_target(tensor, shape)], rows)
+
+        return runtime.graph_target, count_graph
+    if next(loaded.model.parameters()).device.type == "meta":
+        return None
+    return (lambda tensor, _: tuple(tensor.shape)), lambda tensor, shape: eager_flops(loaded.model, tensor, shape)
+
+
+def _row_flops(runtime, loaded, network_inputs: NetworkInputs) -> float | None:
+    """The row's FLOPs per image: the mean over its timed frames (keep-ratio frames of several
+    padded sizes run graphs of several sizes), each size counted once. None where it cannot be
+    had (one line says why: the timings stand without it)."""
+    try:
+        counter = _frame_counter(runtime, loaded)
+        if counter is None:
+            return None
+        size_of, count = counter
+        by_size: dict[Any, float] = {}
+        counts = []
+        for tensor, shape in network_inputs():
+            size = size_of(tensor, shape)
+            if size not in by_size:
+                by_size[size] = count(tensor, shape)
+            counts.append(by_size[size])
+        return sum(counts) / len(counts) if counts else None
     except Exception as err:  # noqa: BLE001 - the timings stand without it
-        print(f"no FLOP count for {paths[0]}: {type(err).__name__}: {err}", file=sys.stderr)
-        flops = None
+        print(f"no FLOP count for {runtime.describe()}: {type(err).__name__}: {err}", file=sys.stderr)
+        return None
+
+
+def fill_efficiency(record: BenchmarkRecord, runtime, loaded, network_inputs: NetworkInputs) -> None:
+    """Set the record's efficiency fields (left None where they cannot be had).
+    ``network_inputs`` gives the timed frames as the network takes them (each prepared tensor and
+    image shape)."""
+    if not record.inference:
+        return
+    flops = _row_flops(runtime, loaded, network_inputs)
     peak = cached_peak(int(record.threads)) if str(record.device).startswith("cpu") and record.threads else None
     figures = efficiency(flops, record.inference.get("p50_ms"), record.precision, peak)
     record.gflop, record.achieved_gflops = figures.gflop, figures.achieved_gflops

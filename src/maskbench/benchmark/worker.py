@@ -248,7 +248,13 @@ def _record_memory_and_output(job: BenchmarkJob, out_dir: Path, predictor: Predi
     record.detections_per_image = sum(len(results) for results in last.values()) / len(last)
     record.detections_file = _save_detections(out_dir, job, frames, last)
     record.environment = describe_environment(runtime.device)
-    fill_efficiency(record, runtime, predictor.loaded)  # FLOPs and share of peak, after timing
+    fill_efficiency(record, runtime, predictor.loaded,  # FLOPs and share of peak, after timing
+                    lambda: _network_inputs(predictor, frames))
+
+
+def _network_inputs(predictor: Predictor, frames: list[Frame]) -> list[tuple[torch.Tensor, tuple[int, int]]]:
+    """The frames as the network takes them: each prepared tensor and its image shape."""
+    return [(tensor, meta.img_shape) for tensor, meta in map(predictor.prepare, (f.image for f in frames))]
 
 
 def _drop_eager_weights(job: BenchmarkJob, runtime, loaded) -> None:
