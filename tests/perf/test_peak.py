@@ -88,6 +88,6 @@ def test_a_run_probes_once_per_thread_count_of_its_cpu_graph_jobs(monkeypatch):
             for runtime, threads, device in (("torch", 5, None), ("openvino", None, None), ("onnxruntime", 2, "cpu"),
                                              ("openvino", 3, None), ("onnxruntime-cuda", 7, "cuda:0"))]
     lines = peak_module.peaks_for_jobs(jobs)
-    assert asked == [2, 3]  # eager and GPU rows get no share of a CPU peak
+    assert asked == [2, 3, 5]  # every CPU row, eager ones too; GPU rows get no share of a CPU peak
     assert lines[0].startswith("peak (2 threads") and "fp32 100 GFLOP/s, bf16 -" in lines[0]
     assert lines[1] == "peak (3 threads): not measured: RuntimeError: no CPU plugin"

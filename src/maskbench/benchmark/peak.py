@@ -214,20 +214,27 @@ def _product_precision(compiled) -> tuple[str | None, str | None]:
     return None, None
 
 
-# The rows that get a share of peak: graph runtimes on the CPU (eager rows have no graph to count).
-CPU_GRAPH_RUNTIMES = ("openvino", "onnxruntime")
+def _on_the_cpu(job) -> bool:
+    """Whether a job's rows run on this CPU (and so get a share of its peak): a CPU device, or
+    none named for a runtime that runs on the CPU (torch without one takes a GPU where there is
+    one: then the probe was a few seconds for nothing)."""
+    from ..runtimes.registry import CPU, RUNTIMES
+
+    if job.device:
+        return str(job.device).startswith(CPU)
+    info = RUNTIMES.get(job.runtime)
+    return info is not None and any(CPU in devices for devices in info.precisions.values())
 
 
 def peaks_for_jobs(jobs) -> list[str]:
-    """Make sure the peak of each thread count the CPU graph jobs of a run use is cached (probing
-    where it is not: before any worker starts); one line each for the run's output. A probe
-    that fails costs the rows their share of peak, never the run."""
+    """Make sure the peak of each thread count the run's CPU jobs use is cached (probing where
+    it is not: before any worker starts); one line each for the run's output. A probe that fails
+    costs the rows their share of peak, never the run."""
     from ..utils.packages import importable
 
     if not importable("openvino"):
         return []
-    threads = sorted({int(job.threads or default_threads()) for job in jobs
-                      if (job.device or "cpu").startswith("cpu") and job.runtime in CPU_GRAPH_RUNTIMES})
+    threads = sorted({int(job.threads or default_threads()) for job in jobs if _on_the_cpu(job)})
     lines = []
     for count in threads:
         try:
