@@ -10,6 +10,7 @@ import json
 import pytest
 
 from maskbench.benchmark import peak as peak_module
+from maskbench.benchmark import peak_cuda
 from maskbench.benchmark.peak import MachinePeak, PrecisionPeak, cached_peak, machine_peak, probe_peak
 
 pytest.importorskip("openvino")
@@ -71,7 +72,7 @@ def test_a_damaged_cache_file_is_measured_again(small_probe, monkeypatch):
     assert cached_peak(2) == changed
 
 
-def test_a_run_probes_once_per_thread_count_of_its_cpu_graph_jobs(monkeypatch):
+def test_a_run_probes_once_per_thread_count_of_its_cpu_jobs_and_once_per_gpu(monkeypatch):
     from maskbench.results.records import BenchmarkJob
 
     asked = []
@@ -83,11 +84,13 @@ def test_a_run_probes_once_per_thread_count_of_its_cpu_graph_jobs(monkeypatch):
         return _fake(0.0)
 
     monkeypatch.setattr(peak_module, "machine_peak", fake)
+    monkeypatch.setattr(peak_cuda, "probe_in_subprocess", lambda device: f"gpu {device}")
     monkeypatch.setattr(peak_module, "default_threads", lambda: 2)
     jobs = [BenchmarkJob(model="r50", runtime=runtime, threads=threads, device=device)
             for runtime, threads, device in (("torch", 5, None), ("openvino", None, None), ("onnxruntime", 2, "cpu"),
                                              ("openvino", 3, None), ("onnxruntime-cuda", 7, "cuda:0"))]
     lines = peak_module.peaks_for_jobs(jobs)
     assert asked == [2, 3, 5]  # every CPU row, eager ones too; GPU rows get no share of a CPU peak
-    assert lines[0].startswith("peak (2 threads") and "fp32 100 GFLOP/s, bf16 -" in lines[0]
-    assert lines[1] == "peak (3 threads): not measured: RuntimeError: no CPU plugin"
+    assert lines[0] == "gpu cuda:0"  # the GPU's own peak
+    assert lines[1].startswith("peak (2 threads") and "fp32 100 GFLOP/s, bf16 -" in lines[1]
+    assert lines[2] == "peak (3 threads): not measured: RuntimeError: no CPU plugin"

@@ -1,6 +1,7 @@
 """How close a benchmark row comes to the machine: the graph's FLOPs per image
 (:mod:`maskbench.export.flops`) over the median of the timed inference stage, as GFLOP/s, and
-its share of the peak matrix throughput in the row's precision (:mod:`.peak`).
+its share of the peak matrix throughput in the row's precision (:mod:`.peak` for the CPU,
+:mod:`.peak_cuda` for a GPU).
 
 The share counts all of the inference stage's time (NMS, RoI pooling, reorders included)
 against the multiply-adds alone: a share well below 1 says the matrix units wait; it is not
@@ -8,7 +9,7 @@ a roofline. int8 rows are compared with the int8 peak (integer operations per se
 
 :func:`efficiency` is the pure function; :func:`fill_efficiency` is what the worker calls after
 timing (never inside it): FLOPs from the runtime's fp32 export, or for rows without a graph
-(torch, torch-compile) from one eager forward of the first frame under torch's
+(torch, torch-compile) from one eager forward per input size under torch's
 ``FlopCounterMode`` (:func:`eager_flops`, the same rule); the peak from the cache only (measured
 once per run by ``maskbench benchmark`` before any worker starts, so no probe runs while a job is
 timed).
@@ -25,7 +26,7 @@ from typing import Any
 
 from ..results.records import BenchmarkRecord
 from ..utils.files import atomic_open, cache_dir
-from .peak import MachinePeak, cached_peak
+from .peak import PrecisionTable, cached_peak
 
 
 @dataclass(frozen=True)
@@ -37,7 +38,7 @@ class Efficiency:
 
 
 def efficiency(flops: float | None, inference_median_ms: float | None, precision: str,
-               peak: MachinePeak | None) -> Efficiency:
+               peak: PrecisionTable | None) -> Efficiency:
     """The figures of one row; each is None where its inputs are missing."""
     gflop = flops / 1e9 if flops is not None else None
     achieved = gflop / (inference_median_ms / 1000.0) if gflop is not None and inference_median_ms else None
@@ -135,7 +136,16 @@ def fill_efficiency(record: BenchmarkRecord, runtime, loaded, network_inputs: Ne
     if not record.inference:
         return
     flops = _row_flops(runtime, loaded, network_inputs)
-    peak = cached_peak(int(record.threads)) if str(record.device).startswith("cpu") and record.threads else None
-    figures = efficiency(flops, record.inference.get("p50_ms"), record.precision, peak)
+    figures = efficiency(flops, record.inference.get("p50_ms"), record.precision, _row_peak(record))
     record.gflop, record.achieved_gflops = figures.gflop, figures.achieved_gflops
     record.peak_gflops, record.peak_share = figures.peak_gflops, figures.peak_share
+
+
+def _row_peak(record: BenchmarkRecord) -> PrecisionTable | None:
+    """The cached peak of the row's machine: the CPU's at its thread count, or its GPU's."""
+    device = str(record.device)
+    if device.startswith("cuda"):
+        from .peak_cuda import cached_device_peak
+
+        return cached_device_peak(device)
+    return cached_peak(int(record.threads)) if device.startswith("cpu") and record.threads else None

@@ -31,6 +31,7 @@ import hashlib
 import json
 import os
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
@@ -64,8 +65,21 @@ class PrecisionPeak:
     note: str = ""
 
 
+class PrecisionTable:
+    """A machine's ``peaks``, looked up by precision (the CPU's here, a GPU's in :mod:`.peak_cuda`)."""
+
+    peaks: tuple[PrecisionPeak, ...]
+
+    def get(self, precision: str) -> PrecisionPeak | None:
+        return next((peak for peak in self.peaks if peak.precision == precision), None)
+
+    def gflops(self, precision: str) -> float | None:
+        peak = self.get(precision)
+        return peak.gflops if peak else None
+
+
 @dataclass(frozen=True)
-class MachinePeak:
+class MachinePeak(PrecisionTable):
     cpu: str
     flags_sha256: str  # of the CPU's whole flag list (part of the cache key)
     runtime: str  # e.g. "openvino 2026.4.1-..."
@@ -75,13 +89,6 @@ class MachinePeak:
     load_average: float | None  # 1-minute load average right before probing
     measured_at: str
     peaks: tuple[PrecisionPeak, ...]
-
-    def get(self, precision: str) -> PrecisionPeak | None:
-        return next((peak for peak in self.peaks if peak.precision == precision), None)
-
-    def gflops(self, precision: str) -> float | None:
-        peak = self.get(precision)
-        return peak.gflops if peak else None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -167,15 +174,21 @@ def _probe_precision(core, precision: str, threads: int, capabilities: tuple[str
         return replace(peak, note=f"OpenVINO ran the product in {ran_in} ({kernel}), not {precision}: not reported")
     request = compiled.create_infer_request()
     data = np.random.default_rng(0).uniform(0.0, 4.0, (MATRIX, MATRIX)).astype(np.float32)
-    for _ in range(2):
-        request.infer({0: data})
+    return replace(peak, gflops=2.0 * MATRIX ** 3 / best_call_seconds(lambda: request.infer({0: data}), seconds) / 1e9)
+
+
+def best_call_seconds(call: Callable[[], object], seconds: float, warmup: int = 2) -> float:
+    """The fastest of the calls made within ``seconds`` (at least three), after ``warmup`` calls:
+    the best call is the one least disturbed by anything else on the machine."""
+    for _ in range(warmup):
+        call()
     best, calls, deadline = float("inf"), 0, time.perf_counter() + seconds
     while calls < 3 or time.perf_counter() < deadline:
         clock = Stopwatch()
-        request.infer({0: data})
+        call()
         best = min(best, clock.lap())
         calls += 1
-    return replace(peak, gflops=2.0 * MATRIX ** 3 / best / 1e9)
+    return best
 
 
 def _int8_note() -> str:
@@ -227,15 +240,18 @@ def _on_the_cpu(job) -> bool:
 
 
 def peaks_for_jobs(jobs) -> list[str]:
-    """Make sure the peak of each thread count the run's CPU jobs use is cached (probing where
-    it is not: before any worker starts); one line each for the run's output. A probe that fails
-    costs the rows their share of peak, never the run."""
+    """Make sure the peak of each thread count the run's CPU jobs use, and of each GPU they name,
+    is cached (probing where it is not: before any worker starts; a GPU's in a process of its
+    own); one line each for the run's output. A probe that fails costs the rows their share of
+    peak, never the run."""
     from ..utils.packages import importable
+    from .peak_cuda import probe_in_subprocess
 
+    lines = [probe_in_subprocess(device) for device in sorted({str(job.device) for job in jobs
+                                                                 if str(job.device or "").startswith("cuda")})]
     if not importable("openvino"):
-        return []
+        return lines
     threads = sorted({int(job.threads or default_threads()) for job in jobs if _on_the_cpu(job)})
-    lines = []
     for count in threads:
         try:
             peak = machine_peak(count)
