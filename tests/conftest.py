@@ -22,8 +22,8 @@ import pytest
 _OWN_CACHE = not os.environ.get("MASKBENCH_TEST_CACHE")
 os.environ["MASKBENCH_CACHE"] = os.environ.get("MASKBENCH_TEST_CACHE") or tempfile.mkdtemp(prefix="maskbench-tests-")
 
-from maskbench.data.images import load_image
-from maskbench.data.sources import embedded_nuscenes, find_images
+from maskbench.data.images import load_image  # noqa: E402 - MASKBENCH_CACHE must be set before maskbench is imported
+from maskbench.data.sources import embedded_nuscenes, find_images  # noqa: E402 - ditto (MASKBENCH_CACHE first)
 
 
 @pytest.fixture(autouse=True)

@@ -47,7 +47,8 @@ def test_names_match_the_registries_that_import_torch():
     assert base.PRECISIONS is names.PRECISIONS
     assert preprocess.ResizeMode is names.ResizeMode
     assert evaluation.BACKENDS is names.BACKENDS and pareto.METRICS is names.METRICS
-    assert side_by_side.DEFAULT_PAIR is names.DEFAULT_PAIR and set(names.DEFAULT_PAIR) <= {spec.alias for spec in MODELS}
+    assert side_by_side.DEFAULT_PAIR is names.DEFAULT_PAIR
+    assert set(names.DEFAULT_PAIR) <= {spec.alias for spec in MODELS}
 
 
 # ----------------------------------------------------------------------------- every command alike
@@ -65,8 +66,8 @@ REQUIRED = {"export": ["--model", "r50", "--out", "o"], "check-conversion": ["--
 SHARED = {
     "--model": (cli_args.MODEL_HELP, "mask-rcnn_r50_fpn_1x_coco", "mask-rcnn_r50_fpn_1x_coco", "r52",
                 "argument --model: unknown model 'r52'; run `maskbench zoo`"),
-    "--models": (cli_args.MODELS_HELP, "r50, convnext-t", [get_spec("r50").name, get_spec("convnext-t").name], "r50,r52",
-                 "argument --models: unknown model 'r52'"),
+    "--models": (cli_args.MODELS_HELP, "r50, convnext-t", [get_spec("r50").name, get_spec("convnext-t").name],
+                 "r50,r52", "argument --models: unknown model 'r52'"),
     "--weights": (cli_args.WEIGHTS_HELP, "official", "official", None, None),
     "--seed": (cli_args.SEED_HELP, "3", 3, "x", "argument --seed: invalid int value: 'x'"),
     "--images": (cli_args.IMAGES_HELP, "frames", Path("frames"), None, None),
@@ -188,7 +189,8 @@ def test_an_unknown_name_is_refused_before_any_model_work(monkeypatch, capsys):
     monkeypatch.setattr("maskbench.benchmark.plan.plan_jobs", lambda *a, **k: calls.append(a))
     monkeypatch.setattr("maskbench.predict.predictor.run_predict", lambda *a, **k: calls.append(a))
     for argv in (["benchmark", "--precision", "fp8"], ["benchmark", "--models", "r52"],
-                 ["predict", "--runtime", "tensorflow"], ["export", "--model", "r50", "--out", "o", "--precision", "x"]):
+                 ["predict", "--runtime", "tensorflow"],
+                 ["export", "--model", "r50", "--out", "o", "--precision", "x"]):
         with pytest.raises(SystemExit) as exit_info:
             main(argv)
         err = capsys.readouterr().err

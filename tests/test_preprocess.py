@@ -5,7 +5,8 @@ Re-derived from MMDetection 3.3.0:
   its ``_resize_img``, i.e. ``mmcv.imrescale``: ``scale_factor = min(1333 / long, 800 / short)``
   and the new size is ``int(w * sf + 0.5), int(h * sf + 0.5)`` -- rounding. (mmdet's own
   truncating ``imrescale``/``_fixed_scale_size`` in the same file serves only ``FixScaleResize``;
-  MMDetection 3.3 run on a 1600x900 frame gives img_shape (750, 1333).) The image is resized with ``cv2.resize(..., INTER_LINEAR)``;
+  MMDetection 3.3 run on a 1600x900 frame gives img_shape (750, 1333).) The image is resized with
+  ``cv2.resize(..., INTER_LINEAR)``;
   ``scale_factor = (new_w / w, new_h / h)``, ``img_shape = (new_h, new_w)``.
 - ``keep_ratio=False`` (a fixed 1344x800 input): ``mmcv.imresize(img, (1344, 800))``,
   ``scale_factor = (1344 / w, 800 / h)``.

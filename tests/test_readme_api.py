@@ -47,4 +47,5 @@ def test_import_maskbench_is_light():
     import sys
 
     code = "import sys, maskbench; maskbench.__all__; print('torch' in sys.modules)"
-    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "False"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "False"

@@ -10,12 +10,12 @@ import sys
 
 import torch
 
-from maskbench.verify.compare import compare_detections
 from maskbench.data.frames import load_frames
 from maskbench.export.calibration import calibrated_random_model
 from maskbench.models.detector import to_detections
-from maskbench.pipeline.preprocess import ResizeMode
 from maskbench.models.inputs import preprocess
+from maskbench.pipeline.preprocess import ResizeMode
+from maskbench.verify.compare import compare_detections
 from maskbench.verify.features import compare_features, eager_outputs
 
 if len(sys.argv) < 2 or sys.argv[1] in ("-h", "--help"):

@@ -17,11 +17,11 @@ import sys
 import time
 from pathlib import Path
 
-from maskbench.utils.names import STUDY_INPUT_SIZE
-from maskbench.pipeline.preprocess import ResizeMode
 from maskbench.data.frames import load_frames
 from maskbench.export.calibration import calibrated_random_model
+from maskbench.pipeline.preprocess import ResizeMode
 from maskbench.runtimes import get_runtime
+from maskbench.utils.names import STUDY_INPUT_SIZE
 from maskbench.verify.conversion_check import check_conversion
 from maskbench.verify.results_file import environment_info, write_json
 from maskbench.verify.tables import format_table, markdown_table
@@ -98,7 +98,8 @@ def _summary(rows) -> str:
             f"{min(r.matched for r in group)}/100 | {min(r.close_pairs for r in group)} | "
             f"{max(r.max_box_diff for r in group):.2e} | {max(r.max_score_diff for r in group):.1e} | "
             f"{min(r.min_mask_iou for r in group):.4f} | {min(r.mean_mask_iou for r in group):.4f} | "
-            f"{statistics.median(r.eager_ms for r in group):.0f} | {statistics.median(r.runtime_ms for r in group):.0f} |")
+            f"{statistics.median(r.eager_ms for r in group):.0f} | "
+            f"{statistics.median(r.runtime_ms for r in group):.0f} |")
     return "\n".join(lines)
 
 

@@ -11,8 +11,9 @@ quantization + compile time (0 when the artifacts were cached). Detections match
 mask IoU against eager fp32 say little about int8 with random weights: such a network is chaotic
 and amplifies any rounding about 100x (see docs/precision.md). The FPN columns compare the four
 ``fpn_convs`` outputs of the compiled graph (fetched as extra outputs by the runtime's own tap,
-``tensor_tap``) with eager's: worst cosine and worst relative L2 error over the levels; for ResNet backbones the relative error is
-also printed along the backbone (stem, end of each stage): the growth of one layer's rounding.
+``tensor_tap``) with eager's: worst cosine and worst relative L2 error over the levels; for
+ResNet backbones the relative error is also printed along the backbone (stem, end of each
+stage): the growth of one layer's rounding.
 """
 
 from __future__ import annotations
@@ -27,11 +28,11 @@ import torch
 
 from maskbench.data.frames import load_frames
 from maskbench.export.calibration import calibrated_random_model
-from maskbench.utils.machine import package_versions
-from maskbench.pipeline.preprocess import ResizeMode
 from maskbench.models.inputs import preprocess
+from maskbench.pipeline.preprocess import ResizeMode
 from maskbench.runtimes import get_runtime
 from maskbench.runtimes.cpu_int8 import int8_instructions
+from maskbench.utils.machine import package_versions
 from maskbench.verify.conversion_check import check_conversion
 from maskbench.verify.features import compare_features
 

@@ -41,5 +41,5 @@ start = time.perf_counter()
 request.infer({"images": images})
 first_s = time.perf_counter() - start
 request.infer({"images": images})
-print(f"{extra or 'default settings'}: compiled +{after_compile - before} MB, inference +{rss_mb() - after_compile} MB, "
-      f"first call {first_s:.2f} s")
+print(f"{extra or 'default settings'}: compiled +{after_compile - before} MB, "
+      f"inference +{rss_mb() - after_compile} MB, first call {first_s:.2f} s")

@@ -137,15 +137,16 @@ def test_the_default_bound_comes_from_free_memory(tmp_path):
     assert default_max_resident(jobs, tmp_path / "absent") == 4
 
 
-RUNNER = """
+_RUNNER_TEMPLATE = """
 import sys
 from pathlib import Path
 from maskbench.benchmark.runner import run_benchmark
 from maskbench.results.records import BenchmarkJob
 jobs = [BenchmarkJob(model="mask-rcnn_r50_fpn_1x_coco", runtime=r, images=("x.jpg",)) for r in sys.argv[2:]]
-run_benchmark(jobs, Path(sys.argv[1]), worker_command=(sys.executable, %r), progress=False, interleave=True,
+run_benchmark(jobs, Path(sys.argv[1]), worker_command=(sys.executable, {}), progress=False, interleave=True,
               timeout_s=60)
-""" % str(STAND_IN)
+"""
+RUNNER = _RUNNER_TEMPLATE.format(repr(str(STAND_IN)))
 
 
 @pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads /proc")

@@ -37,7 +37,8 @@ def test_latency_stats_of_one_call_and_of_none():
 
 
 def _job(**changes) -> BenchmarkJob:
-    base = dict(model="mask-rcnn_r50_fpn_1x_coco", runtime="torch", images=("a.jpg", "b.jpg"), cameras=("CAM_FRONT", None))
+    base = dict(model="mask-rcnn_r50_fpn_1x_coco", runtime="torch", images=("a.jpg", "b.jpg"),
+                cameras=("CAM_FRONT", None))
     base.update(changes)
     return BenchmarkJob(**base)
 

@@ -39,7 +39,8 @@ def _png_header_only(path: Path, width: int, height: int) -> Path:
     """A PNG declaring width x height in its header, with almost no pixel data behind it."""
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
     idat = zlib.compress(b"\0" * 100)
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", ihdr) + _png_chunk(b"IDAT", idat) + _png_chunk(b"IEND", b""))
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", ihdr) + _png_chunk(b"IDAT", idat)
+                     + _png_chunk(b"IEND", b""))
     return path
 
 
@@ -161,7 +162,8 @@ def test_binary_junk_named_png(tmp_path):
 
 def test_over_max_pixels_is_refused_before_decoding(tmp_path):
     path = _write_jpeg(tmp_path / "big.jpg", _quadrants(64, 96))
-    with pytest.raises(ImageError, match=r"big\.jpg: image is 96x64 = 6,144 pixels, over the limit of 6,000; .*raise max_pixels to at least 6,144"):
+    with pytest.raises(ImageError, match=r"big\.jpg: image is 96x64 = 6,144 pixels, over the limit of 6,000; "
+                                         r".*raise max_pixels to at least 6,144"):
         load_image(path, max_pixels=6_000)
     assert load_image(path, max_pixels=6_144).shape == (64, 96, 3)
 
@@ -193,5 +195,6 @@ def test_giant_header_allowed_by_a_larger_limit_still_fails_with_a_reason(tmp_pa
 
 def test_format_pillow_reads_but_opencv_does_not_is_named(tmp_path):
     Image.fromarray(_quadrants()).save(tmp_path / "scan.pcx")  # PCX: Pillow yes, OpenCV no
-    with pytest.raises(ImageError, match=r"scan\.pcx: OpenCV cannot decode this PCX file .*; convert it to PNG or JPEG"):
+    with pytest.raises(ImageError,
+                       match=r"scan\.pcx: OpenCV cannot decode this PCX file .*; convert it to PNG or JPEG"):
         load_image(tmp_path / "scan.pcx")

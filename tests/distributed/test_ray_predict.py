@@ -157,7 +157,8 @@ def test_missing_ray_is_one_line(monkeypatch, frames, tmp_path, capsys):
 
 
 def test_cli_without_ray_engine_imports_no_ray():
-    script = "import sys, maskbench, maskbench.cli.main; maskbench.cli.main.build_parser(); assert 'ray' not in sys.modules"
+    script = ("import sys, maskbench, maskbench.cli.main; maskbench.cli.main.build_parser(); "
+              "assert 'ray' not in sys.modules")
     env = {**os.environ, "PYTHONPATH": str(SRC)}
     done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr[-2000:]

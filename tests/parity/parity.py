@@ -125,8 +125,10 @@ def run_once(loaded: LoadedModel, fixture_run: dict, run_name: str) -> RunResult
     boxes = rescale_boxes(raw.boxes, meta, by_reciprocal=spec.family is RTMDET_INS)
     ours = Detections(boxes.double().numpy(), raw.scores.double().numpy(), raw.labels.numpy(), masks)
     ref = reference_detections(fixture_run)
-    same_shape = list(tensor.shape) == fixture_run["input_shape"] and list(meta.img_shape) == fixture_run["img_shape"][:2]
-    input_difference = (abs(float(tensor.double().sum()) - fixture_run["input_sum"]) / max(1.0, abs(fixture_run["input_sum"]))
+    same_shape = (list(tensor.shape) == fixture_run["input_shape"]
+                  and list(meta.img_shape) == fixture_run["img_shape"][:2])
+    input_difference = (abs(float(tensor.double().sum()) - fixture_run["input_sum"])
+                        / max(1.0, abs(fixture_run["input_sum"]))
                         if same_shape else float("inf"))
     ref_probs = reference_mask_probs(fixture_run)
     prob_diff = float("nan")

@@ -120,7 +120,8 @@ def test_rle_round_trip_equals_each_mask():
 
 
 def test_no_detections_give_no_entries():
-    empty = Detections(np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros(0, np.int64), np.zeros((0, H, W), bool))
+    empty = Detections(np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros(0, np.int64),
+                       np.zeros((0, H, W), bool))
     assert detections_to_coco(empty, 1) == []
 
 
@@ -153,7 +154,8 @@ def test_write_predictions_makes_a_browsable_coco_pair(tmp_path):
     assert json.loads(results_path.read_text())[0]["category_id"] == 3
     listed = json.loads(images_path.read_text())
     assert listed["info"] == {"model": "mask-rcnn_r50"}
-    assert listed["images"][0] == {"id": 1, "file_name": "samples/CAM_FRONT/a.jpg", "width": W, "height": H, "camera": "CAM_FRONT"}
+    assert listed["images"][0] == {"id": 1, "file_name": "samples/CAM_FRONT/a.jpg", "width": W, "height": H,
+                                   "camera": "CAM_FRONT"}
     assert listed["images"][1]["error"].startswith("broken.jpg: empty file")
     with contextlib.redirect_stdout(io.StringIO()):
         browsed = COCO(str(images_path)).loadRes(str(results_path))

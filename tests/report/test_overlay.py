@@ -132,7 +132,8 @@ def test_wrong_inputs_are_value_errors():
 def test_100_masks_on_a_1600x900_frame_are_fast():
     rng = np.random.default_rng(0)
     x1, y1 = rng.integers(0, 1400, 100), rng.integers(0, 700, 100)
-    boxes = [(x, y, x + int(w), y + int(h)) for x, y, w, h in zip(x1, y1, rng.integers(20, 200, 100), rng.integers(20, 200, 100))]
+    boxes = [(x, y, x + int(w), y + int(h))
+             for x, y, w, h in zip(x1, y1, rng.integers(20, 200, 100), rng.integers(20, 200, 100))]
     dets = _dets(boxes, np.sort(rng.uniform(0.3, 1.0, 100))[::-1], rng.integers(0, 80, 100), 900, 1600)
     image = np.random.default_rng(1).integers(0, 256, (900, 1600, 3), np.uint8)
     draw_overlay(image, dets)  # warm-up (font, first-touch allocations)

@@ -52,4 +52,5 @@ def test_recommend_says_when_its_pick_was_measured_under_load(tmp_path, capsys):
     folder = make_results_dir(tmp_path, _records())
     assert main(["recommend", "--results", str(folder)]) == 0
     last = capsys.readouterr().out.strip().splitlines()[-1]
-    assert last.startswith("pick: convnext-t (ConvNeXt-T)") and "It was measured under load (1-min load average 3.4" in last
+    assert last.startswith("pick: convnext-t (ConvNeXt-T)")
+    assert "It was measured under load (1-min load average 3.4" in last

@@ -100,7 +100,8 @@ def test_an_int8_batch_bundle_calibrates_on_batches(tmp_path, left_frame):
 
     bundle = tmp_path / "b"
     assert main(["export", "--model", "rtmdet-ins-t", "--runtime", "onnxruntime", "--precision", "int8",
-                 "--input-size", "320x192", "--out", str(tmp_path / "out"), "--bundle", str(bundle), "--batch", "2"]) == 0
+                 "--input-size", "320x192", "--out", str(tmp_path / "out"), "--bundle", str(bundle),
+                 "--batch", "2"]) == 0
     model = maskbench.deploy.load(bundle)
     assert (model.manifest.precision, model.batch) == ("int8", 2)
     ops = {node.op_type for node in onnx.load(str(bundle / model.manifest.artifact)).graph.node}

@@ -16,6 +16,8 @@ import pytest
 
 from maskbench.benchmark.profiling.graph_profile import OTHER, PROFILED_CALL, graph_stage_profile
 from maskbench.benchmark.profiling.node_stages import node_stages, stage_index
+from maskbench.data.frames import load_frames
+from maskbench.export.calibration import calibrated_random_model
 from maskbench.models.inputs import preprocess
 from maskbench.models.mask_rcnn.model import MaskRCNN
 from maskbench.pipeline.preprocess import ResizeMode
@@ -23,8 +25,6 @@ from maskbench.runtimes import get_runtime
 from maskbench.zoo import stage_order
 
 STAGES = MaskRCNN.STAGE_NAMES  # this file profiles r50's graph
-from maskbench.data.frames import load_frames
-from maskbench.export.calibration import calibrated_random_model
 
 SIZE = (320, 192)
 onnx = pytest.importorskip("onnx")

@@ -166,7 +166,8 @@ def test_unshared_initializers_let_biases_be_quantized():
     bias = numpy_helper.from_array(np.zeros(2, np.float32), "bias")
     weight = numpy_helper.from_array(np.ones((2, 1, 1, 1), np.float32), "w")
     nodes = [helper.make_node("Identity", ["bias"], ["bias2"]),
-             helper.make_node("Conv", ["x", "w", "bias"], ["y1"]), helper.make_node("Conv", ["x", "w", "bias2"], ["y2"])]
+             helper.make_node("Conv", ["x", "w", "bias"], ["y1"]),
+             helper.make_node("Conv", ["x", "w", "bias2"], ["y2"])]
     graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1, 2, 2])],
                               [helper.make_tensor_value_info(n, TensorProto.FLOAT, None) for n in ("y1", "y2")],
                               [bias, weight])

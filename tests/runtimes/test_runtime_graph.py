@@ -128,7 +128,7 @@ def test_exported_selection_takes_both_branches_at_run_time(tmp_path, fixed_coun
             assert (_passing(inputs[0], config) >= 3000) == (num_rois == 1000)
         eager = select_detections(*inputs, IMG_SHAPE, config)
         feeds = dict(zip(["cls_logits", "box_deltas", "proposals"], (t.numpy() for t in inputs)))
-        for name, run in runners.items():
+        for _name, run in runners.items():
             _assert_same_detections(eager, run(feeds))
 
 

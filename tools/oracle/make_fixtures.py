@@ -114,7 +114,8 @@ def check_nms_transcription(trials: int = 300) -> dict:
         xy = torch.rand(n, 2, generator=generator) * 200
         wh = torch.rand(n, 2, generator=generator) * 60 * (trial % 3 != 0)  # some zero-size boxes
         boxes = torch.cat([xy, xy + wh], dim=1).float()
-        scores = (torch.rand(n, generator=generator) * 8).floor() / 8 if trial % 2 else torch.rand(n, generator=generator)
+        scores = ((torch.rand(n, generator=generator) * 8).floor() / 8 if trial % 2
+                  else torch.rand(n, generator=generator))
         if trial % 5 == 0:
             boxes[n // 2:] = boxes[: n - n // 2].clone()  # exact duplicates
         threshold = float(torch.rand(1, generator=generator)) * 0.9 + 0.05
@@ -239,8 +240,8 @@ def run_mmdet(model, image_path: Path, mode: str) -> dict:
 
 
 def main() -> None:
-    from maskbench.verify.compare import compare_detections
     from maskbench.data.coco_classes import COCO_CLASSES
+    from maskbench.verify.compare import compare_detections
     sys.path.insert(0, str(REPO / "tests"))
     from parity.parity import FRAMES, frame_path, parity_model, reference_detections, weights_fingerprint
 
