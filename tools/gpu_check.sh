@@ -10,11 +10,12 @@
 #      ($VENV, default .venv-gpu; SKIP_INSTALL=1: use $VENV as it is);
 #   2. records nvidia-smi, the versions (Python, torch + CUDA + cuDNN, ONNX Runtime and its
 #      providers, maskbench) and `maskbench runtimes`;
-#   3. runs `maskbench check-conversion` for r50 and rtmdet-ins-s: torch, torch-compile and
+#   3. measures the GPU's matrix-multiply peak (python -m maskbench.benchmark.peak_cuda);
+#   4. runs `maskbench check-conversion` for r50 and rtmdet-ins-s: torch, torch-compile and
 #      onnxruntime-cuda in fp32, torch and torch-compile in fp16, each against eager fp32;
-#   4. runs a short `maskbench benchmark` of the same models, runtimes and precisions on the
+#   5. runs a short `maskbench benchmark` of the same models, runtimes and precisions on the
 #      CAM_FRONT frame (1 warm-up, 2 timed passes);
-#   5. writes OUT_DIR/summary.md: each step's command, exit status and time, and the
+#   6. writes OUT_DIR/summary.md: each step's command, exit status and time, and the
 #      benchmark's table.
 # Designed to finish in under 8 minutes: every step runs under `timeout`, within a budget that
 # ends at DEADLINE_S (default 470 s) after the start; a step cut short is marked so in the summary
@@ -128,6 +129,10 @@ print("maskbench", version("maskbench"))
 PY
 step versions 30 "$PYTHON" "$OUT/versions.py"
 step runtimes 30 "${MASKBENCH[@]}" runtimes
+# the GPU's matrix-multiply peak (fp32 with TF32, fp16, bf16) that the benchmark's GPU rows are
+# shared against (maskbench.benchmark.peak_cuda; the CPU rehearsal probes the CPU at N = 512)
+if [[ "$CPU_REHEARSAL" == 1 ]]; then PEAK_ARGS=(--device cpu --matrix 512); else PEAK_ARGS=(--device cuda:0); fi
+step peak 40 "$PYTHON" -m maskbench.benchmark.peak_cuda "${PEAK_ARGS[@]}"
 
 for model in "${MODELS[@]}"; do
     step "check-$model-fp32" "${CHECK_FP32_S:-75}" "${MASKBENCH[@]}" check-conversion --model "$model" --runtimes "$FP32_RUNTIMES" \
