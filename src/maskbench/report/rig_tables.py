@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from maskbench.report.tables import MISSING, Table, fmt
+from maskbench.report.tables import MISSING, Column, Table, fmt
 from maskbench.results.machines import machine_label, machines_of
 from maskbench.results.rig_records import RigRecord
 
@@ -47,15 +47,15 @@ def capacity_table(records: Sequence[RigRecord]) -> Table:
     several = len(machines_of(records, lambda r: r.machine)) > 1
     ordered = sorted(records, key=lambda r: (r.alias or r.model, r.runtime, r.precision, r.config,
                                              machine_label(r.machine), r.load_unit or "", r.cameras, r.rate_hz))
-    headers = ["Model", "Runtime", "Precision", "Config", *(["Machine"] if several else []), "Held",
-               "Deadline ms", "p50 ms", "p99 ms", "Misses", "Frames/s", "CPU-s/frame", "Energy/frame"]
-    rows = []
-    for r in ordered:
-        rows.append([r.alias or r.model, r.runtime, r.precision, r.config,
-                     *([machine_label(r.machine)] if several else []), held_text(r), fmt(r.deadline_ms, 0),
-                     fmt(r.p50_ms, 0), fmt(r.p99_ms, 0), miss_text(r), fmt(r.processed_hz), fmt(r.cpu_s_per_frame, 3),
-                     energy_text(r)])
-    return Table(headers, rows)
+    columns: list[Column[RigRecord]] = [
+        ("Model", lambda r: r.alias or r.model), ("Runtime", lambda r: r.runtime),
+        ("Precision", lambda r: r.precision), ("Config", lambda r: r.config),
+        *([("Machine", lambda r: machine_label(r.machine))] if several else []),
+        ("Held", held_text), ("Deadline ms", lambda r: fmt(r.deadline_ms, 0)), ("p50 ms", lambda r: fmt(r.p50_ms, 0)),
+        ("p99 ms", lambda r: fmt(r.p99_ms, 0)), ("Misses", miss_text), ("Frames/s", lambda r: fmt(r.processed_hz)),
+        ("CPU-s/frame", lambda r: fmt(r.cpu_s_per_frame, 3)), ("Energy/frame", energy_text),
+    ]
+    return Table.of(ordered, columns)
 
 
 def capacity_notes(records: Sequence[RigRecord]) -> list[str]:

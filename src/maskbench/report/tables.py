@@ -11,6 +11,7 @@ import html
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 from maskbench.results.intervals import TIE, compare_records, compared_directly, record_median_interval
 from maskbench.results.machine_load import under_load_reason
@@ -26,6 +27,10 @@ RANDOM_WEIGHTS_WARNING = (
     "random weights: AP columns are the zoo's published numbers for the official weights, not measured; "
     "overlays show untrained detections and are meaningless as quality"
 )
+
+
+T = TypeVar("T")
+Column = tuple[str, Callable[[T], str]]  # a table's header and the cell text of one item
 
 
 @dataclass
@@ -48,6 +53,12 @@ class Table:
 
         body = "".join("<tr>" + "".join(cell(c) for c in row) + "</tr>" for row in self.rows)
         return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+    @classmethod
+    def of(cls, items: Sequence[T], columns: Sequence[Column[T]]) -> Table:
+        """One row per item, one cell per column: ``(header, the item's cell text)``."""
+        return cls([header for header, _ in columns], [[cell(item) for _, cell in columns] for item in items])
+
 
 
 def fmt(value: float | int | None, digits: int = 1) -> str:
@@ -84,7 +95,7 @@ def results_table(records: Sequence[BenchmarkRecord]) -> Table:
     """The study's table, one row per ok record; measured-AP and GPU columns only when some
     record has them (a CPU-only run has no empty GPU column)."""
     ok = [r for r in records if r.ok]
-    columns: list[tuple[str, Callable[[BenchmarkRecord], str]]] = [
+    columns: list[Column[BenchmarkRecord]] = [
         ("Model", lambda r: name_of(r) + (f" {UNDER_LOAD_MARK}" if under_load_reason(r) else "")),
         # records merged from several machines (report --results A B): which one made the row
         *([("Machine", lambda r: machine_label(r.environment))]
@@ -117,7 +128,7 @@ def results_table(records: Sequence[BenchmarkRecord]) -> Table:
         ("Artifact MiB", lambda r: fmt(r.artifact_mb, 0)),
         ("Params (M)", lambda r: fmt(r.params / 1e6 if r.params is not None else None)),
     ]
-    return Table([name for name, _ in columns], [[cell(r) for _, cell in columns] for r in ok])
+    return Table.of(ok, columns)
 
 
 def _achieved(record: BenchmarkRecord) -> str:
