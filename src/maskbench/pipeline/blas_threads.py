@@ -12,7 +12,12 @@ over a whole 1600x900 frame), :func:`map_masks` spreads them over a small pool o
 (numpy releases the GIL in its products), which stop when their work is done.
 
 threadpoolctl (a well-kept, pure-Python library) finds the loaded BLAS and sets its thread count;
-where it is missing, the decoding runs as before.
+where it is missing, the decoding runs as before. Since threadpoolctl 3.8, only the first Python
+thread that ever changed OpenBLAS's (process-wide) pool may change it again while it lives: the
+others' calls are silently ignored. The hold is taken by whichever thread starts decoding first
+and released by whichever ends last (the rig decodes in several threads), so it takes that
+control each time (:func:`_take_openblas_control`, under this module's lock); without it a
+decoding thread's hold did nothing while the thread that first held it was alive.
 """
 
 from __future__ import annotations
@@ -48,6 +53,18 @@ def _blas_controller():
     return _controller
 
 
+def _take_openblas_control() -> None:
+    """Let this thread change OpenBLAS's pool (threadpoolctl >= 3.8 ignores every thread but the
+    first to have changed it; older versions have no such rule)."""
+    try:
+        from threadpoolctl import OpenBLASController
+    except ImportError:
+        return
+    clear = getattr(OpenBLASController, "clear_controlling_thread", None)
+    if clear is not None:
+        clear(force=True)
+
+
 @contextmanager
 def one_blas_thread() -> Iterator[None]:
     """numpy's BLAS on one thread inside the block (process-wide: held while any thread is in)."""
@@ -55,7 +72,9 @@ def one_blas_thread() -> Iterator[None]:
     with _lock:
         if _holders == 0:
             controller = _blas_controller()
-            _limit = controller.limit(limits=1, user_api="blas") if controller is not None else None
+            if controller is not None:
+                _take_openblas_control()
+                _limit = controller.limit(limits=1, user_api="blas")
         _holders += 1
     try:
         yield
@@ -63,6 +82,7 @@ def one_blas_thread() -> Iterator[None]:
         with _lock:
             _holders -= 1
             if _holders == 0 and _limit is not None:
+                _take_openblas_control()
                 _limit.restore_original_limits()
                 _limit = None
 
