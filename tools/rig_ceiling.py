@@ -33,7 +33,8 @@ from maskbench.rig.configs import parse_config
 from maskbench.rig.replay import ReplayOptions
 
 # RTMDet-Ins-s in bf16 where the CPU runs it natively (the issue's row), else fp32 (one line says so).
-CEILING_MODELS = (("rtmdet-ins-s", "native", []), ("r50", "fp32", ["--input-size", "1344x800"]))
+CEILING_MODELS: tuple[tuple[str, str, list[str]], ...] = (
+    ("rtmdet-ins-s", "native", []), ("r50", "fp32", ["--input-size", "1344x800"]))
 
 
 def rig_args(model: str, precision: str, extra: list[str]) -> argparse.Namespace:
@@ -42,7 +43,7 @@ def rig_args(model: str, precision: str, extra: list[str]) -> argparse.Namespace
     return parser.parse_args(["rig", "--model", model, "--runtime", "openvino", "--precision", precision, *extra])
 
 
-def benchmark_app(xml: Path, hint: str, precision: str, seconds: int) -> dict[str, float]:
+def benchmark_app(xml: Path, hint: str, precision: str, seconds: int) -> dict:
     """benchmark_app's throughput (FPS) and median latency (ms) on ``xml``."""
     # the openvino wheel's script, beside this interpreter when its environment is not activated
     found = shutil.which("benchmark_app") or str(Path(sys.executable).parent / "benchmark_app")
