@@ -10,7 +10,7 @@ import json
 import pytest
 
 from maskbench.benchmark import peak as peak_module
-from maskbench.benchmark import peak_cuda
+from maskbench.benchmark import peak_cuda, run_peaks
 from maskbench.benchmark.peak import MachinePeak, PrecisionPeak, cached_peak, machine_peak, probe_peak
 
 pytest.importorskip("openvino")
@@ -89,7 +89,7 @@ def test_a_run_probes_once_per_thread_count_of_its_cpu_jobs_and_once_per_gpu(mon
     jobs = [BenchmarkJob(model="r50", runtime=runtime, threads=threads, device=device)
             for runtime, threads, device in (("torch", 5, None), ("openvino", None, None), ("onnxruntime", 2, "cpu"),
                                              ("openvino", 3, None), ("onnxruntime-cuda", 7, "cuda:0"))]
-    lines = peak_module.peaks_for_jobs(jobs)
+    lines = run_peaks.peaks_for_jobs(jobs)
     assert asked == [2, 3, 5]  # every CPU row, eager ones too; GPU rows get no share of a CPU peak
     assert lines[0] == "gpu cuda:0"  # the GPU's own peak
     assert lines[1].startswith("peak (2 threads") and "fp32 100 GFLOP/s, bf16 -" in lines[1]

@@ -99,7 +99,7 @@ def _precisions(given: list[str] | None, runtimes: list[str]) -> tuple[list[str]
 
 
 def _print_peaks(jobs) -> None:
-    from .peak import peaks_for_jobs
+    from .run_peaks import peaks_for_jobs
 
     for line in peaks_for_jobs(jobs):
         print(line, flush=True)

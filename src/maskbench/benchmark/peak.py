@@ -278,43 +278,6 @@ def _product_precision(compiled) -> tuple[str | None, str | None]:
     return None, None
 
 
-def _on_the_cpu(job) -> bool:
-    """Whether a job's rows run on this CPU (and so get a share of its peak): a CPU device, or
-    none named for a runtime that runs on the CPU (torch without one takes a GPU where there is
-    one: then the probe was a few seconds for nothing)."""
-    from ..runtimes.registry import CPU, RUNTIMES
-
-    if job.device:
-        return str(job.device).startswith(CPU)
-    info = RUNTIMES.get(job.runtime)
-    return info is not None and any(CPU in devices for devices in info.precisions.values())
-
-
-def peaks_for_jobs(jobs) -> list[str]:
-    """Make sure the peak of each thread count the run's CPU jobs use, and of each GPU they name,
-    is cached (probing where it is not: before any worker starts; a GPU's in a process of its
-    own); one line each for the run's output. A probe that fails costs the rows their share of
-    peak, never the run."""
-    from ..utils.packages import importable
-    from .peak_cuda import probe_in_subprocess
-
-    lines = [probe_in_subprocess(device) for device in sorted({str(job.device) for job in jobs
-                                                                 if str(job.device or "").startswith("cuda")})]
-    if not importable("openvino"):
-        return lines
-    threads = sorted({int(job.threads or default_threads()) for job in jobs if _on_the_cpu(job)})
-    for count in threads:
-        try:
-            peak = machine_peak(count)
-        except Exception as err:  # noqa: BLE001 - the benchmark goes on without it
-            lines.append(f"peak ({count} threads): not measured: {type(err).__name__}: {str(err).splitlines()[0]}")
-            continue
-        lines.append(f"peak ({count} threads, matrix multiply in {peak.runtime}): " + ", ".join(
-            f"{p.precision} {p.gflops:,.0f} GFLOP/s" if p.gflops is not None else f"{p.precision} -"
-            for p in peak.peaks))
-    return lines
-
-
 def main(argv: list[str] | None = None) -> int:
     import argparse
 
