@@ -30,7 +30,7 @@ from maskbench.data.sources import embedded_nuscenes, find_images  # noqa: E402 
 def _machine_peak_cached_once():
     """``maskbench benchmark`` probes the machine's peak before its workers (~3 s) and caches it
     only when the machine is quiet, which a test suite never is: every benchmark run of the
-    suite would probe again. So it is probed once here, briefly, and cached in the suite's cache
+    suite would probe again. So it is probed once here and cached in the suite's cache
     folder for the thread counts the tests use (tests/perf/test_peak.py tests the probe and its
     load rule in folders of their own)."""
     import json
@@ -44,7 +44,7 @@ def _machine_peak_cached_once():
     for threads in sorted({1, peak.default_threads()}):
         path = peak.cache_path(threads)
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(peak.probe_peak(threads, seconds=0.05).to_dict()), encoding="utf-8")
+        path.write_text(json.dumps(peak.probe_peak(threads).to_dict()), encoding="utf-8")
 
 
 @pytest.fixture(autouse=True)

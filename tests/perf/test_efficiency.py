@@ -28,12 +28,14 @@ def test_the_figures():
     assert efficiency(2e9, 100.0, "bf16", PEAK) == Efficiency(2.0, 20.0, None, None)  # bf16 not native here
     assert efficiency(2e9, 100.0, "fp32", None) == Efficiency(2.0, 20.0, None, None)
     assert efficiency(None, 100.0, "fp32", PEAK) == Efficiency(None, None, 40.0, None)
+    assert efficiency(8e9, 100.0, "fp32", PEAK) == Efficiency(8.0, 80.0, 40.0, None)  # above the peak: no share
 
 
 def _record(**fields) -> BenchmarkRecord:
     stats = LatencyStats.from_seconds([0.1, 0.1]).to_dict()
+    fields = {"end_to_end": stats, "inference": stats, **fields}
     return BenchmarkRecord(key="k", job={}, status=OK, runtime="openvino", precision="fp32", device="cpu", threads=2,
-                           end_to_end=stats, inference=stats, **fields)
+                           **fields)
 
 
 def test_the_worker_fills_the_record_from_the_graph_and_the_cached_peak(tmp_path, monkeypatch):
@@ -54,6 +56,11 @@ def test_the_worker_fills_the_record_from_the_graph_and_the_cached_peak(tmp_path
     fill_efficiency(record, runtime, loaded, lambda: [(None, (1, 1))] * 3)
     # 2 x 100 x 1000 x 10000 = 2 GFLOP in a 100 ms median: 20 GFLOP/s, half the fp32 peak of 40
     assert (record.gflop, record.achieved_gflops, record.peak_gflops, record.peak_share) == (2.0, 20.0, 40.0, 0.5)
+    assert path.exists()
+    fast = _record(inference=LatencyStats.from_seconds([0.01, 0.01]).to_dict())  # 200 GFLOP/s: above the peak
+    fill_efficiency(fast, runtime, loaded, lambda: [(None, (1, 1))])
+    assert fast.achieved_gflops == pytest.approx(200.0) and fast.peak_share is None
+    assert not path.exists()  # a disturbed probe's peak is dropped: the next run probes again
 
 
 def test_frames_of_two_sizes_count_each_size_once_and_average_over_the_frames(monkeypatch):
@@ -102,7 +109,8 @@ def test_a_benchmark_job_gets_its_figures(runtime, rel, rtmdet_t, perf_cache, mo
     monkeypatch.setenv("MASKBENCH_CACHE", str(perf_cache))  # the export is the fixture's, from the cache
     path = cache_path(1)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({**PEAK.to_dict(), "threads": 1}))
+    roomy = {**PEAK.to_dict(), "threads": 1, "peaks": [{**PrecisionPeak("fp32", 1e5, True, "f32").__dict__}]}
+    path.write_text(json.dumps(roomy))  # far above what the row reaches: it gets a share
     frame = find_images(embedded_nuscenes(), ["CAM_FRONT"])[0].path
     job = BenchmarkJob(model=MODEL, runtime=runtime, input_size=SIZE, threads=1, warmup=0, repeat=1,
                        images=(str(frame),), cameras=("CAM_FRONT",))
@@ -111,7 +119,7 @@ def test_a_benchmark_job_gets_its_figures(runtime, rel, rtmdet_t, perf_cache, mo
     assert record.gflop == pytest.approx(count_flops(rtmdet_t[3], [100]).total / 1e9, rel=rel)
     median_s = record.inference["p50_ms"] / 1000.0
     assert record.achieved_gflops == pytest.approx(record.gflop / median_s)
-    assert record.peak_gflops == 40.0 and record.peak_share == pytest.approx(record.achieved_gflops / 40.0)
+    assert record.peak_gflops == 1e5 and record.peak_share == pytest.approx(record.achieved_gflops / 1e5)
 
 
 def test_the_eager_count_leaves_the_model_as_it_was():

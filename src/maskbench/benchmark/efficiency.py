@@ -26,7 +26,7 @@ from typing import Any
 
 from ..results.records import BenchmarkRecord
 from ..utils.files import atomic_open, cache_dir
-from .peak import PrecisionTable, cached_peak
+from .peak import PrecisionTable, cache_path, cached_peak
 
 
 @dataclass(frozen=True)
@@ -39,12 +39,14 @@ class Efficiency:
 
 def efficiency(flops: float | None, inference_median_ms: float | None, precision: str,
                peak: PrecisionTable | None) -> Efficiency:
-    """The figures of one row; each is None where its inputs are missing."""
+    """The figures of one row; each is None where its inputs are missing. A row above the peak
+    gets no share: the peak is an upper bound, so its probe was disturbed (see
+    :func:`fill_efficiency`)."""
     gflop = flops / 1e9 if flops is not None else None
     achieved = gflop / (inference_median_ms / 1000.0) if gflop is not None and inference_median_ms else None
     peak_gflops = peak.gflops(precision) if peak is not None else None
     share = achieved / peak_gflops if achieved is not None and peak_gflops else None
-    return Efficiency(gflop, achieved, peak_gflops, share)
+    return Efficiency(gflop, achieved, peak_gflops, share if share is None or share <= 1.0 else None)
 
 
 def graph_flops(onnx_path: Path, counts: tuple[int, ...]) -> int:
@@ -139,6 +141,26 @@ def fill_efficiency(record: BenchmarkRecord, runtime, loaded, network_inputs: Ne
     figures = efficiency(flops, record.inference.get("p50_ms"), record.precision, _row_peak(record))
     record.gflop, record.achieved_gflops = figures.gflop, figures.achieved_gflops
     record.peak_gflops, record.peak_share = figures.peak_gflops, figures.peak_share
+    if figures.peak_gflops and figures.achieved_gflops and figures.achieved_gflops > figures.peak_gflops:
+        _forget_peak(record, figures)
+
+
+def _forget_peak(record: BenchmarkRecord, figures: Efficiency) -> None:
+    """A row ran above the cached peak: the probe was disturbed (other work on the machine while
+    it ran, which the load average, a minute's mean, did not show). The row keeps no share, and
+    the cached peak is dropped so that the next run probes again; one line says so."""
+    device = str(record.device)
+    if device.startswith("cuda"):
+        from .peak_cuda import cache_path as device_cache_path
+        from .peak_cuda import device_identity
+
+        path = device_cache_path(device_identity(device))
+    else:
+        path = cache_path(int(record.threads or 0))  # a CPU row's peak came from its thread count
+    path.unlink(missing_ok=True)
+    print(f"{record.precision} row at {figures.achieved_gflops:,.0f} GFLOP/s, above the cached peak of "
+          f"{figures.peak_gflops:,.0f}: that probe was disturbed; no share given, the peak is probed again "
+          "next run (or now: python -m maskbench.benchmark.peak --refresh)", file=sys.stderr)
 
 
 def _row_peak(record: BenchmarkRecord) -> PrecisionTable | None:
