@@ -4,6 +4,7 @@ around the timed calls, and the one rule that calls a record "measured under loa
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -11,7 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from maskbench.results.machine_load import QuietWatch, is_worker_command, other_worker_pids, under_load_reason
+from maskbench.results.machine_load import (
+    CpuTimes,
+    QuietWatch,
+    is_worker_command,
+    other_worker_pids,
+    under_load_reason,
+)
 from maskbench.results.records import BenchmarkRecord, read_records
 
 HAS_PROC = Path("/proc").is_dir()
@@ -74,3 +81,56 @@ def test_records_without_the_load_fields_still_read(tmp_path):
     (record,) = read_records(path)
     assert record.load_average_before is None and record.other_worker_pids is None
     assert under_load_reason(record) is None
+
+
+# /proc/stat as proc(5) lays it out: the total, then one line per CPU (user nice system idle iowait
+# irq softirq steal guest guest_nice, in USER_HZ ticks), then counters that are not CPUs.
+PROC_STAT = """cpu  700 70 300 9000 50 10 20 30 0 0
+cpu0 100 10 50 3000 10 1 2 3 0 0
+cpu1 200 20 50 3000 20 2 3 4 0 0
+cpu2 400 40 200 3000 20 7 15 23 0 0
+intr 12345 0 0
+ctxt 678
+btime 1700000000
+processes 42
+"""
+
+
+def test_the_cores_busy_time_is_read_for_the_cores_this_process_may_use(tmp_path, monkeypatch):
+    stat = tmp_path / "stat"
+    stat.write_text(PROC_STAT)
+    monkeypatch.setattr("os.sched_getaffinity", lambda pid: {0, 1}, raising=False)
+    times = CpuTimes.now(stat)
+    # cpu0: 100+10+50 + 1+2+3 = 166; cpu1: 200+20+50 + 2+3+4 = 279; idle, iowait and cpu2 left out
+    assert times is not None and times.busy == pytest.approx((166 + 279) / os.sysconf("SC_CLK_TCK"))
+    assert CpuTimes.now(tmp_path / "absent") is None  # no /proc/stat: not checked
+
+
+def test_others_are_the_busy_time_this_process_did_not_spend():
+    before, after = CpuTimes(wall=10.0, busy=100.0, own=50.0), CpuTimes(wall=12.0, busy=104.0, own=53.0)
+    assert before.others_busy_cores(after) == pytest.approx(0.5)  # 4 s busy, 3 of them ours, in 2 s
+    assert before.others_busy_cores(CpuTimes(wall=12.0, busy=101.0, own=53.0)) == 0.0  # ticks' rounding
+    assert before.others_busy_cores(before) == 0.0
+
+
+@pytest.mark.skipif(not Path("/proc/stat").is_file(), reason="needs Linux's /proc/stat")
+def test_a_busy_neighbour_shows_and_our_own_work_does_not():
+    def spin(seconds: float) -> None:
+        deadline = time.perf_counter() + seconds
+        while time.perf_counter() < deadline:
+            pass
+
+    start = CpuTimes.now()
+    spin(0.6)
+    ours = start.others_busy_cores(CpuTimes.now())
+    neighbour = subprocess.Popen([sys.executable, "-c", "import time\nd = time.perf_counter() + 2\n"
+                                  "while time.perf_counter() < d: pass"])
+    try:
+        time.sleep(0.2)  # its interpreter started
+        start = CpuTimes.now()
+        spin(0.6)
+        theirs = start.others_busy_cores(CpuTimes.now())
+    finally:
+        neighbour.kill()
+        neighbour.wait()
+    assert theirs > ours + 0.3, (ours, theirs)  # most of a core of someone else's work, whatever the noise

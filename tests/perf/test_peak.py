@@ -59,6 +59,25 @@ def test_cached_per_thread_count_and_not_when_busy(small_probe, monkeypatch):
     busy = machine_peak(4)
     assert busy.load_average == 1000.0 and cached_peak(4) is None  # returned, not kept
 
+    # a load average too slow to see it, but other processes kept a core busy during the probe
+    others = dataclasses.replace(_fake(0.0), others_busy_cores=0.9)
+    monkeypatch.setattr(peak_module, "probe_peak", lambda threads: others)
+    assert machine_peak(5) == others and cached_peak(5) is None
+    monkeypatch.setattr(peak_module, "probe_peak", lambda threads: dataclasses.replace(others, others_busy_cores=0.1))
+    assert machine_peak(6).others_busy_cores == 0.1 and cached_peak(6) is not None
+
+
+def test_the_run_says_when_its_peak_was_not_kept(small_probe, monkeypatch):
+    from maskbench.results.records import BenchmarkJob
+
+    jobs = [BenchmarkJob(model="r50", runtime="openvino", threads=2)]
+    monkeypatch.setattr(peak_module, "probe_peak", lambda threads: dataclasses.replace(_fake(0.5), others_busy_cores=0.9))
+    busy_line, = run_peaks.peaks_for_jobs(jobs)
+    assert "load average 0.5, other processes kept 0.90 cores busy): not kept" in busy_line, busy_line
+    monkeypatch.setattr(peak_module, "probe_peak", lambda threads: _fake(0.5))
+    quiet_line, = run_peaks.peaks_for_jobs(jobs)
+    assert "fp32 100 GFLOP/s" in quiet_line and "not kept" not in quiet_line
+
 
 def test_a_damaged_cache_file_is_measured_again(small_probe, monkeypatch):
     monkeypatch.setattr(peak_module, "probe_peak", lambda threads: _fake(0.0))

@@ -28,7 +28,8 @@ says what ran). A precision OpenVINO does not list among the CPU's ``OPTIMIZATIO
 
 Cached in ``cache_dir("peak")`` under a key of the CPU model, all its flags, the OpenVINO
 version, the thread count and the probe's graphs; a peak probed while the machine was busy (load
-average above its cores) is returned but not cached. ``python -m maskbench.benchmark.peak
+average above its cores, or other processes keeping more than :data:`OTHERS_MARGIN` of a core busy
+during the probe, from ``/proc/stat``) is returned but not cached. ``python -m maskbench.benchmark.peak
 [--threads N] [--refresh]`` prints it as JSON.
 """
 
@@ -47,7 +48,7 @@ from pathlib import Path
 import numpy as np
 
 from ..pipeline.graph_sessions import NATIVE_CAPABILITY, OPENVINO_DEVICE, compile_config
-from ..results.machine_load import LOAD_MARGIN
+from ..results.machine_load import LOAD_MARGIN, OTHERS_MARGIN, CpuTimes
 from ..runtimes.cpu_int8 import has_vnni, int8_instructions
 from ..utils.files import atomic_open, cache_dir
 from ..utils.machine import cpu_flags, cpu_model
@@ -99,6 +100,12 @@ class MachinePeak(PrecisionTable):
     load_average: float | None  # 1-minute load average right before probing
     measured_at: str
     peaks: tuple[PrecisionPeak, ...]
+    others_busy_cores: float | None = None  # other processes' mean busy cores while probing (None: not read)
+
+    def quiet(self, cores: int) -> bool:
+        """Was the machine quiet enough for this peak to be kept? Neither reading says otherwise."""
+        return ((self.load_average is None or self.load_average <= cores + LOAD_MARGIN)
+                and (self.others_busy_cores is None or self.others_busy_cores <= OTHERS_MARGIN))
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -149,7 +156,7 @@ def machine_peak(threads: int | None = None, refresh: bool = False) -> MachinePe
             return cached
     peak = probe_peak(threads)
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    if peak.load_average is None or peak.load_average <= cores + LOAD_MARGIN:
+    if peak.quiet(cores):
         with atomic_open(cache_path(threads)) as file:
             json.dump(peak.to_dict(), file, indent=1)
     return peak
@@ -163,10 +170,14 @@ def probe_peak(threads: int, seconds: float = PROBE_SECONDS) -> MachinePeak:
     capabilities = tuple(str(c) for c in core.get_property(OPENVINO_DEVICE, "OPTIMIZATION_CAPABILITIES"))
     key = cache_key(threads)
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
+    before = CpuTimes.now()
     peaks = tuple(_probe_precision(core, precision, threads, capabilities, seconds) for precision in PRECISIONS)
+    after = CpuTimes.now()
+    others = before.others_busy_cores(after) if before and after else None
     return MachinePeak(cpu=key["cpu"], flags_sha256=key["flags_sha256"], runtime=key["runtime"],
                        capabilities=capabilities, threads=threads, matrix=MATRIX, load_average=load,
-                       measured_at=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), peaks=peaks)
+                       measured_at=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), peaks=peaks,
+                       others_busy_cores=others)
 
 
 def _probe_precision(core, precision: str, threads: int, capabilities: tuple[str, ...],

@@ -34,7 +34,16 @@ def peaks_for_jobs(jobs) -> list[str]:
         except Exception as err:  # noqa: BLE001 - the benchmark goes on without it
             lines.append(f"peak ({count} threads): not measured: {type(err).__name__}: {str(err).splitlines()[0]}")
             continue
-        lines.append(f"peak ({count} threads, matrix multiply in {measured.runtime}): " + ", ".join(
-            f"{p.precision} {p.gflops:,.0f} GFLOP/s" if p.gflops is not None else f"{p.precision} -"
-            for p in measured.peaks))
+        lines.append(f"peak ({count} threads, products and convolutions in {measured.runtime}): " + ", ".join(
+            f"{p.precision} {p.gflops:,.0f} {'GOP/s' if p.precision == 'int8' else 'GFLOP/s'}"
+            if p.gflops is not None else f"{p.precision} -" for p in measured.peaks)
+            + ("" if peak.cached_peak(count) else _not_kept(measured)))
     return lines
+
+
+def _not_kept(measured: peak.MachinePeak) -> str:
+    others = f", other processes kept {measured.others_busy_cores:.2f} cores busy" \
+        if measured.others_busy_cores is not None else ""
+    load = f"load average {measured.load_average:.1f}" if measured.load_average is not None else "load unknown"
+    return (f"; the machine was busy while probing ({load}{others}): not kept, so this run's rows get no "
+            "share of peak (probe again on a quiet machine: python -m maskbench.benchmark.peak --refresh)")

@@ -12,6 +12,7 @@ Imports nothing heavy: the report and ``recommend`` use :func:`under_load_reason
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
 WORKER_MODULE = "maskbench.benchmark.worker"
 WORKER_SCRIPT = "maskbench/benchmark/worker.py"
 LOAD_MARGIN = 0.5  # runnable threads above the cores before a record counts as loaded
+OTHERS_MARGIN = 0.25  # cores other work may keep busy, on average, while a short probe runs
 
 
 def load_average_1min() -> float | None:
@@ -30,6 +32,45 @@ def load_average_1min() -> float | None:
         return os.getloadavg()[0]
     except (AttributeError, OSError):  # Windows; a kernel that does not say
         return None
+
+
+@dataclass(frozen=True)
+class CpuTimes:
+    """A snapshot of the CPU time the machine's cores (those this process may run on) spent busy,
+    and of this process' own (all its threads), in seconds, with the wall clock. Two snapshots
+    tell how many cores *other* work kept busy in between (:meth:`others_busy_cores`): what the
+    1-minute load average cannot say of a few seconds' probe."""
+
+    wall: float
+    busy: float  # the cores' user, nice, system, irq, softirq and steal time (/proc/stat)
+    own: float  # this process' user + system time
+
+    @classmethod
+    def now(cls, stat: Path = Path("/proc/stat")) -> CpuTimes | None:
+        """None where there is no ``/proc/stat`` to read (not Linux): not checked."""
+        try:
+            lines = stat.read_text(encoding="ascii").splitlines()
+        except OSError:
+            return None
+        cpus = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
+        ticks = 0
+        for line in lines:
+            name, *fields = line.split()
+            if not name.startswith("cpu") or name == "cpu" or (cpus is not None and int(name[3:]) not in cpus):
+                continue
+            # user nice system idle iowait irq softirq steal (guest time is already in user)
+            values = [int(value) for value in fields[:8]] + [0] * (8 - len(fields[:8]))
+            ticks += sum(values[:3]) + sum(values[5:8])
+        own = os.times()
+        return cls(wall=time.monotonic(), busy=ticks / os.sysconf("SC_CLK_TCK"), own=own.user + own.system)
+
+    def others_busy_cores(self, later: CpuTimes) -> float:
+        """Cores that other processes (and the hypervisor's steal) kept busy, on average, from
+        this snapshot to ``later``."""
+        wall = later.wall - self.wall
+        if wall <= 0:
+            return 0.0
+        return max(0.0, ((later.busy - self.busy) - (later.own - self.own)) / wall)
 
 
 def is_worker_command(args: Sequence[str]) -> bool:
