@@ -22,7 +22,7 @@ FRONT = embedded_nuscenes() / "samples" / "CAM_FRONT"
 
 def test_the_pick_is_bundled_with_its_measurements(tmp_path, capsys):
     out, bundle = tmp_path / "bench", tmp_path / "bundle"
-    assert main(["benchmark", "--models", "r50", "--runtimes", "onnxruntime", "--input-size", "320x192",
+    assert main(["benchmark", "--models", "rtmdet-ins-t", "--runtimes", "onnxruntime", "--input-size", "320x192",
                  "--images", str(FRONT), "--warmup", "0", "--repeat", "1", "--out", str(out)]) == 0
     assert main(["keys", "new", "--out", str(tmp_path / "keys")]) == 0
     assert main(["recommend", "--results", str(out), "--bundle", str(bundle),
