@@ -67,6 +67,10 @@ def test_the_watch_sees_another_worker_and_the_load():
     ({"load_average_before": 4.0, "load_average_after": 4.0, "other_worker_pids": [41]},
      "1-min load average 4.0 > 2.5 (2 usable CPUs + 0.5); another maskbench worker was running (pid 41)"),
     ({}, None),  # a record from before these fields: unknown is not marked
+    ({"others_busy_cores": 0.2}, None),
+    ({"others_busy_cores": 0.8},
+     "other processes kept 0.80 cores busy during its calls (> 0.25: 0 free + 0.25)"),
+    ({"others_busy_cores": 0.8, "threads": 1}, None),  # the job left a core free for them
 ])
 def test_under_load_is_a_load_above_the_cores_or_another_worker(fields, reason):
     assert under_load_reason(_record(**fields)) == reason
@@ -113,6 +117,28 @@ def test_others_are_the_busy_time_this_process_did_not_spend():
     assert before.others_busy_cores(before) == 0.0
 
 
+def test_the_watch_counts_other_processes_within_the_calls_only(monkeypatch):
+    """A neighbour busy between the calls (an interleaved peer's turn) is not counted."""
+    readings = iter([CpuTimes(wall=0.0, busy=0.0, own=0.0), CpuTimes(wall=1.0, busy=1.5, own=1.0),  # call 1
+                     CpuTimes(wall=5.0, busy=9.0, own=1.0), CpuTimes(wall=6.0, busy=10.0, own=2.0)])  # call 2
+    monkeypatch.setattr(CpuTimes, "now", classmethod(lambda cls, stat=None: next(readings)))
+    watch = QuietWatch()
+    for _ in range(2):
+        with watch.during_call():
+            pass
+    assert watch.others_busy_cores() == pytest.approx(0.25)  # 0.5 core-s of others in 2 s of calls
+    monkeypatch.setattr(CpuTimes, "now", classmethod(lambda cls, stat=None: None))
+    with watch.during_call():
+        pass
+    assert watch.others_busy_cores() is None  # unreadable once: not known
+
+
+def _cpu_seconds(pid: int) -> float:
+    """utime + stime of a process (proc(5): fields 14 and 15 of /proc/PID/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 @pytest.mark.skipif(not Path("/proc/stat").is_file(), reason="needs Linux's /proc/stat")
 def test_a_busy_neighbour_shows_and_our_own_work_does_not():
     def spin(seconds: float) -> None:
@@ -121,16 +147,24 @@ def test_a_busy_neighbour_shows_and_our_own_work_does_not():
             pass
 
     start = CpuTimes.now()
+    time.sleep(0.3)
+    baseline = start.others_busy_cores(CpuTimes.now())
+    if baseline > 0.3:
+        pytest.skip(f"other work keeps {baseline:.2f} cores busy here: no quiet baseline to compare with")
+    start = CpuTimes.now()
     spin(0.6)
     ours = start.others_busy_cores(CpuTimes.now())
-    neighbour = subprocess.Popen([sys.executable, "-c", "import time\nd = time.perf_counter() + 2\n"
+    assert ours < baseline + 0.3, (baseline, ours)  # our own spinning is not someone else's
+
+    neighbour = subprocess.Popen([sys.executable, "-c", "import time\nd = time.perf_counter() + 3\n"
                                   "while time.perf_counter() < d: pass"])
     try:
-        time.sleep(0.2)  # its interpreter started
-        start = CpuTimes.now()
+        time.sleep(0.3)  # its interpreter started
+        start, its_start = CpuTimes.now(), _cpu_seconds(neighbour.pid)
         spin(0.6)
-        theirs = start.others_busy_cores(CpuTimes.now())
+        end, its_end = CpuTimes.now(), _cpu_seconds(neighbour.pid)
     finally:
         neighbour.kill()
         neighbour.wait()
-    assert theirs > ours + 0.3, (ours, theirs)  # most of a core of someone else's work, whatever the noise
+    others_s = start.others_busy_cores(end) * (end.wall - start.wall)
+    assert its_end - its_start > 0.2 and others_s >= 0.8 * (its_end - its_start) - 0.03, (others_s, its_end - its_start)

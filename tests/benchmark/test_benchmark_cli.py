@@ -83,6 +83,7 @@ def test_killed_run_loses_nothing_and_the_rerun_resumes(tmp_path, capsys):
         assert record.steady_rss_mb > 100 and record.peak_rss_mb >= record.steady_rss_mb
         assert record.environment["packages"]["torch"] and record.device == "cpu"
         assert record.load_average_before >= 0 and record.load_average_after >= 0
+        assert record.others_busy_cores is not None and record.others_busy_cores >= 0
         assert isinstance(record.other_worker_pids, list)  # whatever else this machine runs
         detections = json.loads((out / record.detections_file).read_text())
         assert len(detections["frames"]) == 1 and len(detections["frames"][0]["results"]) == 100

@@ -71,7 +71,8 @@ def test_the_run_says_when_its_peak_was_not_kept(small_probe, monkeypatch):
     from maskbench.results.records import BenchmarkJob
 
     jobs = [BenchmarkJob(model="r50", runtime="openvino", threads=2)]
-    monkeypatch.setattr(peak_module, "probe_peak", lambda threads: dataclasses.replace(_fake(0.5), others_busy_cores=0.9))
+    busy = dataclasses.replace(_fake(0.5), others_busy_cores=0.9)
+    monkeypatch.setattr(peak_module, "probe_peak", lambda threads: busy)
     busy_line, = run_peaks.peaks_for_jobs(jobs)
     assert "load average 0.5, other processes kept 0.90 cores busy): not kept" in busy_line, busy_line
     monkeypatch.setattr(peak_module, "probe_peak", lambda threads: _fake(0.5))

@@ -195,7 +195,8 @@ def _time_passes(job: BenchmarkJob, predictor: Predictor, frames: list[Frame], r
         for index in turns.calls(len(frames)):
             watch = watch or QuietWatch.start()
             _say(f"timing {round_ * len(frames) + index + 1}/{rounds * len(frames)}")
-            total, pre, infer, post, dets = timed_call(predictor, frames[index].image, runtime.device)
+            with watch.during_call():
+                total, pre, infer, post, dets = timed_call(predictor, frames[index].image, runtime.device)
             for name, value in zip(("end_to_end", "preprocess", "inference", "postprocess"), (total, pre, infer, post)):
                 parts[name].append(value)
             # Dense masks are dropped before the next call, as a deployed loop drops them, so
@@ -211,6 +212,7 @@ def _time_passes(job: BenchmarkJob, predictor: Predictor, frames: list[Frame], r
     assert watch is not None  # rounds and frames >= 1
     watch.stop()
     record.load_average_before, record.load_average_after = watch.load_before, watch.load_after
+    record.others_busy_cores = watch.others_busy_cores()
     seen = watch.other_worker_pids()
     record.other_worker_pids = None if seen is None else [pid for pid in seen if pid not in turns.peers]
     for name, values in parts.items():

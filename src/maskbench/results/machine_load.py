@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -101,12 +102,34 @@ def other_worker_pids() -> list[int] | None:
 
 @dataclass
 class QuietWatch:
-    """The load average around a job's timed calls and every other worker seen meanwhile:
-    :meth:`start` before the first timed call, :meth:`look` between passes, :meth:`stop` after."""
+    """The load average around a job's timed calls, every other worker seen meanwhile, and the
+    cores other processes kept busy *during* the job's own calls: :meth:`start` before the first
+    timed call, :meth:`look` between passes, :meth:`during_call` around each timed call (it reads
+    ``/proc/stat`` just outside the call's own clock), :meth:`stop` after. Only the job's own
+    calls are counted, so the peers of an interleaved run, timed between them, are not."""
 
     load_before: float | None = None
     load_after: float | None = None
     seen: set[int] | None = field(default_factory=set)  # None: cannot look (no /proc)
+    others_cpu_s: float | None = 0.0  # other processes' CPU seconds within the calls; None: unreadable
+    calls_s: float = 0.0
+
+    @contextmanager
+    def during_call(self) -> Iterator[None]:
+        before = CpuTimes.now()
+        yield
+        after = CpuTimes.now()
+        if before is None or after is None or self.others_cpu_s is None:
+            self.others_cpu_s = None
+            return
+        self.others_cpu_s += before.others_busy_cores(after) * (after.wall - before.wall)
+        self.calls_s += after.wall - before.wall
+
+    def others_busy_cores(self) -> float | None:
+        """Other processes' mean busy cores during the job's calls; None where unreadable."""
+        if self.others_cpu_s is None or self.calls_s <= 0:
+            return None
+        return self.others_cpu_s / self.calls_s
 
     @classmethod
     def start(cls) -> QuietWatch:
@@ -145,7 +168,10 @@ def under_load_reason(record: BenchmarkRecord) -> str | None:
       (it can still share caches and memory bandwidth: an idle machine is the only sure one);
     - another maskbench worker was alive during the timing (an orphan of a killed run, a
       second benchmark): exactly the contention a benchmark must not measure, whatever the
-      load average (which lags) said.
+      load average (which lags) said;
+    - other processes kept more cores busy during the job's own calls than the job left free
+      plus :data:`OTHERS_MARGIN` (``others_busy_cores``, from ``/proc/stat``): a neighbour of a
+      few seconds, which a minute's load average does not show.
     """
     reasons = []
     cores = record.environment.get("usable_cpus")
@@ -156,6 +182,12 @@ def under_load_reason(record: BenchmarkRecord) -> str | None:
         limit = max(int(cores), threads) + LOAD_MARGIN
         if max(loads) > limit:
             reasons.append(f"1-min load average {max(loads):.1f} > {limit:g} ({base} + {LOAD_MARGIN:g})")
+    others = record.others_busy_cores
+    if cores and others is not None:
+        free = max(0, int(cores) - int(record.threads or cores))
+        if others > free + OTHERS_MARGIN:
+            reasons.append(f"other processes kept {others:.2f} cores busy during its calls "
+                           f"(> {free + OTHERS_MARGIN:g}: {free} free + {OTHERS_MARGIN:g})")
     if record.other_worker_pids:
         pids = ", ".join(map(str, record.other_worker_pids))
         reasons.append(f"another maskbench worker was running (pid {pids})")

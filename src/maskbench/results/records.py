@@ -168,6 +168,7 @@ class BenchmarkRecord:
     load_average_before: float | None = None  # 1-minute load average right before the timed calls
     load_average_after: float | None = None  # ... and right after them
     other_worker_pids: list[int] | None = None  # other maskbench workers alive while timing; None: not checked
+    others_busy_cores: float | None = None  # other processes' mean busy cores during the timed calls
     # how the timed calls were scheduled (benchmark/interleave.py; intervals.py reads them)
     timing: str | None = None  # TIMING_BLOCKS or TIMING_INTERLEAVED; None: written before it was recorded
     interleave_group: str | None = None  # the run's group id: records with the same one were compared directly
