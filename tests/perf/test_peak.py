@@ -51,6 +51,7 @@ def test_cached_per_thread_count_and_not_when_busy(small_probe, monkeypatch):
     assert cached_peak(2) is None
     first = machine_peak(2)
     assert machine_peak(2) == first == cached_peak(2) and probes == [2]  # probed once, then read
+    assert first.cache_file() == peak_module.cache_path(2) and first.cache_file().exists()
     assert cached_peak(3) is None
     assert machine_peak(2, refresh=True) == first and probes == [2, 2]
     assert first.gflops("fp32") == 100.0 and first.gflops("bf16") is None and first.gflops("int8") is None

@@ -28,6 +28,7 @@ def test_the_probe_measures_fp32_and_caches_it(tmp_path, monkeypatch):
     assert first.gflops("fp16") is None and "only fp32" in first.get("fp16").note  # off a GPU
     assert device_peak("cpu") == first == cached_device_peak("cpu")  # from the cache: not measured again
     assert DevicePeak.from_dict(json.loads(json.dumps(first.to_dict()))) == first
+    assert first.cache_file() == peak_cuda.cache_path(peak_cuda.device_identity("cpu"))  # the file it came from
 
 
 def test_the_probe_runs_in_a_process_of_its_own_and_a_failure_is_one_line(tmp_path, monkeypatch):

@@ -26,7 +26,7 @@ from typing import Any
 
 from ..results.records import BenchmarkRecord
 from ..utils.files import atomic_open, cache_dir
-from .peak import PrecisionTable, cache_path, cached_peak
+from .peak import PrecisionTable, cached_peak
 
 
 @dataclass(frozen=True)
@@ -138,26 +138,19 @@ def fill_efficiency(record: BenchmarkRecord, runtime, loaded, network_inputs: Ne
     if not record.inference:
         return
     flops = _row_flops(runtime, loaded, network_inputs)
-    figures = efficiency(flops, record.inference.get("p50_ms"), record.precision, _row_peak(record))
+    peak = _row_peak(record)
+    figures = efficiency(flops, record.inference.get("p50_ms"), record.precision, peak)
     record.gflop, record.achieved_gflops = figures.gflop, figures.achieved_gflops
     record.peak_gflops, record.peak_share = figures.peak_gflops, figures.peak_share
-    if figures.peak_gflops and figures.achieved_gflops and figures.achieved_gflops > figures.peak_gflops:
-        _forget_peak(record, figures)
+    if peak and figures.peak_gflops and figures.achieved_gflops and figures.achieved_gflops > figures.peak_gflops:
+        _forget_peak(record, peak, figures)
 
 
-def _forget_peak(record: BenchmarkRecord, figures: Efficiency) -> None:
+def _forget_peak(record: BenchmarkRecord, peak: PrecisionTable, figures: Efficiency) -> None:
     """A row ran above the cached peak: the probe was disturbed (other work on the machine while
     it ran, which the load average, a minute's mean, did not show). The row keeps no share, and
     the cached peak is dropped so that the next run probes again; one line says so."""
-    device = str(record.device)
-    if device.startswith("cuda"):
-        from .peak_cuda import cache_path as device_cache_path
-        from .peak_cuda import device_identity
-
-        path = device_cache_path(device_identity(device))
-    else:
-        path = cache_path(int(record.threads or 0))  # a CPU row's peak came from its thread count
-    path.unlink(missing_ok=True)
+    peak.cache_file().unlink(missing_ok=True)
     print(f"{record.precision} row at {figures.achieved_gflops:,.0f} GFLOP/s, above the cached peak of "
           f"{figures.peak_gflops:,.0f}: that probe was disturbed; no share given, the peak is probed again "
           "next run (or now: python -m maskbench.benchmark.peak --refresh)", file=sys.stderr)

@@ -88,6 +88,10 @@ class PrecisionTable:
         peak = self.get(precision)
         return peak.gflops if peak else None
 
+    def cache_file(self) -> Path:
+        """Where this peak is cached (dropped when a row runs above it: :mod:`.efficiency`)."""
+        raise NotImplementedError
+
 
 @dataclass(frozen=True)
 class MachinePeak(PrecisionTable):
@@ -106,6 +110,9 @@ class MachinePeak(PrecisionTable):
         """Was the machine quiet enough for this peak to be kept? Neither reading says otherwise."""
         return ((self.load_average is None or self.load_average <= cores + LOAD_MARGIN)
                 and (self.others_busy_cores is None or self.others_busy_cores <= OTHERS_MARGIN))
+
+    def cache_file(self) -> Path:
+        return cache_path(self.threads)
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -48,6 +48,10 @@ class DevicePeak(PrecisionTable):
     measured_at: str
     peaks: tuple[PrecisionPeak, ...]
 
+    def cache_file(self) -> Path:
+        identity = {"device_name": self.device_name, "capability": self.capability, "runtime": self.runtime}
+        return cache_path(identity, self.matrix)  # the key of device_identity(), read back
+
     def to_dict(self) -> dict:
         return asdict(self)
 
