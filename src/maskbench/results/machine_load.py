@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 WORKER_MODULE = "maskbench.benchmark.worker"
 WORKER_SCRIPT = "maskbench/benchmark/worker.py"
 LOAD_MARGIN = 0.5  # runnable threads above the cores before a record counts as loaded
-OTHERS_MARGIN = 0.25  # cores other work may keep busy, on average, while a short probe runs
+OTHERS_MARGIN = 0.25  # cores other processes may keep busy, on average, during a probe or a job's calls
 
 
 def load_average_1min() -> float | None:
@@ -65,13 +65,15 @@ class CpuTimes:
         own = os.times()
         return cls(wall=time.monotonic(), busy=ticks / os.sysconf("SC_CLK_TCK"), own=own.user + own.system)
 
+    def others_seconds(self, later: CpuTimes) -> float:
+        """CPU seconds that other processes (and the hypervisor's steal) spent on these cores
+        from this snapshot to ``later`` (never below 0: ticks are rounded)."""
+        return max(0.0, (later.busy - self.busy) - (later.own - self.own))
+
     def others_busy_cores(self, later: CpuTimes) -> float:
-        """Cores that other processes (and the hypervisor's steal) kept busy, on average, from
-        this snapshot to ``later``."""
+        """Cores those others kept busy, on average, from this snapshot to ``later``."""
         wall = later.wall - self.wall
-        if wall <= 0:
-            return 0.0
-        return max(0.0, ((later.busy - self.busy) - (later.own - self.own)) / wall)
+        return self.others_seconds(later) / wall if wall > 0 else 0.0
 
 
 def is_worker_command(args: Sequence[str]) -> bool:
@@ -122,7 +124,7 @@ class QuietWatch:
         if before is None or after is None or self.others_cpu_s is None:
             self.others_cpu_s = None
             return
-        self.others_cpu_s += before.others_busy_cores(after) * (after.wall - before.wall)
+        self.others_cpu_s += before.others_seconds(after)
         self.calls_s += after.wall - before.wall
 
     def others_busy_cores(self) -> float | None:
