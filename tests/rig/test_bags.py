@@ -316,3 +316,57 @@ def test_a_stamp_that_steps_back_arrives_right_after_its_predecessor(small_frame
     frames = list(open_source(writer.write(tmp_path / "step", [Topic("/camera/image_raw", IMAGE, messages)])).frames())
     assert [frame.stamp_ns for frame in frames] == [0, 100_000_000, 100_000_000, 200_000_000]
     assert [frame.source.rsplit("#", 1)[1] for frame in frames] == ["0", "1", "2", "3"]
+
+
+def _split(topics: list[Topic], parts: int, shift_ns: int = 0) -> list[list[Topic]]:
+    """The topics' messages cut by receive time into ``parts`` files, as ``rosbag record --split``
+    does; part ``k`` shifted by ``k * shift_ns`` (a later, separate recording)."""
+    received = sorted(time for topic in topics for time, _ in topic.messages)
+    bounds = [received[len(received) * k // parts] for k in range(1, parts)] + [received[-1] + 1]
+    cut, start = [], received[0]
+    for k, stop in enumerate(bounds):
+        cut.append([Topic(topic.name, topic.msgtype, [(time + k * shift_ns, message)
+                                                        for time, message in topic.messages if start <= time < stop])
+                    for topic in topics])
+        start = stop
+    return cut
+
+
+def test_a_split_ros1_recording_replays_as_one(small_frames, tmp_path):
+    """The folder of a recording split in three files (numbered as rosbag numbers them: _2 comes
+    before _10) replays exactly like the same recording in one file. (rosbag2 keeps its split
+    files in one folder with metadata.yaml, which rosbags reads as one already.)"""
+    writer = BagWriter("ros1")
+    whole = writer.write(tmp_path / "whole", camera_topics(writer, small_frames))
+    folder = tmp_path / "drive"
+    folder.mkdir()
+    for number, part in zip((1, 2, 10), _split(camera_topics(writer, small_frames), 3)):
+        writer.write(folder / f"drive_{number}", part)
+    (folder / "notes.txt").write_text("not a bag")
+
+    split, one = open_source(folder), open_source(whole)
+    assert split.kind is SourceKind.ROS1_BAG
+    assert (split.cameras, split.rates_hz, split.origin_ns) == (one.cameras, one.rates_hz, one.origin_ns)
+    frames, expected = list(split.frames()), list(one.frames())
+    assert [(f.stamp_ns, f.camera, f.index) for f in frames] == [(f.stamp_ns, f.camera, f.index) for f in expected]
+    for frame, same in zip(frames, expected):
+        np.testing.assert_array_equal(frame.decode(), same.decode())
+
+
+def test_split_files_sort_as_rosbag_numbers_them(tmp_path):
+    from maskbench.rig.bags import split_files
+
+    for name in ("run_10.bag", "run_2.bag", "run_1.bag", "other.txt"):
+        (tmp_path / name).write_bytes(b"")
+    assert [path.name for path in split_files(tmp_path)] == ["run_1.bag", "run_2.bag", "run_10.bag"]
+
+
+def test_files_of_separate_recordings_in_one_folder_are_refused(small_frames, tmp_path):
+    writer = BagWriter("ros1")
+    folder = tmp_path / "two"
+    folder.mkdir()
+    for number, part in enumerate(_split(camera_topics(writer, small_frames), 2, shift_ns=3600 * 10**9)):
+        writer.write(folder / f"drive_{number}", part)
+    with pytest.raises(SourceError, match=r"drive_1\.bag starts 3600 s after drive_0\.bag ends, so they are not one "
+                                          r"recording; move the other recordings' files to their own folders"):
+        open_source(folder)

@@ -7,11 +7,17 @@ it). Opening checks everything a replay needs before any model work (the bag is 
 topics exist and hold images in a readable encoding, each has a rate) and reads only a few
 messages; frames are then read one at a time, each camera through its own reader, and decoded
 only when the replay calls :attr:`~maskbench.rig.camera_streams.CameraFrame.decode`.
+
+A ROS 1 recording split into several files (``rosbag record --split``: ``drive_0.bag``,
+``drive_1.bag`` ...) is given as the folder holding them and read as one (rosbags merges them by
+time). Files that are not one recording (a gap of more than :data:`MAX_SPLIT_GAP_S` between one
+file's end and the next one's start) are refused: a replay would wait out the gap.
 """
 
 from __future__ import annotations
 
 import heapq
+import re
 import statistics
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
@@ -43,14 +49,29 @@ if TYPE_CHECKING:
 # dropped or late frames, few enough to open a long bag at once.
 RATE_SAMPLE = 33
 
+# Files of one ROS 1 recording follow each other (split) or overlap (topics recorded in parallel);
+# a longer gap means separate recordings, which one replay would wait between.
+MAX_SPLIT_GAP_S = 10.0
+
 _FIX_CORRUPT = "copy the bag again; a recording cut short is repaired by rosbag reindex (ROS 1) or mcap recover (MCAP)"
 
 
 def is_bag(path: Path) -> bool:
-    """A ROS 1 ``.bag`` file, a rosbag2 folder (``metadata.yaml``), or a bare ``.mcap``/``.db3`` file."""
+    """A ROS 1 ``.bag`` file, a rosbag2 folder (``metadata.yaml``), a folder of ROS 1 ``.bag`` files
+    (a split recording), or a bare ``.mcap``/``.db3`` file."""
     if path.is_dir():
-        return (path / "metadata.yaml").is_file()
+        return (path / "metadata.yaml").is_file() or bool(split_files(path))
     return path.suffix.lower() in {".bag", ".mcap", ".db3"}
+
+
+def split_files(folder: Path) -> list[Path]:
+    """The ROS 1 ``.bag`` files directly in ``folder``, in the order ``rosbag record --split``
+    numbers them (``drive_2.bag`` before ``drive_10.bag``); none for a rosbag2 folder."""
+    if (folder / "metadata.yaml").is_file():
+        return []
+    files = [path for path in folder.iterdir() if path.suffix.lower() == ".bag" and path.is_file()]
+    return sorted(files, key=lambda path: [int(part) if part.isdigit() else part
+                                           for part in re.split(r"(\d+)", path.stem)])
 
 
 def open_bag(path: Path | str, topics: Sequence[str] | None = None) -> CameraStreams:
@@ -60,11 +81,14 @@ def open_bag(path: Path | str, topics: Sequence[str] | None = None) -> CameraStr
     path = Path(path)
     if not path.exists():
         raise SourceError(f"{path}: no such bag; check the path")
-    ros1 = path.is_file() and path.suffix.lower() == ".bag"
-    with _open_reader(path) as reader:
+    files = split_files(path) if path.is_dir() else [path]
+    ros1 = bool(files) and files[0].suffix.lower() == ".bag"
+    bag = _Bag(path, tuple(files or [path]), ros1, None)
+    with _open_reader(bag) as reader:
+        _check_one_recording(bag, reader)
         available = {name: info.msgtype or "?" for name, info in reader.topics.items()}
         chosen = _choose_topics(path, available, topics)
-        bag = _Bag(path, ros1, reader.typestore)
+        bag = _Bag(path, bag.files, ros1, reader.typestore)
         tracks, read = zip(*(_track(bag, reader, topic, available[topic]) for topic in chosen))
     kind = SourceKind.ROS1_BAG if ros1 else SourceKind.ROS2_BAG
     return CameraStreams(kind, f"{kind.value} {path}", tuple(tracks), lambda: _read_pass(bag, tuple(read)))
@@ -72,9 +96,10 @@ def open_bag(path: Path | str, topics: Sequence[str] | None = None) -> CameraStr
 
 @dataclass(frozen=True)
 class _Bag:
-    path: Path
+    path: Path  # what the user named: a bag, a rosbag2 folder, or a folder of split ROS 1 files
+    files: tuple[Path, ...]  # what rosbags opens: the split files, else the path itself
     ros1: bool
-    typestore: Any  # rosbags' Typestore: the message classes the bag declares
+    typestore: Any  # rosbags' Typestore: the message classes the bag declares (None before opening)
 
     def deserialize(self, raw: bytes | memoryview, msgtype: str) -> Any:
         if self.ros1:
@@ -83,25 +108,40 @@ class _Bag:
 
 
 @contextmanager
-def _open_reader(path: Path) -> Iterator[AnyReader]:
+def _open_reader(bag: _Bag) -> Iterator[AnyReader]:
     """An opened AnyReader (closed after), or a one-line SourceError saying why the bag cannot be read."""
     try:
         from rosbags.highlevel import AnyReader
         from rosbags.typesys import Stores, get_typestore
     except ImportError:
         raise RuntimeNotInstalled(
-            f"{path}: reading ROS bags needs the rosbags package; pip install 'maskbench[rig]'"
+            f"{bag.path}: reading ROS bags needs the rosbags package; pip install 'maskbench[rig]'"
         ) from None
     try:
         # Old rosbag2 bags carry no message definitions: read them with the current LTS types.
-        reader = AnyReader([path], default_typestore=get_typestore(Stores.LATEST))
+        reader = AnyReader(list(bag.files), default_typestore=get_typestore(Stores.LATEST))
         reader.open()
     except Exception as err:  # rosbags, sqlite (apsw), lz4/zstd and OS errors all mean the same here
-        raise SourceError(f"{path}: not a readable ROS bag ({one_line(err)}); {_FIX_CORRUPT}") from None
+        raise SourceError(f"{bag.path}: not a readable ROS bag ({one_line(err)}); {_FIX_CORRUPT}") from None
     try:
         yield reader
     finally:
         reader.close()
+
+
+def _check_one_recording(bag: _Bag, reader: AnyReader) -> None:
+    """Split files must follow each other or overlap (see :data:`MAX_SPLIT_GAP_S`)."""
+    parts: Sequence[Any] = reader.readers  # rosbags' Reader1 or Reader2, one per file
+    spans = sorted((part.start_time, part.end_time, file) for part, file in zip(parts, bag.files) if part.message_count)
+    end, last = None, None
+    for start, stop, file in spans:
+        if end is not None and start - end > MAX_SPLIT_GAP_S * 1e9:
+            raise SourceError(
+                f"{bag.path}: {file.name} starts {(start - end) / 1e9:.0f} s after {last} ends, so they are not "
+                "one recording; move the other recordings' files to their own folders"
+            )
+        if end is None or stop > end:
+            end, last = stop, file.name
 
 
 def _choose_topics(path: Path, available: dict[str, str], topics: Sequence[str] | None) -> list[str]:
@@ -164,7 +204,7 @@ def _read_pass(bag: _Bag, topics: tuple[_Topic, ...]) -> Iterator[RecordedFrame]
     stamp. A camera that has given all its messages (the bag index's count) pulls no more, so the
     queues hold only the frames within the cameras' receive skew.
     """
-    with _open_reader(bag.path) as reader:
+    with _open_reader(bag) as reader:
         position = {topic.name: number for number, topic in enumerate(topics)}
         messages = reader.messages(connections=[c for c in reader.connections if c.topic in position])
         queues: list[deque[RecordedFrame]] = [deque() for _ in topics]

@@ -19,9 +19,9 @@ RESULTS_FILE = "rig.json"
 def add_replay_options(rig) -> None:
     """Source, configurations, queue policy, deadline, duration, capacity search, output."""
     rig.add_argument("source", nargs="?", type=Path, default=None,
-                     help="a ROS bag (.bag, .mcap, .db3 or rosbag2 folder), a nuScenes-style folder, or an image "
-                          "folder with --cameras N --fps F (default: the embedded nuScenes frames as the three front "
-                          "cameras at 12 Hz)")
+                     help="a ROS bag (.bag, .mcap, .db3, rosbag2 folder, or a folder of split .bag files), a "
+                          "nuScenes-style folder, or an image folder with --cameras N --fps F (default: the embedded "
+                          "nuScenes frames as the three front cameras at 12 Hz)")
     rig.add_argument("--topics", type=lambda t: [s for s in t.split(",") if s], default=None,
                      help="the bag's image topics, comma-separated (default: every image topic, one camera each)")
     rig.add_argument("--cameras", default=None,

@@ -1,7 +1,8 @@
 """One entry point from what the user names (``maskbench rig [SOURCE] ...``) to camera streams.
 
 - nothing: the embedded nuScenes frames as the study's three front cameras at 12 Hz, cycling;
-- a ROS bag (``.bag``, a rosbag2 folder, ``.mcap``, ``.db3``): its image topics (``topics``);
+- a ROS bag (``.bag``, a rosbag2 folder, ``.mcap``, ``.db3``, a folder of split ``.bag`` files): its image
+  topics (``topics``);
 - a folder with ``camera_count`` and ``fps``: its images as that many cameras on that clock;
 - a nuScenes-style folder: its cameras (``cameras``) at the stamps in the file names.
 
@@ -58,7 +59,10 @@ def _open(
         _refuse_options(f"{path} (a ROS bag)", cameras=cameras, clock=clock)
         return open_bag(path, topics)
     if not path.is_dir():
-        raise SourceError(f"{path}: not a ROS bag (.bag, .mcap, .db3, or a rosbag2 folder) or a folder of images")
+        raise SourceError(
+            f"{path}: not a ROS bag (.bag, .mcap, .db3, a rosbag2 folder or a folder of .bag files) "
+            "or a folder of images"
+        )
     if clock:
         _refuse_options(f"{path} (an image folder)", topics=topics, cameras=cameras)
         if camera_count is None or fps is None:
