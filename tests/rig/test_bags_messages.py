@@ -6,11 +6,12 @@ from __future__ import annotations
 import struct
 from types import SimpleNamespace
 
+import cv2
 import numpy as np
 import pytest
 
 from maskbench.rig.camera_streams import FrameDecodeError, SourceError
-from maskbench.rig.image_messages import check_compressed_format, header_stamp_ns, raw_to_rgb
+from maskbench.rig.image_messages import check_compressed_format, compressed_to_rgb, header_stamp_ns, raw_to_rgb
 
 RGB = np.arange(2 * 3 * 3, dtype=np.uint8).reshape(2, 3, 3) * 7
 
@@ -69,3 +70,16 @@ def test_header_stamp_from_cdr_either_byte_order_and_ros1():
     ros1 = struct.pack("<III", 7, 12, 345)
     assert header_stamp_ns(little, ros1=False) == header_stamp_ns(big, ros1=False) == 12_000_000_345
     assert header_stamp_ns(ros1, ros1=True) == 12_000_000_345
+
+
+@pytest.mark.parametrize(
+    ("fmt", "stored_order"),
+    [("png", "bgr"), ("rgb8; png compressed bgr8", "bgr"), ("rgb8; png compressed rgb8", "rgb"),
+     ("bgra8; png compressed rgba8", "rgb")],
+)
+def test_compressed_pixels_come_out_rgb_in_the_order_the_format_names(fmt, stored_order):
+    """image_transport writes bgr8 (as image files are stored); an encoder that names rgb8 after
+    'compressed' stored the RGB buffer as is, and its pixels come out unswapped (lossless PNG: exact)."""
+    stored = RGB[:, :, ::-1] if stored_order == "bgr" else RGB
+    data = np.frombuffer(cv2.imencode(".png", np.ascontiguousarray(stored))[1].tobytes(), np.uint8)
+    np.testing.assert_array_equal(compressed_to_rgb(SimpleNamespace(format=fmt, data=data), "t"), RGB)

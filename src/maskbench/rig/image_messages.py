@@ -79,12 +79,25 @@ def raw_to_rgb(message: Any, where: str) -> np.ndarray:
 
 
 def compressed_to_rgb(message: Any, where: str) -> np.ndarray:
-    """A ``sensor_msgs/CompressedImage`` decoded as an image file is (BGR -> RGB, grey -> 3 channels)."""
+    """A ``sensor_msgs/CompressedImage`` decoded as an image file is (BGR -> RGB, grey -> 3 channels).
+
+    image_transport names the compressed pixels' channel order after ``compressed`` (``"rgb8; jpeg
+    compressed bgr8"``): it always writes bgr8, and its subscriber takes the decoded pixels to be
+    in the order named, so an encoder that writes ``compressed rgb8`` stored RGB: kept as decoded.
+    """
     data = np.asarray(message.data, dtype=np.uint8).reshape(-1)
-    bgr = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
-    if bgr is None:
+    decoded = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+    if decoded is None:
         raise FrameDecodeError(f"{where}: {data.size}-byte {message.format!r} image does not decode; frame skipped")
-    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    if _compressed_order(str(message.format)).startswith("rgb"):
+        return decoded
+    return cv2.cvtColor(decoded, cv2.COLOR_BGR2RGB)
+
+
+def _compressed_order(fmt: str) -> str:
+    """The encoding image_transport names after ``compressed`` (``""`` where there is none)."""
+    _, found, after = fmt.lower().partition("compressed ")
+    return after.strip() if found else ""
 
 
 def header_stamp_ns(raw: bytes | memoryview, ros1: bool) -> int:
