@@ -83,3 +83,68 @@ def test_compressed_pixels_come_out_rgb_in_the_order_the_format_names(fmt, store
     stored = RGB[:, :, ::-1] if stored_order == "bgr" else RGB
     data = np.frombuffer(cv2.imencode(".png", np.ascontiguousarray(stored))[1].tobytes(), np.uint8)
     np.testing.assert_array_equal(compressed_to_rgb(SimpleNamespace(format=fmt, data=data), "t"), RGB)
+
+
+@pytest.mark.parametrize("big_endian", [0, 1])
+@pytest.mark.parametrize(("encoding", "order", "alpha"), [("rgb16", [0, 1, 2], False), ("bgr16", [2, 1, 0], False),
+                                                         ("rgba16", [0, 1, 2], True), ("bgra16", [2, 1, 0], True)])
+def test_16_bit_colour_keeps_the_high_byte(encoding, order, alpha, big_endian):
+    words = RGB[:, :, order].astype(np.uint16) * 257 + 3  # high byte: the 8-bit value; low byte: noise
+    if alpha:
+        words = np.concatenate([words, np.full((2, 3, 1), 60000, np.uint16)], axis=2)
+    stored = np.ascontiguousarray(words.astype(">u2" if big_endian else "<u2")).view(np.uint8).reshape(2, -1)
+    message = raw_message(encoding, stored, padding=4)
+    message.width, message.is_bigendian = 3, big_endian
+    np.testing.assert_array_equal(raw_to_rgb(message, "t"), RGB)
+
+
+def _smooth_rgb(height: int = 8, width: int = 12) -> np.ndarray:
+    """Colours that vary slowly (chroma subsampling loses little) and differ per channel."""
+    rows, cols = np.mgrid[0:height, 0:width]
+    return np.stack([40 + 10 * cols, 200 - 8 * rows, 90 + 5 * rows + 4 * cols], axis=2).astype(np.uint8)
+
+
+def _yuv(rgb: np.ndarray) -> np.ndarray:
+    """BT.601 limited-range Y, U, V of each pixel (what camera YUV formats carry)."""
+    r, g, b = (rgb[:, :, k].astype(np.float64) for k in range(3))
+    y = 16 + 0.257 * r + 0.504 * g + 0.098 * b
+    u = 128 - 0.148 * r - 0.291 * g + 0.439 * b
+    v = 128 + 0.439 * r - 0.368 * g - 0.071 * b
+    return np.stack([y, u, v], axis=2)
+
+
+def _yuv_message(encoding: str, rgb: np.ndarray, padding: int = 0) -> SimpleNamespace:
+    """``rgb`` in the named YUV layout, built from its definition: UYVY/YUYV share U and V
+    between two pixels of a row, NV12/NV21 between a 2x2 block (after the luma plane)."""
+    yuv = _yuv(rgb)
+    height, width = rgb.shape[:2]
+    y = yuv[:, :, 0]
+    if encoding in ("yuv422", "uyvy", "yuv422_yuy2", "yuyv"):
+        u, v = (yuv[:, :, k].reshape(height, width // 2, 2).mean(axis=2) for k in (1, 2))
+        y0, y1 = y[:, 0::2], y[:, 1::2]
+        quads = (u, y0, v, y1) if encoding in ("yuv422", "uyvy") else (y0, u, y1, v)
+        packed = np.stack(quads, axis=2).reshape(height, 2 * width)
+    else:
+        u, v = (yuv[:, :, k].reshape(height // 2, 2, width // 2, 2).mean(axis=(1, 3)) for k in (1, 2))
+        pairs = (u, v) if encoding == "nv12" else (v, u)
+        packed = np.concatenate([y, np.stack(pairs, axis=2).reshape(height // 2, width)], axis=0)
+    message = raw_message("mono8", np.round(packed).astype(np.uint8), padding)
+    message.encoding, message.height, message.width = encoding, height, width
+    return message
+
+
+@pytest.mark.parametrize("encoding", ["yuv422", "uyvy", "yuv422_yuy2", "yuyv", "nv12", "nv21"])
+def test_yuv_layouts_come_out_rgb(encoding):
+    rgb = _smooth_rgb()
+    decoded = raw_to_rgb(_yuv_message(encoding, rgb, padding=6), "t")
+    assert decoded.shape == rgb.shape and decoded.dtype == np.uint8
+    # rounding and the shared chroma only (4:2:0 shares it over 2x2 pixels); a layout read in the
+    # wrong order (UYVY as YUYV, NV12 as NV21) is off by 100 or more
+    assert np.abs(decoded.astype(int) - rgb).max() <= (6 if encoding.startswith("nv") else 4)
+
+
+def test_yuv_with_an_odd_width_is_a_frame_error():
+    message = _yuv_message("yuyv", _smooth_rgb())
+    message.width = 11
+    with pytest.raises(FrameDecodeError, match=r"11x8 yuyv\); frame skipped"):
+        raw_to_rgb(message, "bag:/cam#2")

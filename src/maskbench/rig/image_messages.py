@@ -2,14 +2,17 @@
 
 The replay feeds what :func:`maskbench.data.images.load_image` gives for a file: HxWx3 uint8 RGB,
 grayscale as three equal channels, alpha dropped. Raw images are read through their ``step`` (rows
-may be padded); compressed ones are decoded with OpenCV's ``imdecode`` like image files. Encodings
-that are not 8-bit colour or grey (Bayer mosaics, 16-bit depth, floats) are refused when the bag
-is opened, since their pixels are not what a detector trained on RGB expects.
+may be padded): 8-bit colour and grey, 16-bit colour (the high byte), and the YUV layouts USB and
+embedded cameras send (4:2:2 packed, 4:2:0 semi-planar), converted by OpenCV. Compressed ones are
+decoded with OpenCV's ``imdecode`` like image files. Encodings that are not colour or 8-bit grey
+(Bayer mosaics, 16-bit depth or infrared, floats) are refused when the bag is opened, since their
+pixels are not what a detector trained on RGB expects.
 """
 
 from __future__ import annotations
 
 import struct
+from dataclasses import dataclass
 from typing import Any
 
 import cv2
@@ -21,13 +24,37 @@ IMAGE_TYPE = "sensor_msgs/msg/Image"
 COMPRESSED_TYPE = "sensor_msgs/msg/CompressedImage"
 IMAGE_TYPES = (IMAGE_TYPE, COMPRESSED_TYPE)
 
-# Raw encoding -> (channels, the channels to take as R, G, B).
-_RAW_ENCODINGS: dict[str, tuple[int, tuple[int, int, int]]] = {
-    "rgb8": (3, (0, 1, 2)),
-    "bgr8": (3, (2, 1, 0)),
-    "rgba8": (4, (0, 1, 2)),
-    "bgra8": (4, (2, 1, 0)),
-    "mono8": (1, (0, 0, 0)),
+@dataclass(frozen=True)
+class _Layout:
+    """How a raw encoding lays out its pixels: ``pixel_bytes`` per pixel in a row, ``rows`` of
+    ``step`` bytes per image row (1.5 for the semi-planar YUV 4:2:0: the luma, then half-height
+    chroma), and either ``order`` (the channels to take as R, G, B; ``channel_bytes`` 2: 16-bit,
+    the high byte kept) or ``convert`` (OpenCV's conversion to RGB: packed or planar YUV)."""
+
+    pixel_bytes: int
+    order: tuple[int, int, int] = (0, 1, 2)
+    channel_bytes: int = 1
+    rows: float = 1.0
+    convert: int | None = None
+
+
+# ROS's sensor_msgs/image_encodings names (yuv422 is UYVY, yuv422_yuy2 is YUYV, as USB cameras send).
+_RAW_ENCODINGS: dict[str, _Layout] = {
+    "rgb8": _Layout(3),
+    "bgr8": _Layout(3, (2, 1, 0)),
+    "rgba8": _Layout(4),
+    "bgra8": _Layout(4, (2, 1, 0)),
+    "mono8": _Layout(1, (0, 0, 0)),
+    "rgb16": _Layout(6, channel_bytes=2),
+    "bgr16": _Layout(6, (2, 1, 0), channel_bytes=2),
+    "rgba16": _Layout(8, channel_bytes=2),
+    "bgra16": _Layout(8, (2, 1, 0), channel_bytes=2),
+    "yuv422": _Layout(2, convert=cv2.COLOR_YUV2RGB_UYVY),
+    "uyvy": _Layout(2, convert=cv2.COLOR_YUV2RGB_UYVY),
+    "yuv422_yuy2": _Layout(2, convert=cv2.COLOR_YUV2RGB_YUYV),
+    "yuyv": _Layout(2, convert=cv2.COLOR_YUV2RGB_YUYV),
+    "nv21": _Layout(1, rows=1.5, convert=cv2.COLOR_YUV2RGB_NV21),
+    "nv12": _Layout(1, rows=1.5, convert=cv2.COLOR_YUV2RGB_NV12),
 }
 _COMPRESSED_CODECS = ("jpeg", "jpg", "png")
 
@@ -65,17 +92,24 @@ def raw_to_rgb(message: Any, where: str) -> np.ndarray:
     encoding = str(message.encoding).lower()
     if encoding not in _RAW_ENCODINGS:
         raise FrameDecodeError(f"{where}: encoding changed to {message.encoding!r} mid-stream; frame skipped")
-    channels, order = _RAW_ENCODINGS[encoding]
+    layout = _RAW_ENCODINGS[encoding]
     height, width, step = int(message.height), int(message.width), int(message.step)
+    rows = int(height * layout.rows)
     data = np.asarray(message.data, dtype=np.uint8).reshape(-1)
-    if height <= 0 or width <= 0 or step < width * channels or data.size < height * step:
+    subsampled = layout.convert is not None and (width % 2 or (layout.rows != 1 and height % 2))
+    if height <= 0 or width <= 0 or subsampled or step < width * layout.pixel_bytes or data.size < rows * step:
         raise FrameDecodeError(
-            f"{where}: raw image of {data.size} bytes does not hold {height} rows of {step} bytes "
+            f"{where}: raw image of {data.size} bytes does not hold {rows} rows of {step} bytes "
             f"({width}x{height} {encoding}); frame skipped"
         )
-    rows = data[: height * step].reshape(height, step)[:, : width * channels]
-    pixels = rows.reshape(height, width, channels)
-    return np.ascontiguousarray(pixels[:, :, list(order)])
+    packed = data[: rows * step].reshape(rows, step)[:, : width * layout.pixel_bytes]
+    if layout.convert is not None:
+        pixels = packed.reshape(rows, width, -1) if layout.rows == 1 else np.ascontiguousarray(packed)
+        return cv2.cvtColor(pixels, layout.convert)
+    if layout.channel_bytes == 2:
+        words = packed.view(">u2" if int(getattr(message, "is_bigendian", 0)) else "<u2")
+        return np.ascontiguousarray((words.reshape(height, width, -1)[:, :, list(layout.order)] >> 8).astype(np.uint8))
+    return np.ascontiguousarray(packed.reshape(height, width, -1)[:, :, list(layout.order)])
 
 
 def compressed_to_rgb(message: Any, where: str) -> np.ndarray:
