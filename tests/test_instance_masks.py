@@ -11,7 +11,8 @@ import torch
 import torch.nn.functional as F
 
 from maskbench.models.inputs import preprocess
-from maskbench.pipeline.instance_masks import instance_masks, rescaled_size
+from maskbench.pipeline.bilinear import mask_windows
+from maskbench.pipeline.instance_masks import instance_masks, rescaled_size, resize_axis
 from maskbench.utils.names import ResizeMode
 from maskbench.zoo import RTMDET_INPUT
 
@@ -77,3 +78,23 @@ def test_logits_positive_only_in_the_padding_give_empty_masks():
     expected = mmdet_masks(torch.from_numpy(logits), meta)
     assert not expected.any()
     assert not instance_masks(logits, meta).any()
+
+
+@pytest.mark.parametrize("mode", [ResizeMode.STRETCH, ResizeMode.KEEP_RATIO])
+def test_scattered_masks_in_bands_give_mmdetections_pixels(mode):
+    """Masks positive here and there over the whole frame (as random weights give) make windows
+    of ~1 M outputs over many sources; their second product goes band by band (over rows or
+    columns, whichever the window resizes second), with the same pixels as MMDetection."""
+    _, meta = preprocess(np.zeros((900, 1600, 3), dtype=np.uint8), mode, None, RTMDET_INPUT)
+    logits = torch.randn(8, 80, 80, generator=torch.Generator().manual_seed(3)) * 2 - 3.5  # ~3 % positive
+    logits[4:, :, 40:] = -9.0  # half the masks on the left half only
+    logits[6:, 40:, :] = -9.0  # two of them on the top half too
+    ours = instance_masks(logits.numpy(), meta)
+    expected = mmdet_masks(logits, meta, axes_as_mmdet=mode is ResizeMode.KEEP_RATIO)
+    assert expected.any() and (ours != expected).sum() <= 1e-6 * expected.size
+
+    resized_h, resized_w = rescaled_size((640, 640), meta)
+    windows = mask_windows(logits.numpy() > 0, resize_axis(80, 8, resized_h, 900), resize_axis(80, 8, resized_w, 1600))
+    assert all(band for *_, band in windows.rows)
+    if mode is ResizeMode.KEEP_RATIO:  # rows resized first for some windows, columns for others
+        assert {left_first for *_, left_first, _ in windows.rows} == {True, False}

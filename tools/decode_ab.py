@@ -9,6 +9,10 @@ same masks (checked first). The pipeline modules the decoding reads (the mask ca
 resizes, the decoders) are loaded from ``git show REV:...`` under private names.
 
     .venv/bin/python tools/decode_ab.py --model rtmdet-ins-s [--rev HEAD] [--rounds 10]
+    .venv/bin/python tools/decode_ab.py --bundle BUNDLE_DIR ...     # e.g. a rig bundle
+
+``--model``: the keep-ratio input of the benchmark's families table, random weights calibrated on
+the embedded front frames; ``--bundle``: the bundle's own input and weights (the rig's: stretched).
 
 Prints each side's mean and median ms per frame and the work tree's ratio to REV (paired, 95 %
 interval: maskbench.results.intervals).
@@ -17,11 +21,14 @@ interval: maskbench.results.intervals).
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import subprocess
 import sys
 import time
 import types
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -33,7 +40,7 @@ from maskbench.pipeline.preprocess import ResizeMode
 from maskbench.predict.predictor import Predictor
 from maskbench.results.intervals import ratio_interval
 from maskbench.runtimes.registry import get_runtime
-from maskbench.zoo import get_spec, locate
+from maskbench.zoo import get_family, get_spec, locate
 
 # the decoders' own modules, in import order (each imports only earlier ones of this list)
 PIPELINE = ("mask_canvas", "bilinear", "instance_masks", "postprocess")
@@ -57,45 +64,75 @@ def decoder_at(rev: str, decode_path: str):
     return getattr(loaded["postprocess"], decode_path.partition(":")[2])
 
 
+def model_calls(model: str, images: list[np.ndarray], threads: int) -> tuple[list[Callable[[], tuple]], float]:
+    """Per frame, a call of the model's OpenVINO graph (keep-ratio input, random weights calibrated
+    on the frames) returning the decoder's arguments; and the mask threshold."""
+    spec = get_spec(model)
+    calibration = random_weights_calibration(spec, images, None, keep_ratio=True)
+    loaded = create_model(model, "random", seed=0, progress=False, **calibration)
+    runtime = get_runtime("openvino", loaded, mode=ResizeMode.KEEP_RATIO, device="cpu", threads=threads,
+                          precision="fp32")
+    predictor = Predictor(loaded, ResizeMode.KEEP_RATIO, None, runtime)
+
+    def call(tensor, meta) -> tuple:
+        raw = runtime(tensor, meta.img_shape)
+        return raw.boxes.numpy(), raw.scores.numpy(), raw.labels.numpy(), raw.masks.float().numpy(), meta
+
+    inputs = [predictor.prepare(image) for image in images]
+    return [partial(call, t, m) for t, m in inputs], loaded.model.detection_config.mask_thr_binary
+
+
+def bundle_calls(folder: Path, images: list[np.ndarray], threads: int) -> tuple[list[Callable[[], tuple]], float]:
+    """The same from a deployment bundle (what the rig runs: its input, its weights)."""
+    from maskbench.deploy.model import load
+
+    model = load(folder, threads)
+
+    def call(feeds, meta) -> tuple:
+        return (*model.engine(feeds), meta)
+
+    inputs = [model.prepare(image) for image in images]
+    return [partial(call, f, m) for f, m in inputs], model.manifest.mask_threshold
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="rtmdet-ins-s")
+    parser.add_argument("--bundle", type=Path, help="a deployment bundle's graph and weights instead of --model's")
     parser.add_argument("--rev", default="HEAD")
     parser.add_argument("--rounds", type=int, default=10, help="passes over the frames (pairs: rounds x frames)")
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
 
-    spec = get_spec(args.model)
-    work_tree, committed = locate(spec.family.decode), decoder_at(args.rev, spec.family.decode)
     images = [frame.image for frame in load_frames(None, ["CAM_FRONT", "CAM_FRONT_LEFT", "CAM_FRONT_RIGHT"])]
-    calibration = random_weights_calibration(spec, images, None, keep_ratio=True)
-    loaded = create_model(args.model, "random", seed=0, progress=False, **calibration)
-    runtime = get_runtime("openvino", loaded, mode=ResizeMode.KEEP_RATIO, device="cpu", threads=args.threads,
-                          precision="fp32")
-    inputs = [Predictor(loaded, ResizeMode.KEEP_RATIO, None, runtime).prepare(image) for image in images]
-    threshold = loaded.model.detection_config.mask_thr_binary
+    if args.bundle:
+        calls, threshold = bundle_calls(args.bundle, images, args.threads)
+        family = get_family(json.loads((args.bundle / "manifest.json").read_text())["family"])
+    else:
+        calls, threshold = model_calls(args.model, images, args.threads)
+        family = get_spec(args.model).family
+    work_tree, committed = locate(family.decode), decoder_at(args.rev, family.decode)
 
-    def decode(decoder, tensor, meta):
-        raw = runtime(tensor, meta.img_shape)
+    def decode(decoder, call):
+        outputs = call()
         t0 = time.perf_counter()
-        dets = decoder(raw.boxes.numpy(), raw.scores.numpy(), raw.labels.numpy(), raw.masks.float().numpy(), meta,
-                       threshold)
+        dets = decoder(*(np.asarray(o) for o in outputs[:4]), outputs[4], threshold)
         return time.perf_counter() - t0, dets
 
-    for tensor, meta in inputs:
-        if not np.array_equal(decode(committed, tensor, meta)[1].masks, decode(work_tree, tensor, meta)[1].masks):
+    for call in calls:
+        if not np.array_equal(decode(committed, call)[1].masks, decode(work_tree, call)[1].masks):
             print(f"the work tree's masks differ from {args.rev}'s", file=sys.stderr)
             return 1
     times: dict[object, list[float]] = {committed: [], work_tree: []}
     for round_ in range(args.rounds):
-        for tensor, meta in inputs:
+        for call in calls:
             for decoder in (committed, work_tree) if round_ % 2 == 0 else (work_tree, committed):
-                seconds, dets = decode(decoder, tensor, meta)
+                seconds, dets = decode(decoder, call)
                 times[decoder].append(seconds)
                 del dets  # as the benchmark does: the mask array goes back to its pool
     before, after = times[committed], times[work_tree]
     ratio = ratio_interval(after, before, paired=True)
-    print(f"{args.model}, {len(before)} pairs, each after an OpenVINO fp32 call ({args.threads} threads): "
+    print(f"{args.bundle or args.model}, {len(before)} pairs, each after an OpenVINO call ({args.threads} threads): "
           f"{args.rev} {statistics.mean(before) * 1e3:.2f} ms (median {statistics.median(before) * 1e3:.2f}), "
           f"work tree {statistics.mean(after) * 1e3:.2f} ms (median {statistics.median(after) * 1e3:.2f}); "
           f"work tree / {args.rev} {ratio.value:.3f} [{ratio.low:.3f}, {ratio.high:.3f}]")

@@ -122,6 +122,14 @@ def logit_cut(threshold: float) -> float:
     return math.log(threshold / (1 - threshold)) if 0 < threshold < 1 else threshold
 
 
+# Outputs per band of a window's long axis: each band's product reads only the few sources its
+# outputs need (a bilinear weight matrix is banded), instead of every source of the window.
+# Worth it only where the window's sources are many times a band's (random-weight masks
+# scattered over the frame: windows of ~1 M outputs over ~65 sources); a band costs a call.
+BAND = 64
+BAND_SAVING = 4
+
+
 def threshold_resized(logits: np.ndarray, axis_y: AxisResize, axis_x: AxisResize, cut) -> np.ndarray:
     """(N, h, w) logits -> (N, H, W) bool ``resized > cut`` (H, W: the axes' outputs), each mask
     computed only on its window, on a :class:`MaskCanvas`."""
@@ -129,23 +137,39 @@ def threshold_resized(logits: np.ndarray, axis_y: AxisResize, axis_x: AxisResize
     windows = mask_windows(np.greater(logits, cut), axis_y, axis_x)
 
     def decode(k: int) -> None:
-        i, r0, r1, c0, c1, s0, s1, t0, t1, left_first = windows.rows[k]
+        i, r0, r1, c0, c1, s0, s1, t0, t1, left_first, band = windows.rows[k]
+        out = canvas.window(i, slice(r0, r1), slice(c0, c1))
         left, source, right = axis_y.weights[r0:r1, s0:s1], logits[i, s0:s1, t0:t1], axis_x.weights[c0:c1, t0:t1].T
-        window = (left @ source) @ right if left_first else left @ (source @ right)
-        np.greater(window, cut, out=canvas.window(i, slice(r0, r1), slice(c0, c1)))
+        if not band:  # one product for the whole window (most windows: a call per band costs more)
+            np.greater((left @ source) @ right if left_first else left @ (source @ right), cut, out=out)
+        elif left_first:  # the rows resized first (R x t), then the columns band by band
+            rows_done = left @ source
+            for a, b, ta, tb in _bands(axis_x, c0, c1, band):
+                np.greater(rows_done[:, ta - t0:tb - t0] @ axis_x.weights[a:b, ta:tb].T, cut, out=out[:, a - c0:b - c0])
+        else:  # the columns first (s x C), then the rows band by band
+            cols_done = source @ right
+            for a, b, sa, sb in _bands(axis_y, r0, r1, band):
+                np.greater(axis_y.weights[a:b, sa:sb] @ cols_done[sa - s0:sb - s0], cut, out=out[a - r0:b - r0])
 
     map_masks(decode, len(windows.rows), windows.multiply_adds)
     return canvas.masks
 
 
+def _bands(axis: AxisResize, lo: int, hi: int, step: int) -> list[tuple[int, int, int, int]]:
+    """Outputs ``[lo, hi)`` in bands of ``step``, each with the sources ``[first, last)`` it reads."""
+    return [(a, min(a + step, hi), int(axis.source_lo[a]), int(axis.source_hi[min(a + step, hi) - 1]))
+            for a in range(lo, hi, step)]
+
+
 @dataclass(frozen=True)
 class MaskWindows:
-    """Per mask that can be positive: ``(mask, r0, r1, c0, c1, s0, s1, t0, t1, left_first)``,
-    its output window ``[r0, r1) x [c0, c1)``, the sources ``[s0, s1) x [t0, t1)`` it reads, and
-    whether ``(left @ source) @ right`` is the cheaper association (a tall, wide window over a
-    small source); ``multiply_adds``: the products' work in all."""
+    """Per mask that can be positive: ``(mask, r0, r1, c0, c1, s0, s1, t0, t1, left_first, band)``,
+    its output window ``[r0, r1) x [c0, c1)``, the sources ``[s0, s1) x [t0, t1)`` it reads,
+    whether the rows are resized first (``left_first``: a tall, wide window over a small source),
+    and the outputs per band of the axis resized second (0: one product for the window);
+    ``multiply_adds``: the products' work."""
 
-    rows: list[tuple[int, int, int, int, int, int, int, int, int, bool]]
+    rows: list[tuple[int, int, int, int, int, int, int, int, int, bool, int]]
     multiply_adds: int
 
 
@@ -165,7 +189,23 @@ def mask_windows(positive: np.ndarray, axis_y: AxisResize, axis_x: AxisResize) -
     r0, r1, c0, c1 = r0[kept], r1[kept], c0[kept], c1[kept]
     s0, s1 = axis_y.source_lo[r0], axis_y.source_hi[r1 - 1]
     t0, t1 = axis_x.source_lo[c0], axis_x.source_hi[c1 - 1]
-    left_first = (r1 - r0) * (t1 - t0) * (s1 - s0 + c1 - c0)
-    right_first = (s1 - s0) * (c1 - c0) * (t1 - t0 + r1 - r0)
-    columns = (kept, r0, r1, c0, c1, s0, s1, t0, t1, left_first < right_first)
+    rows, cols, sources_y, sources_x = r1 - r0, c1 - c0, s1 - s0, t1 - t0
+    band_x, band_y = _band(cols, sources_x), _band(rows, sources_y)
+    left_first = rows * sources_y * sources_x + rows * cols * _sources_per_band(cols, sources_x, band_x)
+    right_first = sources_y * sources_x * cols + rows * cols * _sources_per_band(rows, sources_y, band_y)
+    first = left_first < right_first
+    columns = (kept, r0, r1, c0, c1, s0, s1, t0, t1, first, np.where(first, band_x, band_y))
     return MaskWindows(list(zip(*(c.tolist() for c in columns))), int(np.minimum(left_first, right_first).sum()))
+
+
+def _band(outputs: np.ndarray, sources: np.ndarray) -> np.ndarray:
+    """Outputs per band of window axes of ``outputs`` reading ``sources``: :data:`BAND` where a
+    band reads at most 1 / :data:`BAND_SAVING` of the sources, else 0 (the axis in one product)."""
+    banded = (outputs >= 3 * BAND) & (sources >= BAND_SAVING * _sources_per_band(outputs, sources, BAND))
+    return np.where(banded, BAND, 0)
+
+
+def _sources_per_band(outputs: np.ndarray, sources: np.ndarray, band) -> np.ndarray:
+    """About how many of its ``sources`` a band of ``band`` outputs (0: all) of an axis of
+    ``outputs`` reads."""
+    return np.where(band > 0, np.minimum(sources * band / np.maximum(outputs, 1) + 2, sources), sources)
