@@ -28,33 +28,35 @@ IMAGE_TYPES = (IMAGE_TYPE, COMPRESSED_TYPE)
 class _Layout:
     """How a raw encoding lays out its pixels: ``pixel_bytes`` per pixel in a row, ``rows`` of
     ``step`` bytes per image row (1.5 for the semi-planar YUV 4:2:0: the luma, then half-height
-    chroma), and either ``order`` (the channels to take as R, G, B; ``channel_bytes`` 2: 16-bit,
-    the high byte kept) or ``convert`` (OpenCV's conversion to RGB: packed or planar YUV)."""
+    chroma), ``channel_bytes`` (2: 16-bit, the high byte kept), whether pairs of pixels share
+    their chroma (YUV: the width, and for 4:2:0 the height, must be even), and OpenCV's
+    conversion to RGB (None: the pixels are RGB already). OpenCV's conversions, not numpy's
+    channel indexing: 0.1 ms against 9-16 ms for a 1600x900 frame."""
 
     pixel_bytes: int
-    order: tuple[int, int, int] = (0, 1, 2)
+    convert: int | None = None
     channel_bytes: int = 1
     rows: float = 1.0
-    convert: int | None = None
+    chroma_shared: bool = False
 
 
 # ROS's sensor_msgs/image_encodings names (yuv422 is UYVY, yuv422_yuy2 is YUYV, as USB cameras send).
 _RAW_ENCODINGS: dict[str, _Layout] = {
     "rgb8": _Layout(3),
-    "bgr8": _Layout(3, (2, 1, 0)),
-    "rgba8": _Layout(4),
-    "bgra8": _Layout(4, (2, 1, 0)),
-    "mono8": _Layout(1, (0, 0, 0)),
+    "bgr8": _Layout(3, cv2.COLOR_BGR2RGB),
+    "rgba8": _Layout(4, cv2.COLOR_RGBA2RGB),
+    "bgra8": _Layout(4, cv2.COLOR_BGRA2RGB),
+    "mono8": _Layout(1, cv2.COLOR_GRAY2RGB),
     "rgb16": _Layout(6, channel_bytes=2),
-    "bgr16": _Layout(6, (2, 1, 0), channel_bytes=2),
-    "rgba16": _Layout(8, channel_bytes=2),
-    "bgra16": _Layout(8, (2, 1, 0), channel_bytes=2),
-    "yuv422": _Layout(2, convert=cv2.COLOR_YUV2RGB_UYVY),
-    "uyvy": _Layout(2, convert=cv2.COLOR_YUV2RGB_UYVY),
-    "yuv422_yuy2": _Layout(2, convert=cv2.COLOR_YUV2RGB_YUYV),
-    "yuyv": _Layout(2, convert=cv2.COLOR_YUV2RGB_YUYV),
-    "nv21": _Layout(1, rows=1.5, convert=cv2.COLOR_YUV2RGB_NV21),
-    "nv12": _Layout(1, rows=1.5, convert=cv2.COLOR_YUV2RGB_NV12),
+    "bgr16": _Layout(6, cv2.COLOR_BGR2RGB, channel_bytes=2),
+    "rgba16": _Layout(8, cv2.COLOR_RGBA2RGB, channel_bytes=2),
+    "bgra16": _Layout(8, cv2.COLOR_BGRA2RGB, channel_bytes=2),
+    "yuv422": _Layout(2, cv2.COLOR_YUV2RGB_UYVY, chroma_shared=True),
+    "uyvy": _Layout(2, cv2.COLOR_YUV2RGB_UYVY, chroma_shared=True),
+    "yuv422_yuy2": _Layout(2, cv2.COLOR_YUV2RGB_YUYV, chroma_shared=True),
+    "yuyv": _Layout(2, cv2.COLOR_YUV2RGB_YUYV, chroma_shared=True),
+    "nv21": _Layout(1, cv2.COLOR_YUV2RGB_NV21, rows=1.5, chroma_shared=True),
+    "nv12": _Layout(1, cv2.COLOR_YUV2RGB_NV12, rows=1.5, chroma_shared=True),
 }
 _COMPRESSED_CODECS = ("jpeg", "jpg", "png")
 
@@ -96,20 +98,20 @@ def raw_to_rgb(message: Any, where: str) -> np.ndarray:
     height, width, step = int(message.height), int(message.width), int(message.step)
     rows = int(height * layout.rows)
     data = np.asarray(message.data, dtype=np.uint8).reshape(-1)
-    subsampled = layout.convert is not None and (width % 2 or (layout.rows != 1 and height % 2))
-    if height <= 0 or width <= 0 or subsampled or step < width * layout.pixel_bytes or data.size < rows * step:
+    odd = layout.chroma_shared and (width % 2 or (layout.rows != 1 and height % 2))
+    if height <= 0 or width <= 0 or odd or step < width * layout.pixel_bytes or data.size < rows * step:
         raise FrameDecodeError(
             f"{where}: raw image of {data.size} bytes does not hold {rows} rows of {step} bytes "
             f"({width}x{height} {encoding}); frame skipped"
         )
     packed = data[: rows * step].reshape(rows, step)[:, : width * layout.pixel_bytes]
-    if layout.convert is not None:
-        pixels = packed.reshape(rows, width, -1) if layout.rows == 1 else np.ascontiguousarray(packed)
-        return cv2.cvtColor(pixels, layout.convert)
+    if layout.rows != 1 and layout.convert is not None:  # semi-planar: the planes as one image, 1.5 x height
+        return cv2.cvtColor(np.ascontiguousarray(packed), layout.convert)
     if layout.channel_bytes == 2:
         words = packed.view(">u2" if int(getattr(message, "is_bigendian", 0)) else "<u2")
-        return np.ascontiguousarray((words.reshape(height, width, -1)[:, :, list(layout.order)] >> 8).astype(np.uint8))
-    return np.ascontiguousarray(packed.reshape(height, width, -1)[:, :, list(layout.order)])
+        packed = (words >> 8).astype(np.uint8)
+    pixels = packed.reshape(height, width, -1)
+    return pixels.copy() if layout.convert is None else cv2.cvtColor(pixels, layout.convert)
 
 
 def compressed_to_rgb(message: Any, where: str) -> np.ndarray:
