@@ -13,11 +13,16 @@ import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..runtimes.registry import deployable_runtimes
 from ..utils.errors import ImageError, MaskbenchError
 from ..utils.names import ResizeMode
 from ..utils.run_info import run_info
+from ..zoo.weights_kind import WeightsKind
+
+if TYPE_CHECKING:
+    import numpy as np
 
 GRAPH_RUNTIMES = deployable_runtimes()  # what maskbench.deploy runs without torch
 
@@ -50,9 +55,11 @@ class ModelChoice:
 
 
 def build_choice_bundle(folder: Path, choice: ModelChoice, paths: Sequence[str], threads: int,
-                        batch: int = 1) -> dict:
+                        batch: int = 1, calibration_images: Sequence[np.ndarray] = ()) -> dict:
     """Write the bundle into ``folder`` (its graph shaped by the first readable of ``paths``;
-    ``batch``: images per call, a static batch for the rig); return predict's ``info`` block for it."""
+    ``batch``: images per call, a static batch for the rig); return predict's ``info`` block for it.
+    Random weights are calibrated on that frame, as ``maskbench predict`` does, or on
+    ``calibration_images`` where given (the rig: a frame of each camera)."""
     from ..data.images import load_image
     from ..export.bundle import build_bundle
     from ..predict.predictor import load_predictor
@@ -69,7 +76,15 @@ def build_choice_bundle(folder: Path, choice: ModelChoice, paths: Sequence[str],
             continue
     if frame is None:
         raise MaskbenchError(f"none of the {len(paths)} image(s) can be read (first: {paths[0]}); check the input")
-    predictor = load_predictor(choice.model, choice.weights, choice.mode, choice.input_size, frame, choice.seed)
+    if calibration_images and choice.weights == WeightsKind.RANDOM:
+        from ..export.calibration import calibrated_random_model
+        from ..predict.predictor import Predictor
+
+        loaded = calibrated_random_model(choice.model, calibration_images, ResizeMode(choice.mode), choice.input_size,
+                                         choice.seed)
+        predictor = Predictor(loaded, ResizeMode(choice.mode), choice.input_size)
+    else:
+        predictor = load_predictor(choice.model, choice.weights, choice.mode, choice.input_size, frame, choice.seed)
     runtime = get_runtime(choice.runtime, predictor.loaded, mode=choice.mode, threads=threads,
                           precision=choice.precision)
     tensor, meta = predictor.prepare(frame)

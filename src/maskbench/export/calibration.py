@@ -21,7 +21,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..data.frames import Frame, load_frames
+from ..data.frames import load_frames
 from ..models.factory import RANDOM, LoadedModel, calibration_batch, create_model
 from ..models.inputs import pad_like_pipeline, preprocess
 from ..pipeline.graph_io import stack_feeds
@@ -46,14 +46,14 @@ def random_weights_calibration(spec: ModelSpec, images: Sequence[np.ndarray], in
     return {"calibration_images": batch, "calibration_shapes": shapes}
 
 
-def calibrated_random_model(model: str, frames: Sequence[Frame], mode: ResizeMode, input_size: tuple[int, int] | None,
-                            seed: int = 0) -> LoadedModel:
-    """Random weights calibrated on ``frames`` (at most :data:`MAX_CALIBRATION_FRAMES`), each
-    resized to the padded input size the first frame gets in ``mode`` (so one batch)."""
+def calibrated_random_model(model: str, images: Sequence[np.ndarray], mode: ResizeMode,
+                            input_size: tuple[int, int] | None, seed: int = 0) -> LoadedModel:
+    """Random weights calibrated on ``images`` (RGB frames; at most :data:`MAX_CALIBRATION_FRAMES`),
+    each resized to the padded input size the first one gets in ``mode`` (so one batch)."""
     spec = get_spec(model)
-    _, meta = preprocess(frames[0].image, mode, input_size, spec.input_format)
+    _, meta = preprocess(images[0], mode, input_size, spec.input_format)
     height, width = meta.pad_shape
-    calibration = random_weights_calibration(spec, [f.image for f in frames], (width, height),
+    calibration = random_weights_calibration(spec, images, (width, height),
                                              keep_ratio=ResizeMode(mode) is ResizeMode.KEEP_RATIO)
     return create_model(model, RANDOM, seed=seed, **calibration)
 

@@ -1,0 +1,42 @@
+"""The rig's bundle calibrates random weights on a frame of every camera, not on the first frame
+alone (on which alone they do a trained model's work on that camera only)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from maskbench.rig.camera_streams import FrameDecodeError
+from maskbench.rig.cli import first_frame_of_each_camera
+from maskbench.utils.errors import MaskbenchError
+
+
+@dataclass
+class _Frame:
+    camera: str
+    value: int | None  # None: a corrupt frame
+
+    def decode(self) -> np.ndarray:
+        if self.value is None:
+            raise FrameDecodeError(f"{self.camera}: corrupt")
+        return np.full((2, 2, 3), self.value, np.uint8)
+
+
+def _streams(frames: list[_Frame]) -> SimpleNamespace:
+    cameras = tuple(dict.fromkeys(frame.camera for frame in frames))
+    return SimpleNamespace(cameras=cameras, origin="test", frames=lambda: iter(frames))
+
+
+def test_one_frame_per_camera_in_arrival_order_skipping_corrupt_ones():
+    frames = [_Frame("left", 1), _Frame("front", None), _Frame("left", 2), _Frame("front", 3), _Frame("right", 4),
+              _Frame("front", 5)]
+    images = first_frame_of_each_camera(_streams(frames))
+    assert [int(image[0, 0, 0]) for image in images] == [1, 3, 4]
+
+
+def test_no_decodable_frame_is_one_line():
+    with pytest.raises(MaskbenchError, match="test: no frame decodes; check the source"):
+        first_frame_of_each_camera(_streams([_Frame("left", None), _Frame("left", None)]))
