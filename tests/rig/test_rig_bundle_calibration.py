@@ -40,3 +40,26 @@ def test_one_frame_per_camera_in_arrival_order_skipping_corrupt_ones():
 def test_no_decodable_frame_is_one_line():
     with pytest.raises(MaskbenchError, match="test: no frame decodes; check the source"):
         first_frame_of_each_camera(_streams([_Frame("left", None), _Frame("left", None)]))
+
+
+def test_the_bundle_calibrates_on_the_frames_given(monkeypatch, tmp_path):
+    """build_choice_bundle hands every calibration frame to the random-weight calibration (the
+    model build is stopped there: this checks the wiring, the replay test builds a real one)."""
+    import maskbench.export.calibration as calibration
+    from maskbench.data.sources import embedded_nuscenes, find_images
+    from maskbench.distributed.shipping import ModelChoice, build_choice_bundle
+    from maskbench.utils.names import ResizeMode
+
+    class Stop(Exception):
+        pass
+
+    def calibrated(model, images, mode, input_size, seed):
+        raise Stop(model, [int(image[0, 0, 0]) for image in images], mode)
+
+    monkeypatch.setattr(calibration, "calibrated_random_model", calibrated)
+    frame = str(next(iter(find_images(embedded_nuscenes(), ["CAM_FRONT"]))).path)
+    choice = ModelChoice("rtmdet-ins-t", "random", "openvino", "fp32", ResizeMode.STRETCH, None, 0)
+    images = [np.full((9, 16, 3), value, np.uint8) for value in (1, 2, 3)]
+    with pytest.raises(Stop) as stopped:
+        build_choice_bundle(tmp_path / "bundle", choice, [frame], 1, calibration_images=images)
+    assert stopped.value.args == ("rtmdet-ins-t", [1, 2, 3], ResizeMode.STRETCH)
