@@ -21,7 +21,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..data.frames import load_frames
+from ..data.frames import Frame, load_frames
 from ..models.factory import RANDOM, LoadedModel, calibration_batch, create_model
 from ..models.inputs import pad_like_pipeline, preprocess
 from ..pipeline.graph_io import stack_feeds
@@ -46,11 +46,13 @@ def random_weights_calibration(spec: ModelSpec, images: Sequence[np.ndarray], in
     return {"calibration_images": batch, "calibration_shapes": shapes}
 
 
-def calibrated_random_model(model: str, images: Sequence[np.ndarray], mode: ResizeMode,
+def calibrated_random_model(model: str, frames: Sequence[Frame | np.ndarray], mode: ResizeMode,
                             input_size: tuple[int, int] | None, seed: int = 0) -> LoadedModel:
-    """Random weights calibrated on ``images`` (RGB frames; at most :data:`MAX_CALIBRATION_FRAMES`),
-    each resized to the padded input size the first one gets in ``mode`` (so one batch)."""
+    """Random weights calibrated on ``frames`` (decoded frames or RGB arrays; at most
+    :data:`MAX_CALIBRATION_FRAMES`), each resized to the padded input size the first one gets in
+    ``mode`` (so one batch)."""
     spec = get_spec(model)
+    images = [frame if isinstance(frame, np.ndarray) else frame.image for frame in frames]
     _, meta = preprocess(images[0], mode, input_size, spec.input_format)
     height, width = meta.pad_shape
     calibration = random_weights_calibration(spec, images, (width, height),

@@ -139,7 +139,7 @@ def run_check(
     mode = ResizeMode(mode)
     frames = load_frames(images, cameras)
     if weights == RANDOM:
-        loaded = calibrated_random_model(model, [frame.image for frame in frames], mode, input_size, seed)
+        loaded = calibrated_random_model(model, frames, mode, input_size, seed)
     else:
         loaded = create_model(model, weights)
     runtimes = [get_runtime(name, loaded, mode=mode, threads=threads, cache_dir=cache_dir, precision=precision,
