@@ -9,12 +9,14 @@ import hashlib
 import json
 import os
 from pathlib import Path
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from ..cli import args as cli_args
 from ..utils.errors import ImageError, MaskbenchError
 from .command import add_replay_options, check_options, open_streams, run_replay
+
+if TYPE_CHECKING:
+    import numpy as np  # the help and the parser import no numpy (tests/test_cli_args.py)
 
 
 def add_parser(sub) -> None:
