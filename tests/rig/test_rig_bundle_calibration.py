@@ -3,6 +3,7 @@ alone (on which alone they do a trained model's work on that camera only)."""
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from types import SimpleNamespace
 
@@ -18,6 +19,7 @@ from maskbench.utils.errors import MaskbenchError
 class _Frame:
     camera: str
     value: int | None  # None: a corrupt frame
+    stamp_ns: int = 0
 
     def decode(self) -> np.ndarray:
         if self.value is None:
@@ -25,9 +27,9 @@ class _Frame:
         return np.full((2, 2, 3), self.value, np.uint8)
 
 
-def _streams(frames: list[_Frame]) -> SimpleNamespace:
+def _streams(frames: list[_Frame], loop_period_ns: int = 10**9) -> SimpleNamespace:
     cameras = tuple(dict.fromkeys(frame.camera for frame in frames))
-    return SimpleNamespace(cameras=cameras, origin="test", frames=lambda: iter(frames))
+    return SimpleNamespace(cameras=cameras, origin="test", frames=lambda: iter(frames), loop_period_ns=loop_period_ns)
 
 
 def test_one_frame_per_camera_in_arrival_order_skipping_corrupt_ones():
@@ -35,6 +37,16 @@ def test_one_frame_per_camera_in_arrival_order_skipping_corrupt_ones():
               _Frame("front", 5)]
     images = first_frame_of_each_camera(_streams(frames))
     assert [int(image[0, 0, 0]) for image in images] == [1, 3, 4]
+
+
+def test_a_cycling_source_whose_camera_never_decodes_stops_after_one_pass():
+    def cycling():
+        for number in itertools.count():
+            yield _Frame("left", 1, stamp_ns=number * 100)
+            yield _Frame("front", None, stamp_ns=number * 100 + 50)
+
+    streams = SimpleNamespace(cameras=("left", "front"), origin="test", frames=cycling, loop_period_ns=1_000)
+    assert [int(image[0, 0, 0]) for image in first_frame_of_each_camera(streams)] == [1]
 
 
 def test_no_decodable_frame_is_one_line():

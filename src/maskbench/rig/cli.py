@@ -49,12 +49,14 @@ def run(args) -> int:
 
 # ----------------------------------------------------------------------------- the model
 def first_frame_of_each_camera(streams) -> list[np.ndarray]:
-    """The first frame of each of the streams' cameras, decoded, in arrival order (calibration
-    takes the first eight): random weights calibrated on one camera's frame alone do a trained
-    model's work on that frame only (on the others their masks scatter over the frame: 3-5x the
-    decoding)."""
+    """The first frame of each of the streams' cameras that decodes within one pass, in arrival
+    order (calibration takes the first eight): random weights calibrated on one camera's frame
+    alone do a trained model's work on that frame only (on the others their masks scatter over
+    the frame: 3-5x the decoding). One pass, since a cycling source never ends."""
     images: dict[str, np.ndarray] = {}
     for frame in streams.frames():
+        if frame.stamp_ns >= streams.loop_period_ns:
+            break
         if frame.camera not in images:
             try:
                 images[frame.camera] = frame.decode()
