@@ -22,7 +22,7 @@ import statistics
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import closing, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -81,16 +81,15 @@ def open_bag(path: Path | str, topics: Sequence[str] | None = None) -> CameraStr
     path = Path(path)
     if not path.exists():
         raise SourceError(f"{path}: no such bag; check the path")
-    files = split_files(path) if path.is_dir() else [path]
-    ros1 = bool(files) and files[0].suffix.lower() == ".bag"
-    bag = _Bag(path, tuple(files or [path]), ros1, None)
+    files = (split_files(path) if path.is_dir() else []) or [path]  # a rosbag2 folder: the folder itself
+    bag = _Bag(path, tuple(files), files[0].is_file() and files[0].suffix.lower() == ".bag", None)
     with _open_reader(bag) as reader:
         _check_one_recording(bag, reader)
         available = {name: info.msgtype or "?" for name, info in reader.topics.items()}
         chosen = _choose_topics(path, available, topics)
-        bag = _Bag(path, bag.files, ros1, reader.typestore)
+        bag = replace(bag, typestore=reader.typestore)
         tracks, read = zip(*(_track(bag, reader, topic, available[topic]) for topic in chosen))
-    kind = SourceKind.ROS1_BAG if ros1 else SourceKind.ROS2_BAG
+    kind = SourceKind.ROS1_BAG if bag.ros1 else SourceKind.ROS2_BAG
     return CameraStreams(kind, f"{kind.value} {path}", tuple(tracks), lambda: _read_pass(bag, tuple(read)))
 
 
