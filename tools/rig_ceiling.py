@@ -5,7 +5,10 @@ shipped in the openvino wheel) against the rig. Target: the best rig configurati
 least 85 % of ``benchmark_app -hint throughput`` frames/s with decoding, preprocessing and
 postprocessing included (the rig is saturated: cameras offered at 1.5x that rate, ``latest``
 queues); one synchronous stream's end-to-end p50 (one camera, unloaded) is at most 1.10x
-``benchmark_app -hint latency``'s median plus the decode time.
+``benchmark_app -hint latency``'s median plus the decode time. The two are timed in pairs, one
+right after the other, and the target judged on the pairs' median ratio: on a shared host the
+engine's own speed drifts by 5-10 % within minutes (``tools/infer_gap.py``), as much as the target's
+margin, so a benchmark_app run minutes before the replay would judge the host's drift.
 
 ``capacity``: for every zoo model in its fastest native precision (bf16 where OpenVINO reports
 BF16, else fp32), the cameras held at 12 Hz within a 250 ms deadline (misses <= 1 %), per
@@ -24,6 +27,7 @@ import json
 import math
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 from pathlib import Path
@@ -57,7 +61,7 @@ def benchmark_app(xml: Path, hint: str, precision: str, seconds: int) -> dict:
     return {"fps": float(throughput.group(1)), "median_ms": float(median.group(1)), "command": " ".join(command)}
 
 
-def ceiling(out: Path, seconds: int, models: list[str]) -> None:
+def ceiling(out: Path, seconds: int, models: list[str], pairs_count: int = 3) -> None:
     rows = []
     for model, precision, extra in CEILING_MODELS:
         if models and model not in models:
@@ -71,7 +75,6 @@ def ceiling(out: Path, seconds: int, models: list[str]) -> None:
         bundle = cli.cached_bundle(args, streams)
         xml = bundle / json.loads((bundle / "manifest.json").read_text())["artifact"]
         throughput = benchmark_app(xml, "throughput", precision, seconds)
-        latency = benchmark_app(xml, "latency", precision, seconds)
         # Saturated: at least the study's three front cameras, at 12 Hz or more, offering 1.5x
         # benchmark_app's frames/s in all (a slow model: the cameras' rate scaled down to that).
         cameras = max(3, math.ceil(1.5 * throughput["fps"] / 12.0))
@@ -86,21 +89,37 @@ def ceiling(out: Path, seconds: int, models: list[str]) -> None:
         sustained["batch"] = command.replay_once(streams, batch_bundle, parse_config("batch"), options, None,
                                                  cameras=cameras, rate_factor=rate).overall.processed_hz
         best = max(sustained, key=lambda c: sustained[c])
-        one = command.replay_once(streams, bundle, parse_config("sync"), options, None, cameras=1,
-                              rate_factor=min(1.0, 0.5 * 1000.0 / latency["median_ms"] / 12.0))
-        p50 = one.overall.latency.p50_ms if one.overall.latency else float("nan")
-        decode = one.overall.stages_ms.get("decode", 0.0)
-        rows.append({"model": model, "precision": precision, "benchmark_app": {"throughput": throughput,
-                                                                               "latency": latency},
+        pairs = latency_pairs(xml, precision, streams, bundle, seconds, pairs_count)
+        ratio = statistics.median(pair["ratio"] for pair in pairs)
+        middle = sorted(pairs, key=lambda pair: pair["ratio"])[len(pairs) // 2]
+        p50, decode, latency = middle["sync_p50_ms"], middle["decode_ms"], middle["benchmark_app"]
+        rows.append({"model": model, "precision": precision, "benchmark_app": {"throughput": throughput},
                      "rig_sustained_fps": sustained, "best": best,
                      "throughput_share": round(sustained[best] / throughput["fps"], 3),
-                     "sync_p50_ms": p50, "decode_ms": decode,
-                     "p50_over_latency_plus_decode": round(p50 / (latency["median_ms"] + decode), 3)})
+                     "latency_pairs": pairs, "p50_over_latency_plus_decode": ratio})
         print(f"{model} {precision}: rig {best} {sustained[best]:.1f} fps = "
               f"{rows[-1]['throughput_share']:.0%} of benchmark_app's {throughput['fps']:.1f} (target >= 85 %); "
               f"sync p50 {p50:.1f} ms = {rows[-1]['p50_over_latency_plus_decode']:.2f}x (median "
               f"{latency['median_ms']:.1f} + decode {decode:.1f} ms; target <= 1.10)")
     out.write_text(json.dumps(rows, indent=1))
+
+
+def latency_pairs(xml: Path, precision: str, streams, bundle: Path, seconds: int, count: int) -> list[dict]:
+    """``count`` pairs of ``benchmark_app -hint latency`` and, right after it, one camera's
+    synchronous replay at half benchmark_app's rate (its frames arrive to an idle engine, as a
+    camera's do), ``seconds / 2`` each; each pair's ratio of the sync p50 to the median plus decode."""
+    half = max(5, seconds // 2)
+    options = ReplayOptions(float(half), deadline_ms=250.0, window_s=max(1.0, half / 10))
+    pairs = []
+    for _ in range(count):
+        latency = benchmark_app(xml, "latency", precision, half)
+        one = command.replay_once(streams, bundle, parse_config("sync"), options, None, cameras=1,
+                                  rate_factor=min(1.0, 0.5 * 1000.0 / latency["median_ms"] / 12.0))
+        p50 = one.overall.latency.p50_ms if one.overall.latency else float("nan")
+        decode = one.overall.stages_ms.get("decode", 0.0)
+        pairs.append({"benchmark_app": latency, "sync_p50_ms": p50, "decode_ms": decode,
+                      "stages_ms": one.overall.stages_ms, "ratio": round(p50 / (latency["median_ms"] + decode), 3)})
+    return pairs
 
 
 def native_precision() -> str:
@@ -145,13 +164,14 @@ def main() -> None:
     parser.add_argument("target", choices=("ceiling", "capacity"))
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--seconds", type=int, default=30, help="ceiling: each benchmark_app and rig run")
+    parser.add_argument("--pairs", type=int, default=3, help="ceiling: benchmark_app/sync replay latency pairs")
     parser.add_argument("--models", default="", help="comma-separated (default: every zoo model for capacity, "
                         "the two of the targets for ceiling)")
     parser.add_argument("--configs", default="sync,streams,streams:2", help="capacity: configurations")
     parser.add_argument("--duration", type=float, default=30.0, help="capacity: the longest trial (s)")
     args = parser.parse_args()
     if args.target == "ceiling":
-        ceiling(args.out, args.seconds, [m for m in args.models.split(",") if m])
+        ceiling(args.out, args.seconds, [m for m in args.models.split(",") if m], args.pairs)
     else:
         capacity(args.out, [m for m in args.models.split(",") if m], args.configs.split(","), args.duration)
 
