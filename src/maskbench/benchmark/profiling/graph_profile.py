@@ -8,8 +8,9 @@ artifact) plus profiling: OpenVINO's ``PERF_COUNT``, ONNX Runtime's session prof
 :mod:`maskbench.runtimes.openvino_`, :mod:`maskbench.runtimes.onnxruntime_`).
 
 Each profiled node's time goes to the network stage of its ONNX node (:mod:`.node_stages`), so a
-call's stage times add up to the time the runtime's nodes ran (not the call's wall time: the gap
-is the runtime's own overhead between nodes, reported beside them as ``profiled_call``). Nodes
+call's stage times add up to the time the runtime's nodes ran, not to the call's wall time
+(``profiled_call``, reported beside them): less by the runtime's own overhead between nodes, or,
+with OpenVINO, up to ~6 % more (its nodes' times overlap: docs/benchmark.md). Nodes
 the runtimes create themselves take the stage of their neighbour; whatever is still unresolved
 is timed as ``other`` and reported, never dropped. :class:`StageProfile` keeps how much time was
 mapped by name and by neighbour.
