@@ -8,7 +8,8 @@
 
     python tools/infer_gap.py --model rtmdet-ins-s --rounds 12
 
-Prints each variant's median and 95 % interval of the median (ms) and writes them with
+Prints each variant's median and its 95 % interval (ms; the benchmark's bootstrap,
+``maskbench.results.intervals``) and writes them with
 ``--out``. Compile config variants: ``rig`` (maskbench's: 2 threads, latency hint), ``hint``
 (benchmark_app's: the latency hint alone), ``pin`` (rig + CPU pinning), ``denormals`` (rig +
 flushing denormals to zero)."""
@@ -17,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -29,6 +29,7 @@ from rig_ceiling import rig_args  # noqa: E402
 
 from maskbench.deploy.model import load  # noqa: E402
 from maskbench.pipeline.graph_sessions import compile_config  # noqa: E402
+from maskbench.results.intervals import median_interval  # noqa: E402
 from maskbench.rig import cli  # noqa: E402
 
 
@@ -37,14 +38,6 @@ def configs(threads: int, precision: str) -> dict[str, dict[str, str]]:
     return {"rig": rig, "hint": {"PERFORMANCE_HINT": "LATENCY"},
             "pin": {**rig, "ENABLE_CPU_PINNING": "YES"},
             "denormals": {**rig, "CPU_DENORMALS_OPTIMIZATION": "YES"}}
-
-
-def median_interval(values: list[float]) -> tuple[float, float, float]:
-    """The median and its 95 % interval (order statistics of the binomial, no normality)."""
-    ordered, n = sorted(values), len(values)
-    half = 1.96 * (n ** 0.5) / 2
-    low, high = max(0, int(n / 2 - half)), min(n - 1, int(np.ceil(n / 2 + half)))
-    return statistics.median(ordered), ordered[low], ordered[high]
 
 
 def main() -> None:
@@ -95,7 +88,8 @@ def main() -> None:
                         times.setdefault(key, []).append((time.perf_counter() - start) * 1000.0)
     rows = []
     for key, values in times.items():
-        median, lo, hi = median_interval(values)
+        interval = median_interval(values)
+        median, lo, hi = interval.value, interval.low, interval.high
         rows.append({"variant": key, "median_ms": round(median, 1), "ci95": [round(lo, 1), round(hi, 1)],
                      "n": len(values)})
         print(f"{key:34s} {median:7.1f} ms [{lo:.1f}, {hi:.1f}]  n={len(values)}")
