@@ -88,10 +88,10 @@ def test_masks_from_the_thread_pool_equal_the_serial_ones(monkeypatch):
     logits = np.random.default_rng(0).normal(size=(12, 78, 78)).astype(np.float32)
     axis_y, axis_x = direct_axis(78, 450, "float32"), direct_axis(78, 800, "float32")
     monkeypatch.setattr(blas_threads, "PARALLEL_WORK_PER_MASK", float("inf"))
-    serial = threshold_resized(logits, axis_y, axis_x, np.float32(0.0)).copy()
+    serial = threshold_resized(logits, axis_y, axis_x, np.float32(0.0)).dense()
     monkeypatch.setattr(blas_threads, "PARALLEL_WORK_PER_MASK", 0.0)
     monkeypatch.setattr(blas_threads, "decode_workers", lambda: 3)
-    pooled = threshold_resized(logits, axis_y, axis_x, np.float32(0.0))
+    pooled = threshold_resized(logits, axis_y, axis_x, np.float32(0.0)).dense()
     assert serial.any() and np.array_equal(serial, pooled)
 
 

@@ -43,7 +43,7 @@ def test_same_pixels_as_mmdetection_keep_ratio(ori_hw):
     _, meta = preprocess(image, ResizeMode.KEEP_RATIO, None, RTMDET_INPUT)
     assert meta.pad_shape == (640, 640)
     logits = smooth_logits(12, 80, 80)
-    ours = instance_masks(logits.numpy(), meta)
+    ours = instance_masks(logits.numpy(), meta).dense()
     expected = mmdet_masks(logits, meta)
     assert ours.shape == expected.shape == (12, *ori_hw)
     assert expected.any()
@@ -57,7 +57,7 @@ def test_stretch_takes_the_axes_the_right_way_round():
     assert meta.img_shape == (640, 640)
     assert rescaled_size((640, 640), meta) == (900, 1600)  # MMDetection's formula: 1600 x 900
     logits = smooth_logits(6, 80, 80, seed=1)
-    ours = instance_masks(logits.numpy(), meta)
+    ours = instance_masks(logits.numpy(), meta).dense()
     expected = mmdet_masks(logits, meta, axes_as_mmdet=False)
     assert ours.shape == expected.shape == (6, 900, 1600)
     assert (ours != expected).sum() <= 1e-6 * expected.size
@@ -66,9 +66,9 @@ def test_stretch_takes_the_axes_the_right_way_round():
 
 def test_all_negative_logits_give_empty_masks_and_no_writes():
     _, meta = preprocess(np.zeros((900, 1600, 3), dtype=np.uint8), ResizeMode.KEEP_RATIO, None, RTMDET_INPUT)
-    masks = instance_masks(-np.ones((3, 80, 80), dtype=np.float32), meta)
+    masks = instance_masks(-np.ones((3, 80, 80), dtype=np.float32), meta).dense()
     assert masks.shape == (3, 900, 1600) and not masks.any()
-    assert instance_masks(np.zeros((0, 80, 80), dtype=np.float32), meta).shape == (0, 900, 1600)
+    assert instance_masks(np.zeros((0, 80, 80), dtype=np.float32), meta).dense().shape == (0, 900, 1600)
 
 
 def test_logits_positive_only_in_the_padding_give_empty_masks():
@@ -77,7 +77,7 @@ def test_logits_positive_only_in_the_padding_give_empty_masks():
     logits[:, 60:, :] = 5.0  # rows 480.. of the 640 padded input: below the 360 image rows
     expected = mmdet_masks(torch.from_numpy(logits), meta)
     assert not expected.any()
-    assert not instance_masks(logits, meta).any()
+    assert not instance_masks(logits, meta).dense().any()
 
 
 @pytest.mark.parametrize("mode", [ResizeMode.STRETCH, ResizeMode.KEEP_RATIO])
@@ -89,7 +89,7 @@ def test_scattered_masks_in_bands_give_mmdetections_pixels(mode):
     logits = torch.randn(8, 80, 80, generator=torch.Generator().manual_seed(3)) * 2 - 3.5  # ~3 % positive
     logits[4:, :, 40:] = -9.0  # half the masks on the left half only
     logits[6:, 40:, :] = -9.0  # two of them on the top half too
-    ours = instance_masks(logits.numpy(), meta)
+    ours = instance_masks(logits.numpy(), meta).dense()
     expected = mmdet_masks(logits, meta, axes_as_mmdet=mode is ResizeMode.KEEP_RATIO)
     assert expected.any() and (ours != expected).sum() <= 1e-6 * expected.size
 

@@ -116,7 +116,7 @@ def test_paste_masks_equals_full_image_mmdet_paste(seed):
     img_h, img_w = 90, 130
     boxes = _random_boxes(img_h, img_w, seed)
     probs = _mask_probs(boxes.shape[0], seed)
-    got = paste_masks(probs, boxes, img_h, img_w)
+    got = paste_masks(probs, boxes, img_h, img_w).dense()
     assert got.dtype == bool and got.shape == (boxes.shape[0], img_h, img_w)
     assert np.array_equal(got, _mmdet_paste(probs, boxes, img_h, img_w, "cuda"))  # whole-image sampling
     assert np.array_equal(got, _mmdet_paste(probs, boxes, img_h, img_w, "cpu"))  # per-box windows
@@ -131,7 +131,7 @@ def test_paste_masks_all_foreground_fills_box_interior():
     """
     probs = torch.ones(1, 28, 28)
     box = torch.tensor([[10.0, 20.0, 50.0, 40.0]])
-    got = paste_masks(probs, box, 60, 70)[0]
+    got = paste_masks(probs, box, 60, 70).full(0)
     expected = np.zeros((60, 70), dtype=bool)
     expected[20:40, 10:50] = True  # centres 10.5 .. 49.5 and 20.5 .. 39.5
     assert np.array_equal(got, expected)
@@ -157,7 +157,7 @@ DEGENERATE = torch.tensor([
 
 def test_zero_size_boxes_equal_mmdet_cpu_path():
     probs = torch.full((DEGENERATE.shape[0], 28, 28), 0.9)
-    got = paste_masks(probs, DEGENERATE, 70, 80)
+    got = paste_masks(probs, DEGENERATE, 70, 80).dense()
     assert np.array_equal(got, _mmdet_paste(probs, DEGENERATE, 70, 80, "cpu"))
 
 
@@ -168,7 +168,7 @@ def test_zero_size_boxes_equal_mmdet_cpu_path():
     "[floor(x0)-1, ceil(x1)+1). The two MMDetection paths differ here, ours equals the CPU one."))
 def test_zero_size_boxes_equal_mmdet_full_image_path():
     probs = torch.full((DEGENERATE.shape[0], 28, 28), 0.9)
-    got = paste_masks(probs, DEGENERATE, 70, 80)
+    got = paste_masks(probs, DEGENERATE, 70, 80).dense()
     assert np.array_equal(got, _mmdet_paste(probs, DEGENERATE, 70, 80, "cuda"))
 
 
@@ -177,7 +177,7 @@ def test_threshold_is_greater_or_equal():
     box = torch.tensor([[4.0, 4.0, 32.0, 32.0]])
     sampled, _ = _mmdet_do_paste_mask(probs[:, None], box, 40, 40, skip_empty=False)
     assert int((sampled == 0.5).sum()) > 100  # many pixels sample exactly the threshold value
-    got = paste_masks(probs, box, 40, 40)
+    got = paste_masks(probs, box, 40, 40).dense()
     assert np.array_equal(got, (sampled >= 0.5).numpy())
     assert got[0][(sampled[0] == 0.5).numpy()].all()
 

@@ -35,7 +35,7 @@ def blobby_logits(count: int, side: int, dtype: torch.dtype, seed: int) -> torch
 @pytest.mark.parametrize("hw", [(900, 1600), (425, 640), (78, 78), (40, 30)])
 def test_windowed_upsampling_gives_rfdetrs_pixels(dtype, hw):
     logits = blobby_logits(12, 78, dtype, seed=hw[0])
-    ours = postprocess.upsample_masks(logits.numpy(), hw)
+    ours = postprocess.upsample_masks(logits.numpy(), hw).dense()
     theirs = rfdetr_masks(logits, hw)
     assert ours.shape == theirs.shape and ours.dtype == bool
     differing = np.count_nonzero(ours != theirs)

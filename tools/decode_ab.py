@@ -5,14 +5,15 @@ apart can tell on a shared host (its calls spread 10-30 %). So both versions run
 on the same frames, call by call in alternating order, each right after a real OpenVINO call
 on that frame (the network's outputs, and the caches as the network leaves them: the
 benchmark's situation; a decoding timed in a warm loop reads ~30 % faster). Both must give the
-same masks (checked first). The pipeline modules the decoding reads (the mask canvas, the
+same masks (checked first). The pipeline modules the decoding reads (the mask windows or canvas, the
 resizes, the decoders) are loaded from ``git show REV:...`` under private names.
 
     .venv/bin/python tools/decode_ab.py --model rtmdet-ins-s [--rev HEAD] [--rounds 10]
     .venv/bin/python tools/decode_ab.py --bundle BUNDLE_DIR ...     # e.g. a rig bundle
 
-``--model``: the keep-ratio input of the benchmark's families table, random weights calibrated on
-the embedded front frames; ``--bundle``: the bundle's own input and weights (the rig's: stretched).
+``--model``: the keep-ratio input of the benchmark's families table (RF-DETR-Seg: its square
+stretch), random weights calibrated on the embedded front frames; ``--bundle``: the bundle's own
+input and weights (the rig's: stretched).
 
 Prints each side's mean and median ms per frame and the work tree's ratio to REV (paired, 95 %
 interval: maskbench.results.intervals).
@@ -42,8 +43,9 @@ from maskbench.results.intervals import ratio_interval
 from maskbench.runtimes.registry import get_runtime
 from maskbench.zoo import get_family, get_spec, locate
 
-# the decoders' own modules, in import order (each imports only earlier ones of this list)
-PIPELINE = ("mask_canvas", "bilinear", "instance_masks", "postprocess")
+# the decoders' own modules, in import order (each imports only earlier ones of this list); a
+# revision has those of them it has (mask_canvas until the masks became windows, windowed_masks after)
+PIPELINE = ("mask_canvas", "windowed_masks", "bilinear", "instance_masks", "postprocess")
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -52,7 +54,10 @@ def decoder_at(rev: str, decode_path: str):
     tag = "".join(c if c.isalnum() else "_" for c in rev)
     loaded: dict[str, types.ModuleType] = {}
     for name in PIPELINE:
-        source = subprocess.check_output(["git", "show", f"{rev}:src/maskbench/pipeline/{name}.py"], text=True,
+        path = f"{rev}:src/maskbench/pipeline/{name}.py"
+        if subprocess.run(["git", "cat-file", "-e", path], cwd=REPO, capture_output=True).returncode:
+            continue
+        source = subprocess.check_output(["git", "show", path], text=True,
                                          cwd=REPO)
         for earlier in loaded:
             source = source.replace(f"from .{earlier} import", f"from ._{tag}_{earlier} import")
@@ -68,11 +73,12 @@ def model_calls(model: str, images: list[np.ndarray], threads: int) -> tuple[lis
     """Per frame, a call of the model's OpenVINO graph (keep-ratio input, random weights calibrated
     on the frames) returning the decoder's arguments; and the mask threshold."""
     spec = get_spec(model)
-    calibration = random_weights_calibration(spec, images, None, keep_ratio=True)
+    keep_ratio = spec.input_format.keep_ratio  # RF-DETR-Seg has its square stretch only
+    mode = ResizeMode.KEEP_RATIO if keep_ratio else ResizeMode.STRETCH
+    calibration = random_weights_calibration(spec, images, None, keep_ratio=keep_ratio)
     loaded = create_model(model, "random", seed=0, progress=False, **calibration)
-    runtime = get_runtime("openvino", loaded, mode=ResizeMode.KEEP_RATIO, device="cpu", threads=threads,
-                          precision="fp32")
-    predictor = Predictor(loaded, ResizeMode.KEEP_RATIO, None, runtime)
+    runtime = get_runtime("openvino", loaded, mode=mode, device="cpu", threads=threads, precision="fp32")
+    predictor = Predictor(loaded, mode, None, runtime)
 
     def call(tensor, meta) -> tuple:
         raw = runtime(tensor, meta.img_shape)
@@ -129,7 +135,7 @@ def main() -> int:
             for decoder in (committed, work_tree) if round_ % 2 == 0 else (work_tree, committed):
                 seconds, dets = decode(decoder, call)
                 times[decoder].append(seconds)
-                del dets  # as the benchmark does: the mask array goes back to its pool
+                del dets  # as the benchmark does (a pooled mask array, before windows, went back to its pool)
     before, after = times[committed], times[work_tree]
     ratio = ratio_interval(after, before, paired=True)
     print(f"{args.bundle or args.model}, {len(before)} pairs, each after an OpenVINO call ({args.threads} threads): "

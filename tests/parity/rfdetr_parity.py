@@ -115,7 +115,7 @@ def run_once(model: RFDETRSeg, fixture: dict, frame: str) -> RunVerdict:
     boxes, scores = chosen.boxes.double().numpy(), chosen.scores.double().numpy()
     box_diff = max((float(np.abs(ref_boxes[i] - boxes[j]).max()) for i, j in pairs), default=0.0)
     score_diff = max((abs(float(ref_scores[i] - scores[j])) for i, j in pairs), default=0.0)
-    masks = postprocess.upsample_masks(raw.mask_logits[0][chosen.queries[[j for _, j in pairs]]].numpy(), hw)
+    masks = postprocess.upsample_masks(raw.mask_logits[0][chosen.queries[[j for _, j in pairs]]].numpy(), hw).dense()
     ref_areas = np.array(run["mask_areas"])[[i for i, _ in pairs]]
     areas = masks.reshape(len(pairs), -1).sum(1)
     area_rel = float((np.abs(areas - ref_areas) / np.maximum(ref_areas, 1)).max()) if pairs else 0.0

@@ -199,8 +199,7 @@ def _time_passes(job: BenchmarkJob, predictor: Predictor, frames: list[Frame], r
                 total, pre, infer, post, dets = timed_call(predictor, frames[index].image, runtime.device)
             for name, value in zip(("end_to_end", "preprocess", "inference", "postprocess"), (total, pre, infer, post)):
                 parts[name].append(value)
-            # Dense masks are dropped before the next call, as a deployed loop drops them, so
-            # that the next call's masks reuse their pages (maskbench.pipeline.mask_canvas).
+            # A frame's detections are dropped before the next call, as a deployed loop drops them.
             if round_ == rounds - 1:
                 last[index] = detections_to_coco(dets, index + 1)
             del dets

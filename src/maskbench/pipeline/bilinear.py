@@ -25,7 +25,7 @@ from functools import lru_cache
 import numpy as np
 
 from .blas_threads import map_masks
-from .mask_canvas import MaskCanvas
+from .windowed_masks import WindowedMasks
 
 
 @dataclass(frozen=True)
@@ -130,15 +130,15 @@ BAND = 64
 BAND_SAVING = 4
 
 
-def threshold_resized(logits: np.ndarray, axis_y: AxisResize, axis_x: AxisResize, cut) -> np.ndarray:
+def threshold_resized(logits: np.ndarray, axis_y: AxisResize, axis_x: AxisResize, cut) -> WindowedMasks:
     """(N, h, w) logits -> (N, H, W) bool ``resized > cut`` (H, W: the axes' outputs), each mask
-    computed only on its window, on a :class:`MaskCanvas`."""
-    canvas = MaskCanvas((logits.shape[0], axis_y.weights.shape[0], axis_x.weights.shape[0]))
+    computed only on its window, and kept as that window."""
     windows = mask_windows(np.greater(logits, cut), axis_y, axis_x)
+    crops = [np.empty((r1 - r0, c1 - c0), dtype=bool) for _, r0, r1, c0, c1, *_ in windows.rows]
 
     def decode(k: int) -> None:
         i, r0, r1, c0, c1, s0, s1, t0, t1, left_first, band = windows.rows[k]
-        out = canvas.window(i, slice(r0, r1), slice(c0, c1))
+        out = crops[k]
         left, source, right = axis_y.weights[r0:r1, s0:s1], logits[i, s0:s1, t0:t1], axis_x.weights[c0:c1, t0:t1].T
         if not band:  # one product for the whole window (most windows: a call per band costs more)
             np.greater((left @ source) @ right if left_first else left @ (source @ right), cut, out=out)
@@ -152,7 +152,8 @@ def threshold_resized(logits: np.ndarray, axis_y: AxisResize, axis_x: AxisResize
                 np.greater(axis_y.weights[a:b, sa:sb] @ cols_done[sa - s0:sb - s0], cut, out=out[a - r0:b - r0])
 
     map_masks(decode, len(windows.rows), windows.multiply_adds)
-    return canvas.masks
+    shape = (logits.shape[0], axis_y.weights.shape[0], axis_x.weights.shape[0])
+    return WindowedMasks.of_windows(shape, [(row[0], row[1], row[3], crop) for row, crop in zip(windows.rows, crops)])
 
 
 def _bands(axis: AxisResize, lo: int, hi: int, step: int) -> list[tuple[int, int, int, int]]:
@@ -162,7 +163,7 @@ def _bands(axis: AxisResize, lo: int, hi: int, step: int) -> list[tuple[int, int
 
 
 @dataclass(frozen=True)
-class MaskWindows:
+class WindowPlan:
     """Per mask that can be positive: ``(mask, r0, r1, c0, c1, s0, s1, t0, t1, left_first, band)``,
     its output window ``[r0, r1) x [c0, c1)``, the sources ``[s0, s1) x [t0, t1)`` it reads,
     whether the rows are resized first (``left_first``: a tall, wide window over a small source),
@@ -173,7 +174,7 @@ class MaskWindows:
     multiply_adds: int
 
 
-def mask_windows(positive: np.ndarray, axis_y: AxisResize, axis_x: AxisResize) -> MaskWindows:
+def mask_windows(positive: np.ndarray, axis_y: AxisResize, axis_x: AxisResize) -> WindowPlan:
     """The windows of (N, h, w) masks whose positive sources are ``positive``: every output a
     positive source reaches (elsewhere all sources are <= the cut). For all masks at once: a
     Python step per mask cost more than its product on RTMDet-Ins' 100 small windows."""
@@ -195,7 +196,7 @@ def mask_windows(positive: np.ndarray, axis_y: AxisResize, axis_x: AxisResize) -
     right_first = sources_y * sources_x * cols + rows * cols * _sources_per_band(rows, sources_y, band_y)
     first = left_first < right_first
     columns = (kept, r0, r1, c0, c1, s0, s1, t0, t1, first, np.where(first, band_x, band_y))
-    return MaskWindows(list(zip(*(c.tolist() for c in columns))), int(np.minimum(left_first, right_first).sum()))
+    return WindowPlan(list(zip(*(c.tolist() for c in columns))), int(np.minimum(left_first, right_first).sum()))
 
 
 def _band(outputs: np.ndarray, sources: np.ndarray) -> np.ndarray:

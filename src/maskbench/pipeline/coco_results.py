@@ -47,13 +47,14 @@ def detections_to_coco(dets: Detections, image_id: int) -> list[dict]:
     "counts": str}``) and ``category_name`` for people reading the file (COCO tools ignore
     extra keys). Rounding keeps files small without changing any COCO metric.
     """
-    if not (len(dets) == len(dets.boxes) == len(dets.labels) == len(dets.masks)):
+    windows = dets.windows
+    if not (len(dets) == len(dets.boxes) == len(dets.labels) == len(windows)):
         raise ValueError(
             f"Detections arrays disagree in length (scores {len(dets)}, boxes {len(dets.boxes)}, "
-            f"labels {len(dets.labels)}, masks {len(dets.masks)}); fix the code that built them"
+            f"labels {len(dets.labels)}, masks {len(windows)}); fix the code that built them"
         )
     entries = []
-    for box, score, label, mask in zip(dets.boxes, dets.scores, dets.labels, dets.masks):
+    for box, score, label, plane in zip(dets.boxes, dets.scores, dets.labels, windows.planes()):
         x1, y1, x2, y2 = (float(v) for v in box)
         entries.append(
             {
@@ -62,7 +63,7 @@ def detections_to_coco(dets: Detections, image_id: int) -> list[dict]:
                 "category_name": COCO_CLASSES[int(label)],
                 "bbox": [round(x1, 2), round(y1, 2), round(x2 - x1, 2), round(y2 - y1, 2)],
                 "score": round(float(score), 5),
-                "segmentation": mask_to_rle(mask),
+                "segmentation": mask_to_rle(plane),
             }
         )
     return entries

@@ -8,8 +8,7 @@ from the object. Both resizes are linear and separable, so each axis is one smal
 (``resize_axis``: the two resizes as PyTorch computes their indices and weights, composed,
 cropped, :mod:`.bilinear`): a mask is ``Wy @ logits @ Wx.T``, evaluated only on the window where it
 can be positive (:func:`.bilinear.threshold_resized`).
-The (N, H, W) output is a :class:`maskbench.pipeline.mask_canvas.MaskCanvas`: untouched pages cost
-nothing, and written ones are reused from a frame the caller has dropped.
+Each mask is kept as its window (:class:`maskbench.pipeline.windowed_masks.WindowedMasks`).
 
 One difference from MMDetection, on purpose: it computes the second size as
 ``ceil(padded_h / w_scale), ceil(padded_w / h_scale)`` (scale factors in (w, h) order used as
@@ -26,8 +25,8 @@ from functools import lru_cache
 import numpy as np
 
 from .bilinear import AxisResize, linear_taps, linear_weights, logit_cut, threshold_resized
-from .mask_canvas import MaskCanvas
 from .preprocess import ImageMeta
+from .windowed_masks import WindowedMasks
 
 
 @lru_cache(maxsize=32)
@@ -52,14 +51,14 @@ def rescaled_size(padded_hw: tuple[int, int], meta: ImageMeta) -> tuple[int, int
 
 
 def instance_masks(mask_logits: np.ndarray, meta: ImageMeta, stride: int = 8,
-                   threshold: float = 0.5) -> np.ndarray:
+                   threshold: float = 0.5) -> WindowedMasks:
     """(N, ori_h, ori_w) bool masks from (N, h, w) logits at ``stride`` over the padded input:
     ``sigmoid(resized logits) > threshold``, i.e. resized logits > ``logit(threshold)``."""
     logits = np.asarray(mask_logits, dtype=np.float32)
     count, height, width = logits.shape
     ori_h, ori_w = meta.ori_shape
     if count == 0:
-        return MaskCanvas((0, ori_h, ori_w)).masks
+        return WindowedMasks.of_windows((0, ori_h, ori_w), [])
     resized_h, resized_w = rescaled_size((height * stride, width * stride), meta)
     axis_y = resize_axis(height, stride, resized_h, ori_h)
     axis_x = resize_axis(width, stride, resized_w, ori_w)

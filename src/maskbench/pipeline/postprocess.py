@@ -16,14 +16,12 @@ same pixels as MMDetection (tests/test_postprocess.py compares with a transcript
 code), several times faster, and no torch thread pool (whose threads otherwise fight a graph
 runtime's spinning ones for the cores).
 
-The (N, H, W) mask array (144 MB for 100 detections at 1600x900) is a
-:class:`~maskbench.pipeline.mask_canvas.MaskCanvas` (anonymous memory maps reused across frames),
-not ``np.zeros``: numpy asks the kernel for transparent huge pages on large arrays, and where
-huge pages are compacted on demand (``defrag = madvise``, a common default) the first write to
-each 2 MB page can stall. Measured, OpenVINO r50 at 1344x800 on 2 cores: postprocess 15-377 ms
-per frame with ``np.zeros``, 12-19 ms with the plain mapping, whose untouched pages stay the
-kernel's shared zero page (``tools/mmdet_vs_maskbench.py --time-one``, which reports the
-pre/infer/post split per call, before and after, session 12).
+Each mask is kept as its window (:class:`~maskbench.pipeline.windowed_masks.WindowedMasks`),
+not written into an (N, H, W) array of the whole image (144 MB for 100 detections at 1600x900):
+such an array's first-touch page faults, and with ``np.zeros`` the kernel's compaction of
+transparent huge pages, cost more than the pasting (measured, OpenVINO r50 at 1344x800 on 2
+cores: postprocess 15-377 ms per frame with ``np.zeros``, 12-19 ms with a plain mapping;
+``tools/mmdet_vs_maskbench.py --time-one``, session 12).
 
 Importing this module does not import torch: :func:`detections_from_outputs` (numpy) is what
 both the torch path (:func:`maskbench.models.detector.to_detections`) and the torch-free
@@ -39,8 +37,8 @@ from .bilinear import direct_axis, logit_cut, threshold_resized
 from .blas_threads import one_blas_thread
 from .detections import Detections
 from .instance_masks import instance_masks
-from .mask_canvas import MaskCanvas
 from .preprocess import ImageMeta
+from .windowed_masks import WindowedMasks
 
 MASK_SIZE = 28
 
@@ -99,16 +97,17 @@ def paste_window(mask_prob: np.ndarray, box: np.ndarray, img_h: int, img_w: int,
     return sampled >= np.float32(threshold), (rows, cols)
 
 
-def paste_masks(mask_probs, boxes, img_h: int, img_w: int, threshold: float = 0.5) -> np.ndarray:
-    """(N, img_h, img_w) bool masks from (N, 28, 28) probabilities and original-image boxes."""
+def paste_masks(mask_probs, boxes, img_h: int, img_w: int, threshold: float = 0.5) -> WindowedMasks:
+    """(N, img_h, img_w) bool masks from (N, 28, 28) probabilities and original-image boxes,
+    each kept as its window."""
     mask_probs = np.asarray(mask_probs, dtype=np.float32)
     boxes = np.asarray(boxes, dtype=np.float32)
-    canvas = MaskCanvas((boxes.shape[0], img_h, img_w))
+    windows = []
     with one_blas_thread():
         for i in range(boxes.shape[0]):
             window, (rows, cols) = paste_window(mask_probs[i], boxes[i], img_h, img_w, threshold)
-            canvas.window(i, rows, cols)[...] = window
-    return canvas.masks
+            windows.append((i, rows.start, cols.start, window))
+    return WindowedMasks.of_windows((boxes.shape[0], img_h, img_w), windows)
 
 
 def detections_from_outputs(family: FamilyEntry, boxes: np.ndarray, scores: np.ndarray, labels: np.ndarray,
@@ -153,7 +152,7 @@ def resize_query_masks(boxes: np.ndarray, scores: np.ndarray, labels: np.ndarray
     return _detections(original, np.asarray(scores)[keep], np.asarray(labels)[keep], binary)
 
 
-def upsample_masks(mask_logits: np.ndarray, original_hw: tuple[int, int], cut: float = 0.0) -> np.ndarray:
+def upsample_masks(mask_logits: np.ndarray, original_hw: tuple[int, int], cut: float = 0.0) -> WindowedMasks:
     """(K, h, w) logits -> (K, H, W) bool: ``F.interpolate(bilinear, size=original_hw) > cut``
     (rfdetr's ``_postprocess_masks``), in the logits' precision, each mask on its window only."""
     logits = np.asarray(mask_logits)
@@ -164,6 +163,6 @@ def upsample_masks(mask_logits: np.ndarray, original_hw: tuple[int, int], cut: f
                              direct_axis(width, original_hw[1], logits.dtype.name), logits.dtype.type(cut))
 
 
-def _detections(boxes: np.ndarray, scores, labels, masks: np.ndarray) -> Detections:
+def _detections(boxes: np.ndarray, scores, labels, masks: WindowedMasks) -> Detections:
     return Detections(boxes=boxes, scores=np.asarray(scores, dtype=np.float32),
                       labels=np.asarray(labels).astype(np.int64), masks=masks)
