@@ -55,3 +55,15 @@ def test_coco_rle_of_windows_is_that_of_the_whole_masks():
     decoded = [mask_utils.decode({**e["segmentation"], "counts": e["segmentation"]["counts"].encode()})
                for e in entries]
     assert np.array_equal(np.stack(decoded).astype(bool), dense)
+
+
+def test_an_overlay_of_windows_is_that_of_the_whole_masks():
+    from maskbench.report.overlay import draw_overlay
+
+    masks, dense = _windows()
+    image = np.random.default_rng(1).integers(0, 256, (30, 40, 3), dtype=np.uint8)
+    boxes = np.array([[0, 0, 40, 30], [7, 5, 10, 15], [39, 29, 40, 30], [0, 0, 1, 1]], np.float32)
+    scores, labels = np.array([0.9, 0.8, 0.7, 0.6], np.float32), np.array([0, 1, 2, 3])
+    windowed = draw_overlay(image, Detections(boxes, scores, labels, masks))
+    assert np.array_equal(windowed, draw_overlay(image, Detections(boxes, scores, labels, dense)))
+    assert not np.array_equal(windowed, image)

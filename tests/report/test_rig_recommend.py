@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 from synthetic_bench import make_record
 from synthetic_rig import MACHINE_B, make_rig_record
 
 from maskbench.cli.main import main
-from maskbench.report.rig_recommend import RigDemand, average_power_w, recommend_rig
+from maskbench.report.rig_recommend import RigDemand, average_power_w, precision_costs, recommend_rig
 from maskbench.results.records import append_record
 from maskbench.results.rig_records import append_rig_record
 
@@ -114,3 +116,58 @@ def test_recommend_command_with_rig_options(tmp_path, capsys):
     assert main(["recommend", "--results", str(bench_only), "--cameras", "3", "--fps", "12",
                  "--deadline", "150"]) == 2
     assert "no rig record in it; run `maskbench rig --out DIR`" in capsys.readouterr().err
+
+
+RANDOM = "random (seed 0, calibrated, untrained)"  # synthetic_bench's random weights
+
+
+def reduced_precisions():
+    """r50 in fp32, bf16 and int8, all holding the rig, the faster the more reduced; a benchmark
+    measured bf16's cost only (and an official checkpoint's int8, which is not these weights)."""
+    rig = [make_rig_record("r50", precision=precision, config="streams:2", capacity=4, p99_ms=p99, weights=RANDOM)
+           for precision, p99 in (("fp32", 120.0), ("bf16", 60.0), ("int8", 50.0))]
+    bench = [make_record("r50", "openvino", precision="bf16", mean_mask_iou=0.95, ap_drop=0.4),
+             make_record("r50", "openvino", precision="fp32", mean_mask_iou=1.0),
+             make_record("r50", "openvino", precision="int8", weights_kind="official", mean_mask_iou=0.5)]
+    return rig, bench
+
+
+def test_the_picks_accuracy_cost_comes_from_the_benchmark_records_of_its_weights():
+    rig, bench = reduced_precisions()
+    result = recommend_rig(rig, ASKED, costs=precision_costs(bench))
+    assert result.pick is not None and result.pick.precision == "int8"  # its official-weights cost is not its own
+    assert result.reason.endswith("What int8 costs it in accuracy is not measured: measure it with maskbench benchmark "
+                                  "--models r50 --runtimes openvino --precisions int8 --fidelity (the same weights) "
+                                  "and give its results with the rig's (--results RIG BENCH).")
+    result = recommend_rig(rig[:2], ASKED, costs=precision_costs(bench))
+    assert result.pick is not None and result.pick.precision == "bf16"
+    assert result.reason.endswith("Its openvino bf16 against fp32 eager PyTorch: mean mask IoU 0.950, AP drop 0.4 "
+                                  "(benchmark record).")
+    assert "costs it in accuracy" not in recommend_rig(rig[:1], ASKED).reason  # fp32: nothing to state
+
+
+def test_fidelity_floors_reject_a_measured_precision_and_name_the_unchecked():
+    rig, bench = reduced_precisions()
+    result = recommend_rig(rig, replace(ASKED, min_mask_iou=0.97), costs=precision_costs(bench))
+    why = {r.precision: reason for r, reason in result.rejected}
+    assert why == {"bf16": "bf16: mean mask IoU 0.950 < 0.97"}
+    assert result.pick is not None and result.pick.precision == "int8"  # unmeasured: not filtered, as the benchmark's
+    assert any(note.startswith("fidelity floor not checked for r50 openvino/int8") for note in result.notes)
+    result = recommend_rig(rig, replace(ASKED, max_ap_drop=0.3), costs=precision_costs(bench))
+    assert {r.precision: reason for r, reason in result.rejected} == {"bf16": "bf16: AP drop 0.40 > 0.3"}
+    assert "mean mask IoU >= " not in result.describe() and "AP drop <= 0.3" in result.describe()
+
+
+def test_recommend_command_joins_the_benchmark_records_given_with_the_rig_records(tmp_path, capsys):
+    rig, bench = reduced_precisions()
+    folder = tmp_path / "out"
+    for record in bench:
+        append_record(folder / "results.jsonl", record)
+    for record in rig[:2]:
+        append_rig_record(folder / "results.jsonl", record)
+    asked = ["recommend", "--results", str(folder), "--cameras", "3", "--fps", "12", "--deadline", "150ms"]
+    assert main(asked) == 0
+    assert "pick: deploy r50 on openvino bf16" in capsys.readouterr().out
+    assert main([*asked, "--min-mask-iou", "0.97"]) == 0
+    out = capsys.readouterr().out
+    assert "bf16: mean mask IoU 0.950 < 0.97" in out and "pick: deploy r50 on openvino fp32" in out

@@ -57,22 +57,28 @@ class WindowedMasks:
     def __len__(self) -> int:
         return self.shape[0]
 
+    def window(self, index: int) -> tuple[slice, slice, np.ndarray]:
+        """Instance ``index``'s rows and columns of the image, and its crop there."""
+        crop = self.crops[index]
+        top, left = int(self.origins[index, 0]), int(self.origins[index, 1])
+        return slice(top, top + crop.shape[0]), slice(left, left + crop.shape[1]), crop
+
     def full(self, index: int) -> np.ndarray:
         """Instance ``index`` as an (H, W) bool array."""
         plane = np.zeros(self.shape[1:], dtype=bool)
-        crop, (top, left) = self.crops[index], self.origins[index]
-        plane[top:top + crop.shape[0], left:left + crop.shape[1]] = crop
+        rows, cols, crop = self.window(index)
+        plane[rows, cols] = crop
         return plane
 
     def planes(self) -> Iterator[np.ndarray]:
         """Each instance in turn as an (H, W) uint8 plane in Fortran order (pycocotools'
         layout). One plane serves them all: each is valid until the next is taken."""
         plane = np.zeros(self.shape[1:], dtype=np.uint8, order="F")
-        for crop, (top, left) in zip(self.crops, self.origins.tolist()):
-            window = plane[top:top + crop.shape[0], left:left + crop.shape[1]]
-            window[...] = crop
+        for index in range(len(self)):
+            rows, cols, crop = self.window(index)
+            plane[rows, cols] = crop
             yield plane
-            window[...] = 0
+            plane[rows, cols] = 0
 
     def dense(self) -> np.ndarray:
         """All masks as one (N, H, W) bool array. Its memory is a plain anonymous mapping, not
@@ -83,8 +89,9 @@ class WindowedMasks:
         if not size:
             return np.zeros(self.shape, dtype=bool)
         masks = np.frombuffer(mmap.mmap(-1, size), dtype=bool).reshape(self.shape)
-        for i, (crop, (top, left)) in enumerate(zip(self.crops, self.origins.tolist())):
-            masks[i, top:top + crop.shape[0], left:left + crop.shape[1]] = crop
+        for index in range(len(self)):
+            rows, cols, crop = self.window(index)
+            masks[index, rows, cols] = crop
         return masks
 
     def areas(self) -> np.ndarray:

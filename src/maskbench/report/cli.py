@@ -47,10 +47,11 @@ def add_commands(sub) -> None:
                       help="end-to-end mean per image, e.g. 120ms or 1.2s")
     cli_args.add_metric_args(pick)
     pick.add_argument("--min-mask-iou", type=float, default=None,
-                      help="fidelity floor: mean mask IoU against fp32 eager (records from benchmark --fidelity), "
-                           "e.g. 0.9")
+                      help="fidelity floor: mean mask IoU against fp32 eager (records from benchmark --fidelity; "
+                           "for a rig pick, those given with the rig records), e.g. 0.9")
     pick.add_argument("--max-ap-drop", type=float, default=None,
-                      help="fidelity floor: mask AP points lost to fp32 eager (benchmark --fidelity --coco), e.g. 1.0")
+                      help="fidelity floor: mask AP points lost to fp32 eager (benchmark --fidelity --coco; for a rig "
+                           "pick, as --min-mask-iou), e.g. 1.0")
     rig = pick.add_argument_group("camera rig (picks from maskbench rig records; all three together)")
     rig.add_argument("--cameras", type=int, default=None, metavar="N", help="cameras the robot runs at once")
     rig.add_argument("--fps", type=float, default=None, help="rate per camera (Hz)")
@@ -171,17 +172,18 @@ def rig_demand(args):
         raise MaskbenchError(f"--max-miss {args.max_miss}: give a share between 0 and 1 (0.01 = 1 %)")
     from .rig_recommend import RigDemand
 
-    return RigDemand(args.cameras, args.fps, args.deadline, args.max_power, args.max_miss)
+    return RigDemand(args.cameras, args.fps, args.deadline, args.max_power, args.max_miss, args.min_mask_iou,
+                     args.max_ap_drop)
 
 
 def rig_recommend_command(args) -> int:
     """Exit status 0 with a pick, 1 when nothing holds the rig."""
-    from .rig_recommend import recommend_rig
+    from .rig_recommend import precision_costs, recommend_rig
 
     if args.bundle is not None:
         raise MaskbenchError("--bundle exports a benchmark pick; a rig pick's bundle is the one its rig run replayed "
                              "(maskbench rig --from-bundle DIR, or the cached one it names)")
-    _, _, rig_records = load_results(args.results, rig_only=True)
-    result = recommend_rig(rig_records, rig_demand(args), metric=args.metric)
+    _, records, rig_records = load_results(args.results, rig_only=True)
+    result = recommend_rig(rig_records, rig_demand(args), metric=args.metric, costs=precision_costs(records))
     print(result.describe())
     return 0 if result.pick else 1

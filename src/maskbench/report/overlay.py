@@ -43,9 +43,9 @@ def draw_overlay(
     """
     _check_rgb(image, "image")
     shown = dets.above(score_threshold)
-    if shown.masks.shape[1:] != image.shape[:2] and len(shown):
+    if shown.windows.shape[1:] != image.shape[:2] and len(shown):
         raise ValueError(
-            f"masks are {shown.masks.shape[1:]} but the image is {image.shape[:2]}; "
+            f"masks are {shown.windows.shape[1:]} but the image is {image.shape[:2]}; "
             "draw on the original image the detections were made for"
         )
     canvas = image.copy()
@@ -104,13 +104,13 @@ def save_png(path: Path | str, image: np.ndarray) -> Path:
 def _blend_masks(canvas: np.ndarray, dets: Detections, line_width: int) -> None:
     """Tint mask pixels toward their class colour and outline each instance, in place.
 
-    One full-image pass per mask (to find which instance each pixel shows), then a handful of
-    whole-image operations: far cheaper than blending each mask separately.
+    One pass over each mask's window (to find which instance each pixel shows), then a handful
+    of whole-image operations: far cheaper than blending each mask separately.
     """
     owner = np.full(canvas.shape[:2], -1, np.int16 if len(dets) < 2**15 else np.int32)
-    masks = dets.masks.astype(bool, copy=False)  # a uint8 mask would index, not select
     for index in np.argsort(dets.scores, kind="stable"):  # lowest first: the best ends on top
-        np.copyto(owner, index, where=masks[index])
+        rows, cols, crop = dets.windows.window(int(index))
+        np.copyto(owner[rows, cols], index, where=crop.astype(bool, copy=False))  # a uint8 crop would index
     covered = (owner >= 0).view(np.uint8)
     colours = np.array([_colour(int(label)) for label in dets.labels] + [(0, 0, 0)], np.float32)
     tint = np.take(colours.astype(np.uint8), owner, axis=0)  # owner -1 takes the last row: unused

@@ -10,15 +10,22 @@ seconds per frame. ``--max-power`` keeps the records whose average power during 
 per frame x frames per second, at a load at or above the asked one) is within it; one counter
 per source (RAPL, NVML, INA3221), the widest reading of each (e.g. the package, not its cores),
 summed. A record without energy does not fit a power budget (unknown is not low); when no record
-has energy the answer says so plainly."""
+has energy the answer says so plainly.
+
+What a precision costs in accuracy comes from the benchmark records given beside the rig records
+(``maskbench benchmark --fidelity [--coco]``) of the same model, weights, runtime and precision:
+the pick's sentence states it (or that a reduced precision's cost is unmeasured), and the fidelity
+floors (``--min-mask-iou``, ``--max-ap-drop``) apply as in the benchmark's recommend: a record
+without a measurement is not filtered, and a note says the floor was unchecked for it."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from maskbench.report.rig_tables import held_text
 from maskbench.results.machines import machine_label, machines_of
+from maskbench.results.records import BenchmarkRecord
 from maskbench.results.rig_records import RigRecord
 from maskbench.utils.names import METRICS
 
@@ -30,12 +37,49 @@ class RigDemand:
     deadline_ms: float
     max_power_w: float | None = None
     max_miss: float | None = None  # None: each record's own --max-miss
+    min_mask_iou: float | None = None  # fidelity floors, as the benchmark's recommend takes them
+    max_ap_drop: float | None = None
 
     def words(self) -> str:
         words = f"{self.cameras} camera(s) at {self.fps:g} Hz within {self.deadline_ms:g} ms"
         if self.max_miss is not None:
             words += f", misses <= {self.max_miss:.1%}"
+        if self.min_mask_iou is not None:
+            words += f", mean mask IoU >= {self.min_mask_iou:g}"
+        if self.max_ap_drop is not None:
+            words += f", AP drop <= {self.max_ap_drop:g}"
         return words + (f", power <= {self.max_power_w:g} W" if self.max_power_w is not None else "")
+
+    def floors(self) -> bool:
+        return self.min_mask_iou is not None or self.max_ap_drop is not None
+
+
+@dataclass(frozen=True)
+class PrecisionCost:
+    """A runtime and precision's agreement with fp32 eager PyTorch, from a benchmark record."""
+
+    mean_mask_iou: float | None
+    ap_drop: float | None  # mask AP points lost (benchmark --fidelity --coco)
+    note: str | None  # the record's fidelity note (e.g. random weights)
+
+    def words(self) -> str:
+        parts = [f"mean mask IoU {self.mean_mask_iou:.3f}"] if self.mean_mask_iou is not None else []
+        parts += [f"AP drop {self.ap_drop:.1f}"] if self.ap_drop is not None else []
+        return ", ".join(parts) + (f" ({self.note})" if self.note else "")
+
+
+CostKey = tuple[str, str, str, str]  # model, weights, runtime, precision
+
+
+def cost_key(record: RigRecord | BenchmarkRecord) -> CostKey:
+    return record.model, record.weights, record.runtime, record.precision
+
+
+def precision_costs(records: Sequence[BenchmarkRecord]) -> dict[CostKey, PrecisionCost]:
+    """The measured cost of each model, weights, runtime and precision in ``records`` (the last
+    record with a measurement wins)."""
+    return {cost_key(r): PrecisionCost(r.mean_mask_iou, r.ap_drop, r.fidelity_note) for r in records
+            if r.ok and (r.mean_mask_iou is not None or r.ap_drop is not None)}
 
 
 def average_power_w(record: RigRecord) -> tuple[float, str] | None:
@@ -55,9 +99,15 @@ def record_ap(record: RigRecord, metric: str) -> float | None:
     return record.zoo_mask_ap if metric == "mask_ap" else record.zoo_box_ap
 
 
-def why_not(record: RigRecord, demand: RigDemand) -> list[str]:
+def why_not(record: RigRecord, demand: RigDemand, cost: PrecisionCost | None = None) -> list[str]:
     """Every way the record falls short of the demand, in words; empty when it holds it."""
     why = []
+    if cost is not None and demand.min_mask_iou is not None and cost.mean_mask_iou is not None \
+            and cost.mean_mask_iou < demand.min_mask_iou:
+        why.append(f"{record.precision}: mean mask IoU {cost.mean_mask_iou:.3f} < {demand.min_mask_iou:g}")
+    if cost is not None and demand.max_ap_drop is not None and cost.ap_drop is not None \
+            and cost.ap_drop > demand.max_ap_drop:
+        why.append(f"{record.precision}: AP drop {cost.ap_drop:.2f} > {demand.max_ap_drop:g}")
     if record.deadline_ms is None or record.deadline_ms > demand.deadline_ms:
         why.append(f"judged against a {record.deadline_ms or 0:g} ms deadline, looser than {demand.deadline_ms:g} ms "
                    f"(replay it with --deadline {demand.deadline_ms:g})")
@@ -121,11 +171,21 @@ def _summary(record: RigRecord, metric: str) -> str:
         f", holds {held_text(record)}, {p99}{cpu}"
 
 
-def recommend_rig(records: Sequence[RigRecord], demand: RigDemand, metric: str = "mask_ap") -> RigRecommendation:
-    """The records that hold the demand, the pick and why (see the module's rule)."""
+def recommend_rig(records: Sequence[RigRecord], demand: RigDemand, metric: str = "mask_ap",
+                  costs: Mapping[CostKey, PrecisionCost] | None = None) -> RigRecommendation:
+    """The records that hold the demand, the pick and why (see the module's rule); ``costs``:
+    :func:`precision_costs` of the benchmark records given with them."""
+    costs = costs or {}
     fitting, rejected, notes = [], [], []
+    if demand.floors():
+        unchecked = [r for r in records if not _floor_checked(costs.get(cost_key(r)), demand)]
+        if unchecked:
+            how = "benchmark --fidelity" + (" --coco" if demand.max_ap_drop is not None else "")
+            notes.append(f"fidelity floor not checked for {', '.join(r.label() for r in unchecked)}: no benchmark "
+                         f"record of that model, weights, runtime and precision with it (measure it with {how} "
+                         "and give its results with the rig's)")
     for record in records:
-        why = why_not(record, demand)
+        why = why_not(record, demand, costs.get(cost_key(record)))
         if why:
             rejected.append((record, "; ".join(why)))
         else:
@@ -143,6 +203,8 @@ def recommend_rig(records: Sequence[RigRecord], demand: RigDemand, metric: str =
     pick = fitting[0] if fitting else None
     reason = _why_pick(pick, fitting, rejected, demand, metric) if pick else _why_nothing(records, rejected, demand,
                                                                                             no_energy)
+    if pick is not None:
+        reason += _cost_words(pick, costs.get(cost_key(pick)))
     return RigRecommendation(demand, metric, fitting, rejected, pick, reason, notes)
 
 
@@ -167,6 +229,22 @@ def _why_pick(pick: RigRecord, fitting, rejected, demand: RigDemand, metric: str
     if same_model:
         sentence += f"; {len(same_model)} other configuration(s) of it hold it too, with a higher p99"
     return sentence + "."
+
+
+def _floor_checked(cost: PrecisionCost | None, demand: RigDemand) -> bool:
+    return cost is not None and (demand.min_mask_iou is None or cost.mean_mask_iou is not None) \
+        and (demand.max_ap_drop is None or cost.ap_drop is not None)
+
+
+def _cost_words(pick: RigRecord, cost: PrecisionCost | None) -> str:
+    """The pick's accuracy cost against fp32 eager, or that a reduced precision's is unmeasured."""
+    if cost is not None:
+        return f" Its {pick.runtime} {pick.precision} against fp32 eager PyTorch: {cost.words()} (benchmark record)."
+    if pick.precision == "fp32":
+        return ""
+    return (f" What {pick.precision} costs it in accuracy is not measured: measure it with maskbench benchmark "
+            f"--models {pick.alias or pick.model} --runtimes {pick.runtime} --precisions {pick.precision} --fidelity "
+            "(the same weights) and give its results with the rig's (--results RIG BENCH).")
 
 
 def _why_nothing(records: Sequence[RigRecord], rejected, demand: RigDemand, no_energy: bool) -> str:
