@@ -67,3 +67,23 @@ def test_an_overlay_of_windows_is_that_of_the_whole_masks():
     windowed = draw_overlay(image, Detections(boxes, scores, labels, masks))
     assert np.array_equal(windowed, draw_overlay(image, Detections(boxes, scores, labels, dense)))
     assert not np.array_equal(windowed, image)
+
+
+def test_overlap_of_windows_is_that_of_the_whole_masks():
+    from maskbench.verify.compare import overlap
+
+    first, dense = _windows()
+    rng = np.random.default_rng(2)
+    shifted = np.zeros_like(dense)
+    windows = []
+    for index, (top, left, height, width) in enumerate([(3, 4, 20, 30), (0, 30, 10, 10), (0, 0, 2, 2)]):
+        crop = rng.random((height, width)) > 0.4
+        shifted[index, top:top + height, left:left + width] = crop
+        windows.append((index, top, left, crop.astype(np.uint8) * 255))  # any non-zero value is a mask pixel
+    second = WindowedMasks.of_windows(dense.shape, windows)
+    for i in range(4):
+        for j in range(4):
+            expected = (int((dense[i] & shifted[j]).sum()), int((dense[i] | shifted[j]).sum()))
+            assert overlap(first, i, second, j) == expected, (i, j)
+    with pytest.raises(ValueError, match="cannot be compared"):
+        overlap(first, 0, WindowedMasks.of_windows((1, 30, 41), []), 0)

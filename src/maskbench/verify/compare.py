@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from ..pipeline.detections import Detections
+from ..pipeline.windowed_masks import WindowedMasks
 
 DEGENERATE_SAME_PX = 1e-6
 
@@ -87,9 +88,32 @@ def pair_differences(reference: Detections, candidate: Detections, min_box_iou: 
     box_diff = np.abs(reference.boxes[ref_idx].astype(np.float64) - candidate.boxes[cand_idx]).reshape(-1, 4).max(
         axis=1, initial=0.0)
     score_diff = np.abs(reference.scores[ref_idx].astype(np.float64) - candidate.scores[cand_idx])
-    inter = np.array([np.logical_and(reference.masks[i], candidate.masks[j]).sum() for i, j in pairs], dtype=np.float64)
-    union = np.array([np.logical_or(reference.masks[i], candidate.masks[j]).sum() for i, j in pairs], dtype=np.float64)
+    overlaps = [overlap(reference.windows, i, candidate.windows, j) for i, j in pairs]
+    inter = np.array([o[0] for o in overlaps], dtype=np.float64)
+    union = np.array([o[1] for o in overlaps], dtype=np.float64)
     return PairDifferences(pairs, box_diff, score_diff, inter, union)
+
+
+def overlap(first: WindowedMasks, i: int, second: WindowedMasks, j: int) -> tuple[int, int]:
+    """(intersection, union) in pixels of ``first``'s mask ``i`` and ``second``'s mask ``j``,
+    from their windows (no whole-image arrays)."""
+    if first.shape[1:] != second.shape[1:]:
+        raise ValueError(f"masks of a {first.shape[1:]} and a {second.shape[1:]} image cannot be compared")
+    a, b = first.window(i), second.window(j)
+    area_a, area_b = int(np.count_nonzero(a[2])), int(np.count_nonzero(b[2]))
+    rows = slice(max(a[0].start, b[0].start), min(a[0].stop, b[0].stop))
+    cols = slice(max(a[1].start, b[1].start), min(a[1].stop, b[1].stop))
+    inter = 0
+    if rows.stop > rows.start and cols.stop > cols.start:
+        inter = int(np.count_nonzero(_part(a, rows, cols) & _part(b, rows, cols)))
+    return inter, area_a + area_b - inter
+
+
+def _part(window: tuple[slice, slice, np.ndarray], rows: slice, cols: slice) -> np.ndarray:
+    """The bool pixels of ``window`` (rows, columns, crop) at image ``rows`` x ``cols`` (inside it)."""
+    crop_rows, crop_cols, crop = window
+    return crop[rows.start - crop_rows.start:rows.stop - crop_rows.start,
+                cols.start - crop_cols.start:cols.stop - crop_cols.start].astype(bool, copy=False)
 
 
 def agreement_of(differences: PairDifferences, reference_count: int, candidate_count: int) -> Agreement:
