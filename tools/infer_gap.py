@@ -4,7 +4,10 @@
 - back to back, and after an idle gap (``--gaps``: the frames of one camera arrive to an idle
   machine), interleaved round by round so the host's drift hits every variant alike;
 - on the rig's real preprocessed frame and on benchmark_app's kind of input (uniform random);
-- under the rig's compile config and under variants of it (``--configs``, below).
+- under the rig's compile config and under variants of it (``--configs``, below);
+- with nothing between the calls, as benchmark_app, or with what the rig's saturated sync replay
+  runs between them (``--between pipeline``: the next JPEG decoded, the frame preprocessed, the
+  last call's outputs decoded into detections), timing the call alone.
 
     python tools/infer_gap.py --model rtmdet-ins-s --rounds 12
 
@@ -48,6 +51,7 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=3, help="calls per variant and round")
     parser.add_argument("--gaps", default="0,0.3", help="idle seconds before each call")
     parser.add_argument("--configs", default="rig,hint,pin,denormals")
+    parser.add_argument("--between", default="none", help="work before each call: none, pipeline (comma-separated)")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
 
@@ -55,6 +59,7 @@ def main() -> None:
     streams = cli.open_streams(rig)
     bundle = cli.cached_bundle(rig, streams)
     frame = cli.first_frame_of_each_camera(streams)[0]
+    encoded = next(iter(streams.frames()))  # decoded again before each call by --between pipeline
     threads = rig.threads or 2
     wanted = args.configs.split(",")
     models = {name: load(bundle, threads, openvino_config=lambda _m, c=config: c)
@@ -74,17 +79,20 @@ def main() -> None:
         for _ in range(2):  # warm-up
             model.engine(feeds)
     gaps = [float(g) for g in args.gaps.split(",")]
+    between = args.between.split(",")
     times: dict[str, list[float]] = {}
     for _ in range(args.rounds):
         for label, model in models.items():
             for kind, feed in inputs.items():
-                for gap in gaps:
-                    key = f"{label} {kind} gap={gap:g}s"
-                    model.engine(feed)  # the previous call, then the gap
+                for gap, work in ((g, w) for g in gaps for w in between):
+                    key = f"{label} {kind} gap={gap:g}s" + (f" between={work}" if work != "none" else "")
+                    outputs = model.engine(feed)  # the previous call, then the gap
                     for _ in range(args.calls):
+                        if work == "pipeline":
+                            model.finish(outputs, model.prepare(encoded.decode())[1])
                         time.sleep(gap)
                         start = time.perf_counter()
-                        model.engine(feed)
+                        outputs = model.engine(feed)
                         times.setdefault(key, []).append((time.perf_counter() - start) * 1000.0)
     rows = []
     for key, values in times.items():
