@@ -7,7 +7,8 @@
 - under the rig's compile config and under variants of it (``--configs``, below);
 - with nothing between the calls, as benchmark_app, or with what the rig's saturated sync replay
   runs between them (``--between pipeline``: the next JPEG decoded, the frame preprocessed, the
-  last call's outputs decoded into detections), timing the call alone.
+  last call's outputs decoded into detections; the real frame's call then takes the fresh
+  arrays), timing the call alone.
 
     python tools/infer_gap.py --model rtmdet-ins-s --rounds 12
 
@@ -88,11 +89,14 @@ def main() -> None:
                     key = f"{label} {kind} gap={gap:g}s" + (f" between={work}" if work != "none" else "")
                     outputs = model.engine(feed)  # the previous call, then the gap
                     for _ in range(args.calls):
-                        if work == "pipeline":
-                            model.finish(outputs, model.prepare(encoded.decode())[1])
+                        call_feed = feed
+                        if work == "pipeline":  # the frame's call takes the fresh frame's own arrays
+                            fresh, meta = model.prepare(encoded.decode())
+                            model.finish(outputs, meta)
+                            call_feed = fresh if kind == "frame" else feed
                         time.sleep(gap)
                         start = time.perf_counter()
-                        outputs = model.engine(feed)
+                        outputs = model.engine(call_feed)
                         times.setdefault(key, []).append((time.perf_counter() - start) * 1000.0)
     rows = []
     for key, values in times.items():
