@@ -209,13 +209,14 @@ def test_openvino_int8_without_nncf_says_how_to_install(monkeypatch):
     assert "\n" not in str(info.value) and "pip install 'maskbench[int8]'" in str(info.value)
 
 
-def test_registry_cli_and_tolerance_know_int8(capsys):
+def test_registry_cli_and_tolerance_know_int8(capsys, tmp_path):
     assert "int8" in PRECISIONS and runtimes_cli.PRECISIONS == PRECISIONS
     assert {name for name, info in RUNTIMES.items() if "int8" in info.precisions} == {"onnxruntime", "openvino"}
     assert RUNTIMES["openvino"].precisions["int8"] == ("cpu",) == RUNTIMES["onnxruntime"].precisions["int8"]
     with pytest.raises(UnsupportedPrecisionError, match="int8 on cpu with: onnxruntime, openvino"):
         require_runtime("torch", "int8", "cpu")
     assert TOLERANCES["int8"].min_mean_mask_iou < TOLERANCES["fp32"].min_mean_mask_iou
-    assert main(["export", "--model", "r50", "--precision", "int8", "--out", "unused"]) == 2  # no model work
+    out = str(tmp_path / "out")  # a refused command still takes its --out folder's lock
+    assert main(["export", "--model", "r50", "--precision", "int8", "--out", out]) == 2  # no model work
     err = capsys.readouterr().err
     assert "the ONNX file is always fp32" in err and "onnxruntime (int8)" in err
