@@ -5,9 +5,8 @@
 
 Threads are sampled from ``/proc/self/task`` every 0.2 s during the replay (threads that end
 before the replay does are kept at their last sample); Python threads are named, the others
-(OpenVINO's) are not. The replay
-builds its executor (load, compile, warm-up) inside the timed span, so the calling thread's
-figure includes that.
+(OpenVINO's) are not. The executor is loaded and compiled before the span; the replay's one
+warm-up call is inside it.
 """
 
 from __future__ import annotations
@@ -22,9 +21,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 from rig_ceiling import rig_args  # noqa: E402
 
-from maskbench.rig import cli, command  # noqa: E402
+from maskbench.rig import cli  # noqa: E402
+from maskbench.rig.bundle import bundle_executor  # noqa: E402
 from maskbench.rig.configs import parse_config  # noqa: E402
-from maskbench.rig.replay import ReplayOptions  # noqa: E402
+from maskbench.rig.replay import ReplayOptions, replay  # noqa: E402
 
 TICK = os.sysconf("SC_CLK_TCK")
 
@@ -52,7 +52,6 @@ def main() -> None:
     rig = rig_args(args.model, args.precision, [])
     streams = cli.open_streams(rig)
     bundle = cli.cached_bundle(rig, streams)
-    before = thread_cpu_s()
     seen: dict[int, float] = {}
     names: dict[int, str] = {}
     done = threading.Event()
@@ -64,12 +63,14 @@ def main() -> None:
             names.update({t.native_id: t.name for t in threading.enumerate() if t.native_id is not None})
             time.sleep(0.2)
 
+    one = streams.with_cameras(1).scaled_rate(args.rate_factor)
+    executor = bundle_executor(bundle, parse_config("sync"))  # loaded and compiled before the span
+    options = ReplayOptions(args.seconds, deadline_ms=250.0, window_s=max(1.0, args.seconds / 10))
+    before = thread_cpu_s()
     sampler = threading.Thread(target=sample, name="thread-cpu-sampler")
     sampler.start()
     start = time.time()
-    result = command.replay_once(streams, bundle, parse_config("sync"),
-                                 ReplayOptions(args.seconds, deadline_ms=250.0, window_s=max(1.0, args.seconds / 10)),
-                                 None, cameras=1, rate_factor=args.rate_factor)
+    result = replay(one.frames(), executor, options, cameras=list(one.cameras))
     wall = time.time() - start
     done.set()
     sampler.join()
