@@ -120,7 +120,42 @@ def _summary(record: BenchmarkRecord, metric: str) -> str:
     return f"{point_label(record)}: {_ap_text(record, metric)}, {mean_latency_ms(record):.0f} ms mean"
 
 
-def _budget_words(max_gpu_memory_mb, max_memory_mb, max_latency_ms, min_mask_iou, max_ap_drop) -> str:
+@dataclass(frozen=True)
+class FidelityFloor:
+    """The accuracy a user accepts to lose for speed (``--min-mask-iou``, ``--max-ap-drop``),
+    judged on a record's fidelity measurements (``benchmark --fidelity [--coco]``); the
+    benchmark's pick and the rig's (:mod:`maskbench.report.rig_recommend`) apply it alike."""
+
+    min_mask_iou: float | None = None
+    max_ap_drop: float | None = None
+
+    def given(self) -> bool:
+        return self.min_mask_iou is not None or self.max_ap_drop is not None
+
+    def words(self) -> list[str]:
+        words = [f"mean mask IoU >= {self.min_mask_iou:g}"] if self.min_mask_iou is not None else []
+        return words + ([f"AP drop <= {self.max_ap_drop:g}"] if self.max_ap_drop is not None else [])
+
+    def failures(self, mean_mask_iou: float | None, ap_drop: float | None) -> list[str]:
+        """The measurements below the floor, in words (an unmeasured one fails nothing)."""
+        why = []
+        if self.min_mask_iou is not None and mean_mask_iou is not None and mean_mask_iou < self.min_mask_iou:
+            why.append(f"mean mask IoU {mean_mask_iou:.3f} < {self.min_mask_iou:g}")
+        if self.max_ap_drop is not None and ap_drop is not None and ap_drop > self.max_ap_drop:
+            why.append(f"AP drop {ap_drop:.2f} > {self.max_ap_drop:g}")
+        return why
+
+    def unchecked(self, mean_mask_iou: float | None, ap_drop: float | None) -> bool:
+        """A measurement the floor needs is missing."""
+        return (self.min_mask_iou is not None and mean_mask_iou is None) or \
+            (self.max_ap_drop is not None and ap_drop is None)
+
+    def how(self) -> str:
+        """The command that measures what the floor needs."""
+        return "benchmark --fidelity" + (" --coco" if self.max_ap_drop is not None else "")
+
+
+def _budget_words(max_gpu_memory_mb, max_memory_mb, max_latency_ms, floor: FidelityFloor) -> str:
     words = []
     if max_gpu_memory_mb is not None:
         words.append(f"GPU memory <= {format_mb(max_gpu_memory_mb)}")
@@ -128,15 +163,11 @@ def _budget_words(max_gpu_memory_mb, max_memory_mb, max_latency_ms, min_mask_iou
         words.append(f"host memory <= {format_mb(max_memory_mb)}")
     if max_latency_ms is not None:
         words.append(f"latency <= {max_latency_ms:g} ms")
-    if min_mask_iou is not None:
-        words.append(f"mean mask IoU >= {min_mask_iou:g}")
-    if max_ap_drop is not None:
-        words.append(f"AP drop <= {max_ap_drop:g}")
-    return ", ".join(words)
+    return ", ".join(words + floor.words())
 
 
-def _why_not(record: BenchmarkRecord, max_gpu_memory_mb, max_memory_mb, max_latency_ms, min_mask_iou,
-             max_ap_drop) -> list[str]:
+def _why_not(record: BenchmarkRecord, max_gpu_memory_mb, max_memory_mb, max_latency_ms,
+             floor: FidelityFloor) -> list[str]:
     """Every budget the record breaks, in words; empty when it fits."""
     why = []
     latency = mean_latency_ms(record)
@@ -154,12 +185,7 @@ def _why_not(record: BenchmarkRecord, max_gpu_memory_mb, max_memory_mb, max_late
             why.append("host memory not measured")
         elif host > max_memory_mb:
             why.append(f"host memory {format_mb(host)} > {format_mb(max_memory_mb)}")
-    iou, drop = record.mean_mask_iou, record.ap_drop
-    if min_mask_iou is not None and iou is not None and iou < min_mask_iou:
-        why.append(f"mean mask IoU {iou:.3f} < {min_mask_iou:g}")
-    if max_ap_drop is not None and drop is not None and drop > max_ap_drop:
-        why.append(f"AP drop {drop:.2f} > {max_ap_drop:g}")
-    return why
+    return why + floor.failures(record.mean_mask_iou, record.ap_drop)
 
 
 def recommend(
@@ -174,7 +200,8 @@ def recommend(
 ) -> Recommendation:
     """The Pareto front, the records within budget and the pick (see the module's rule)."""
     check_metric(metric)
-    limits = (max_gpu_memory_mb, max_memory_mb, max_latency_ms, min_mask_iou, max_ap_drop)
+    floor = FidelityFloor(min_mask_iou, max_ap_drop)
+    limits = (max_gpu_memory_mb, max_memory_mb, max_latency_ms, floor)
     budget = _budget_words(*limits)
     candidates = [r for r in records if r.ok and mean_latency_ms(r) is not None]
     notes = []
@@ -182,13 +209,11 @@ def recommend(
     if unranked:
         notes.append(f"no {METRICS[metric]} for {', '.join(point_label(r) for r in unranked)}: not ranked")
     candidates = [r for r in candidates if r not in unranked]
-    if min_mask_iou is not None or max_ap_drop is not None:
-        unchecked = [r for r in candidates if (min_mask_iou is not None and r.mean_mask_iou is None)
-                     or (max_ap_drop is not None and r.ap_drop is None)]
+    if floor.given():
+        unchecked = [r for r in candidates if floor.unchecked(r.mean_mask_iou, r.ap_drop)]
         if unchecked:
-            how = "benchmark --fidelity" + (" --coco" if max_ap_drop is not None else "")
             notes.append(f"fidelity floor not checked for {', '.join(point_label(r) for r in unchecked)}: no "
-                         f"fidelity measurement in the record (measure it with {how})")
+                         f"fidelity measurement in the record (measure it with {floor.how()})")
     fitting, rejected = [], []
     for record in candidates:
         why = _why_not(record, *limits)
@@ -196,15 +221,14 @@ def recommend(
             rejected.append((record, "; ".join(why)))
         else:
             fitting.append(record)
-    floor = min_mask_iou is not None or max_ap_drop is not None
-    rank = _floor_rank(fitting, metric) if floor else {id(r): ranked_ap(r, metric) for r in fitting}
+    rank = _floor_rank(fitting, metric) if floor.given() else {id(r): ranked_ap(r, metric) for r in fitting}
     fitting.sort(key=lambda r: (-rank[id(r)], ranked_latency_ms(r)))
     front = pareto_front(candidates, metric)
     pick = fitting[0] if fitting else None
     reason = (_why_pick(pick, fitting, rejected, metric, budget, max_gpu_memory_mb is not None) if pick
               else _why_nothing(candidates, metric, budget, records, max_gpu_memory_mb, max_memory_mb))
     tie = _latency_tie(fitting, rank)
-    if pick is not None and floor and rank[id(pick)] > ranked_ap(pick, metric):
+    if pick is not None and floor.given() and rank[id(pick)] > ranked_ap(pick, metric):
         chosen = "this is the fastest" if tie is None else "this one is listed first"
         reason = (f"{reason[:-1]}; above the fidelity floor the precisions of {pick.alias or pick.model} count as "
                   f"equally accurate (its best: {METRICS[metric]} {rank[id(pick)]:.1f}), and {chosen}.")

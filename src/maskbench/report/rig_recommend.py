@@ -23,6 +23,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from maskbench.report.recommend import FidelityFloor
 from maskbench.report.rig_tables import held_text
 from maskbench.results.machines import machine_label, machines_of
 from maskbench.results.records import BenchmarkRecord
@@ -44,14 +45,12 @@ class RigDemand:
         words = f"{self.cameras} camera(s) at {self.fps:g} Hz within {self.deadline_ms:g} ms"
         if self.max_miss is not None:
             words += f", misses <= {self.max_miss:.1%}"
-        if self.min_mask_iou is not None:
-            words += f", mean mask IoU >= {self.min_mask_iou:g}"
-        if self.max_ap_drop is not None:
-            words += f", AP drop <= {self.max_ap_drop:g}"
+        words += "".join(f", {floor}" for floor in self.floor.words())
         return words + (f", power <= {self.max_power_w:g} W" if self.max_power_w is not None else "")
 
-    def floors(self) -> bool:
-        return self.min_mask_iou is not None or self.max_ap_drop is not None
+    @property
+    def floor(self) -> FidelityFloor:
+        return FidelityFloor(self.min_mask_iou, self.max_ap_drop)
 
 
 @dataclass(frozen=True)
@@ -102,12 +101,8 @@ def record_ap(record: RigRecord, metric: str) -> float | None:
 def why_not(record: RigRecord, demand: RigDemand, cost: PrecisionCost | None = None) -> list[str]:
     """Every way the record falls short of the demand, in words; empty when it holds it."""
     why = []
-    if cost is not None and demand.min_mask_iou is not None and cost.mean_mask_iou is not None \
-            and cost.mean_mask_iou < demand.min_mask_iou:
-        why.append(f"{record.precision}: mean mask IoU {cost.mean_mask_iou:.3f} < {demand.min_mask_iou:g}")
-    if cost is not None and demand.max_ap_drop is not None and cost.ap_drop is not None \
-            and cost.ap_drop > demand.max_ap_drop:
-        why.append(f"{record.precision}: AP drop {cost.ap_drop:.2f} > {demand.max_ap_drop:g}")
+    if cost is not None:
+        why += [f"{record.precision}: {failure}" for failure in demand.floor.failures(cost.mean_mask_iou, cost.ap_drop)]
     if record.deadline_ms is None or record.deadline_ms > demand.deadline_ms:
         why.append(f"judged against a {record.deadline_ms or 0:g} ms deadline, looser than {demand.deadline_ms:g} ms "
                    f"(replay it with --deadline {demand.deadline_ms:g})")
@@ -177,13 +172,13 @@ def recommend_rig(records: Sequence[RigRecord], demand: RigDemand, metric: str =
     :func:`precision_costs` of the benchmark records given with them."""
     costs = costs or {}
     fitting, rejected, notes = [], [], []
-    if demand.floors():
-        unchecked = [r for r in records if not _floor_checked(costs.get(cost_key(r)), demand)]
+    floor = demand.floor
+    if floor.given():
+        unchecked = [r for r in records if _floor_unchecked(costs.get(cost_key(r)), floor)]
         if unchecked:
-            how = "benchmark --fidelity" + (" --coco" if demand.max_ap_drop is not None else "")
             notes.append(f"fidelity floor not checked for {', '.join(r.label() for r in unchecked)}: no benchmark "
-                         f"record of that model, weights, runtime and precision with it (measure it with {how} "
-                         "and give its results with the rig's)")
+                         f"record of that model, weights, runtime and precision with it (measure it with "
+                         f"{floor.how()} and give its results with the rig's)")
     for record in records:
         why = why_not(record, demand, costs.get(cost_key(record)))
         if why:
@@ -231,9 +226,8 @@ def _why_pick(pick: RigRecord, fitting, rejected, demand: RigDemand, metric: str
     return sentence + "."
 
 
-def _floor_checked(cost: PrecisionCost | None, demand: RigDemand) -> bool:
-    return cost is not None and (demand.min_mask_iou is None or cost.mean_mask_iou is not None) \
-        and (demand.max_ap_drop is None or cost.ap_drop is not None)
+def _floor_unchecked(cost: PrecisionCost | None, floor: FidelityFloor) -> bool:
+    return cost is None or floor.unchecked(cost.mean_mask_iou, cost.ap_drop)
 
 
 def _cost_words(pick: RigRecord, cost: PrecisionCost | None) -> str:
