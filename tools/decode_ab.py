@@ -5,8 +5,8 @@ apart can tell on a shared host (its calls spread 10-30 %). So both versions run
 on the same frames, call by call in alternating order, each right after a real OpenVINO call
 on that frame (the network's outputs, and the caches as the network leaves them: the
 benchmark's situation; a decoding timed in a warm loop reads ~30 % faster). Both must give the
-same masks (checked first). The pipeline modules the decoding reads (the mask windows or canvas, the
-resizes, the decoders) are loaded from ``git show REV:...`` under private names.
+same masks (checked first). The pipeline modules the decoding reads (the mask windows or canvas,
+the resizes, the decoders) are loaded from ``git show REV:...`` under private names.
 
     .venv/bin/python tools/decode_ab.py --model rtmdet-ins-s [--rev HEAD] [--rounds 10]
     .venv/bin/python tools/decode_ab.py --bundle BUNDLE_DIR ...     # e.g. a rig bundle
@@ -57,8 +57,7 @@ def decoder_at(rev: str, decode_path: str):
         path = f"{rev}:src/maskbench/pipeline/{name}.py"
         if subprocess.run(["git", "cat-file", "-e", path], cwd=REPO, capture_output=True).returncode:
             continue
-        source = subprocess.check_output(["git", "show", path], text=True,
-                                         cwd=REPO)
+        source = subprocess.check_output(["git", "show", path], text=True, cwd=REPO)
         for earlier in loaded:
             source = source.replace(f"from .{earlier} import", f"from ._{tag}_{earlier} import")
         module = types.ModuleType(f"maskbench.pipeline._{tag}_{name}")

@@ -5,8 +5,8 @@
   machine), interleaved round by round so the host's drift hits every variant alike;
 - on the rig's real preprocessed frame and on benchmark_app's kind of input (uniform random);
 - under the rig's compile config and under variants of it (``--configs``, below);
-- with nothing between the calls, as benchmark_app, or with what the rig's saturated sync replay
-  runs between them (``--between pipeline``: the next JPEG decoded, the frame preprocessed, the
+- with nothing between the calls, as benchmark_app, or with what the rig's sync replay runs
+  between them (``--between pipeline``: the next JPEG decoded, the frame preprocessed, the
   last call's outputs decoded into detections; the real frame's call then takes the fresh
   arrays), timing the call alone.
 

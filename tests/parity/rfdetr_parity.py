@@ -115,16 +115,17 @@ def run_once(model: RFDETRSeg, fixture: dict, frame: str) -> RunVerdict:
     boxes, scores = chosen.boxes.double().numpy(), chosen.scores.double().numpy()
     box_diff = max((float(np.abs(ref_boxes[i] - boxes[j]).max()) for i, j in pairs), default=0.0)
     score_diff = max((abs(float(ref_scores[i] - scores[j])) for i, j in pairs), default=0.0)
-    masks = postprocess.upsample_masks(raw.mask_logits[0][chosen.queries[[j for _, j in pairs]]].numpy(), hw).dense()
+    masks = postprocess.upsample_masks(raw.mask_logits[0][chosen.queries[[j for _, j in pairs]]].numpy(), hw)
     ref_areas = np.array(run["mask_areas"])[[i for i, _ in pairs]]
-    areas = masks.reshape(len(pairs), -1).sum(1)
+    areas = masks.areas()
     area_rel = float((np.abs(areas - ref_areas) / np.maximum(ref_areas, 1)).max()) if pairs else 0.0
     ious = []
     for k, (i, _) in enumerate(pairs):
         if i < len(run["masks_rle"]):
             rle = run["masks_rle"][i]
             ref = mask_utils.decode({"size": rle["size"], "counts": rle["counts"].encode()})
-            union = np.logical_or(ref, masks[k]).sum()
-            ious.append(np.logical_and(ref, masks[k]).sum() / union if union else 1.0)
+            mask = masks.full(k)
+            union = np.logical_or(ref, mask).sum()
+            ious.append(np.logical_and(ref, mask).sum() / union if union else 1.0)
     return RunVerdict(frame, str(dtype).removeprefix("torch."), pixels_equal, input_rel, kept, same_order, len(pairs),
                       box_diff, score_diff, float(min(ious, default=1.0)), area_rel)
